@@ -1,0 +1,283 @@
+"""``eventbench``: list, export, run, verify, compare (SPEC §6).
+
+Each command reads like a script: load the stream, run, check, report.
+Exit status: 0 success; 1 a contender was wrong (a check failed or a digest
+differed); 2 invalid input, with one line on stderr naming what and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import implementations
+from harness import report, results, workload
+from harness.errors import InvalidInput
+from harness.events import EventStream, read_evts, write_evts
+from harness.runner import RunOutcome, figures, run_once
+from implementations import REFERENCE, Contender, ContenderError, Unavailable
+
+DEFAULT_COMPARE_WORKLOAD = "mixed"
+EXIT_OK, EXIT_WRONG, EXIT_INVALID = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (SPEC §6), not usage text plus a line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message}\n")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class LoadedStream:
+    stream: EventStream
+    label: str  # workload name or file name, for titles and directory names
+    info: dict[str, Any]  # what the result documents record about the input
+    default_mode: str
+
+
+def load_stream(args: argparse.Namespace) -> LoadedStream:
+    if args.events:
+        stream = read_evts(args.events)
+        if args.n_events is not None:
+            raise InvalidInput("--n-events", "argument", "applies to --workload only, not to a recorded --events file")
+        has_arrivals = stream.n_events > 0 and int(stream.column("arrival_ns")[-1]) > 0
+        info = {"file": str(args.events), "events": stream.n_events, "n_keys": stream.n_keys}
+        return LoadedStream(stream, Path(args.events).stem, info, "open" if has_arrivals else "closed")
+    spec = workload.load_workload(args.workload or DEFAULT_COMPARE_WORKLOAD)
+    if args.n_events is not None:
+        spec = spec.with_events(args.n_events)
+    info = spec.summary() | {"seed": spec.seed, "source": spec.source}
+    return LoadedStream(workload.generate(spec), spec.name, info, spec.default_mode)
+
+
+def contenders_named(names: str | None) -> list[Contender]:
+    """The contenders of ``--impl A,B`` (every available one when not given)."""
+    if not names:
+        return implementations.available()
+    chosen = []
+    for name in (n.strip() for n in names.split(",")):
+        try:
+            chosen.append(implementations.get(name))
+        except KeyError:
+            known = ", ".join(r.name for r in implementations.registry())
+            raise InvalidInput("--impl", name, f"no such implementation (known: {known})") from None
+        except Unavailable as e:
+            raise InvalidInput("--impl", name, f"unavailable here: {e}") from None
+    return chosen
+
+
+def worker_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidInput("--workers", text, "must be a positive integer or a comma-separated list of them") from None
+    if not counts or any(c < 1 or c > 1024 for c in counts):
+        raise InvalidInput("--workers", text, "each worker count must be in 1..1024")
+    return counts
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- running
+
+
+def reference_digest(stream: EventStream) -> str:
+    """The digest of the reference contender, run closed-loop (the digest ignores timing)."""
+    outcome = run_once(implementations.get(REFERENCE), stream, workers=1, mode="closed")
+    if not outcome.valid:
+        raise ContenderError(f"the reference '{REFERENCE}' failed its own checks: {outcome.failures()}")
+    return outcome.digest
+
+
+def measured_document(outcome: RunOutcome, loaded: LoadedStream) -> dict[str, Any]:
+    return results.document(outcome, figures(outcome, loaded.stream) if outcome.valid else None, loaded.info)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    entries = [
+        {
+            "name": r.name,
+            "language": r.contender.info.language if r.contender else None,
+            "model": r.contender.info.model if r.contender else None,
+            "available": r.available,
+            "reason": r.reason,
+            "description": r.contender.info.description if r.contender else "",
+        }
+        for r in implementations.registry()
+    ]
+    workloads = [workload.builtin(name).summary() for name in workload.builtin_names()]
+    if args.json:
+        print(json.dumps({"implementations": entries, "workloads": workloads}, indent=2))
+        return EXIT_OK
+    print("implementations:")
+    for e in entries:
+        state = "" if e["available"] else f"  [unavailable: {e['reason']}]"
+        print(f"  {e['name']:<20} {e['language'] or '?':<8} {e['model'] or '?':<12} {e['description']}{state}")
+    print("workloads:")
+    for w in workloads:
+        print(f"  {w['name']:<20} {w['description']}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    loaded = load_stream(args)
+    path = write_evts(loaded.stream, args.output)
+    print(f"wrote {path}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    (contender,) = contenders_named(args.impl)
+    loaded = load_stream(args)
+    mode = args.mode or loaded.default_mode
+    reference = None if contender.info.name == REFERENCE else reference_digest(loaded.stream)
+    outcome = run_once(contender, loaded.stream, workers=args.workers, mode=mode, reference_digest=reference)
+    if reference is None and outcome.valid:  # the reference checks itself: its digest is the reference
+        outcome = _with_reference(outcome, outcome.digest)
+    doc = measured_document(outcome, loaded)
+    print(report.run_summary(doc))
+    if args.json:
+        results.dump(doc, Path(args.json))
+    return EXIT_OK if doc["valid"] else EXIT_WRONG
+
+
+def _with_reference(outcome: RunOutcome, digest: str) -> RunOutcome:
+    from dataclasses import replace
+
+    return replace(outcome, reference_digest=digest)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    contenders = contenders_named(args.impl)
+    loaded = load_stream(args)
+    mode = args.mode or loaded.default_mode
+    reference = reference_digest(loaded.stream)
+    print(f"reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
+    wrong = 0
+    for contender in contenders:
+        counts = worker_counts(args.workers) if contender.info.parallel else [1]
+        for workers in counts:
+            outcome = run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference)
+            verdict = "ok" if outcome.valid else "WRONG: " + "; ".join(outcome.failures())
+            print(f"  {contender.info.name:<20} workers {workers:<3} digest {outcome.digest}  {verdict}")
+            wrong += not outcome.valid
+    if wrong:
+        print(f"{wrong} run(s) differ from the reference", file=sys.stderr)
+    return EXIT_WRONG if wrong else EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    contenders = contenders_named(args.impl)
+    loaded = load_stream(args)
+    mode = args.mode or loaded.default_mode
+    _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
+    reference = reference_digest(loaded.stream)
+    out_dir = results.new_run_directory(Path(args.results_dir), f"compare-{loaded.label}")
+    docs = []
+    for contender in contenders:
+        workers = contender.effective_workers(args.workers)
+        _progress(f"  running {contender.info.name} ({workers} worker{'s' if workers > 1 else ''}) ...")
+        outcome = run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference)
+        doc = measured_document(outcome, loaded)
+        results.dump(doc, out_dir / results.file_name(doc))
+        docs.append(doc)
+    baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
+    title = f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · ratios against {args.baseline}"
+    report.print_comparison(title, docs, baseline)
+    print(f"result documents: {out_dir}")
+    return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_input(p: argparse.ArgumentParser, *, required: bool) -> None:
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--workload", metavar="W", help="a built-in workload's name or a TOML file")
+    src.add_argument("--events", metavar="FILE.evts", help="a recorded stream (SPEC §2)")
+    p.add_argument("--n-events", type=int, metavar="N", help="override the workload's event count")
+
+
+def _add_run_options(p: argparse.ArgumentParser, workers_help: str, workers_type: Any = int) -> None:
+    p.add_argument("--mode", choices=("open", "closed"), help="default: open where the stream has arrival times")
+    p.add_argument("--workers", type=workers_type, default=os.cpu_count() or 1, help=workers_help)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be in 1..1024, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="eventbench", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="implementations and built-in workloads")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("export", help="write a workload's stream as a .evts file")
+    p.add_argument("--workload", metavar="W", required=True)
+    p.add_argument("--n-events", type=int, metavar="N", help="override the workload's event count")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.evts")
+    p.set_defaults(func=cmd_export, events=None)
+
+    p = sub.add_parser("run", help="one run of one implementation")
+    p.add_argument("--impl", required=True, metavar="NAME")
+    _add_input(p, required=True)
+    _add_run_options(p, "worker threads (single-threaded contenders record 1)", _positive)
+    p.add_argument("--json", metavar="OUT", help="write the result document here")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("verify", help="check every implementation against the reference")
+    p.add_argument("--impl", metavar="A,B,...")
+    _add_input(p, required=True)
+    p.add_argument("--mode", choices=("open", "closed"), help="default: open where the stream has arrival times")
+    p.add_argument("--workers", default=",".join(map(str, sorted({1, 2, os.cpu_count() or 1, 4}))),
+                   help="comma-separated worker counts for parallel contenders")  # fmt: skip
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("compare", help="the main job: verified runs side by side")
+    p.add_argument("--impl", metavar="A,B,...")
+    _add_input(p, required=False)
+    _add_run_options(p, "worker threads for parallel contenders", _positive)
+    p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
+    p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InvalidInput as e:
+        print(f"eventbench: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except ContenderError as e:
+        print(f"eventbench: {e}", file=sys.stderr)
+        return EXIT_WRONG
+    except KeyboardInterrupt:
+        print("eventbench: interrupted; no result was written for the unfinished run", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

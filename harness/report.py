@@ -1,0 +1,117 @@
+"""Formatting: turns result documents into what people read. Computes nothing.
+
+Every function here takes result documents (``harness.results``) and returns
+text or prints it; the figures and ratios were computed elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.stats import ratio
+
+
+def _si(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{prefix}{unit}"
+    return f"{value:.3g}{unit}"
+
+
+def duration_ns(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for factor, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
+        if value >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value:.0f} ns"
+
+
+def times(value: float | None) -> str:
+    """A ratio worded for people: 3.2x, 0.41x."""
+    return "" if value is None else f"{value:.3g}x"
+
+
+def _latency(doc: dict[str, Any], name: str) -> float | None:
+    latency = doc.get("latency_ns")
+    return None if not latency else latency[name]
+
+
+def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[list[str]]:
+    """One row per result document; ratios are against ``baseline`` (throughput: higher is better)."""
+    rows = []
+    for doc in docs:
+        if not doc["valid"]:
+            rows.append([doc["implementation"], str(doc["workers"]), "WRONG"] + ["-"] * 7)
+            continue
+        tput = doc["throughput_eps"]
+        base_tput = baseline["throughput_eps"] if baseline and baseline["valid"] else None
+        p99 = _latency(doc, "p99")
+        base_p99 = _latency(baseline, "p99") if baseline and baseline["valid"] else None
+        tput_ratio, p99_ratio = ratio(tput, base_tput), ratio(p99, base_p99)
+        cpu = doc["cpu_s_per_event"]
+        rows.append(
+            [
+                doc["implementation"],
+                str(doc["workers"]),
+                "ok" if doc["digest_ok"] else "unchecked" if doc["digest_ok"] is None else "WRONG",
+                f"{_si(tput)} ({times(tput_ratio)})" if tput_ratio is not None else _si(tput),
+                duration_ns(_latency(doc, "p50")),
+                f"{duration_ns(p99)} ({times(p99_ratio)})" if p99_ratio is not None else duration_ns(p99),
+                duration_ns(_latency(doc, "p999")),
+                duration_ns(_latency(doc, "max")),
+                duration_ns(cpu * 1e9 if cpu is not None else None),
+                f"{doc['ctx_switches_per_event']:.3g}" if doc["ctx_switches_per_event"] is not None else "-",
+            ]
+        )
+    return rows
+
+
+HEADERS = ["contender", "workers", "digest", "events/s", "p50", "p99", "p99.9", "max", "CPU/event", "ctx sw/event"]
+
+
+def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
+    from rich.console import Console  # lazy: keeps `eventbench --help` fast
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, header in enumerate(HEADERS):
+        table.add_column(header, justify="left" if i < 3 else "right")
+    for row in comparison_rows(docs, baseline):
+        table.add_row(*row)
+    console = Console(width=max(140, Console().width))
+    console.print(table)
+    for doc in docs:
+        for failure in doc["failures"]:
+            console.print(f"[bold red]{doc['implementation']}[/] (workers {doc['workers']}): {failure}")
+
+
+def run_summary(doc: dict[str, Any]) -> str:
+    """A few lines for ``eventbench run``."""
+    head = f"{doc['implementation']} · workers {doc['workers']} · {doc['mode']} loop · {doc['events']} events"
+    lines = [head, f"  digest      {doc['digest']}" + _digest_note(doc)]
+    if not doc["valid"]:
+        lines.append("  WRONG: this run has no figures")
+        lines += [f"    {failure}" for failure in doc["failures"]]
+        return "\n".join(lines)
+    lines.append(f"  wall        {doc['wall_s']:.3f} s   throughput {_si(doc['throughput_eps'], ' events/s')}")
+    if doc["latency_ns"]:
+        lat = doc["latency_ns"]
+        lines.append(
+            "  latency     "
+            + "  ".join(f"{k} {duration_ns(lat[k])}" for k in ("p50", "p90", "p99", "p999", "max"))
+        )
+    if doc["cpu_s_per_event"] is not None:
+        lines.append(
+            f"  CPU/event   {duration_ns(doc['cpu_s_per_event'] * 1e9)}   "
+            f"context switches/event {doc['ctx_switches_per_event']:.3g}"
+        )
+    return "\n".join(lines)
+
+
+def _digest_note(doc: dict[str, Any]) -> str:
+    if doc["digest_ok"] is None:
+        return "  (not checked against the reference)"
+    return "  (matches the reference)" if doc["digest_ok"] else f"  (reference: {doc['reference_digest']})"

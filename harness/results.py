@@ -1,0 +1,100 @@
+"""Result documents: the versioned JSON of one run, written atomically, loaded with care.
+
+Schema history (bump SCHEMA_VERSION on any change a reader would notice):
+
+* 1 — first version: SPEC §6's fields, plus ``valid``, ``failures``,
+  ``reference_digest``, ``digest_ok``, ``workload`` and ``cpu_s``/``ctx_switches``
+  totals. ``allocations_per_event`` is ``null`` when it was not measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import metadata
+from harness.errors import InvalidInput
+from harness.runner import Figures, RunOutcome
+from harness.storage import atomic_write_text
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+
+
+def document(
+    outcome: RunOutcome,
+    figures: Figures | None,
+    workload: dict[str, Any],
+) -> dict[str, Any]:
+    """The result document of one run. A wrong run keeps its checks but has no figures."""
+    f = figures
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "implementation": outcome.implementation,
+        "workers": outcome.workers,
+        "mode": outcome.mode,
+        "workload": workload,
+        "events": outcome.n_events,
+        "n_keys": outcome.n_keys,
+        "digest": outcome.digest,
+        "reference_digest": outcome.reference_digest,
+        "digest_ok": outcome.digest_ok,
+        "valid": outcome.valid,
+        "failures": outcome.failures(),
+        "checks": {c.name: c.passed for c in outcome.checks},
+        "wall_s": f.wall_s if f else None,
+        "throughput_eps": f.throughput_eps if f else None,
+        "latency_ns": f.latency_ns.as_dict() if f and f.latency_ns else None,
+        "allocations_per_event": None,
+        "cpu_s": outcome.cpu_s,
+        "cpu_s_per_event": f.cpu_s_per_event if f else None,
+        "ctx_switches": outcome.ctx_switches,
+        "ctx_switches_per_event": f.ctx_switches_per_event if f else None,
+        "metadata": metadata.collect(),
+        "created_unix_s": time.time(),
+    }
+
+
+def dump(doc: dict[str, Any], path: Path) -> Path:
+    return atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Loads a result document; raises :class:`InvalidInput` for a broken or newer one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidInput(str(path), "file", f"not a readable result document ({e})") from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise InvalidInput(str(path), "schema_version", "missing: not an eventbench result document")
+    version = doc["schema_version"]
+    if version not in SUPPORTED_VERSIONS:
+        raise InvalidInput(
+            str(path),
+            "schema_version",
+            f"{version} is not one this eventbench reads ({', '.join(map(str, SUPPORTED_VERSIONS))}); "
+            "a newer eventbench wrote it",
+        )
+    return doc
+
+
+def new_run_directory(results_dir: Path, label: str) -> Path:
+    """A fresh directory per invocation: two runs at once never write the same files."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+    for attempt in range(1000):
+        path = results_dir / "runs" / f"{stamp}-{safe}-{os.getpid()}-{attempt}"
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {results_dir}")
+
+
+def file_name(doc: dict[str, Any]) -> str:
+    return f"{doc['implementation']}-w{doc['workers']}-{doc['mode']}.json"

@@ -1,0 +1,122 @@
+"""One run of one contender on one stream: the clock, resource usage and checks.
+
+The runner owns everything that must be measured the same way for everyone:
+it allocates ``done_ns``, takes ``t0``, reads ``getrusage`` around the handling,
+and applies the checks of SPEC §4. Setup (``Contender.open``) happens before
+``t0`` and is not timed, for every contender alike.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness import stats
+from harness.checks import CheckResult, check_run
+from harness.events import EventStream
+from harness.mix import digest_hex
+from implementations.base import Contender
+
+MODES = ("open", "closed")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one run produced, before any judgement of its figures."""
+
+    implementation: str
+    workers: int
+    mode: str
+    n_events: int
+    n_keys: int
+    digest: str
+    t0_ns: int
+    end_ns: int
+    done_ns: np.ndarray
+    cpu_s: float
+    ctx_switches: int
+    checks: list[CheckResult]
+    reference_digest: str | None = None
+
+    @property
+    def digest_ok(self) -> bool | None:
+        return None if self.reference_digest is None else self.digest == self.reference_digest
+
+    @property
+    def valid(self) -> bool:
+        """True when every check passed (and the digest matched, where a reference is known)."""
+        return all(c.passed for c in self.checks) and self.digest_ok is not False
+
+    def failures(self) -> list[str]:
+        out = [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
+        if self.digest_ok is False:
+            out.append(f"digest {self.digest} differs from the reference {self.reference_digest}")
+        return out
+
+
+def run_once(
+    contender: Contender,
+    stream: EventStream,
+    *,
+    workers: int,
+    mode: str,
+    reference_digest: str | None = None,
+) -> RunOutcome:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    workers = contender.effective_workers(workers)
+    open_loop = mode == "open"
+    done_ns = np.zeros(stream.n_events, dtype=np.uint64)
+    with contender.open(stream, workers) as session:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        t0_ns = time.monotonic_ns()
+        digest = session.handle(done_ns, t0_ns, open_loop)
+        end_ns = time.monotonic_ns()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    return RunOutcome(
+        implementation=contender.info.name,
+        workers=workers,
+        mode=mode,
+        n_events=stream.n_events,
+        n_keys=stream.n_keys,
+        digest=digest_hex(digest),
+        t0_ns=t0_ns,
+        end_ns=end_ns,
+        done_ns=done_ns,
+        cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        ctx_switches=(after.ru_nvcsw + after.ru_nivcsw) - (before.ru_nvcsw + before.ru_nivcsw),
+        checks=check_run(stream, done_ns, t0_ns, open_loop),
+        reference_digest=reference_digest,
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """SPEC §5's figures of one valid run, all computed here, the same way for everyone."""
+
+    wall_s: float
+    throughput_eps: float | None
+    latency_ns: stats.LatencySummary | None  # open loop only
+    cpu_s_per_event: float | None
+    ctx_switches_per_event: float | None
+
+
+def figures(outcome: RunOutcome, stream: EventStream) -> Figures:
+    """The figures of a run; refuses a run that failed a check (it is wrong, not fast)."""
+    if not outcome.valid:
+        raise ValueError(f"{outcome.implementation}: a run that failed its checks has no figures")
+    n = outcome.n_events
+    span_ns = int(outcome.done_ns.max()) - outcome.t0_ns if n else outcome.end_ns - outcome.t0_ns
+    latency = None
+    if outcome.mode == "open":
+        latency = stats.latency_summary(stats.latencies_ns(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns))
+    return Figures(
+        wall_s=span_ns / 1e9,
+        throughput_eps=stats.throughput_eps(n, span_ns),
+        latency_ns=latency,
+        cpu_s_per_event=outcome.cpu_s / n if n else None,
+        ctx_switches_per_event=outcome.ctx_switches / n if n else None,
+    )

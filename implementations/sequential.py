@@ -1,0 +1,55 @@
+"""``sequential``: the reference. One loop, one event at a time, in ``seq`` order.
+
+Plain and obviously correct on purpose: every other contender is verified
+against its digest.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from harness.events import AGGREGATE, BLOCK, EventStream
+from harness.mix import MASK64, digest
+from implementations.base import Contender, ContenderInfo, Session
+from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
+
+
+class SequentialSession(Session):
+    def __init__(self, stream: EventStream) -> None:
+        self.events = DecodedStream.of(stream)
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        ev = self.events
+        states = [0] * ev.n_keys
+        counts = [0] * ev.n_keys
+        g = 0
+        done = [0] * len(ev)
+        clock = time.monotonic_ns
+        for i in range(len(ev)):
+            if open_loop:
+                wait_until(t0_ns + ev.arrival_ns[i])
+            kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
+            if kind == BLOCK:
+                wait_at_least_us(ev.work[i])
+            elif kind == AGGREGATE:
+                g = (g + value) & MASK64
+            states[key] = next_state(states[key], kind, value, ev.work[i])
+            counts[key] += 1
+            done[i] = clock()
+        done_ns[:] = done
+        return digest(g, states, counts, len(ev))
+
+
+class Sequential(Contender):
+    info = ContenderInfo(
+        name="sequential",
+        language="python",
+        model="sequential",
+        parallel=False,
+        description="the reference: one Python loop, events in seq order",
+    )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        return SequentialSession(stream)

@@ -1,0 +1,126 @@
+"""``threaded``: a pool of Python threads fed through queues.
+
+Keys are sharded to workers (``key % workers``), so each key's events reach one
+worker in ``seq`` order and per-key state needs no lock. The shared ``G`` sits
+behind a lock; ``block`` waits hold nothing. The calling thread is the
+dispatcher: it releases every event whose intended arrival has passed, in
+batches (one queue message per batch, not per event), then sleeps until the next
+arrival. In closed loop every event has arrived at ``t0``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import queue
+import threading
+import time
+
+import numpy as np
+
+from harness.events import AGGREGATE, BLOCK, EventStream
+from harness.mix import MASK64, digest
+from implementations.base import Contender, ContenderError, ContenderInfo, Session
+from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
+
+BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
+_STOP = None
+
+
+class ThreadedSession(Session):
+    def __init__(self, stream: EventStream, workers: int) -> None:
+        self.events = DecodedStream.of(stream)
+        self.workers = workers
+        self.owner = [k % workers for k in self.events.key]
+        self.states = [0] * stream.n_keys
+        self.counts = [0] * stream.n_keys
+        self.g = 0
+        self.g_lock = threading.Lock()
+        self.done: list[int] = []
+        self.failures: list[tuple[int, BaseException]] = []
+        self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
+        self.threads = [
+            threading.Thread(target=self._work, args=(inbox,), name=f"eventbench-worker-{w}", daemon=True)
+            for w, inbox in enumerate(self.inboxes)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _work(self, inbox: queue.SimpleQueue[list[int] | None]) -> None:
+        ev, states, counts, done = self.events, self.states, self.counts, self.done
+        clock = time.monotonic_ns
+        while (batch := inbox.get()) is not _STOP:
+            if self.failures:
+                continue  # another worker failed: drain without handling
+            for i in batch:
+                try:
+                    kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
+                    if kind == BLOCK:
+                        wait_at_least_us(ev.work[i])
+                    elif kind == AGGREGATE:
+                        with self.g_lock:
+                            self.g = (self.g + value) & MASK64
+                    states[key] = next_state(states[key], kind, value, ev.work[i])
+                    counts[key] += 1
+                    done[i] = clock()
+                except BaseException as e:  # reported by handle(), after every thread is joined
+                    self.failures.append((i, e))
+                    break
+
+    def _dispatch(self, first: int, last: int) -> None:
+        """Sends events ``first .. last-1`` to their owners, in batches, in seq order."""
+        batches: list[list[int]] = [[] for _ in range(self.workers)]
+        owner = self.owner
+        for i in range(first, last):
+            batch = batches[owner[i]]
+            batch.append(i)
+            if len(batch) == BATCH_EVENTS:
+                self.inboxes[owner[i]].put(batch)
+                batches[owner[i]] = []
+        for w, batch in enumerate(batches):
+            if batch:
+                self.inboxes[w].put(batch)
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        n = len(self.events)
+        self.done.extend([0] * n)
+        arrivals = self.events.arrival_ns
+        sent = 0
+        try:
+            while sent < n:
+                if open_loop:
+                    wait_until(t0_ns + arrivals[sent])
+                    due = bisect.bisect_right(arrivals, time.monotonic_ns() - t0_ns, lo=sent)
+                else:
+                    due = n
+                # Closed loop: hand work out in slices so workers start before all is sent.
+                due = min(due, sent + BATCH_EVENTS * self.workers * 4)
+                self._dispatch(sent, due)
+                sent = due
+        finally:
+            self.close()
+        if self.failures:
+            index, error = min(self.failures, key=lambda f: f[0])
+            raise ContenderError(f"threaded: handling event {index} failed: {error!r}") from error
+        done_ns[:] = self.done
+        return digest(self.g, self.states, self.counts, n)
+
+    def close(self) -> None:
+        for inbox in self.inboxes:
+            inbox.put(_STOP)
+        for t in self.threads:
+            t.join()
+        self.inboxes = []
+        self.threads = []
+
+
+class Threaded(Contender):
+    info = ContenderInfo(
+        name="threaded",
+        language="python",
+        model="threads",
+        parallel=True,
+        description="Python thread pool, keys sharded to workers, G behind a lock",
+    )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        return ThreadedSession(stream, workers)
