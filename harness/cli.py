@@ -265,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # usage errors (2), --help (0): as a return value, for callers and tests
+        return int(e.code or 0)
     try:
         return int(args.func(args))
     except InvalidInput as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,12 +95,14 @@ def first_bad_record(records: np.ndarray, n_keys: int) -> tuple[int, str] | None
     key = records["key"]
     kind = records["kind"]
     flags = records["flags"]
-    rules = [
+    rules: list[tuple[np.ndarray, Callable[[int], str]]] = [
         (seq != np.arange(n, dtype=np.uint64), lambda i: f"seq is {seq[i]}, must equal the record index {i}"),
         (
             np.concatenate(([False], arrival[1:] < arrival[:-1])),
-            lambda i: f"arrival_ns {arrival[i]} is before the previous record's {arrival[i - 1]} "
-            "(arrival_ns must be non-decreasing)",
+            lambda i: (
+                f"arrival_ns {arrival[i]} is before the previous record's {arrival[i - 1]} "
+                "(arrival_ns must be non-decreasing)"
+            ),
         ),
         (key >= n_keys, lambda i: f"key {key[i]} must be < n_keys {n_keys}"),
         (kind > 3, lambda i: f"kind {kind[i]} is not one of 0 update, 1 compute, 2 block, 3 aggregate"),
@@ -125,9 +128,7 @@ def parse_header(header: bytes, file_size: int, source: str) -> tuple[int, int]:
     2**60 events is refused without allocating anything for them.
     """
     if len(header) < HEADER_SIZE:
-        raise InvalidInput(
-            source, "header", f"file is {file_size} bytes, shorter than the {HEADER_SIZE}-byte header"
-        )
+        raise InvalidInput(source, "header", f"file is {file_size} bytes, shorter than the {HEADER_SIZE}-byte header")
     magic, version, n_keys, n_events, reserved = HEADER.unpack(header[:HEADER_SIZE])
     if magic != MAGIC:
         raise InvalidInput(source, "header", f"magic is {magic!r}, must be {MAGIC!r}")

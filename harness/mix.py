@@ -29,7 +29,7 @@ def mix(x: int) -> int:
 def digest(g: int, states: Sequence[int], counts: Sequence[int], n_events: int) -> int:
     """The digest of a final state (SPEC §3): G, then s[k] and c[k] for every key."""
     d = mix((g & MASK64) ^ n_events)
-    for s, c in zip(states, counts):
+    for s, c in zip(states, counts, strict=True):
         d = mix(d ^ s)
         d = mix(d ^ c)
     return d

@@ -100,8 +100,7 @@ def run_summary(doc: dict[str, Any]) -> str:
     if doc["latency_ns"]:
         lat = doc["latency_ns"]
         lines.append(
-            "  latency     "
-            + "  ".join(f"{k} {duration_ns(lat[k])}" for k in ("p50", "p90", "p99", "p999", "max"))
+            "  latency     " + "  ".join(f"{k} {duration_ns(lat[k])}" for k in ("p50", "p90", "p99", "p999", "max"))
         )
     if doc["cpu_s_per_event"] is not None:
         lines.append(

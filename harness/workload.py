@@ -196,13 +196,14 @@ def validate(spec: WorkloadSpec) -> None:
 
 # ---------------------------------------------------------------- catalog
 
+
 def builtin_names() -> list[str]:
     files = resources.files("harness").joinpath("workloads").iterdir()
     return sorted(f.name[: -len(".toml")] for f in files if f.name.endswith(".toml"))
 
 
 def builtin(name: str) -> WorkloadSpec:
-    path = resources.files("harness").joinpath("workloads", f"{name}.toml")
+    path = resources.files("harness").joinpath("workloads").joinpath(f"{name}.toml")
     return spec_from_toml_text(path.read_text(encoding="utf-8"), f"workload '{name}'")
 
 
@@ -222,6 +223,7 @@ def load_workload(name_or_path: str) -> WorkloadSpec:
 
 
 # ---------------------------------------------------------------- generation
+
 
 def _uniform_below(draws: np.ndarray, bound: int) -> np.ndarray:
     """Maps the high 32 bits of each draw onto ``0..bound-1`` by multiply-shift (bound <= 2**32)."""

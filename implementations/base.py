@@ -43,7 +43,7 @@ class Session(ABC):
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
         """Handles every event, fills ``done_ns`` (uint64, one per event), returns the digest."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a no-op is right for sessions that hold nothing
         """Releases what ``open`` took (threads, native handles). Idempotent."""
 
     def __enter__(self) -> Session:

@@ -1,0 +1,182 @@
+"""The `eventbench` command end to end (SPEC §6): outputs, exit codes, files, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import implementations
+from harness import results
+from harness.cli import main
+from harness.errors import InvalidInput
+from harness.workload import builtin_names
+from tests.reference import spec_digest_of_file_bytes
+from tests.test_checks import _Fake
+
+SPEC_RESULT_FIELDS = {
+    "schema_version", "implementation", "workers", "mode", "events", "n_keys", "digest", "wall_s",
+    "throughput_eps", "latency_ns", "allocations_per_event", "cpu_s_per_event", "ctx_switches_per_event",
+    "checks", "metadata",
+}  # fmt: skip
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    names = {i["name"] for i in listing["implementations"]}
+    assert {"sequential", "threaded"} <= names
+    for entry in listing["implementations"]:
+        assert {"name", "language", "model", "available", "reason"} <= set(entry)
+    assert {w["name"] for w in listing["workloads"]} == set(builtin_names())
+
+
+def test_export_then_replay_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "smoke.evts"
+    assert main(["export", "--workload", "smoke", "-o", str(path)]) == 0
+    expected = spec_digest_of_file_bytes(path.read_bytes())
+    out_json = tmp_path / "run.json"
+    assert main(["run", "--impl", "threaded", "--events", str(path), "--workers", "3", "--json", str(out_json)]) == 0
+    doc = results.load(out_json)
+    assert set(doc) >= SPEC_RESULT_FIELDS
+    assert doc["digest"] == expected and doc["digest_ok"] is True and doc["workers"] == 3
+    assert doc["checks"] == {"all_done": True, "not_before_arrival": True, "per_key_order": True}
+    assert doc["mode"] == "closed" and doc["latency_ns"] is None
+    assert "matches the reference" in capsys.readouterr().out
+
+
+def test_run_records_one_worker_for_single_threaded(tmp_path: Path) -> None:
+    out_json = tmp_path / "seq.json"
+    assert main(["run", "--impl", "sequential", "--workload", "paced", "--n-events", "300",
+                 "--workers", "4", "--json", str(out_json)]) == 0  # fmt: skip
+    doc = results.load(out_json)
+    assert doc["workers"] == 1 and doc["mode"] == "open"
+    assert set(doc["latency_ns"]) == {"p50", "p90", "p99", "p999", "max"}
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_verify_every_builtin_workload(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each built-in's shape, cut to 3,000 events (open-loop ones would take seconds in full)."""
+    assert main(["verify", "--workload", name, "--n-events", "3000", "--workers", "1,2,4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" ok") == 4 and "WRONG" not in out
+
+
+def test_verify_names_a_wrong_contender(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(implementations._FACTORIES, "fake-digest", lambda: _Fake("digest"))
+    assert main(["verify", "--impl", "sequential,fake-digest", "--workload", "smoke"]) == 1
+    out = capsys.readouterr().out
+    assert "fake-digest" in out and "WRONG: digest" in out
+
+
+def test_compare_writes_verified_documents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compare", "--workload", "smoke", "--workers", "2", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "sequential" in out and "threaded" in out and "1x" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    docs = [results.load(p) for p in sorted(run_dir.glob("*.json"))]
+    assert sorted(d["implementation"] for d in docs) == ["sequential", "threaded"]
+    assert all(d["valid"] and d["digest_ok"] for d in docs)
+    assert not list(run_dir.glob(".*"))  # no temporary files left
+
+
+def test_compare_reports_a_wrong_contender_without_figures(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(implementations._FACTORIES, "fake-digest", lambda: _Fake("digest"))
+    assert main(["compare", "--impl", "sequential,fake-digest", "--workload", "smoke",
+                 "--results-dir", str(tmp_path)]) == 1  # fmt: skip
+    assert "WRONG" in capsys.readouterr().out
+    wrong = results.load(next((tmp_path / "runs").glob("*/fake-digest-*.json")))
+    assert wrong["valid"] is False and wrong["throughput_eps"] is None and wrong["latency_ns"] is None
+
+
+def _corrupt_file(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.evts"
+    assert main(["export", "--workload", "smoke", "--n-events", "20", "-o", str(path)]) == 0
+    data = bytearray(path.read_bytes())
+    data[32 + 32 * 7 + 28] = 9  # record 7: kind 9
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--impl", "sequential"], ["verify"], ["compare", "--results-dir", "{tmp}"]],
+    ids=["run", "verify", "compare"],
+)
+def test_bad_events_file_exits_2_naming_file_and_record(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _corrupt_file(tmp_path)
+    capsys.readouterr()
+    argv = [part.format(tmp=tmp_path) for part in command] + ["--events", str(path)]
+    assert main(argv) == 2
+    _one_line_error(capsys, str(path), "record 7", "kind 9")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["run", "--impl", "nope", "--workload", "smoke"], ["nope", "no such implementation"]),
+        (["run", "--impl", "sequential", "--workload", "nope"], ["nope", "no built-in workload"]),
+        (["run", "--impl", "sequential", "--workload", "smoke", "--workers", "0"], ["--workers", "1..1024"]),
+        (["verify", "--workload", "smoke", "--workers", "1,x"], ["--workers", "positive integer"]),
+        (["run", "--impl", "sequential", "--workload", "smoke", "--n-events", "-3"], ["events", "0..200000000"]),
+        (["run", "--impl", "sequential"], ["one of the arguments --workload --events is required"]),
+        (["export", "--workload", "smoke"], ["-o/--output"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    _one_line_error(capsys, *needles)
+
+
+def test_bad_workload_file_leaves_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "w.toml"
+    spec.write_text("events = 10\n[mix]\nupdate = 'lots'\n")
+    out = tmp_path / "out.evts"
+    out.write_bytes(b"previous contents")
+    assert main(["export", "--workload", str(spec), "-o", str(out)]) == 2
+    _one_line_error(capsys, str(spec), "mix.update", "must be int or float, got str")
+    assert out.read_bytes() == b"previous contents"
+    assert main(["run", "--impl", "sequential", "--workload", str(spec), "--json", str(tmp_path / "r.json")]) == 2
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_result_loader_refuses_broken_and_newer_documents(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema_version": 1, ')
+    with pytest.raises(InvalidInput, match="not a readable result document"):
+        results.load(broken)
+    newer = tmp_path / "newer.json"
+    newer.write_text('{"schema_version": 99}')
+    with pytest.raises(InvalidInput, match="99 is not one this eventbench reads"):
+        results.load(newer)
+
+
+def test_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "short.evts"
+    path.write_bytes(b"EVTSTRM1")
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "verify", "--events", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+    assert "shorter than the 32-byte header" in done.stderr

@@ -1,0 +1,47 @@
+"""The heart of the suite: hypothesis streams through every contender, at several worker counts.
+
+Every registered contender must give the digest of the tests' own SPEC reference
+and pass the runner's checks (every event done, none early, per-key order).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+import implementations
+from harness.events import EventStream
+from harness.runner import run_once
+from tests.reference import spec_digest_of_file_bytes
+from tests.strategies import streams
+
+WORKER_COUNTS = [1, 2, 3, 5]
+CONTENDERS = implementations.registry()
+
+
+def _check(contender: implementations.Contender, stream: EventStream, workers: int, mode: str) -> None:
+    expected = spec_digest_of_file_bytes(stream.to_bytes())
+    outcome = run_once(contender, stream, workers=workers, mode=mode, reference_digest=expected)
+    assert outcome.valid, f"{contender.info.name} w={workers} {mode}: {outcome.failures()}"
+
+
+@pytest.mark.parametrize("registration", CONTENDERS, ids=lambda r: r.name)
+@pytest.mark.parametrize("workers", WORKER_COUNTS)
+@given(stream=streams())
+def test_closed_loop_matches_the_spec(
+    registration: implementations.Registration, workers: int, stream: EventStream
+) -> None:
+    if registration.contender is None:
+        pytest.skip(registration.reason)
+    _check(registration.contender, stream, workers, "closed")
+
+
+@pytest.mark.parametrize("registration", CONTENDERS, ids=lambda r: r.name)
+@pytest.mark.parametrize("workers", [1, 3])
+@given(stream=streams(max_events=30, max_gap_ns=200_000))
+def test_open_loop_matches_the_spec_and_is_paced(
+    registration: implementations.Registration, workers: int, stream: EventStream
+) -> None:
+    if registration.contender is None:
+        pytest.skip(registration.reason)
+    _check(registration.contender, stream, workers, "open")

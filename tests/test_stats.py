@@ -1,0 +1,53 @@
+"""Statistics are pure functions: checked against numpy and by their properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.stats import PERCENTILES, latencies_ns, latency_summary, nearest_rank, ratio, throughput_eps
+
+samples = st.lists(st.integers(0, 10**12), min_size=1, max_size=500).map(lambda v: np.array(v, dtype=np.int64))
+
+
+@given(values=samples, percent=st.sampled_from([*PERCENTILES.values(), 0.1, 1.0, 33.3, 100.0]))
+def test_nearest_rank_agrees_with_numpy(values: np.ndarray, percent: float) -> None:
+    expected = np.percentile(values, percent, method="inverted_cdf")
+    assert nearest_rank(np.sort(values), percent) == int(expected)
+
+
+@given(values=samples)
+def test_summary_is_ordered_and_real(values: np.ndarray) -> None:
+    s = latency_summary(values)
+    assert s is not None
+    assert s.p50 <= s.p90 <= s.p99 <= s.p999 <= s.max == values.max()
+    assert {s.p50, s.p90, s.p99, s.p999} <= set(values.tolist())  # every figure is some event's latency
+
+
+def test_small_exact_cases() -> None:
+    ordered = np.arange(1, 1001)
+    assert [nearest_rank(ordered, p) for p in (50, 90, 99, 99.9, 100)] == [500, 900, 990, 999, 1000]
+    assert latency_summary(np.array([], dtype=np.int64)) is None
+    with pytest.raises(ValueError):
+        nearest_rank(ordered, 0)
+
+
+def test_latency_from_intended_arrival() -> None:
+    done = np.array([150, 300, 260], dtype=np.uint64)
+    arrival = np.array([0, 100, 200], dtype=np.uint64)
+    assert latencies_ns(done, arrival, 100).tolist() == [50, 100, -40]
+
+
+@given(a=st.floats(1e-6, 1e12), b=st.floats(1e-6, 1e12))
+def test_ratios_are_antisymmetric(a: float, b: float) -> None:
+    forward, backward = ratio(a, b), ratio(b, a)
+    assert forward is not None and backward is not None
+    assert forward * backward == pytest.approx(1.0)
+
+
+def test_missing_values() -> None:
+    assert ratio(None, 1.0) is None and ratio(1.0, 0.0) is None
+    assert throughput_eps(0, 100) is None and throughput_eps(10, 0) is None
+    assert throughput_eps(1000, 10**9) == 1000.0
