@@ -5,52 +5,22 @@ Each fake contender below is wrong in exactly one way; the runner must catch it.
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import pytest
 
 from harness.events import EventStream
 from harness.runner import RunOutcome, figures, run_once
-from implementations.base import Contender, ContenderInfo, Session
-from tests.reference import spec_digest_of_file_bytes
-from tests.strategies import stream_of
+
+from fakes import Fake
+from reference import spec_digest_of_file_bytes
+from strategies import stream_of
 
 ROWS = [(i, i * 1_000_000, i, i % 2, 0, 0, 0) for i in range(6)]  # 1 ms apart, keys 0 and 1
-
-
-class _FakeSession(Session):
-    def __init__(self, stream: EventStream, fault: str) -> None:
-        self.stream, self.fault = stream, fault
-
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        arrival = self.stream.column("arrival_ns")
-        for i in range(self.stream.n_events):
-            due = t0_ns + (int(arrival[i]) if open_loop and self.fault != "early" else 0)
-            while time.monotonic_ns() < due:
-                time.sleep(0.0002)
-            done_ns[i] = time.monotonic_ns()
-        if self.fault == "missing":
-            done_ns[3] = 0
-        if self.fault == "reorder":
-            done_ns[2], done_ns[4] = done_ns[4], done_ns[2]  # key 0: event 2 after event 4
-        good = int(spec_digest_of_file_bytes(self.stream.to_bytes()), 16)
-        return good ^ 1 if self.fault == "digest" else good
-
-
-class _Fake(Contender):
-    def __init__(self, fault: str) -> None:
-        self.fault = fault
-        self.info = ContenderInfo(f"fake-{fault}", "python", "test", parallel=False)
-
-    def open(self, stream: EventStream, workers: int) -> Session:
-        return _FakeSession(stream, self.fault)
 
 
 def _run(fault: str, mode: str = "open") -> tuple[RunOutcome, EventStream]:
     stream = stream_of(2, ROWS)
     reference = spec_digest_of_file_bytes(stream.to_bytes())
-    return run_once(_Fake(fault), stream, workers=1, mode=mode, reference_digest=reference), stream
+    return run_once(Fake(fault), stream, workers=1, mode=mode, reference_digest=reference), stream
 
 
 def test_an_honest_run_passes_and_has_figures() -> None:

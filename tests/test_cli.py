@@ -14,8 +14,9 @@ from harness import results
 from harness.cli import main
 from harness.errors import InvalidInput
 from harness.workload import builtin_names
-from tests.reference import spec_digest_of_file_bytes
-from tests.test_checks import _Fake
+
+from fakes import Fake
+from reference import spec_digest_of_file_bytes
 
 SPEC_RESULT_FIELDS = {
     "schema_version", "implementation", "workers", "mode", "events", "n_keys", "digest", "wall_s",
@@ -74,7 +75,7 @@ def test_verify_every_builtin_workload(name: str, capsys: pytest.CaptureFixture[
 
 
 def test_verify_names_a_wrong_contender(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(implementations._FACTORIES, "fake-digest", lambda: _Fake("digest"))
+    monkeypatch.setitem(implementations._FACTORIES, "fake-digest", lambda: Fake("digest"))
     assert main(["verify", "--impl", "sequential,fake-digest", "--workload", "smoke"]) == 1
     out = capsys.readouterr().out
     assert "fake-digest" in out and "WRONG: digest" in out
@@ -94,7 +95,7 @@ def test_compare_writes_verified_documents(tmp_path: Path, capsys: pytest.Captur
 def test_compare_reports_a_wrong_contender_without_figures(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(implementations._FACTORIES, "fake-digest", lambda: _Fake("digest"))
+    monkeypatch.setitem(implementations._FACTORIES, "fake-digest", lambda: Fake("digest"))
     assert main(["compare", "--impl", "sequential,fake-digest", "--workload", "smoke",
                  "--results-dir", str(tmp_path)]) == 1  # fmt: skip
     assert "WRONG" in capsys.readouterr().out

@@ -12,8 +12,9 @@ from hypothesis import given
 import implementations
 from harness.events import EventStream
 from harness.runner import run_once
-from tests.reference import spec_digest_of_file_bytes
-from tests.strategies import streams
+
+from reference import spec_digest_of_file_bytes
+from strategies import streams
 
 WORKER_COUNTS = [1, 2, 3, 5]
 CONTENDERS = implementations.registry()

@@ -20,7 +20,8 @@ from harness.events import (
     validated_stream,
     write_evts,
 )
-from tests.strategies import stream_of, streams
+
+from strategies import stream_of, streams
 
 GOOD = [(0, 0, 5, 0, 0, 0, 0), (1, 10, 6, 1, 1, 0, 2), (2, 10, 7, 2, 3, 0, 0)]
 

@@ -9,8 +9,9 @@ import implementations
 from harness.events import empty_records, validated_stream
 from harness.mix import digest, digest_hex, mix, mix_array
 from harness.runner import run_once
-from tests.reference import spec_digest_of_file_bytes, spec_mix
-from tests.strategies import stream_of
+
+from reference import spec_digest_of_file_bytes, spec_mix
+from strategies import stream_of
 
 FOUR_RECORDS = [
     (0, 0, 1, 0, 0, 0, 0),

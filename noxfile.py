@@ -1,0 +1,84 @@
+"""nox sessions: what CI and developers run.
+
+    nox -s tests            pytest on every Python 3.10-3.13 installed here
+    nox -s lint             ruff (lint and format) and mypy
+    nox -s compare          the main job: `eventbench compare` (pass arguments after --)
+    nox -s verify           every contender against the reference on every built-in workload
+
+Sessions install the project from this checkout into their own environments;
+nothing needs installing by hand beyond nox itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.download_python = "never"  # offline machines: use the interpreters that are here
+nox.options.default_venv_backend = "uv|virtualenv"
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+def _select_pyenv_versions() -> None:
+    """pyenv's shims answer only for selected versions: select every installed 3.10-3.13.
+
+    Without this, ``python3.12`` fails on a pyenv machine whose global version is
+    3.11 and nox would skip (or, on CI, fail) those sessions.
+    """
+    if shutil.which("pyenv") is None or "PYENV_VERSION" in os.environ:
+        return
+    try:
+        bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True, check=True).stdout
+        current = subprocess.run(["pyenv", "version-name"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return
+    wanted = [v for v in bare.split() if any(v.startswith(p + ".") for p in PYTHONS)]
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*current.strip().split(":"), *wanted]))
+
+
+_select_pyenv_versions()
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    target = f".[{','.join(extras)}]" if extras else "."
+    session.install(target)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite (hypothesis profile 'ci' under CI=true). Extra arguments go to pytest."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint, ruff format check, mypy (strict) on the harness and the contenders."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """The main job: every available contender on the default workload, side by side."""
+    _install(session)
+    session.run("eventbench", "compare", *session.posargs)
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """Every contender against the reference on every built-in workload, at full size."""
+    _install(session)
+    names = session.run("python", "-c", "from harness.workload import builtin_names; print(*builtin_names())",
+                        silent=True)  # fmt: skip
+    for name in str(names).split():
+        session.run("eventbench", "verify", "--workload", name, *session.posargs)
