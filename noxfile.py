@@ -30,9 +30,10 @@ def _select_pyenv_versions() -> None:
     """pyenv's shims answer only for selected versions: select every installed 3.10-3.13.
 
     Without this, ``python3.12`` fails on a pyenv machine whose global version is
-    3.11 and nox would skip (or, on CI, fail) those sessions.
+    3.11 and nox would skip (or, on CI, fail) those sessions. A version already
+    selected (``pyenv exec`` exports PYENV_VERSION) stays first.
     """
-    if shutil.which("pyenv") is None or "PYENV_VERSION" in os.environ:
+    if shutil.which("pyenv") is None:
         return
     try:
         bare = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True, check=True).stdout
@@ -40,7 +41,8 @@ def _select_pyenv_versions() -> None:
     except (OSError, subprocess.CalledProcessError):
         return
     wanted = [v for v in bare.split() if any(v.startswith(p + ".") for p in PYTHONS)]
-    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*current.strip().split(":"), *wanted]))
+    selected = os.environ.get("PYENV_VERSION", current.strip()).split(":")
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys([*selected, *wanted]))
 
 
 _select_pyenv_versions()
