@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -147,19 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     mode = args.mode or loaded.default_mode
     reference = None if contender.info.name == REFERENCE else reference_digest(loaded.stream)
     outcome = run_once(contender, loaded.stream, workers=args.workers, mode=mode, reference_digest=reference)
-    if reference is None and outcome.valid:  # the reference checks itself: its digest is the reference
-        outcome = _with_reference(outcome, outcome.digest)
+    if reference is None and outcome.valid:  # the reference's own digest is the reference
+        outcome = replace(outcome, reference_digest=outcome.digest)
     doc = measured_document(outcome, loaded)
     print(report.run_summary(doc))
     if args.json:
         results.dump(doc, Path(args.json))
     return EXIT_OK if doc["valid"] else EXIT_WRONG
-
-
-def _with_reference(outcome: RunOutcome, digest: str) -> RunOutcome:
-    from dataclasses import replace
-
-    return replace(outcome, reference_digest=digest)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ class ThreadedSession(Session):
         self.g_lock = threading.Lock()
         self.done: list[int] = []
         self.failures: list[tuple[int, BaseException]] = []
+        self.cancelled = False  # set when handle() is interrupted: workers drain without handling
         self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
         self.threads = [
             threading.Thread(target=self._work, args=(inbox,), name=f"eventbench-worker-{w}", daemon=True)
@@ -49,8 +50,8 @@ class ThreadedSession(Session):
         ev, states, counts, done = self.events, self.states, self.counts, self.done
         clock = time.monotonic_ns
         while (batch := inbox.get()) is not _STOP:
-            if self.failures:
-                continue  # another worker failed: drain without handling
+            if self.failures or self.cancelled:
+                continue  # a worker failed or the run was interrupted: drain without handling
             for i in batch:
                 try:
                     kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
@@ -96,6 +97,9 @@ class ThreadedSession(Session):
                 due = min(due, sent + BATCH_EVENTS * self.workers * 4)
                 self._dispatch(sent, due)
                 sent = due
+        except BaseException:
+            self.cancelled = True  # Ctrl-C, say: stop promptly instead of handling what is queued
+            raise
         finally:
             self.close()
         if self.failures:
