@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import struct
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import implementations
 from harness import results
@@ -17,6 +23,7 @@ from harness.workload import builtin_names
 
 from fakes import Fake
 from reference import spec_digest_of_file_bytes
+from strategies import event_rows
 
 SPEC_RESULT_FIELDS = {
     "schema_version", "implementation", "workers", "mode", "events", "n_keys", "digest", "wall_s",
@@ -181,3 +188,18 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert "shorter than the 32-byte header" in done.stderr
+
+
+@given(rows=st.integers(1, 300).flatmap(lambda n_keys: st.tuples(st.just(n_keys), event_rows(n_keys, 40, 50_000))))
+def test_verify_any_valid_file_written_elsewhere(rows: tuple[int, list[tuple[int, ...]]]) -> None:
+    """A .evts file made with struct alone (no eventbench code) verifies, in both modes."""
+    n_keys, records = rows
+    data = struct.pack("<8sIIQQ", b"EVTSTRM1", 1, n_keys, len(records), 0)
+    data += b"".join(struct.pack("<QQQIBBH", *r) for r in records)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "foreign.evts"
+        path.write_bytes(data)
+        for mode in ("closed", "open"):
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                assert main(["verify", "--events", str(path), "--workers", "1,3", "--mode", mode]) == 0
+            assert f"digest {spec_digest_of_file_bytes(data)}" in out.getvalue()

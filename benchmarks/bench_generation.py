@@ -1,0 +1,32 @@
+"""asv benchmarks: workload generation speed (the goal: >= 5 M events/s on a 2-core machine)."""
+
+from __future__ import annotations
+
+import time
+
+from harness.workload import builtin, builtin_names, generate
+
+EVENTS = 2_000_000
+
+
+class GenerateWorkload:
+    params = (builtin_names(),)
+    param_names = ("workload",)
+
+    def setup(self, workload: str) -> None:
+        self.spec = builtin(workload).with_events(EVENTS)
+
+    def time_generate(self, workload: str) -> None:
+        generate(self.spec)
+
+    def track_events_per_second(self, workload: str) -> float:
+        best = min(_timed(self.spec) for _ in range(3))
+        return EVENTS / best
+
+    track_events_per_second.unit = "events/s"  # type: ignore[attr-defined]
+
+
+def _timed(spec: object) -> float:
+    start = time.perf_counter()
+    generate(spec)  # type: ignore[arg-type]
+    return time.perf_counter() - start
