@@ -161,7 +161,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     loaded = load_stream(args)
     mode = args.mode or loaded.default_mode
     reference = reference_digest(loaded.stream)
-    print(f"reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
+    print(f"{loaded.label}: reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
     wrong = 0
     for contender in contenders:
         counts = worker_counts(args.workers) if contender.info.parallel else [1]

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __commit_id__, __version__
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -27,15 +27,20 @@ def _command_output(*argv: str, cwd: Path | None = None) -> str | None:
 
 
 def _git_commit() -> str | None:
-    """The checkout's commit (with ``+dirty`` for uncommitted changes), or $EVENTBENCH_COMMIT."""
+    """The commit measured: $EVENTBENCH_COMMIT, else the checkout's (``+dirty`` with
+    uncommitted changes) when running from one, else the one the package was built from."""
     if os.environ.get("EVENTBENCH_COMMIT"):
         return os.environ["EVENTBENCH_COMMIT"]
-    if not (_REPO / ".git").exists():
+    if (_REPO / ".git").exists():
+        commit = _command_output("git", "rev-parse", "HEAD", cwd=_REPO)
+        if commit and _command_output("git", "status", "--porcelain", "--untracked-files=no", cwd=_REPO):
+            commit += "+dirty"
+        return commit
+    if __commit_id__ is None:
         return None
-    commit = _command_output("git", "rev-parse", "HEAD", cwd=_REPO)
-    if commit and _command_output("git", "status", "--porcelain", "--untracked-files=no", cwd=_REPO):
-        commit += "+dirty"
-    return commit
+    # setuptools-scm: a short node ("g1a2b3c4"), and ".dYYYYMMDD" in the version when built dirty.
+    commit = __commit_id__.removeprefix("g")
+    return commit + "+dirty" if ".d" in __version__ else commit
 
 
 def _cpu_model() -> str:

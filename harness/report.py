@@ -76,11 +76,14 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
     from rich.console import Console  # lazy: keeps `eventbench --help` fast
     from rich.table import Table
 
+    rows = comparison_rows(docs, baseline)
+    # Closed-loop runs have no latency: leave out columns no row has a value in.
+    shown = [i for i in range(len(HEADERS)) if i < 4 or any(row[i] != "-" for row in rows)]
     table = Table(title=title, title_justify="left")
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="left" if i < 3 else "right")
-    for row in comparison_rows(docs, baseline):
-        table.add_row(*row)
+    for i in shown:
+        table.add_column(HEADERS[i], justify="left" if i < 3 else "right")
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
     console = Console(width=max(140, Console().width))
     console.print(table)
     for doc in docs:
