@@ -5,7 +5,10 @@ event stream (generation and ``.evts`` files), the clock, the checks of SPEC §4
 and the statistics. Implementations (``implementations/``) own only handling.
 """
 
+__all__ = ["__commit_id__", "__version__"]
+
 try:
     from harness._version import __commit_id__, __version__
 except ImportError:  # running from a source tree that was never built
-    __version__, __commit_id__ = "0.0.0+unknown", None
+    __version__ = "0.0.0+unknown"
+    __commit_id__ = None
