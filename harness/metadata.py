@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ def _git_commit() -> str | None:
         return None
     # setuptools-scm: a short node ("g1a2b3c4"), and ".dYYYYMMDD" in the version when built dirty.
     commit = __commit_id__.removeprefix("g")
-    return commit + "+dirty" if ".d" in __version__ else commit
+    return commit + "+dirty" if re.search(r"\.d\d{8}$", __version__) else commit
 
 
 def _cpu_model() -> str:
