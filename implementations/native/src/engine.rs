@@ -1,0 +1,559 @@
+//! The engine: the SPEC's handlers, on one thread or on a pool fed by channels.
+//!
+//! Everything here is safe Rust. The pool routes events by key (`key % workers`)
+//! in batches through one bounded channel per worker; each worker owns its keys'
+//! state, so per-key order holds and state needs no lock. `G` is an `AtomicU64`
+//! updated with `fetch_add`: addition modulo 2^64 is commutative, so any
+//! interleaving gives the same final `G` without a lock (SPEC §3 allows it).
+//! Batch buffers are recycled through a return channel, so a warm pool allocates
+//! nothing per event.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::spec::{digest, mix, Event, Invalid, AGGREGATE, BLOCK, COMPUTE, RECORD_SIZE};
+
+/// Batches a channel holds per worker before the router waits (back-pressure).
+pub const CHANNEL_DEPTH: usize = 4;
+/// Below this much time to go, pacing spins instead of sleeping (sleep overshoots by ~50 µs).
+const SPIN_BELOW_NS: u64 = 200_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The stream breaks a SPEC rule; nothing was handled.
+    Invalid(Invalid),
+    /// The caller passed something unusable (sizes, counts).
+    Argument(String),
+    /// A handler panicked; the run stopped, every thread was joined.
+    Handler(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Invalid(e) => write!(f, "{e}"),
+            EngineError::Argument(m) | EngineError::Handler(m) => f.write_str(m),
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock behind Python's `time.monotonic_ns()`.
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Waits until the monotonic clock reaches `deadline_ns`: sleeps while far, spins when near.
+#[inline]
+pub fn wait_until(deadline_ns: u64) {
+    loop {
+        let now = now_ns();
+        if now >= deadline_ns {
+            return;
+        }
+        let remaining = deadline_ns - now;
+        if remaining > SPIN_BELOW_NS {
+            std::thread::sleep(Duration::from_nanos(remaining - SPIN_BELOW_NS));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// One event's effect on its key's state (SPEC §3); `G` is shared by every worker.
+#[inline(always)]
+pub fn handle(e: &Event, state: &mut u64, count: &mut u64, g: &AtomicU64) {
+    let mut v = e.value;
+    match e.kind {
+        COMPUTE => {
+            for _ in 0..e.work {
+                v = mix(v);
+            }
+        }
+        BLOCK => std::thread::sleep(Duration::from_micros(e.work as u64)),
+        AGGREGATE => {
+            g.fetch_add(e.value, Relaxed);
+        }
+        _ => {}
+    }
+    *state = mix(*state ^ v);
+    *count += 1;
+}
+
+/// Where completion times go: the harness's `done_ns`, one slot per event.
+pub type DoneSlots<'a> = &'a [AtomicU64];
+
+/// The records of a run, checked against SPEC §1–2 before anything is handled.
+pub struct Stream<'a> {
+    records: &'a [u8],
+    n_keys: u32,
+}
+
+impl<'a> Stream<'a> {
+    pub fn new(records: &'a [u8], n_keys: u32) -> Result<Stream<'a>, EngineError> {
+        crate::spec::check_n_keys(n_keys as u64).map_err(EngineError::Invalid)?;
+        crate::spec::validate_records(records, n_keys, 0, None).map_err(EngineError::Invalid)?;
+        Ok(Stream { records, n_keys })
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len() / RECORD_SIZE
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn events(&self) -> impl Iterator<Item = Event> + 'a {
+        self.records.chunks_exact(RECORD_SIZE).map(Event::decode)
+    }
+}
+
+fn check_done(stream: &Stream<'_>, done: DoneSlots<'_>) -> Result<(), EngineError> {
+    if done.len() < stream.len() {
+        return Err(EngineError::Argument(format!(
+            "done_ns has room for {} events, the stream has {}",
+            done.len(),
+            stream.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `native-sequential`: every event on the calling thread, in `seq` order.
+pub fn run_sequential(
+    stream: &Stream<'_>,
+    done: DoneSlots<'_>,
+    t0_ns: u64,
+    open_loop: bool,
+) -> Result<u64, EngineError> {
+    check_done(stream, done)?;
+    let n_keys = stream.n_keys as usize;
+    let (mut states, mut counts) = (vec![0u64; n_keys], vec![0u64; n_keys]);
+    let g = AtomicU64::new(0);
+    for e in stream.events() {
+        if open_loop {
+            wait_until(t0_ns + e.arrival_ns);
+        }
+        let k = e.key as usize;
+        handle(&e, &mut states[k], &mut counts[k], &g);
+        done[e.seq as usize].store(now_ns(), Relaxed);
+    }
+    Ok(digest(
+        g.into_inner(),
+        &states,
+        &counts,
+        stream.len() as u64,
+    ))
+}
+
+/// What the workers of one pool share.
+pub struct Shared<'a> {
+    pub done: DoneSlots<'a>,
+    pub g: AtomicU64,
+    pub failed: AtomicBool,
+    pub failure: Mutex<Option<String>>,
+}
+
+impl<'a> Shared<'a> {
+    pub fn new(done: DoneSlots<'a>) -> Shared<'a> {
+        Shared {
+            done,
+            g: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    pub fn fail(&self, message: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert(message);
+        self.failed.store(true, Relaxed);
+    }
+
+    pub fn error(&self) -> Option<EngineError> {
+        let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.clone().map(EngineError::Handler)
+    }
+}
+
+/// The keys worker `w` of `workers` owns: `w, w + workers, ...` below `n_keys`.
+pub fn keys_owned(n_keys: usize, workers: usize, w: usize) -> usize {
+    (n_keys + workers - 1 - w) / workers
+}
+
+/// A worker: handles batches until its channel closes; returns its keys' `(s, c)`.
+/// A panicking handler is caught here, recorded, and the rest is drained unhandled.
+pub fn worker_loop(
+    inbox: Receiver<Vec<Event>>,
+    recycle: Sender<Vec<Event>>,
+    owned: usize,
+    workers: usize,
+    shared: &Shared<'_>,
+) -> (Vec<u64>, Vec<u64>) {
+    let (mut states, mut counts) = (vec![0u64; owned], vec![0u64; owned]);
+    while let Ok(mut batch) = inbox.recv() {
+        if !shared.failed.load(Relaxed) {
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                for e in &batch {
+                    let local = e.key as usize / workers;
+                    handle(e, &mut states[local], &mut counts[local], &shared.g);
+                    shared.done[e.seq as usize].store(now_ns(), Relaxed);
+                }
+            }));
+            if let Err(panic) = outcome {
+                shared.fail(format!("a handler panicked: {}", panic_message(&panic)));
+            }
+        }
+        batch.clear();
+        let _ = recycle.send(batch); // the router may be gone already: nothing to return to
+    }
+    (states, counts)
+}
+
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// The workers' `(s, c)`; a worker that died outside its handlers is recorded as a failure.
+pub fn join_workers(
+    results: impl Iterator<Item = std::thread::Result<(Vec<u64>, Vec<u64>)>>,
+    shared: &Shared<'_>,
+) -> Vec<(Vec<u64>, Vec<u64>)> {
+    results
+        .map(|joined| {
+            joined.unwrap_or_else(|panic| {
+                shared.fail(format!("a worker panicked: {}", panic_message(&panic)));
+                (Vec::new(), Vec::new())
+            })
+        })
+        .collect()
+}
+
+/// Sends events to their owners in batches, taking empty buffers from the recycle channel.
+pub struct Router {
+    outboxes: Vec<Sender<Vec<Event>>>,
+    recycle: Receiver<Vec<Event>>,
+    filling: Vec<Vec<Event>>,
+    batch_events: usize,
+}
+
+/// A batch of events for one worker; its buffer goes back for reuse once handled.
+pub type Batch = Vec<Event>;
+
+/// The router stopped: a worker failed (its error is in `Shared`).
+#[derive(Debug)]
+pub struct Stopped;
+
+impl Router {
+    /// Channels and `workers * (CHANNEL_DEPTH + 2)` buffers: one being filled and one being
+    /// handled per worker, plus full channels; enough that routing never allocates.
+    pub fn new(
+        workers: usize,
+        batch_events: usize,
+    ) -> (Router, Vec<Receiver<Batch>>, Sender<Batch>) {
+        let (outboxes, inboxes): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| bounded(CHANNEL_DEPTH)).unzip();
+        let spare = workers * (CHANNEL_DEPTH + 1);
+        let (recycle_tx, recycle_rx) = bounded(spare + workers);
+        for _ in 0..spare {
+            recycle_tx
+                .send(Vec::with_capacity(batch_events))
+                .expect("the recycle channel has room");
+        }
+        let filling = (0..workers)
+            .map(|_| Vec::with_capacity(batch_events))
+            .collect();
+        (
+            Router {
+                outboxes,
+                recycle: recycle_rx,
+                filling,
+                batch_events,
+            },
+            inboxes,
+            recycle_tx,
+        )
+    }
+
+    #[inline]
+    pub fn push(&mut self, e: Event, shared: &Shared<'_>) -> Result<(), Stopped> {
+        let w = e.key as usize % self.outboxes.len();
+        self.filling[w].push(e);
+        if self.filling[w].len() >= self.batch_events {
+            self.send(w, shared)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, w: usize, shared: &Shared<'_>) -> Result<(), Stopped> {
+        if shared.failed.load(Relaxed) {
+            return Err(Stopped);
+        }
+        let fresh = self.recycle.recv().map_err(|_| Stopped)?;
+        let full = std::mem::replace(&mut self.filling[w], fresh);
+        self.outboxes[w].send(full).map_err(|_| Stopped)
+    }
+
+    /// Sends every partly filled batch (before pacing waits, and at the end).
+    pub fn flush(&mut self, shared: &Shared<'_>) -> Result<(), Stopped> {
+        for w in 0..self.outboxes.len() {
+            if !self.filling[w].is_empty() {
+                self.send(w, shared)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Global `(s, c)` from the workers' own: key `k` lives at worker `k % W`, slot `k / W`.
+pub fn merge(n_keys: usize, parts: &[(Vec<u64>, Vec<u64>)]) -> (Vec<u64>, Vec<u64>) {
+    let workers = parts.len();
+    let (mut states, mut counts) = (vec![0u64; n_keys], vec![0u64; n_keys]);
+    for k in 0..n_keys {
+        let (s, c) = &parts[k % workers];
+        states[k] = s[k / workers];
+        counts[k] = c[k / workers];
+    }
+    (states, counts)
+}
+
+pub fn check_pool(workers: usize, batch_events: usize) -> Result<(), EngineError> {
+    if !(1..=1024).contains(&workers) {
+        return Err(EngineError::Argument(format!(
+            "workers must be in 1..1024, got {workers}"
+        )));
+    }
+    if !(1..=1 << 20).contains(&batch_events) {
+        return Err(EngineError::Argument(format!(
+            "batch_events must be in 1..1048576, got {batch_events}"
+        )));
+    }
+    Ok(())
+}
+
+/// `native`: a pool of `workers` threads; the calling thread paces and routes.
+pub fn run_pool(
+    stream: &Stream<'_>,
+    done: DoneSlots<'_>,
+    t0_ns: u64,
+    open_loop: bool,
+    workers: usize,
+    batch_events: usize,
+) -> Result<u64, EngineError> {
+    check_pool(workers, batch_events)?;
+    check_done(stream, done)?;
+    let n_keys = stream.n_keys as usize;
+    let shared = Shared::new(done);
+    let parts = std::thread::scope(|scope| {
+        let (mut router, inboxes, recycle) = Router::new(workers, batch_events);
+        let handles: Vec<_> = inboxes
+            .into_iter()
+            .enumerate()
+            .map(|(w, inbox)| {
+                let (recycle, shared) = (recycle.clone(), &shared);
+                let owned = keys_owned(n_keys, workers, w);
+                scope.spawn(move || worker_loop(inbox, recycle, owned, workers, shared))
+            })
+            .collect();
+        drop(recycle);
+        let _ = route(stream, &mut router, &shared, t0_ns, open_loop);
+        drop(router); // closes the channels: workers finish what they hold and return
+        join_workers(handles.into_iter().map(|h| h.join()), &shared)
+    });
+    if let Some(error) = shared.error() {
+        return Err(error);
+    }
+    let (states, counts) = merge(n_keys, &parts);
+    Ok(digest(
+        shared.g.load(Relaxed),
+        &states,
+        &counts,
+        stream.len() as u64,
+    ))
+}
+
+/// Releases events to their owners at their intended arrival (open loop) or at once (closed).
+/// While events are due, batches fill; before waiting for the next one, partial batches go out,
+/// so an event never sits in a buffer while the router sleeps.
+fn route(
+    stream: &Stream<'_>,
+    router: &mut Router,
+    shared: &Shared<'_>,
+    t0_ns: u64,
+    open_loop: bool,
+) -> Result<(), Stopped> {
+    for e in stream.events() {
+        if open_loop {
+            let due = t0_ns + e.arrival_ns;
+            if now_ns() < due {
+                router.flush(shared)?;
+                wait_until(due);
+            }
+        }
+        router.push(e, shared)?;
+    }
+    router.flush(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Event;
+
+    fn records(events: &[Event]) -> Vec<u8> {
+        events.iter().flat_map(|e| e.encode()).collect()
+    }
+
+    fn vector_stream() -> Vec<u8> {
+        records(&[
+            Event {
+                seq: 0,
+                arrival_ns: 0,
+                value: 1,
+                key: 0,
+                kind: 0,
+                flags: 0,
+                work: 0,
+            },
+            Event {
+                seq: 1,
+                arrival_ns: 0,
+                value: 2,
+                key: 1,
+                kind: 1,
+                flags: 0,
+                work: 3,
+            },
+            Event {
+                seq: 2,
+                arrival_ns: 1000,
+                value: 3,
+                key: 0,
+                kind: 3,
+                flags: 0,
+                work: 0,
+            },
+            Event {
+                seq: 3,
+                arrival_ns: 2000,
+                value: u64::MAX,
+                key: 1,
+                kind: 2,
+                flags: 0,
+                work: 5,
+            },
+        ])
+    }
+
+    fn slots(n: usize) -> Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    #[test]
+    fn the_spec_vector_on_every_engine() {
+        let bytes = vector_stream();
+        let stream = Stream::new(&bytes, 2).unwrap();
+        for open_loop in [false, true] {
+            let done = slots(4);
+            assert_eq!(
+                run_sequential(&stream, &done, now_ns(), open_loop),
+                Ok(0x57a50588ef34124e)
+            );
+            for workers in 1..=5 {
+                for batch in [1, 2, 4096] {
+                    let done = slots(4);
+                    let t0 = now_ns();
+                    assert_eq!(
+                        run_pool(&stream, &done, t0, open_loop, workers, batch),
+                        Ok(0x57a50588ef34124e)
+                    );
+                    assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_stream() {
+        let stream = Stream::new(&[], 1).unwrap();
+        assert_eq!(
+            run_pool(&stream, &[], 0, false, 3, 16),
+            Ok(0x238275bc38fcbe91)
+        );
+        assert_eq!(
+            run_sequential(&stream, &[], 0, false),
+            Ok(0x238275bc38fcbe91)
+        );
+    }
+
+    #[test]
+    fn open_loop_never_handles_early() {
+        let events: Vec<Event> = (0..50)
+            .map(|i| Event {
+                seq: i,
+                arrival_ns: i * 20_000,
+                value: i,
+                key: (i % 3) as u32,
+                ..Default::default()
+            })
+            .collect();
+        let bytes = records(&events);
+        let stream = Stream::new(&bytes, 3).unwrap();
+        let done = slots(50);
+        let t0 = now_ns();
+        run_pool(&stream, &done, t0, true, 2, 8).unwrap();
+        for e in &events {
+            assert!(done[e.seq as usize].load(Relaxed) >= t0 + e.arrival_ns);
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let bytes = vector_stream();
+        let stream = Stream::new(&bytes, 2).unwrap();
+        assert!(matches!(
+            run_pool(&stream, &slots(3), 0, false, 2, 16),
+            Err(EngineError::Argument(_))
+        ));
+        assert!(matches!(
+            run_pool(&stream, &slots(4), 0, false, 0, 16),
+            Err(EngineError::Argument(_))
+        ));
+        assert!(matches!(
+            run_pool(&stream, &slots(4), 0, false, 2, 0),
+            Err(EngineError::Argument(_))
+        ));
+        assert!(matches!(
+            Stream::new(&bytes, 1),
+            Err(EngineError::Invalid(_))
+        ));
+        assert!(matches!(
+            Stream::new(&bytes[..31], 2),
+            Err(EngineError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn keys_are_split_exactly() {
+        for n in 1..40 {
+            for w in 1..7 {
+                assert_eq!((0..w).map(|i| keys_owned(n, w, i)).sum::<usize>(), n);
+            }
+        }
+    }
+}

@@ -1,0 +1,543 @@
+//! The C ABI (`include/eventbench.h`): thin shims over the safe engine.
+//!
+//! Conventions, after getsentry/symbolic's cabi: every export returns a stable
+//! numeric code (`EVB_OK` or an `EVB_ERR_*`), with the message of the last
+//! failure on this thread from `evb_last_error_message`; nothing unwinds across
+//! `extern "C"` (every export runs inside `catch_unwind`). Engines and sessions
+//! are opaque integer handles looked up in a registry, so a stale, unknown or
+//! twice-freed handle is an error (`EVB_ERR_HANDLE`), never undefined behaviour.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::engine::{run_pool, run_sequential, EngineError, Stream};
+use crate::session::Session;
+
+pub const EVB_OK: i32 = 0;
+pub const EVB_ERR_ARGUMENT: i32 = 1;
+pub const EVB_ERR_INVALID_STREAM: i32 = 2;
+pub const EVB_ERR_HANDLE: i32 = 3;
+pub const EVB_ERR_HANDLER: i32 = 4;
+pub const EVB_ERR_PANIC: i32 = 5;
+
+pub const EVB_MODEL_SEQUENTIAL: u32 = 0;
+pub const EVB_MODEL_POOL: u32 = 1;
+
+struct Failure(i32, String);
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        let code = match e {
+            EngineError::Invalid(_) => EVB_ERR_INVALID_STREAM,
+            EngineError::Argument(_) => EVB_ERR_ARGUMENT,
+            EngineError::Handler(_) => EVB_ERR_HANDLER,
+        };
+        Failure(code, e.to_string())
+    }
+}
+
+fn argument(message: impl Into<String>) -> Failure {
+    Failure(EVB_ERR_ARGUMENT, message.into())
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|cell| *cell.borrow_mut() = text);
+}
+
+/// Runs one export's body: catches panics, records the message, returns the code.
+fn guarded(body: impl FnOnce() -> Result<(), Failure>) -> i32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => EVB_OK,
+        Ok(Err(Failure(code, message))) => {
+            set_last_error(&message);
+            code
+        }
+        Err(panic) => {
+            set_last_error(&format!(
+                "internal error (panic): {}",
+                crate::engine::panic_message(&panic)
+            ));
+            EVB_ERR_PANIC
+        }
+    }
+}
+
+// ---------------------------------------------------------------- handles
+
+struct Registry<T> {
+    next: u64,
+    live: HashMap<u64, Arc<T>>,
+}
+
+fn registry<T>(
+    cell: &'static OnceLock<Mutex<Registry<T>>>,
+) -> std::sync::MutexGuard<'static, Registry<T>> {
+    cell.get_or_init(|| {
+        Mutex::new(Registry {
+            next: 1,
+            live: HashMap::new(),
+        })
+    })
+    .lock()
+    .unwrap_or_else(|p| p.into_inner())
+}
+
+fn insert<T>(cell: &'static OnceLock<Mutex<Registry<T>>>, value: T) -> u64 {
+    let mut reg = registry(cell);
+    let handle = reg.next;
+    reg.next += 1;
+    reg.live.insert(handle, Arc::new(value));
+    handle
+}
+
+fn lookup<T>(
+    cell: &'static OnceLock<Mutex<Registry<T>>>,
+    handle: u64,
+    what: &str,
+) -> Result<Arc<T>, Failure> {
+    registry(cell).live.get(&handle).cloned().ok_or_else(|| {
+        Failure(
+            EVB_ERR_HANDLE,
+            format!("no live {what} with handle {handle} (never made, or freed)"),
+        )
+    })
+}
+
+fn remove<T>(
+    cell: &'static OnceLock<Mutex<Registry<T>>>,
+    handle: u64,
+    what: &str,
+) -> Result<Arc<T>, Failure> {
+    registry(cell).live.remove(&handle).ok_or_else(|| {
+        Failure(
+            EVB_ERR_HANDLE,
+            format!("no live {what} with handle {handle} (never made, or freed already)"),
+        )
+    })
+}
+
+struct Engine {
+    model: u32,
+    workers: usize,
+    batch_events: usize,
+}
+
+static ENGINES: OnceLock<Mutex<Registry<Engine>>> = OnceLock::new();
+static SESSIONS: OnceLock<Mutex<Registry<Mutex<Session>>>> = OnceLock::new();
+
+// ---------------------------------------------------------------- buffers
+
+/// A caller's byte buffer; NULL is allowed only for length 0.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes that stay unchanged for the call.
+unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(argument(format!("{name} is NULL with length {len}")));
+    }
+    Ok(std::slice::from_raw_parts(ptr, len))
+}
+
+/// The caller's `done_ns` as atomics (workers write distinct slots concurrently).
+///
+/// # Safety
+/// `ptr` must point to `len` writable `uint64_t` that outlive every use of the slice.
+unsafe fn done_arg<'a>(ptr: *mut u64, len: usize) -> Result<&'a [AtomicU64], Failure> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(argument(format!("done_ns is NULL with length {len}")));
+    }
+    if (ptr as usize) % std::mem::align_of::<AtomicU64>() != 0 {
+        return Err(argument("done_ns is not 8-byte aligned"));
+    }
+    // SAFETY: AtomicU64 has the size and (checked) alignment of u64.
+    Ok(std::slice::from_raw_parts(ptr as *const AtomicU64, len))
+}
+
+/// # Safety
+/// `out` must be NULL or point to a writable `T`.
+unsafe fn write_out<T>(out: *mut T, value: T, name: &str) -> Result<(), Failure> {
+    if out.is_null() {
+        return Err(argument(format!("{name} is NULL")));
+    }
+    out.write(value);
+    Ok(())
+}
+
+fn usize_arg(value: u32) -> usize {
+    value as usize
+}
+
+// ---------------------------------------------------------------- exports
+
+/// The message of the last failed call on this thread ("" if none); valid until the next call.
+#[no_mangle]
+pub extern "C" fn evb_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|cell| cell.borrow().as_ptr())
+}
+
+/// # Safety
+/// `out_engine` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_engine_new(
+    model: u32,
+    workers: u32,
+    batch_events: u32,
+    out_engine: *mut u64,
+) -> i32 {
+    guarded(|| {
+        if model != EVB_MODEL_SEQUENTIAL && model != EVB_MODEL_POOL {
+            return Err(argument(format!("model must be {EVB_MODEL_SEQUENTIAL} (sequential) or {EVB_MODEL_POOL} (pool), got {model}")));
+        }
+        let workers = if model == EVB_MODEL_SEQUENTIAL {
+            1
+        } else {
+            usize_arg(workers)
+        };
+        crate::engine::check_pool(workers, usize_arg(batch_events))?;
+        let handle = insert(
+            &ENGINES,
+            Engine {
+                model,
+                workers,
+                batch_events: usize_arg(batch_events),
+            },
+        );
+        write_out(out_engine, handle, "out_engine").inspect_err(|_| {
+            let _ = remove(&ENGINES, handle, "engine");
+        })
+    })
+}
+
+/// Handles a whole stream in one call; the caller should release its interpreter lock.
+///
+/// # Safety
+/// `records` must hold `records_len` readable bytes; `done_ns` `done_len` writable,
+/// 8-byte-aligned `uint64_t`; `out_digest` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_engine_run(
+    engine: u64,
+    records: *const u8,
+    records_len: usize,
+    n_keys: u32,
+    done_ns: *mut u64,
+    done_len: usize,
+    t0_ns: u64,
+    open_loop: i32,
+    out_digest: *mut u64,
+) -> i32 {
+    guarded(|| {
+        let engine = lookup(&ENGINES, engine, "engine")?;
+        let records = bytes_arg(records, records_len, "records")?;
+        let done = done_arg(done_ns, done_len)?;
+        if out_digest.is_null() {
+            return Err(argument("out_digest is NULL"));
+        }
+        let stream = Stream::new(records, n_keys)?;
+        let open_loop = open_loop != 0;
+        let digest = if engine.model == EVB_MODEL_SEQUENTIAL {
+            run_sequential(&stream, done, t0_ns, open_loop)?
+        } else {
+            run_pool(
+                &stream,
+                done,
+                t0_ns,
+                open_loop,
+                engine.workers,
+                engine.batch_events,
+            )?
+        };
+        write_out(out_digest, digest, "out_digest")
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn evb_engine_free(engine: u64) -> i32 {
+    guarded(|| remove(&ENGINES, engine, "engine").map(drop))
+}
+
+/// Starts a streaming session whose workers write into `done_ns` until it is freed.
+///
+/// # Safety
+/// `done_ns` must hold `done_len` writable, 8-byte-aligned `uint64_t` that stay
+/// valid until `evb_session_free` returns; `out_session` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_session_open(
+    n_keys: u32,
+    workers: u32,
+    batch_events: u32,
+    done_ns: *mut u64,
+    done_len: usize,
+    out_session: *mut u64,
+) -> i32 {
+    guarded(|| {
+        if out_session.is_null() {
+            return Err(argument("out_session is NULL"));
+        }
+        let done: &'static [AtomicU64] = done_arg(done_ns, done_len)?;
+        let session = Session::open(n_keys, usize_arg(workers), usize_arg(batch_events), done)?;
+        write_out(
+            out_session,
+            insert(&SESSIONS, Mutex::new(session)),
+            "out_session",
+        )
+    })
+}
+
+/// Validates `records` as the stream's next events and routes them to the workers.
+///
+/// # Safety
+/// `records` must hold `records_len` readable bytes for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn evb_session_submit(
+    session: u64,
+    records: *const u8,
+    records_len: usize,
+) -> i32 {
+    guarded(|| {
+        let session = lookup(&SESSIONS, session, "session")?;
+        let records = bytes_arg(records, records_len, "records")?;
+        let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(session.submit(records)?)
+    })
+}
+
+/// Waits for every submitted event and stops the workers; writes the digest.
+///
+/// # Safety
+/// `out_digest` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_session_close(session: u64, out_digest: *mut u64) -> i32 {
+    guarded(|| {
+        let session = lookup(&SESSIONS, session, "session")?;
+        if out_digest.is_null() {
+            return Err(argument("out_digest is NULL"));
+        }
+        let digest = session.lock().unwrap_or_else(|p| p.into_inner()).close()?;
+        write_out(out_digest, digest, "out_digest")
+    })
+}
+
+/// Frees a session (stopping its workers if it was not closed).
+#[no_mangle]
+pub extern "C" fn evb_session_free(session: u64) -> i32 {
+    guarded(|| remove(&SESSIONS, session, "session").map(drop))
+}
+
+/// Checks a whole `.evts` image (SPEC §2) without handling it; writes its header's counts.
+///
+/// # Safety
+/// `data` must hold `len` readable bytes; the out pointers must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_validate_file(
+    data: *const u8,
+    len: usize,
+    out_n_keys: *mut u32,
+    out_n_events: *mut u64,
+) -> i32 {
+    guarded(|| {
+        let file = bytes_arg(data, len, "data")?;
+        let invalid = |e| Failure::from(EngineError::Invalid(e));
+        let (n_keys, n_events) = crate::spec::parse_header(file).map_err(invalid)?;
+        crate::spec::validate_records(&file[crate::spec::HEADER_SIZE..], n_keys, 0, None)
+            .map_err(invalid)?;
+        write_out(out_n_keys, n_keys, "out_n_keys")?;
+        write_out(out_n_events, n_events, "out_n_events")
+    })
+}
+
+/// The counting allocator's totals since the library was loaded.
+///
+/// # Safety
+/// Each pointer must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_alloc_counters(
+    out_allocations: *mut u64,
+    out_deallocations: *mut u64,
+    out_bytes: *mut u64,
+) -> i32 {
+    guarded(|| {
+        let (allocations, deallocations, bytes) = crate::alloc::counters();
+        write_out(out_allocations, allocations, "out_allocations")?;
+        write_out(out_deallocations, deallocations, "out_deallocations")?;
+        write_out(out_bytes, bytes, "out_bytes")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn last_error() -> String {
+        unsafe { CStr::from_ptr(evb_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn handles_are_checked() {
+        let mut engine = 0u64;
+        assert_eq!(
+            unsafe { evb_engine_new(EVB_MODEL_POOL, 2, 64, &mut engine) },
+            EVB_OK
+        );
+        assert_eq!(evb_engine_free(engine), EVB_OK);
+        assert_eq!(evb_engine_free(engine), EVB_ERR_HANDLE);
+        assert!(last_error().contains("freed"));
+        let mut digest = 0u64;
+        assert_eq!(
+            unsafe {
+                evb_engine_run(
+                    engine,
+                    std::ptr::null(),
+                    0,
+                    1,
+                    std::ptr::null_mut(),
+                    0,
+                    0,
+                    0,
+                    &mut digest,
+                )
+            },
+            EVB_ERR_HANDLE
+        );
+        assert_eq!(
+            unsafe { evb_engine_new(7, 2, 64, &mut engine) },
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            unsafe { evb_engine_new(EVB_MODEL_POOL, 0, 64, &mut engine) },
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            unsafe { evb_engine_new(EVB_MODEL_POOL, 2, 64, std::ptr::null_mut()) },
+            EVB_ERR_ARGUMENT
+        );
+    }
+
+    #[test]
+    fn invalid_streams_and_pointers_are_errors() {
+        let mut engine = 0u64;
+        assert_eq!(
+            unsafe { evb_engine_new(EVB_MODEL_SEQUENTIAL, 0, 1, &mut engine) },
+            EVB_OK
+        );
+        let record = crate::spec::Event {
+            seq: 1,
+            ..Default::default()
+        }
+        .encode();
+        let mut done = [0u64; 1];
+        let mut digest = 0u64;
+        let run = |records: *const u8, len: usize, done: *mut u64, n: usize, out: *mut u64| unsafe {
+            evb_engine_run(engine, records, len, 1, done, n, 0, 0, out)
+        };
+        assert_eq!(
+            run(record.as_ptr(), 32, done.as_mut_ptr(), 1, &mut digest),
+            EVB_ERR_INVALID_STREAM
+        );
+        assert_eq!(
+            last_error(),
+            "record 0: seq is 1, must equal the record index 0"
+        );
+        assert_eq!(
+            run(std::ptr::null(), 32, done.as_mut_ptr(), 1, &mut digest),
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            run(record.as_ptr(), 32, std::ptr::null_mut(), 1, &mut digest),
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            run(
+                record.as_ptr(),
+                32,
+                done.as_mut_ptr(),
+                1,
+                std::ptr::null_mut()
+            ),
+            EVB_ERR_ARGUMENT
+        );
+        let misaligned = (done.as_mut_ptr() as *mut u8).wrapping_add(1) as *mut u64;
+        assert_eq!(
+            run(record.as_ptr(), 0, misaligned, 1, &mut digest),
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            run(std::ptr::null(), 0, done.as_mut_ptr(), 1, &mut digest),
+            EVB_OK
+        );
+        assert_eq!(digest, 0x238275bc38fcbe91);
+        assert_eq!(evb_engine_free(engine), EVB_OK);
+    }
+
+    #[test]
+    fn session_misuse_is_an_error() {
+        let done: &'static mut [u64] = Box::leak(vec![0u64; 4].into_boxed_slice());
+        let mut session = 0u64;
+        assert_eq!(
+            unsafe { evb_session_open(2, 2, 16, done.as_mut_ptr(), 4, &mut session) },
+            EVB_OK
+        );
+        let mut digest = 0u64;
+        assert_eq!(unsafe { evb_session_close(session, &mut digest) }, EVB_OK);
+        assert_eq!(digest, crate::spec::digest(0, &[0, 0], &[0, 0], 0));
+        assert_eq!(
+            unsafe { evb_session_close(session, &mut digest) },
+            EVB_ERR_ARGUMENT
+        );
+        let record = crate::spec::Event::default().encode();
+        assert_eq!(
+            unsafe { evb_session_submit(session, record.as_ptr(), 32) },
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(evb_session_free(session), EVB_OK);
+        assert_eq!(evb_session_free(session), EVB_ERR_HANDLE);
+        assert_eq!(
+            unsafe { evb_session_submit(session, record.as_ptr(), 32) },
+            EVB_ERR_HANDLE
+        );
+    }
+
+    #[test]
+    fn file_validation_and_counters() {
+        let mut n_keys = 0u32;
+        let mut n_events = 0u64;
+        let mut header = b"EVTSTRM1".to_vec();
+        header.extend(1u32.to_le_bytes());
+        header.extend(3u32.to_le_bytes());
+        header.extend([0u8; 16]);
+        assert_eq!(
+            unsafe { evb_validate_file(header.as_ptr(), header.len(), &mut n_keys, &mut n_events) },
+            EVB_OK
+        );
+        assert_eq!((n_keys, n_events), (3, 0));
+        header[8] = 2;
+        assert_eq!(
+            unsafe { evb_validate_file(header.as_ptr(), header.len(), &mut n_keys, &mut n_events) },
+            EVB_ERR_INVALID_STREAM
+        );
+        assert_eq!(last_error(), "header: version is 2, must be 1");
+        let (mut a, mut d, mut b) = (0u64, 0u64, 0u64);
+        assert_eq!(
+            unsafe { evb_alloc_counters(&mut a, &mut d, &mut b) },
+            EVB_OK
+        );
+        assert!(a > 0 && b > 0);
+    }
+}

@@ -1,0 +1,13 @@
+//! eventbench's native contenders: the SPEC's event engine, with a C ABI for cffi.
+//!
+//! * `spec`: records, validation, `mix`, digest — the SPEC, in safe Rust.
+//! * `engine`: the handlers, `native-sequential` and the `native` pool — safe Rust.
+//! * `session`: the streaming session (open / submit / close) — safe Rust.
+//! * `alloc`: the counting global allocator.
+//! * `ffi`: the thin `extern "C"` layer; the only place with raw pointers from outside.
+
+pub mod alloc;
+pub mod engine;
+pub mod ffi;
+pub mod session;
+pub mod spec;
