@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
+from implementations.native_cffi import Native, NativeSequential
 from implementations.sequential import Sequential
 from implementations.threaded import Threaded
 
@@ -31,6 +32,8 @@ REFERENCE = "sequential"
 _FACTORIES: dict[str, Callable[[], Contender]] = {
     "sequential": Sequential,
     "threaded": Threaded,
+    "native": Native,
+    "native-sequential": NativeSequential,
 }
 
 

@@ -1,0 +1,72 @@
+/*
+ * eventbench's native engine: the C ABI (implemented in src/ffi.rs).
+ *
+ * Every function returns EVB_OK (0) or an EVB_ERR_* code; after a failure,
+ * evb_last_error_message() gives the reason (valid until the next call on the
+ * same thread). Nothing unwinds across this boundary. Engines and sessions are
+ * opaque handles: every *_new / *_open has a *_free, and a stale handle is an
+ * error (EVB_ERR_HANDLE), not undefined behaviour.
+ *
+ * Records are SPEC §1's 32-byte little-endian records; done_ns receives
+ * CLOCK_MONOTONIC nanoseconds, one slot per event, indexed by seq.
+ *
+ * The part between the cdef markers is what Python's cffi reads: declarations
+ * only, no preprocessor lines.
+ */
+#ifndef EVENTBENCH_H
+#define EVENTBENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* cdef-begin */
+#define EVB_OK 0
+#define EVB_ERR_ARGUMENT 1
+#define EVB_ERR_INVALID_STREAM 2
+#define EVB_ERR_HANDLE 3
+#define EVB_ERR_HANDLER 4
+#define EVB_ERR_PANIC 5
+
+#define EVB_MODEL_SEQUENTIAL 0
+#define EVB_MODEL_POOL 1
+
+typedef uint64_t evb_engine;
+typedef uint64_t evb_session;
+
+const char *evb_last_error_message(void);
+
+/* model EVB_MODEL_SEQUENTIAL (workers ignored) or EVB_MODEL_POOL (1..1024 workers);
+ * batch_events: events per channel message, 1..1048576. */
+int32_t evb_engine_new(uint32_t model, uint32_t workers, uint32_t batch_events, evb_engine *out_engine);
+/* One whole run: validates the records (nothing is handled if any is invalid), then
+ * handles them, pacing each to t0_ns + arrival_ns when open_loop is non-zero. */
+int32_t evb_engine_run(evb_engine engine, const uint8_t *records, size_t records_len, uint32_t n_keys,
+                       uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop,
+                       uint64_t *out_digest);
+int32_t evb_engine_free(evb_engine engine);
+
+/* Streaming: done_ns must stay valid until evb_session_free returns. Each submit
+ * validates its records as the stream's next ones, then routes them; events are
+ * handled as they are submitted. */
+int32_t evb_session_open(uint32_t n_keys, uint32_t workers, uint32_t batch_events, uint64_t *done_ns,
+                         size_t done_len, evb_session *out_session);
+int32_t evb_session_submit(evb_session session, const uint8_t *records, size_t records_len);
+int32_t evb_session_close(evb_session session, uint64_t *out_digest);
+int32_t evb_session_free(evb_session session);
+
+/* A whole .evts image (SPEC §2): header, size and every record. */
+int32_t evb_validate_file(const uint8_t *data, size_t len, uint32_t *out_n_keys, uint64_t *out_n_events);
+
+/* The counting allocator's totals since the library was loaded. */
+int32_t evb_alloc_counters(uint64_t *out_allocations, uint64_t *out_deallocations, uint64_t *out_bytes);
+/* cdef-end */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVENTBENCH_H */

@@ -1,0 +1,218 @@
+"""``native`` and ``native-sequential``: the Rust engine (``implementations/native/``) via cffi.
+
+The library is the crate built by setuptools-rust into this package
+(``_evb_native*.so``); ``$EVENTBENCH_NATIVE_LIB`` points elsewhere (a
+``cargo build --release`` output, say). cffi's ABI mode reads the checked-in
+header and calls the library with the GIL released: one call per run, and one
+per batch for a streaming session. Errors come back as codes and become Python
+exceptions here (:func:`rustcall`), the one place that knows the codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InvalidInput
+from harness.events import EventStream
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
+
+LIBRARY_ENV = "EVENTBENCH_NATIVE_LIB"
+DEFAULT_BATCH_EVENTS = 1024
+MODEL_SEQUENTIAL, MODEL_POOL = 0, 1
+_OK, _ARGUMENT, _INVALID_STREAM, _HANDLE, _HANDLER, _PANIC = range(6)
+
+
+def _header_declarations() -> str:
+    header = resources.files("implementations").joinpath("native/include/eventbench.h").read_text()
+    return header.split("/* cdef-begin */")[1].split("/* cdef-end */")[0]
+
+
+def _library_path() -> Path:
+    if os.environ.get(LIBRARY_ENV):
+        return Path(os.environ[LIBRARY_ENV])
+    here = Path(__file__).resolve().parent
+    built = sorted(here.glob("_evb_native*.so")) + sorted(here.glob("_evb_native*.dylib"))
+    if not built:
+        raise Unavailable(f"the native library was not built into {here} (reinstall with cargo on PATH, or set {LIBRARY_ENV})")
+    return built[0]
+
+
+@functools.lru_cache(maxsize=1)
+def load() -> tuple[Any, Any]:
+    """``(ffi, lib)``; raises :class:`Unavailable` saying why the library cannot be used."""
+    try:
+        import cffi
+    except ImportError as e:
+        raise Unavailable(f"cffi is not installed ({e})") from None
+    path = _library_path()
+    ffi = cffi.FFI()
+    ffi.cdef(_header_declarations())
+    try:
+        lib = ffi.dlopen(str(path))
+    except OSError as e:
+        raise Unavailable(f"cannot load {path}: {e}") from None
+    return ffi, lib
+
+
+def rustcall(function: Any, *args: Any) -> None:
+    """Calls one export; turns a failure code and its message into an exception."""
+    code = function(*args)
+    if code == _OK:
+        return
+    ffi, lib = load()
+    message = ffi.string(lib.evb_last_error_message()).decode("utf-8", "replace")
+    if code == _INVALID_STREAM:
+        where, _, rule = message.partition(": ")
+        raise InvalidInput("native engine", where, rule)
+    if code in (_ARGUMENT, _HANDLE):
+        raise ValueError(message)
+    if code == _HANDLER:
+        raise ContenderError(f"native: {message}")
+    raise ContenderError(f"native: internal error (code {code}): {message}")
+
+
+def _records(records: np.ndarray | bytes | bytearray | memoryview) -> Any:
+    ffi, _ = load()
+    return ffi.from_buffer("uint8_t[]", records)
+
+
+def _done(done_ns: np.ndarray) -> Any:
+    if done_ns.dtype != np.uint64 or not done_ns.flags.c_contiguous:
+        raise ValueError("done_ns must be a C-contiguous uint64 array")
+    ffi, _ = load()
+    return ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
+
+
+class Engine:
+    """One engine handle: ``run`` handles a whole stream in one call."""
+
+    def __init__(self, model: int, workers: int, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+        ffi, lib = load()
+        out = ffi.new("evb_engine *")
+        rustcall(lib.evb_engine_new, model, workers, batch_events, out)
+        self._handle: int | None = out[0]
+
+    def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        ffi, lib = load()
+        if self._handle is None:
+            raise ValueError("the engine was freed")
+        digest = ffi.new("uint64_t *")
+        data = _records(records)
+        rustcall(lib.evb_engine_run, self._handle, data, len(data), n_keys, _done(done_ns), len(done_ns),
+                 t0_ns, int(open_loop), digest)  # fmt: skip
+        return int(digest[0])
+
+    def free(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            rustcall(load()[1].evb_engine_free, handle)
+
+
+class StreamingSession:
+    """A running pool fed batch by batch: ``submit(records)`` as often as needed, then ``close()``.
+
+    ``done_ns`` is held here until :meth:`free`, so the engine never writes into freed memory.
+    """
+
+    def __init__(self, n_keys: int, workers: int, done_ns: np.ndarray, batch_events: int = DEFAULT_BATCH_EVENTS):
+        ffi, lib = load()
+        self._done_array = done_ns
+        self._done = _done(done_ns)
+        out = ffi.new("evb_session *")
+        rustcall(lib.evb_session_open, n_keys, workers, batch_events, self._done, len(done_ns), out)
+        self._handle: int | None = out[0]
+
+    def submit(self, records: np.ndarray | bytes) -> None:
+        data = _records(records)
+        rustcall(load()[1].evb_session_submit, self._require(), data, len(data))
+
+    def close(self) -> int:
+        ffi, lib = load()
+        digest = ffi.new("uint64_t *")
+        rustcall(lib.evb_session_close, self._require(), digest)
+        return int(digest[0])
+
+    def free(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            rustcall(load()[1].evb_session_free, handle)
+
+    def _require(self) -> int:
+        if self._handle is None:
+            raise ValueError("the session was freed")
+        return self._handle
+
+    def __enter__(self) -> StreamingSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.free()
+
+
+def alloc_counters() -> tuple[int, int, int]:
+    """``(allocations, deallocations, bytes)`` made by the native library since it was loaded."""
+    ffi, lib = load()
+    out = ffi.new("uint64_t[3]")
+    rustcall(lib.evb_alloc_counters, out, out + 1, out + 2)
+    return int(out[0]), int(out[1]), int(out[2])
+
+
+def validate_file(data: bytes) -> tuple[int, int]:
+    """The engine's own check of a whole ``.evts`` image: ``(n_keys, n_events)``."""
+    ffi, lib = load()
+    n_keys, n_events = ffi.new("uint32_t *"), ffi.new("uint64_t *")
+    rustcall(lib.evb_validate_file, _records(data), len(data), n_keys, n_events)
+    return int(n_keys[0]), int(n_events[0])
+
+
+class NativeSession(Session):
+    def __init__(self, stream: EventStream, engine: Engine) -> None:
+        self.stream, self.engine = stream, engine
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        return self.engine.run(self.stream.records, self.stream.n_keys, done_ns, t0_ns, open_loop)
+
+    def close(self) -> None:
+        self.engine.free()
+
+
+class Native(Contender):
+    """``native``: the engine's pool; ``batch_events`` events per channel message."""
+
+    def __init__(self, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+        load()
+        self.batch_events = batch_events
+        self.info = ContenderInfo(
+            name="native",
+            language="rust",
+            model="native",
+            parallel=True,
+            description="Rust pool via cffi: keys routed to workers in batches, G atomic",
+        )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        return NativeSession(stream, Engine(MODEL_POOL, workers, self.batch_events))
+
+
+class NativeSequential(Contender):
+    """``native-sequential``: the same handlers on the calling thread."""
+
+    info = ContenderInfo(
+        name="native-sequential",
+        language="rust",
+        model="native",
+        parallel=False,
+        description="the Rust engine's handlers on one thread: the language without parallelism",
+    )
+
+    def __init__(self) -> None:
+        load()
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        return NativeSession(stream, Engine(MODEL_SEQUENTIAL, 1))
