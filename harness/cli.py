@@ -21,6 +21,7 @@ from harness import report, results, workload
 from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
 from harness.runner import RunOutcome, figures, run_once
+from harness.storage import check_writable
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 
 DEFAULT_COMPARE_WORKLOAD = "mixed"
@@ -135,6 +136,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    check_writable(Path(args.output))
     loaded = load_stream(args)
     path = write_evts(loaded.stream, args.output)
     print(f"wrote {path}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys")
@@ -142,7 +144,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    (contender,) = contenders_named(args.impl)
+    contenders = contenders_named(args.impl)
+    if len(contenders) != 1:
+        raise InvalidInput(
+            "--impl", repr(args.impl), "run takes exactly one implementation (verify and compare take several)"
+        )
+    (contender,) = contenders
+    if args.json:
+        check_writable(Path(args.json))
     loaded = load_stream(args)
     mode = args.mode or loaded.default_mode
     reference = None if contender.info.name == REFERENCE else reference_digest(loaded.stream)
@@ -158,14 +167,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     contenders = contenders_named(args.impl)
+    counts = worker_counts(args.workers)
     loaded = load_stream(args)
     mode = args.mode or loaded.default_mode
     reference = reference_digest(loaded.stream)
     print(f"{loaded.label}: reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
     wrong = 0
     for contender in contenders:
-        counts = worker_counts(args.workers) if contender.info.parallel else [1]
-        for workers in counts:
+        for workers in counts if contender.info.parallel else [1]:
             outcome = run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference)
             verdict = "ok" if outcome.valid else "WRONG: " + "; ".join(outcome.failures())
             print(f"  {contender.info.name:<20} workers {workers:<3} digest {outcome.digest}  {verdict}")
@@ -177,11 +186,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     contenders = contenders_named(args.impl)
+    names = [c.info.name for c in contenders]
+    if args.baseline not in names:
+        raise InvalidInput("--baseline", args.baseline, f"is not among the contenders compared ({', '.join(names)})")
     loaded = load_stream(args)
     mode = args.mode or loaded.default_mode
+    if mode == "open":
+        loaded.stream.check_open_loop()
+    out_dir = results.new_run_directory(Path(args.results_dir), f"compare-{loaded.label}")
     _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
     reference = reference_digest(loaded.stream)
-    out_dir = results.new_run_directory(Path(args.results_dir), f"compare-{loaded.label}")
     docs = []
     for contender in contenders:
         workers = contender.effective_workers(args.workers)

@@ -35,6 +35,9 @@ HEADER_SIZE = HEADER.size
 MAGIC = b"EVTSTRM1"
 VERSION = 1
 MAX_KEYS = 16_777_216
+# An open-loop run waits for arrivals below this (292 years); the harness computes
+# latencies in int64, so arrivals at or beyond it can only be replayed closed-loop.
+OPEN_LOOP_MAX_ARRIVAL_NS = 2**63
 
 assert RECORD_DTYPE.itemsize == RECORD_SIZE and HEADER_SIZE == 32
 
@@ -49,6 +52,7 @@ class EventStream:
 
     n_keys: int
     records: np.ndarray
+    source: str = "<stream>"  # the file or workload it came from, for error messages
 
     @property
     def n_events(self) -> int:
@@ -64,6 +68,17 @@ class EventStream:
     def column(self, field: str) -> np.ndarray:
         return self.records[field]
 
+    def check_open_loop(self) -> None:
+        """Raises :class:`InvalidInput` when an arrival is too far away to wait for."""
+        if self.n_events and int(self.records["arrival_ns"][-1]) >= OPEN_LOOP_MAX_ARRIVAL_NS:
+            first = int(np.argmax(self.records["arrival_ns"] >= np.uint64(OPEN_LOOP_MAX_ARRIVAL_NS)))
+            raise InvalidInput(
+                self.source,
+                f"record {first}",
+                f"arrival_ns {self.records['arrival_ns'][first]} is 2^63 ns or later: "
+                "too far to wait for in open loop (use --mode closed)",
+            )
+
 
 def empty_records(n_events: int) -> np.ndarray:
     return np.zeros(n_events, dtype=RECORD_DTYPE)
@@ -78,7 +93,7 @@ def validated_stream(n_keys: int, records: np.ndarray, source: str) -> EventStre
     if problem is not None:
         index, rule = problem
         raise InvalidInput(source, f"record {index}", rule)
-    return EventStream(n_keys, records)
+    return EventStream(n_keys, records, source)
 
 
 def first_bad_record(records: np.ndarray, n_keys: int) -> tuple[int, str] | None:

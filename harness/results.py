@@ -93,6 +93,8 @@ def new_run_directory(results_dir: Path, label: str) -> Path:
             return path
         except FileExistsError:
             continue
+        except OSError as e:
+            raise InvalidInput(str(results_dir), "results directory", e.strerror or str(e)) from None
     raise RuntimeError(f"could not create a fresh run directory under {results_dir}")
 
 

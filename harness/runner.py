@@ -69,6 +69,8 @@ def run_once(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     workers = contender.effective_workers(workers)
     open_loop = mode == "open"
+    if open_loop:
+        stream.check_open_loop()
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
     with contender.open(stream, workers) as session:
         before = resource.getrusage(resource.RUSAGE_SELF)

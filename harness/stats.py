@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -22,7 +23,8 @@ def nearest_rank(sorted_values: np.ndarray, percent: float) -> int:
     n = len(sorted_values)
     if n == 0:
         raise ValueError("no values")
-    rank = max(1, math.ceil(percent / 100 * n - 1e-9))
+    # Exact: 99.9 is 999/10, not the nearest double; a float product misses ranks at large n.
+    rank = max(1, math.ceil(Fraction(str(percent)) * n / 100))
     return int(sorted_values[rank - 1])
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InvalidInput
-from harness.events import BLOCK, COMPUTE, MAX_KEYS, EventStream, empty_records
+from harness.events import BLOCK, COMPUTE, MAX_KEYS, EventStream, empty_records, validated_stream
 from harness.mix import MASK64, random_stream
 
 if sys.version_info >= (3, 11):
@@ -35,6 +35,8 @@ ARRIVAL_PROCESSES = ("closed", "constant", "poisson", "bursts")
 KEY_DISTRIBUTIONS = ("uniform", "zipf")
 MAX_EVENTS = 200_000_000  # 6.4 GB of records: anything larger is a typo, not a benchmark
 MAX_WORK = 65_535
+# The last arrival must stay below 2**63 ns (292 years): arrivals are compared as int64.
+MAX_SPAN_NS = 2**63 - 1
 
 # One stream id per drawn field; never renumber (it would change every workload's bytes).
 _KEY_STREAM, _KIND_STREAM, _VALUE_STREAM, _ARRIVAL_STREAM = 1, 2, 3, 4
@@ -186,10 +188,18 @@ def validate(spec: WorkloadSpec) -> None:
     arrival = spec.arrival
     if arrival.process not in ARRIVAL_PROCESSES:
         raise bad("arrival.process", f"must be one of {', '.join(ARRIVAL_PROCESSES)}, got {arrival.process!r}")
+    if arrival.process == "closed" and arrival.rate_eps is not None:
+        raise bad("arrival.rate_eps", "applies to constant, poisson and bursts arrivals, not to closed")
+    if arrival.process != "bursts" and arrival.burst_size != 1:
+        raise bad("arrival.burst_size", f"applies to bursts arrivals only, not to {arrival.process}")
     if arrival.process != "closed":
         rate = arrival.rate_eps
         if rate is None or not (math.isfinite(rate) and 0 < rate <= 1e9):
             raise bad("arrival.rate_eps", f"'{arrival.process}' needs a rate in (0, 1e9] events/s, got {rate}")
+        # Poisson's last arrival is random; 100x its mean span is a bound it never reaches.
+        span_ns = spec.events / rate * 1e9 * (100 if arrival.process == "poisson" else 1)
+        if span_ns >= MAX_SPAN_NS:
+            raise bad("arrival.rate_eps", f"{rate} events/s spreads {spec.events} events beyond 2^63 ns")
     if not 1 <= arrival.burst_size <= 1_000_000:
         raise bad("arrival.burst_size", f"must be in 1..1000000, got {arrival.burst_size}")
 
@@ -314,9 +324,9 @@ def _kind_thresholds(mix: KindMix) -> np.ndarray:
 
 
 def generate(spec: WorkloadSpec) -> EventStream:
-    """The spec's stream. Valid by construction (the generator keeps every SPEC rule)."""
+    """The spec's stream, checked against every SPEC rule like any other input."""
     records = empty_records(spec.events)
     generator = _Generator(spec)
     for start in range(0, spec.events, _Generator.CHUNK):
         generator.fill(records[start : start + _Generator.CHUNK], start)
-    return EventStream(spec.keys, records)
+    return validated_stream(spec.keys, records, spec.source)

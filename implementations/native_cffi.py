@@ -39,7 +39,9 @@ def _library_path() -> Path:
     here = Path(__file__).resolve().parent
     built = sorted(here.glob("_evb_native*.so")) + sorted(here.glob("_evb_native*.dylib"))
     if not built:
-        raise Unavailable(f"the native library was not built into {here} (reinstall with cargo on PATH, or set {LIBRARY_ENV})")
+        raise Unavailable(
+            f"the native library was not built into {here} (reinstall with cargo on PATH, or set {LIBRARY_ENV})"
+        )
     return built[0]
 
 

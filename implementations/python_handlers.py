@@ -26,10 +26,13 @@ def next_state(state: int, kind: int, value: int, work: int) -> int:
     return mix(state ^ value)
 
 
+_LONGEST_SLEEP_S = 1.0  # long waits in slices: time.sleep overflows on huge values
+
+
 def wait_until(deadline_ns: int) -> None:
     """Sleeps until the monotonic clock reaches ``deadline_ns`` (never returns early)."""
     while (remaining := deadline_ns - _clock()) > 0:
-        time.sleep(remaining / 1e9)
+        time.sleep(min(remaining / 1e9, _LONGEST_SLEEP_S))
 
 
 def wait_at_least_us(microseconds: int) -> None:

@@ -53,6 +53,8 @@ class ThreadedSession(Session):
             if self.failures or self.cancelled:
                 continue  # a worker failed or the run was interrupted: drain without handling
             for i in batch:
+                if self.cancelled:
+                    break
                 try:
                     kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
                     if kind == BLOCK:
@@ -97,11 +99,11 @@ class ThreadedSession(Session):
                 due = min(due, sent + BATCH_EVENTS * self.workers * 4)
                 self._dispatch(sent, due)
                 sent = due
+            self.close()  # waits for the workers to finish every event
         except BaseException:
-            self.cancelled = True  # Ctrl-C, say: stop promptly instead of handling what is queued
-            raise
-        finally:
+            self.cancelled = True  # Ctrl-C, say (while dispatching or joining): stop promptly
             self.close()
+            raise
         if self.failures:
             index, error = min(self.failures, key=lambda f: f[0])
             raise ContenderError(f"threaded: handling event {index} failed: {error!r}") from error
@@ -111,10 +113,10 @@ class ThreadedSession(Session):
     def close(self) -> None:
         for inbox in self.inboxes:
             inbox.put(_STOP)
-        for t in self.threads:
-            t.join()
         self.inboxes = []
-        self.threads = []
+        while self.threads:
+            self.threads[-1].join()
+            self.threads.pop()
 
 
 class Threaded(Contender):

@@ -204,3 +204,52 @@ def test_verify_any_valid_file_written_elsewhere(rows: tuple[int, list[tuple[int
             with contextlib.redirect_stdout(io.StringIO()) as out:
                 assert main(["verify", "--events", str(path), "--workers", "1,3", "--mode", mode]) == 0
             assert f"digest {spec_digest_of_file_bytes(data)}" in out.getvalue()
+
+
+def _exported(tmp_path: Path) -> Path:
+    path = tmp_path / "s.evts"
+    assert main(["export", "--workload", "smoke", "--n-events", "10", "-o", str(path)]) == 0
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["run", "--impl", "sequential,threaded", "--workload", "smoke"], ["run takes exactly one"]),
+        (["run", "--impl", "", "--workload", "smoke"], ["run takes exactly one"]),
+        (["export", "--workload", "smoke", "-o", "{tmp}"], ["output", "is a directory"]),
+        (["export", "--workload", "smoke", "-o", "{file}/x.evts"], ["output", "not a directory"]),
+        (["run", "--impl", "sequential", "--workload", "smoke", "--json", "{tmp}"], ["output", "is a directory"]),
+        (["compare", "--workload", "smoke", "--results-dir", "{file}"], ["results directory"]),
+        (["verify", "--workload", "smoke", "--workers", "0"], ["--workers", "1..1024"]),
+        (["compare", "--workload", "smoke", "--baseline", "nope", "--results-dir", "{tmp}"], ["--baseline", "nope"]),
+    ],
+)
+def test_bad_outputs_and_options_fail_before_any_run(
+    argv: list[str], needles: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = _exported(tmp_path)
+    capsys.readouterr()
+    assert main([a.format(tmp=tmp_path, file=file) for a in argv]) == 2
+    _one_line_error(capsys, *needles)
+    assert capsys.readouterr().out == ""  # refused before anything ran
+    assert not (tmp_path / "runs").exists()
+
+
+def test_arrivals_beyond_2_63_run_closed_but_not_open(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "far.evts"
+    record = struct.pack("<QQQIBBH", 0, 2**64 - 1, 7, 0, 0, 0, 0)
+    path.write_bytes(struct.pack("<8sIIQQ", b"EVTSTRM1", 1, 1, 1, 0) + record)
+    for command in (["run", "--impl", "sequential"], ["verify"]):
+        assert main([*command, "--events", str(path), "--mode", "open"]) == 2
+        _one_line_error(capsys, "record 0", "too far to wait for in open loop")
+    assert main(["verify", "--events", str(path), "--mode", "closed"]) == 0
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    path = _exported(tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

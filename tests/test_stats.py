@@ -26,6 +26,27 @@ def test_summary_is_ordered_and_real(values: np.ndarray) -> None:
     assert {s.p50, s.p90, s.p99, s.p999} <= set(values.tolist())  # every figure is some event's latency
 
 
+@given(n=st.integers(1, 10**9), percent=st.sampled_from(list(PERCENTILES.values())))
+def test_rank_is_exact_at_any_size(n: int, percent: float) -> None:
+    """The rank is ceil(p/100 * n) in exact arithmetic (floats miss it at large n)."""
+    expected = -(-round(percent * 10) * n // 1000)  # ceil(p*10 * n / 1000), integers only
+    assert nearest_rank(_Ranks(n), percent) == expected  # type: ignore[arg-type]
+    assert nearest_rank(_Ranks(20_000_000), 99.9) == 19_980_000  # type: ignore[arg-type]
+
+
+class _Ranks:
+    """Stands in for the sorted array 1..n without allocating n values."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> int:
+        return index + 1
+
+
 def test_small_exact_cases() -> None:
     ordered = np.arange(1, 1001)
     assert [nearest_rank(ordered, p) for p in (50, 90, 99, 99.9, 100)] == [500, 900, 990, 999, 1000]

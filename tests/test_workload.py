@@ -178,8 +178,11 @@ def test_toml_file_and_defaults(tmp_path: Path) -> None:
         ("[arrival]\nprocess = 'sometimes'", "arrival.process", "must be one of closed, constant, poisson, bursts"),
         ("[arrival]\nprocess = 'poisson'", "arrival.rate_eps", "needs a rate in (0, 1e9]"),
         ("[arrival]\nprocess = 'constant'\nrate_eps = -3", "arrival.rate_eps", "needs a rate"),
-        ("[arrival]\nburst_size = 0", "arrival.burst_size", "must be in 1..1000000"),
+        ("[arrival]\nprocess = 'bursts'\nrate_eps = 5\nburst_size = 0", "arrival.burst_size", "must be in 1..1000000"),
         ("name = 'a b'", "name", "must be letters, digits"),
+        ("events = 100\n[arrival]\nprocess = 'constant'\nrate_eps = 1e-9", "arrival.rate_eps", "beyond 2^63 ns"),
+        ("[arrival]\nrate_eps = 5", "arrival.rate_eps", "not to closed"),
+        ("[arrival]\nprocess = 'poisson'\nrate_eps = 5\nburst_size = 3", "arrival.burst_size", "bursts arrivals only"),
         ("events = [", "toml", "not valid TOML"),
     ],
 )

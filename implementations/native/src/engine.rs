@@ -143,7 +143,7 @@ pub fn run_sequential(
     let g = AtomicU64::new(0);
     for e in stream.events() {
         if open_loop {
-            wait_until(t0_ns + e.arrival_ns);
+            wait_until(t0_ns.saturating_add(e.arrival_ns));
         }
         let k = e.key as usize;
         handle(&e, &mut states[k], &mut counts[k], &g);
@@ -399,7 +399,7 @@ fn route(
 ) -> Result<(), Stopped> {
     for e in stream.events() {
         if open_loop {
-            let due = t0_ns + e.arrival_ns;
+            let due = t0_ns.saturating_add(e.arrival_ns);
             if now_ns() < due {
                 router.flush(shared)?;
                 wait_until(due);
