@@ -1,7 +1,9 @@
 """nox sessions: what CI and developers run.
 
     nox -s tests            pytest on every Python 3.10-3.13 installed here
-    nox -s lint             ruff (lint and format) and mypy
+    nox -s rust             cargo test: the native engine's own tests
+    nox -s memcheck         the native engine's tests under valgrind memcheck (zero errors)
+    nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings
     nox -s compare          the main job: `eventbench compare` (pass arguments after --)
     nox -s verify           every contender against the reference on every built-in workload
 
@@ -11,6 +13,7 @@ nothing needs installing by hand beyond nox itself.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +22,7 @@ import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "rust", "memcheck"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.download_python = "never"  # offline machines: use the interpreters that are here
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -62,11 +65,41 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint, ruff format check, mypy (strict) on the harness and the contenders."""
+    """ruff lint, ruff format check, mypy (strict); cargo fmt and clippy on the engine."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("cargo", "fmt", "--all", "--check", external=True)
+    session.run("cargo", "clippy", "--all-targets", "--release", "--", "-D", "warnings", external=True)
+
+
+@nox.session(venv_backend="none")
+def rust(session: nox.Session) -> None:
+    """The engine's own tests (spec vectors, engines, session, C ABI misuse)."""
+    session.run("cargo", "test", "--release", external=True)
+
+
+def _cargo_test_binaries(session: nox.Session) -> list[str]:
+    out = session.run("cargo", "test", "--no-run", "--message-format=json", external=True, silent=True)
+    artifacts = (json.loads(line) for line in str(out).splitlines() if line.startswith("{"))
+    return [
+        a["executable"]
+        for a in artifacts
+        if a.get("reason") == "compiler-artifact" and a.get("executable") and a["profile"]["test"]
+    ]
+
+
+@nox.session(venv_backend="none")
+def memcheck(session: nox.Session) -> None:
+    """The engine's tests under valgrind memcheck: any error, or any definite leak, fails."""
+    if shutil.which("valgrind") is None:
+        session.skip("valgrind is not installed (Debian: apt-get install valgrind)")
+    for binary in _cargo_test_binaries(session):
+        session.run(
+            "valgrind", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", binary, "--test-threads=1", external=True,
+        )  # fmt: skip
 
 
 @nox.session

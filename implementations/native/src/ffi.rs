@@ -488,10 +488,11 @@ mod tests {
 
     #[test]
     fn session_misuse_is_an_error() {
-        let done: &'static mut [u64] = Box::leak(vec![0u64; 4].into_boxed_slice());
+        static DONE: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+        let done = DONE.as_ptr() as *mut u64;
         let mut session = 0u64;
         assert_eq!(
-            unsafe { evb_session_open(2, 2, 16, done.as_mut_ptr(), 4, &mut session) },
+            unsafe { evb_session_open(2, 2, 16, done, 4, &mut session) },
             EVB_OK
         );
         let mut digest = 0u64;

@@ -127,14 +127,9 @@ impl Drop for Session {
 mod tests {
     use super::*;
 
-    fn leaked_slots(n: usize) -> &'static [AtomicU64] {
-        Box::leak(
-            (0..n)
-                .map(|_| AtomicU64::new(0))
-                .collect::<Vec<_>>()
-                .into_boxed_slice(),
-        )
-    }
+    // Statics, not leaked boxes: valgrind's leak check stays clean.
+    static DONE_4: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    static DONE_1: [AtomicU64; 1] = [const { AtomicU64::new(0) }; 1];
 
     fn event(seq: u64, key: u32, kind: u8, value: u64, work: u16, arrival_ns: u64) -> Vec<u8> {
         Event {
@@ -152,7 +147,7 @@ mod tests {
 
     #[test]
     fn batches_continue_the_stream() {
-        let done = leaked_slots(4);
+        let done = &DONE_4;
         let mut session = Session::open(2, 2, 2, done).unwrap();
         session
             .submit(&[event(0, 0, 0, 1, 0, 0), event(1, 1, 1, 2, 3, 0)].concat())
@@ -173,7 +168,7 @@ mod tests {
 
     #[test]
     fn misuse_is_an_error() {
-        let mut session = Session::open(2, 1, 8, leaked_slots(1)).unwrap();
+        let mut session = Session::open(2, 1, 8, &DONE_1).unwrap();
         let err = session.submit(&event(5, 0, 0, 1, 0, 0)).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -1,0 +1,183 @@
+"""The native boundary: what crosses it, what it refuses, and that nothing crashes the interpreter.
+
+The differential tests already run both native contenders on hypothesis streams;
+this file covers batch sizes, the streaming session, the engine's own validation
+(same messages as the Python side), bad arguments, and the allocation counter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.errors import InvalidInput
+from harness.events import EventStream, stream_from_bytes
+from harness.runner import run_once
+from implementations import Unavailable, native_cffi
+
+from reference import spec_digest_of_file_bytes
+from strategies import streams
+
+try:
+    native_cffi.load()
+except Unavailable as e:  # pragma: no cover - the library is built by every install here
+    pytest.skip(f"native library unavailable: {e}", allow_module_level=True)
+
+HEADER = Path(native_cffi.__file__).parent / "native" / "include" / "eventbench.h"
+
+
+@pytest.mark.parametrize("batch_events", [1, 7, 4096])
+@pytest.mark.parametrize("workers", [1, 2, 5])
+@given(stream=streams())
+def test_native_pool_at_several_batch_sizes(batch_events: int, workers: int, stream: EventStream) -> None:
+    expected = spec_digest_of_file_bytes(stream.to_bytes())
+    outcome = run_once(
+        native_cffi.Native(batch_events), stream, workers=workers, mode="closed", reference_digest=expected
+    )
+    assert outcome.valid, outcome.failures()
+
+
+@given(stream=streams(max_events=200), cuts=st.lists(st.integers(0, 200), max_size=6), workers=st.integers(1, 4))
+def test_streaming_session_equals_one_call(stream: EventStream, cuts: list[int], workers: int) -> None:
+    """Fed in arbitrary slices, the session computes what one call computes."""
+    done = np.zeros(stream.n_events, dtype=np.uint64)
+    bounds = sorted({0, stream.n_events, *(c for c in cuts if c <= stream.n_events)})
+    with native_cffi.StreamingSession(stream.n_keys, workers, done, batch_events=3) as session:
+        for start, stop in itertools.pairwise(bounds):
+            session.submit(stream.records[start:stop])
+        digest = session.close()
+    assert f"{digest:016x}" == spec_digest_of_file_bytes(stream.to_bytes())
+    assert np.all(done > 0)
+
+
+def _python_error(data: bytes) -> str | None:
+    try:
+        stream_from_bytes(data, "x")
+    except InvalidInput as e:
+        return f"{e.where}: {e.rule}"
+    return None
+
+
+def _native_error(data: bytes) -> str | None:
+    try:
+        native_cffi.validate_file(data)
+    except InvalidInput as e:
+        return f"{e.where}: {e.rule}"
+    return None
+
+
+@given(
+    stream=streams(max_events=12, max_gap_ns=10),
+    offset=st.integers(0, 32 + 12 * 32),
+    byte=st.integers(0, 255),
+    cut=st.one_of(st.none(), st.integers(0, 32 + 12 * 32)),
+)
+def test_the_engine_validates_like_the_harness(stream: EventStream, offset: int, byte: int, cut: int | None) -> None:
+    """Any corrupted or truncated image: the same verdict and the same message on both sides."""
+    data = bytearray(stream.to_bytes())
+    if offset < len(data):
+        data[offset] = byte
+    if cut is not None:
+        del data[cut:]
+    assert _native_error(bytes(data)) == _python_error(bytes(data))
+
+
+@given(
+    data=st.binary(max_size=200),
+    n_keys=st.integers(0, 2**32 - 1),
+    done_len=st.integers(0, 8),
+    workers=st.integers(0, 3000),
+    batch=st.integers(0, 2**21),
+)
+def test_malformed_calls_raise_and_never_abort(
+    data: bytes, n_keys: int, done_len: int, workers: int, batch: int
+) -> None:
+    done = np.zeros(done_len, dtype=np.uint64)
+    try:
+        engine = native_cffi.Engine(native_cffi.MODEL_POOL, workers, batch)
+    except ValueError as e:
+        assert re.search(r"workers must be|batch_events must be", str(e))
+        return
+    try:
+        digest = engine.run(data, n_keys, done, 0, open_loop=False)
+        assert len(data) % 32 == 0 and len(data) // 32 <= done_len and n_keys >= 1  # it only succeeds when all is well
+        assert isinstance(digest, int)
+    except (InvalidInput, ValueError):
+        pass
+    finally:
+        engine.free()
+
+
+def test_stale_handles_and_misuse_are_errors() -> None:
+    engine = native_cffi.Engine(native_cffi.MODEL_SEQUENTIAL, 1)
+    engine.free()
+    engine.free()  # freeing twice through the wrapper is a no-op
+    with pytest.raises(ValueError, match="freed"):
+        engine.run(b"", 1, np.zeros(0, dtype=np.uint64), 0, False)
+    _, lib = native_cffi.load()
+    with pytest.raises(ValueError, match="no live engine"):
+        native_cffi.rustcall(lib.evb_engine_free, 987654321)
+    done = np.zeros(2, dtype=np.uint64)
+    session = native_cffi.StreamingSession(1, 2, done)
+    session.close()
+    with pytest.raises(ValueError, match="closed"):
+        session.submit(b"")
+    with pytest.raises(ValueError, match="closed already"):
+        session.close()
+    session.free()
+    with pytest.raises(ValueError, match="freed"):
+        session.submit(b"")
+    with pytest.raises(ValueError, match="C-contiguous uint64"):
+        native_cffi.StreamingSession(1, 1, np.zeros(4, dtype=np.int32))
+
+
+def test_the_allocation_counter_counts() -> None:
+    before = native_cffi.alloc_counters()
+    engine = native_cffi.Engine(native_cffi.MODEL_POOL, 2, 64)
+    engine.free()
+    after = native_cffi.alloc_counters()
+    assert after[0] > before[0] and after[2] > before[2]
+
+
+def test_the_header_declares_every_export() -> None:
+    declared = set(re.findall(r"\b(evb_\w+)\(", HEADER.read_text()))
+    assert declared == {name for name in dir(native_cffi.load()[1]) if name.startswith("evb_") and name.islower()}
+    if shutil.which("nm"):
+        library = native_cffi._library_path()
+        symbols = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True).stdout
+        exported = set(re.findall(r" T (evb_\w+)$", symbols, re.MULTILINE))
+        assert exported == declared
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
+def test_the_header_is_valid_c(tmp_path: Path) -> None:
+    source = tmp_path / "use.c"
+    source.write_text(
+        '#include "eventbench.h"\nint main(void) { return evb_engine_free(0) == EVB_ERR_HANDLE ? 0 : 1; }\n'
+    )
+    subprocess.run(
+        ["gcc", "-std=c99", "-Wall", "-Werror", "-fsyntax-only", f"-I{HEADER.parent}", str(source)], check=True
+    )
+
+
+def test_an_unloadable_library_is_reported_not_raised(tmp_path: Path) -> None:
+    bogus = tmp_path / "libnothing.so"
+    bogus.write_bytes(b"not a library")
+    code = (
+        "import json, implementations as i;print(json.dumps([(r.name, r.available, r.reason) for r in i.registry()]))"
+    )
+    env = {"EVENTBENCH_NATIVE_LIB": str(bogus), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    rows = {name: (available, reason) for name, available, reason in json.loads(out)}
+    assert rows["sequential"] == (True, "")
+    assert rows["native"][0] is False and "cannot load" in rows["native"][1]
