@@ -60,7 +60,7 @@ def _install(session: nox.Session, *extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite (hypothesis profile 'ci' under CI=true). Extra arguments go to pytest."""
     _install(session, "test")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "--durations=8", *session.posargs)
 
 
 @nox.session
