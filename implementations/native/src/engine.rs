@@ -588,6 +588,31 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_handler_is_caught_and_reported() {
+        // Key 5 for a worker that owns one key: the handler indexes past its state and panics.
+        let done = slots(1);
+        let shared = Shared::new(&done);
+        let (inbox_tx, inbox) = bounded(1);
+        let (recycle, returned) = bounded(2);
+        let bad = Event {
+            key: 5,
+            ..Default::default()
+        };
+        inbox_tx.send(vec![bad]).unwrap();
+        drop(inbox_tx);
+        let (states, _) = worker_loop(inbox, recycle, 1, 1, &shared);
+        assert_eq!(states, vec![0]);
+        assert!(
+            returned.try_recv().is_ok(),
+            "the batch's buffer is returned even after a panic"
+        );
+        match shared.error() {
+            Some(EngineError::Handler(message)) => assert!(message.contains("a handler panicked")),
+            other => panic!("expected a handler failure, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn keys_are_split_exactly() {
         for n in 1..40 {
             for w in 1..7 {
