@@ -58,9 +58,12 @@ def _install(session: nox.Session, *extras: str) -> None:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite (hypothesis profile 'ci' under CI=true). Extra arguments go to pytest."""
+    """The test suite (hypothesis profile 'ci' under CI=true), one pytest worker per core.
+
+    Extra arguments go to pytest (``-- -n 0`` runs it in one process).
+    """
     _install(session, "test")
-    session.run("pytest", "--durations=8", *session.posargs)
+    session.run("pytest", "-n", "auto", "--durations=8", *session.posargs)
 
 
 @nox.session
