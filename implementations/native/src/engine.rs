@@ -54,6 +54,21 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// `prctl` is variadic and the kernel reads all four of its arguments: pass every one,
+/// or it reads whatever the registers held (valgrind's memcheck flags exactly that).
+///
+/// # Safety
+/// `option` must be one of the timer-slack options, which read or set an integer.
+unsafe fn prctl(option: libc::c_int, value: libc::c_ulong) -> libc::c_int {
+    libc::prctl(
+        option,
+        value,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+    )
+}
+
 /// While alive, the calling thread's sleeps wake on time: its timer slack is 1 ns
 /// (Linux's default of 50 µs would add that much to every paced event's latency).
 /// The previous slack is restored on drop, so the caller's thread is left as it was.
@@ -64,9 +79,8 @@ pub struct PreciseSleep {
 impl PreciseSleep {
     pub fn new() -> PreciseSleep {
         // SAFETY: PR_GET_TIMERSLACK/PR_SET_TIMERSLACK read or set a per-thread integer; no pointers.
-        let previous = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
-        if previous < 0 || unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) } != 0
-        {
+        let previous = unsafe { prctl(libc::PR_GET_TIMERSLACK, 0) };
+        if previous < 0 || unsafe { prctl(libc::PR_SET_TIMERSLACK, 1) } != 0 {
             return PreciseSleep { previous_ns: None }; // not Linux, or refused: sleeps are merely coarser
         }
         PreciseSleep {
@@ -85,7 +99,7 @@ impl Drop for PreciseSleep {
     fn drop(&mut self) {
         if let Some(previous) = self.previous_ns {
             // SAFETY: as above.
-            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, previous) };
+            unsafe { prctl(libc::PR_SET_TIMERSLACK, previous) };
         }
     }
 }
