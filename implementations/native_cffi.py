@@ -10,6 +10,7 @@ exceptions here (:func:`rustcall`), the one place that knows the codes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from importlib import resources
@@ -115,6 +116,10 @@ class Engine:
             handle, self._handle = self._handle, None
             rustcall(load()[1].evb_engine_free, handle)
 
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
+            self.free()
+
 
 class StreamingSession:
     """A running pool fed batch by batch: ``submit(records)`` as often as needed, then ``close()``.
@@ -144,6 +149,11 @@ class StreamingSession:
         if self._handle is not None:
             handle, self._handle = self._handle, None
             rustcall(load()[1].evb_session_free, handle)
+
+    def __del__(self) -> None:
+        # Dropped without free(): stop the workers before done_ns can be released with us.
+        with contextlib.suppress(Exception):
+            self.free()
 
     def _require(self) -> int:
         if self._handle is None:

@@ -7,6 +7,7 @@ this file covers batch sizes, the streaming session, the engine's own validation
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import re
@@ -21,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import InvalidInput
-from harness.events import EventStream, stream_from_bytes
+from harness.events import RECORD_DTYPE, EventStream, stream_from_bytes
 from harness.runner import run_once
 from implementations import Unavailable, native_cffi
 
@@ -181,3 +182,24 @@ def test_an_unloadable_library_is_reported_not_raised(tmp_path: Path) -> None:
     rows = {name: (available, reason) for name, available, reason in json.loads(out)}
     assert rows["sequential"] == (True, "")
     assert rows["native"][0] is False and "cannot load" in rows["native"][1]
+
+
+def _session_threads() -> int:
+    """The engine's session workers alive in this process (named ``evb-session-N``)."""
+    tasks = Path("/proc/self/task")
+    return sum((t / "comm").read_text().startswith("evb-session") for t in tasks.iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_dropped_session_stops_its_workers_before_its_buffer_goes() -> None:
+    """No close(), no free(): collecting the session joins its threads before done_ns is released."""
+    before = _session_threads()
+    session = native_cffi.StreamingSession(4, 3, np.zeros(10, dtype=np.uint64))
+    assert _session_threads() == before + 3
+    records = np.zeros(10, dtype=RECORD_DTYPE)
+    records["seq"] = np.arange(10)
+    records["key"] = np.arange(10) % 4
+    session.submit(records)
+    del session
+    gc.collect()
+    assert _session_threads() == before
