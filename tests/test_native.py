@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -195,11 +197,20 @@ def test_a_dropped_session_stops_its_workers_before_its_buffer_goes() -> None:
     """No close(), no free(): collecting the session joins its threads before done_ns is released."""
     before = _session_threads()
     session = native_cffi.StreamingSession(4, 3, np.zeros(10, dtype=np.uint64))
-    assert _session_threads() == before + 3
+    assert _eventually(lambda: _session_threads() == before + 3)  # threads name themselves as they start
     records = np.zeros(10, dtype=RECORD_DTYPE)
     records["seq"] = np.arange(10)
     records["key"] = np.arange(10) % 4
     session.submit(records)
     del session
     gc.collect()
-    assert _session_threads() == before
+    # Without __del__ the registry would keep the session, and its threads, forever.
+    assert _eventually(lambda: _session_threads() == before)
+
+
+def _eventually(condition: Callable[[], bool], attempts: int = 500) -> bool:
+    for _ in range(attempts):
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
