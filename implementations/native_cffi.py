@@ -26,7 +26,7 @@ from implementations.base import Contender, ContenderError, ContenderInfo, Sessi
 LIBRARY_ENV = "EVENTBENCH_NATIVE_LIB"
 DEFAULT_BATCH_EVENTS = 1024
 MODEL_SEQUENTIAL, MODEL_POOL = 0, 1
-_OK, _ARGUMENT, _INVALID_STREAM, _HANDLE, _HANDLER, _PANIC = range(6)
+_OK, _ARGUMENT, _INVALID_STREAM, _HANDLE, _HANDLER, _PANIC, _RESOURCE = range(7)
 
 
 def _header_declarations() -> str:
@@ -75,7 +75,7 @@ def rustcall(function: Any, *args: Any) -> None:
         raise InvalidInput("native engine", where, rule)
     if code in (_ARGUMENT, _HANDLE):
         raise ValueError(message)
-    if code == _HANDLER:
+    if code in (_HANDLER, _RESOURCE):
         raise ContenderError(f"native: {message}")
     raise ContenderError(f"native: internal error (code {code}): {message}")
 

@@ -214,3 +214,37 @@ def _eventually(condition: Callable[[], bool], attempts: int = 500) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def test_done_ns_may_not_overlap_the_records() -> None:
+    buffer = np.zeros(8, dtype=np.uint64)  # 64 bytes: two records, or the done slots of two events
+    engine = native_cffi.Engine(native_cffi.MODEL_SEQUENTIAL, 1)
+    try:
+        with pytest.raises(ValueError, match="overlaps the records"):
+            engine.run(buffer.view(np.uint8), 1, buffer[4:6], 0, open_loop=False)
+    finally:
+        engine.free()
+
+
+def test_free_from_another_thread_waits_for_the_workers() -> None:
+    """free() returning means no worker writes done_ns any more, even mid-submit elsewhere."""
+    import threading
+
+    n = 40
+    done = np.zeros(n, dtype=np.uint64)
+    records = np.zeros(n, dtype=RECORD_DTYPE)
+    records["seq"] = np.arange(n)
+    records["kind"] = 2  # block
+    records["work"] = 10_000  # 10 ms each, one worker: 0.4 s of handling
+    session = native_cffi.StreamingSession(1, 1, done, batch_events=1)
+    submitter = threading.Thread(target=session.submit, args=(records,))
+    submitter.start()
+    assert _eventually(lambda: np.count_nonzero(done) > 0)
+    _, lib = native_cffi.load()
+    handle = session._handle
+    native_cffi.rustcall(lib.evb_session_free, handle)  # the raw call: no wrapper keeps anything alive
+    after_free = done.copy()
+    submitter.join()
+    time.sleep(0.05)
+    assert np.array_equal(done, after_free)
+    session._handle = None  # freed above

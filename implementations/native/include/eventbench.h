@@ -7,8 +7,9 @@
  * opaque handles: every *_new / *_open has a *_free, and a stale handle is an
  * error (EVB_ERR_HANDLE), not undefined behaviour.
  *
- * Records are SPEC §1's 32-byte little-endian records; done_ns receives
- * CLOCK_MONOTONIC nanoseconds, one slot per event, indexed by seq.
+ * Records are SPEC §1's 32-byte little-endian records; they must not change while a
+ * call reads them, and done_ns (CLOCK_MONOTONIC nanoseconds, one slot per event,
+ * indexed by seq) must not overlap them (EVB_ERR_ARGUMENT).
  *
  * The part between the cdef markers is what Python's cffi reads: declarations
  * only, no preprocessor lines.
@@ -30,6 +31,7 @@ extern "C" {
 #define EVB_ERR_HANDLE 3
 #define EVB_ERR_HANDLER 4
 #define EVB_ERR_PANIC 5
+#define EVB_ERR_RESOURCE 6
 
 #define EVB_MODEL_SEQUENTIAL 0
 #define EVB_MODEL_POOL 1
@@ -56,6 +58,7 @@ int32_t evb_session_open(uint32_t n_keys, uint32_t workers, uint32_t batch_event
                          size_t done_len, evb_session *out_session);
 int32_t evb_session_submit(evb_session session, const uint8_t *records, size_t records_len);
 int32_t evb_session_close(evb_session session, uint64_t *out_digest);
+/* Returns once every worker has stopped: nothing writes into done_ns afterwards. */
 int32_t evb_session_free(evb_session session);
 
 /* A whole .evts image (SPEC §2): header, size and every record. */

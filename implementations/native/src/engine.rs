@@ -31,13 +31,17 @@ pub enum EngineError {
     Argument(String),
     /// A handler panicked; the run stopped, every thread was joined.
     Handler(String),
+    /// The system refused a resource (a thread, say).
+    Resource(String),
 }
 
 impl std::fmt::Display for EngineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EngineError::Invalid(e) => write!(f, "{e}"),
-            EngineError::Argument(m) | EngineError::Handler(m) => f.write_str(m),
+            EngineError::Argument(m) | EngineError::Handler(m) | EngineError::Resource(m) => {
+                f.write_str(m)
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ pub const EVB_ERR_INVALID_STREAM: i32 = 2;
 pub const EVB_ERR_HANDLE: i32 = 3;
 pub const EVB_ERR_HANDLER: i32 = 4;
 pub const EVB_ERR_PANIC: i32 = 5;
+pub const EVB_ERR_RESOURCE: i32 = 6;
 
 pub const EVB_MODEL_SEQUENTIAL: u32 = 0;
 pub const EVB_MODEL_POOL: u32 = 1;
@@ -35,6 +36,7 @@ impl From<EngineError> for Failure {
             EngineError::Invalid(_) => EVB_ERR_INVALID_STREAM,
             EngineError::Argument(_) => EVB_ERR_ARGUMENT,
             EngineError::Handler(_) => EVB_ERR_HANDLER,
+            EngineError::Resource(_) => EVB_ERR_RESOURCE,
         };
         Failure(code, e.to_string())
     }
@@ -55,6 +57,7 @@ fn set_last_error(message: &str) {
 
 /// Runs one export's body: catches panics, records the message, returns the code.
 fn guarded(body: impl FnOnce() -> Result<(), Failure>) -> i32 {
+    quiet_panics();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => EVB_OK,
         Ok(Err(Failure(code, message))) => {
@@ -69,6 +72,13 @@ fn guarded(body: impl FnOnce() -> Result<(), Failure>) -> i32 {
             EVB_ERR_PANIC
         }
     }
+}
+
+/// Every panic is caught and its message returned to the caller, so the default hook's
+/// report on stderr (with a backtrace under RUST_BACKTRACE) would only say it twice.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
 }
 
 // ---------------------------------------------------------------- handles
@@ -168,6 +178,22 @@ unsafe fn done_arg<'a>(ptr: *mut u64, len: usize) -> Result<&'a [AtomicU64], Fai
     Ok(std::slice::from_raw_parts(ptr as *const AtomicU64, len))
 }
 
+/// Workers write `done_ns` while the records are read: the two must not share memory.
+fn check_disjoint(records: &[u8], done: &[AtomicU64]) -> Result<(), Failure> {
+    let (r0, r1) = (
+        records.as_ptr() as usize,
+        records.as_ptr() as usize + records.len(),
+    );
+    let (d0, d1) = (
+        done.as_ptr() as usize,
+        done.as_ptr() as usize + std::mem::size_of_val(done),
+    );
+    if !records.is_empty() && !done.is_empty() && r0 < d1 && d0 < r1 {
+        return Err(argument("done_ns overlaps the records"));
+    }
+    Ok(())
+}
+
 /// # Safety
 /// `out` must be NULL or point to a writable `T`.
 unsafe fn write_out<T>(out: *mut T, value: T, name: &str) -> Result<(), Failure> {
@@ -244,6 +270,7 @@ pub unsafe extern "C" fn evb_engine_run(
         let engine = lookup(&ENGINES, engine, "engine")?;
         let records = bytes_arg(records, records_len, "records")?;
         let done = done_arg(done_ns, done_len)?;
+        check_disjoint(records, done)?;
         if out_digest.is_null() {
             return Err(argument("out_digest is NULL"));
         }
@@ -332,10 +359,16 @@ pub unsafe extern "C" fn evb_session_close(session: u64, out_digest: *mut u64) -
     })
 }
 
-/// Frees a session (stopping its workers if it was not closed).
+/// Frees a session, stopping its workers if it was not closed. When this returns, no
+/// worker writes into `done_ns` any more, even if another thread was submitting.
 #[no_mangle]
 pub extern "C" fn evb_session_free(session: u64) -> i32 {
-    guarded(|| remove(&SESSIONS, session, "session").map(drop))
+    guarded(|| {
+        let session = remove(&SESSIONS, session, "session")?;
+        // Waits for an in-flight submit (it holds the lock), then joins the workers.
+        session.lock().unwrap_or_else(|p| p.into_inner()).shutdown();
+        Ok(())
+    })
 }
 
 /// Checks a whole `.evts` image (SPEC §2) without handling it; writes its header's counts.

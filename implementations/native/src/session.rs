@@ -47,7 +47,7 @@ impl Session {
                     .name(format!("evb-session-{w}"))
                     .spawn(move || worker_loop(inbox, recycle, owned, workers, &shared))
                     .map_err(|e| {
-                        EngineError::Argument(format!("could not start a worker thread: {e}"))
+                        EngineError::Resource(format!("could not start a worker thread: {e}"))
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -111,15 +111,21 @@ impl Session {
             self.submitted,
         ))
     }
+
+    /// Stops routing and joins every worker: after this, nothing writes into `done`.
+    /// Idempotent; `close` does it on the way to the digest, `Drop` and `free` do it always.
+    pub fn shutdown(&mut self) {
+        self.router.take();
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Drop for Session {
     /// A session dropped without `close` still stops and joins its threads.
     fn drop(&mut self) {
-        self.router.take();
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
-        }
+        self.shutdown();
     }
 }
 
