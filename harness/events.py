@@ -19,7 +19,6 @@ from harness.errors import InvalidInput
 from harness.storage import atomic_write_bytes
 
 UPDATE, COMPUTE, BLOCK, AGGREGATE = 0, 1, 2, 3
-KIND_NAMES = ("update", "compute", "block", "aggregate")
 
 RECORD_DTYPE = np.dtype(
     {

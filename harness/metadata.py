@@ -73,7 +73,3 @@ def collect() -> dict[str, Any]:
         "host": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
     }
-
-
-# Fields that must match for two results to be compared as like with like.
-MACHINE_FIELDS = ("cpu_model", "cpu_count", "host")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from hypothesis import strategies as st
 
 from harness.events import EventStream, empty_records, validated_stream
@@ -42,7 +41,3 @@ def streams(draw: st.DrawFn, max_events: int = 60, max_gap_ns: int = 0) -> Event
     """Valid streams: one key or many, empty or not, every kind, edge values."""
     n_keys = draw(st.one_of(st.just(1), st.integers(1, 8), st.integers(1, 5000)))
     return stream_of(n_keys, draw(event_rows(n_keys, max_events, max_gap_ns)))
-
-
-def as_array(stream: EventStream) -> np.ndarray:
-    return stream.records.copy()
