@@ -92,40 +92,62 @@ def _done(done_ns: np.ndarray) -> Any:
     return ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
 
 
-class Engine:
-    """One engine handle: ``run`` handles a whole stream in one call."""
+class _Handle:
+    """An engine or session handle: freed once, by ``free()`` or when collected.
 
-    def __init__(self, model: int, workers: int, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
-        ffi, lib = load()
-        out = ffi.new("evb_engine *")
-        rustcall(lib.evb_engine_new, model, workers, batch_events, out)
-        self._handle: int | None = out[0]
+    Collection frees too, so a session dropped without ``free()`` stops its workers
+    before the ``done_ns`` it writes into can be released with it.
+    """
 
-    def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        ffi, lib = load()
+    _free_export = ""  # the evb_*_free function for this kind of handle
+    _kind = ""
+
+    def __init__(self, handle: int) -> None:
+        self._handle: int | None = handle
+
+    def _require(self) -> int:
         if self._handle is None:
-            raise ValueError("the engine was freed")
-        digest = ffi.new("uint64_t *")
-        data = _records(records)
-        rustcall(lib.evb_engine_run, self._handle, data, len(data), n_keys, _done(done_ns), len(done_ns),
-                 t0_ns, int(open_loop), digest)  # fmt: skip
-        return int(digest[0])
+            raise ValueError(f"the {self._kind} was freed")
+        return self._handle
 
     def free(self) -> None:
         if self._handle is not None:
             handle, self._handle = self._handle, None
-            rustcall(load()[1].evb_engine_free, handle)
+            rustcall(getattr(load()[1], self._free_export), handle)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # at interpreter exit the library may be gone
             self.free()
 
 
-class StreamingSession:
+class Engine(_Handle):
+    """One engine handle: ``run`` handles a whole stream in one call."""
+
+    _free_export, _kind = "evb_engine_free", "engine"
+
+    def __init__(self, model: int, workers: int, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+        ffi, lib = load()
+        out = ffi.new("evb_engine *")
+        rustcall(lib.evb_engine_new, model, workers, batch_events, out)
+        super().__init__(out[0])
+
+    def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        ffi, lib = load()
+        handle = self._require()
+        digest = ffi.new("uint64_t *")
+        data = _records(records)
+        rustcall(lib.evb_engine_run, handle, data, len(data), n_keys, _done(done_ns), len(done_ns),
+                 t0_ns, int(open_loop), digest)  # fmt: skip
+        return int(digest[0])
+
+
+class StreamingSession(_Handle):
     """A running pool fed batch by batch: ``submit(records)`` as often as needed, then ``close()``.
 
     ``done_ns`` is held here until :meth:`free`, so the engine never writes into freed memory.
     """
+
+    _free_export, _kind = "evb_session_free", "session"
 
     def __init__(self, n_keys: int, workers: int, done_ns: np.ndarray, batch_events: int = DEFAULT_BATCH_EVENTS):
         ffi, lib = load()
@@ -133,7 +155,7 @@ class StreamingSession:
         self._done = _done(done_ns)
         out = ffi.new("evb_session *")
         rustcall(lib.evb_session_open, n_keys, workers, batch_events, self._done, len(done_ns), out)
-        self._handle: int | None = out[0]
+        super().__init__(out[0])
 
     def submit(self, records: np.ndarray | bytes) -> None:
         data = _records(records)
@@ -144,21 +166,6 @@ class StreamingSession:
         digest = ffi.new("uint64_t *")
         rustcall(lib.evb_session_close, self._require(), digest)
         return int(digest[0])
-
-    def free(self) -> None:
-        if self._handle is not None:
-            handle, self._handle = self._handle, None
-            rustcall(load()[1].evb_session_free, handle)
-
-    def __del__(self) -> None:
-        # Dropped without free(): stop the workers before done_ns can be released with us.
-        with contextlib.suppress(Exception):
-            self.free()
-
-    def _require(self) -> int:
-        if self._handle is None:
-            raise ValueError("the session was freed")
-        return self._handle
 
     def __enter__(self) -> StreamingSession:
         return self
