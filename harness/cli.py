@@ -61,6 +61,15 @@ def load_stream(args: argparse.Namespace) -> LoadedStream:
     return LoadedStream(workload.generate(spec), spec.name, info, spec.default_mode)
 
 
+def run_mode(args: argparse.Namespace, loaded: LoadedStream) -> str:
+    """``--mode``, else the stream's default; an open loop it cannot wait for is refused here,
+    before any run (the runner refuses it too, but only after the reference has run)."""
+    mode: str = args.mode or loaded.default_mode
+    if mode == "open":
+        loaded.stream.check_open_loop()
+    return mode
+
+
 def contenders_named(names: str | None) -> list[Contender]:
     """The contenders of ``--impl A,B`` (every available one when not given)."""
     if not names:
@@ -153,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(Path(args.json))
     loaded = load_stream(args)
-    mode = args.mode or loaded.default_mode
+    mode = run_mode(args, loaded)
     reference = None if contender.info.name == REFERENCE else reference_digest(loaded.stream)
     outcome = run_once(contender, loaded.stream, workers=args.workers, mode=mode, reference_digest=reference)
     if reference is None and outcome.valid:  # the reference's own digest is the reference
@@ -169,7 +178,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     contenders = contenders_named(args.impl)
     counts = worker_counts(args.workers)
     loaded = load_stream(args)
-    mode = args.mode or loaded.default_mode
+    mode = run_mode(args, loaded)
     reference = reference_digest(loaded.stream)
     print(f"{loaded.label}: reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
     wrong = 0
@@ -190,9 +199,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.baseline not in names:
         raise InvalidInput("--baseline", args.baseline, f"is not among the contenders compared ({', '.join(names)})")
     loaded = load_stream(args)
-    mode = args.mode or loaded.default_mode
-    if mode == "open":
-        loaded.stream.check_open_loop()
+    mode = run_mode(args, loaded)
     out_dir = results.new_run_directory(Path(args.results_dir), f"compare-{loaded.label}")
     _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
     reference = reference_digest(loaded.stream)
