@@ -204,10 +204,6 @@ unsafe fn write_out<T>(out: *mut T, value: T, name: &str) -> Result<(), Failure>
     Ok(())
 }
 
-fn usize_arg(value: u32) -> usize {
-    value as usize
-}
-
 // ---------------------------------------------------------------- exports
 
 /// The message of the last failed call on this thread ("" if none); valid until the next call.
@@ -232,20 +228,19 @@ pub unsafe extern "C" fn evb_engine_new(
         let workers = if model == EVB_MODEL_SEQUENTIAL {
             1
         } else {
-            usize_arg(workers)
+            workers as usize
         };
-        crate::engine::check_pool(workers, usize_arg(batch_events))?;
-        let handle = insert(
-            &ENGINES,
-            Engine {
-                model,
-                workers,
-                batch_events: usize_arg(batch_events),
-            },
-        );
-        write_out(out_engine, handle, "out_engine").inspect_err(|_| {
-            let _ = remove(&ENGINES, handle, "engine");
-        })
+        let batch_events = batch_events as usize;
+        crate::engine::check_pool(workers, batch_events)?;
+        if out_engine.is_null() {
+            return Err(argument("out_engine is NULL"));
+        }
+        let engine = Engine {
+            model,
+            workers,
+            batch_events,
+        };
+        write_out(out_engine, insert(&ENGINES, engine), "out_engine")
     })
 }
 
@@ -316,7 +311,7 @@ pub unsafe extern "C" fn evb_session_open(
             return Err(argument("out_session is NULL"));
         }
         let done: &'static [AtomicU64] = done_arg(done_ns, done_len)?;
-        let session = Session::open(n_keys, usize_arg(workers), usize_arg(batch_events), done)?;
+        let session = Session::open(n_keys, workers as usize, batch_events as usize, done)?;
         write_out(
             out_session,
             insert(&SESSIONS, Mutex::new(session)),
