@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import report, results, workload
+from harness import allocations, report, results, sweep, workload
 from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
 from harness.runner import RunOutcome, figures, run_once
@@ -111,8 +111,29 @@ def reference_digest(stream: EventStream) -> str:
     return outcome.digest
 
 
-def measured_document(outcome: RunOutcome, loaded: LoadedStream) -> dict[str, Any]:
-    return results.document(outcome, figures(outcome, loaded.stream) if outcome.valid else None, loaded.info)
+def counted_allocations(
+    contender: Contender, loaded: LoadedStream, workers: int, max_events: int
+) -> allocations.AllocationCount | None:
+    """The separate counting pass (never inside a timed run); None when skipped or unavailable."""
+    if max_events == 0:
+        return None
+    n = min(max_events, loaded.stream.n_events)
+    _progress(f"  counting {contender.info.name}'s allocations over {n} events (a separate, untimed pass) ...")
+    try:
+        return allocations.count_allocations(contender, loaded.stream, workers, max_events)
+    except allocations.CountingUnavailable as e:
+        _progress(f"  allocations not counted: {e}")
+        return None
+
+
+def measured_document(
+    outcome: RunOutcome, loaded: LoadedStream, contender: Contender, alloc_events: int
+) -> dict[str, Any]:
+    """The result document; a valid run gets its figures, allocations included."""
+    if not outcome.valid:
+        return results.document(outcome, None, loaded.info)
+    counted = counted_allocations(contender, loaded, outcome.workers, alloc_events)
+    return results.document(outcome, figures(outcome, loaded.stream), loaded.info, counted)
 
 
 # ---------------------------------------------------------------- commands
@@ -167,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_once(contender, loaded.stream, workers=args.workers, mode=mode, reference_digest=reference)
     if reference is None and outcome.valid:  # the reference's own digest is the reference
         outcome = replace(outcome, reference_digest=outcome.digest)
-    doc = measured_document(outcome, loaded)
+    doc = measured_document(outcome, loaded, contender, args.alloc_events)
     print(report.run_summary(doc))
     if args.json:
         results.dump(doc, Path(args.json))
@@ -208,12 +229,77 @@ def cmd_compare(args: argparse.Namespace) -> int:
         workers = contender.effective_workers(args.workers)
         _progress(f"  running {contender.info.name} ({workers} worker{'s' if workers > 1 else ''}) ...")
         outcome = run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference)
-        doc = measured_document(outcome, loaded)
+        doc = measured_document(outcome, loaded, contender, args.alloc_events)
         results.dump(doc, out_dir / results.file_name(doc))
         docs.append(doc)
     baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
     title = f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · ratios against {args.baseline}"
     report.print_comparison(title, docs, baseline)
+    print(f"result documents: {out_dir}")
+    return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """pyperf timings (harness/rigorous.py) in worker processes; checks its input here first."""
+    import subprocess
+    import time
+
+    contenders = contenders_named(args.impl)
+    spec = workload.load_workload(args.workload)
+    if args.n_events is not None:
+        spec = spec.with_events(args.n_events)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    output = Path(args.output or Path(args.results_dir) / "pyperf" / f"{spec.name}-{stamp}.json")
+    check_writable(output)
+    if output.exists():
+        raise InvalidInput(str(output), "output", "exists already (pyperf would refuse to overwrite it)")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "harness.rigorous", "--workload", args.workload, "-o", str(output),
+               "--impl", ",".join(c.info.name for c in contenders), "--workers", str(args.workers),
+               "--inherit-environ", "EVENTBENCH_NATIVE_LIB,EVENTBENCH_COMMIT,PYTHONPATH"]  # fmt: skip
+    if args.n_events is not None:
+        command += ["--n-events", str(args.n_events)]
+    command += [f"--{args.preset}"] if args.preset != "default" else []
+    command += ["--processes", str(args.processes)] if args.processes else []
+    _progress(f"bench: {' '.join(command[1:])}")
+    done = subprocess.run(command, check=False)
+    if done.returncode == 0:
+        print(f"pyperf results: {output} (read with: python -m pyperf show {output})")
+    return EXIT_OK if done.returncode == 0 else EXIT_WRONG
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    contenders = contenders_named(args.impl)
+    if len(contenders) != 1:
+        raise InvalidInput("--impl", repr(args.impl), "sweep takes exactly one implementation")
+    (contender,) = contenders
+    rates = sweep.parse_rates(args.rates)
+    objective_ns = round(args.p99_objective_us * 1000)
+    spec = workload.load_workload(args.workload)
+    workers = contender.effective_workers(args.workers)
+    out_dir = results.new_run_directory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
+    references: dict[int, str] = {}  # by event count: arrival times do not change the digest
+
+    def run_point(rate: float) -> dict[str, Any]:
+        n_events = args.n_events or max(1000, round(rate * args.seconds))
+        point_spec = spec.with_rate(rate).with_events(n_events)
+        stream = workload.generate(point_spec)
+        if n_events not in references:
+            references[n_events] = reference_digest(stream)
+        _progress(f"  {contender.info.name} at {report.si(rate)} events/s offered ({n_events} events) ...")
+        outcome = run_once(contender, stream, workers=workers, mode="open", reference_digest=references[n_events])
+        loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
+        doc = measured_document(outcome, loaded, contender, 0)
+        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns}
+        results.dump(doc, out_dir / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
+        print(report.sweep_row(doc, objective_ns), flush=True)
+        return doc
+
+    print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · objective p99 ≤ "
+          f"{report.duration_ns(objective_ns)}")  # fmt: skip
+    print(report.sweep_header())
+    docs, sustained = sweep.run_sweep(rates, run_point, objective_ns)
+    print(report.sweep_verdict(contender.info.name, sustained, objective_ns, docs))
     print(f"result documents: {out_dir}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
 
@@ -231,6 +317,27 @@ def _add_input(p: argparse.ArgumentParser, *, required: bool) -> None:
 def _add_run_options(p: argparse.ArgumentParser, workers_help: str, workers_type: Any = int) -> None:
     p.add_argument("--mode", choices=("open", "closed"), help="default: open where the stream has arrival times")
     p.add_argument("--workers", type=workers_type, default=os.cpu_count() or 1, help=workers_help)
+
+
+def _alloc_events(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--alloc-events",
+        type=_count,
+        default=allocations.DEFAULT_MAX_EVENTS,
+        metavar="N",
+        help="count allocations over the stream's first N events, in a separate pass (0: do not count; "
+        f"default {allocations.DEFAULT_MAX_EVENTS})",
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -259,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(p, required=True)
     _add_run_options(p, "worker threads (single-threaded contenders record 1)", _positive)
     p.add_argument("--json", metavar="OUT", help="write the result document here")
+    _alloc_events(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("verify", help="check every implementation against the reference")
@@ -275,7 +383,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p, "worker threads for parallel contenders", _positive)
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
+    _alloc_events(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("bench", help="rigorous timings with pyperf (seconds per event, pyperf JSON)")
+    p.add_argument("--impl", metavar="A,B,...")
+    p.add_argument("--workload", default=DEFAULT_COMPARE_WORKLOAD, metavar="W")
+    p.add_argument("--n-events", type=int, metavar="N", help="override the workload's event count")
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    p.add_argument("--preset", choices=("fast", "default", "rigorous"), default="default",
+                   help="pyperf's --fast (quick look) or --rigorous (more processes and values)")  # fmt: skip
+    p.add_argument("--processes", type=_positive, help="pyperf worker processes (overrides the preset's)")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="default: RESULTS_DIR/pyperf/WORKLOAD-STAMP.json")
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("sweep", help="latency against load: open loop at a series of rates")
+    p.add_argument("--impl", required=True, metavar="NAME")
+    p.add_argument("--workload", default="paced", metavar="W", help="a built-in workload or TOML file (default paced)")
+    p.add_argument("--rates", default="2000:64000:6", help="events/s: A,B,C or LOW:HIGH:STEPS (geometric)")
+    p.add_argument("--p99-objective-us", type=float, default=sweep.DEFAULT_OBJECTIVE_P99_NS / 1000, metavar="US",
+                   help="the latency objective: p99 at or below this many µs (default 1000)")  # fmt: skip
+    p.add_argument("--seconds", type=float, default=1.0, help="offered load per point, in seconds (default 1)")
+    p.add_argument("--n-events", type=int, metavar="N", help="events per point (overrides --seconds)")
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 

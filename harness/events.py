@@ -67,6 +67,12 @@ class EventStream:
     def column(self, field: str) -> np.ndarray:
         return self.records[field]
 
+    def prefix(self, n_events: int) -> EventStream:
+        """The first ``n_events`` events: a valid stream too (SPEC §2's rules hold for any prefix)."""
+        if n_events >= self.n_events:
+            return self
+        return EventStream(self.n_keys, self.records[:n_events], f"{self.source} (first {n_events} events)")
+
     def check_open_loop(self) -> None:
         """Raises :class:`InvalidInput` when an arrival is too far away to wait for."""
         if self.n_events and int(self.records["arrival_ns"][-1]) >= OPEN_LOOP_MAX_ARRIVAL_NS:

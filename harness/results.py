@@ -5,6 +5,10 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 1 — first version: SPEC §6's fields, plus ``valid``, ``failures``,
   ``reference_digest``, ``digest_ok``, ``workload`` and ``cpu_s``/``ctx_switches``
   totals. ``allocations_per_event`` is ``null`` when it was not measured.
+* 2 — ``allocations_per_event`` is measured (``harness.allocations``), and
+  ``allocations`` holds the counting pass's details (events counted, retained
+  blocks, the observer's excluded allocations, the native cross-check); both
+  ``null`` when counting was skipped or unavailable. Readers accept 1 and 2.
 """
 
 from __future__ import annotations
@@ -17,21 +21,24 @@ from pathlib import Path
 from typing import Any
 
 from harness import metadata
+from harness.allocations import AllocationCount
 from harness.errors import InvalidInput
 from harness.runner import Figures, RunOutcome
 from harness.storage import atomic_write_text
 
-SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 
 def document(
     outcome: RunOutcome,
     figures: Figures | None,
     workload: dict[str, Any],
+    allocations: AllocationCount | None = None,
 ) -> dict[str, Any]:
     """The result document of one run. A wrong run keeps its checks but has no figures."""
     f = figures
+    counted = allocations if f else None
     return {
         "schema_version": SCHEMA_VERSION,
         "implementation": outcome.implementation,
@@ -49,7 +56,8 @@ def document(
         "wall_s": f.wall_s if f else None,
         "throughput_eps": f.throughput_eps if f else None,
         "latency_ns": f.latency_ns.as_dict() if f and f.latency_ns else None,
-        "allocations_per_event": None,
+        "allocations_per_event": counted.per_event if counted else None,
+        "allocations": counted.as_dict() if counted else None,
         "cpu_s": outcome.cpu_s,
         "cpu_s_per_event": f.cpu_s_per_event if f else None,
         "ctx_switches": outcome.ctx_switches,

@@ -70,3 +70,9 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or baseline is None or baseline == 0:
         return None
     return value / baseline
+
+
+def percent_change(value: float | None, baseline: float | None) -> float | None:
+    """``(value - baseline) / baseline`` in percent; None where either is missing or the baseline is 0."""
+    r = ratio(value, baseline)
+    return None if r is None else (r - 1.0) * 100.0

@@ -90,6 +90,17 @@ class WorkloadSpec:
         validate(spec)
         return spec
 
+    def with_rate(self, rate_eps: float) -> WorkloadSpec:
+        """The same events at another average arrival rate (a closed workload becomes constant-paced).
+
+        Arrival times are drawn from their own stream, so only ``arrival_ns`` changes:
+        every other field, and so the digest, is the same at every rate.
+        """
+        process = "constant" if self.arrival.process == "closed" else self.arrival.process
+        spec = replace(self, arrival=replace(self.arrival, process=process, rate_eps=rate_eps))
+        validate(spec)
+        return spec
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,

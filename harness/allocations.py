@@ -1,0 +1,235 @@
+"""Allocations per event: one counting method for every contender, Python and native alike.
+
+**Method.** memray's tracker, with Python's allocators traced and native stacks
+captured, watches one whole ``Session.handle`` call. Every allocation call in that
+window is counted: ``malloc``, ``calloc``, ``realloc``, the aligned variants and
+``mmap`` from any library (the Rust engine's included, since memray hooks the
+allocator entry points of every loaded library), and pymalloc's allocations.
+Frees are not allocations and are not counted. The total is every allocation made
+while the run handled its events, not just the blocks alive at the end: those are
+counted apart, as *retained* blocks (what a leak would look like).
+
+**Why memray.** ``tracemalloc`` sees only Python's allocators, so a native contender
+would look free; the crate's own counter sees only Rust's global allocator, so a
+Python contender would look free. memray sees both through one hook, which is what
+SPEC §5 asks for ("one method for all implementations").
+
+**What is left out, and why.** The observer must not count itself. memray installs
+a profile function to know Python stacks; from Python 3.11 on, the interpreter
+then materialises a frame object for every Python call, which an unobserved run
+never allocates. Those, and memray's own allocations, are recognised by their
+native stack (a frame-object constructor under the profiler glue, or a memray
+symbol) and reported apart as ``observer``, never in the figure.
+
+**Cost.** Counting runs in its own pass, closed loop (waiting in an open loop would
+allocate in proportion to idle time, which is not a cost of handling), after a
+short warm-up pass so that lazy one-time setup (cffi's parsing of declarations, the
+tracker's own start) is not counted. It reads every record, so it is limited to the
+stream's first ``max_events`` events: a prefix of the same byte-identical stream.
+
+**Cross-check.** For the native contenders the crate's counting allocator is read
+around the same window. memray's allocations whose stack passes through the native
+library must equal it, except for blocks the library's code obtains past Rust's
+global allocator, which no ``#[global_allocator]`` can see: std allocates each
+``Thread`` handle with ``System`` (rust-lang/rust#144465), and glibc allocates its
+list of thread-local destructors when std registers one. memray counts those
+apart, as ``outside_global_allocator``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.events import EventStream
+from implementations.base import Contender
+
+DEFAULT_MAX_EVENTS = 20_000
+WARMUP_EVENTS = 256
+METHOD = "memray (Python allocators traced, native stacks), closed loop, observer's own allocations excluded"
+
+
+class CountingUnavailable(RuntimeError):
+    """memray cannot run here (not installed, or not this platform)."""
+
+
+@dataclass(frozen=True)
+class AllocationCount:
+    """What one counting pass saw in its window."""
+
+    events: int  # events handled in the counting pass (a prefix of the stream)
+    allocations: int  # allocation calls in the window, the observer's excluded
+    retained: int  # of those, blocks still allocated when the window closed
+    observer: int  # allocations made by the tracker itself (excluded above)
+    native_library: int  # allocations whose native stack passes through the native library
+    outside_global_allocator: int  # of those, made by std or libc past Rust's allocator (module doc)
+    crate_counter: int | None  # the native library's own count over the window, where loaded
+
+    @property
+    def per_event(self) -> float | None:
+        return self.allocations / self.events if self.events else None
+
+    @property
+    def retained_per_event(self) -> float | None:
+        return self.retained / self.events if self.events else None
+
+    @property
+    def cross_check_error(self) -> float | None:
+        """Relative difference between memray's and the crate's count of the library's allocations."""
+        if self.crate_counter is None or self.crate_counter == 0:
+            return None
+        seen = self.native_library - self.outside_global_allocator
+        return abs(seen - self.crate_counter) / self.crate_counter
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {
+            "method": METHOD,
+            "per_event": self.per_event,
+            "retained_per_event": self.retained_per_event,
+            "cross_check_error": self.cross_check_error,
+        }
+
+
+# ---------------------------------------------------------------- classifying stacks
+
+# The frame-object constructor, reached from the interpreter's profiling glue
+# (3.11: call_trace; 3.12+: the legacy-profiler shim over sys.monitoring).
+_FRAME_OBJECT = "_PyFrame_MakeAndSetFrameObject"
+_PROFILER_GLUE = ("call_trace", "profile", "sys_trace", "sys_profile")
+_NATIVE_LIBRARY = "evb_native"
+# Blocks the library's code obtains outside Rust's global allocator: std's Thread
+# handles (``System``, rust-lang/rust#144465; v0-mangled ``std::thread::Thread::new``)
+# and glibc's list of thread-local destructors, which std registers per thread.
+_OUTSIDE_GLOBAL_ALLOCATOR = ("6Thread3new", "__cxa_thread_atexit_impl")
+_NO_NATIVE_STACK = 0
+
+
+def _symbols(record: Any) -> list[str]:
+    return [frame[0] or "" for frame in record.native_stack_trace()]
+
+
+def _is_observer(symbols: list[str]) -> bool:
+    if any("memray" in s for s in symbols):
+        return True
+    if _FRAME_OBJECT not in symbols:
+        return False
+    above = symbols[symbols.index(_FRAME_OBJECT) + 1 :]
+    return any(glue in s for s in above for glue in _PROFILER_GLUE)
+
+
+@dataclass
+class _StackClass:
+    observer: bool
+    native_library: bool
+    outside_global_allocator: bool
+
+    @classmethod
+    def of(cls, symbols: list[str]) -> _StackClass:
+        in_library = any(_NATIVE_LIBRARY in s for s in symbols)
+        return cls(
+            observer=_is_observer(symbols),
+            native_library=in_library,
+            outside_global_allocator=in_library
+            and bool(symbols)
+            and any(marker in symbols[0] for marker in _OUTSIDE_GLOBAL_ALLOCATOR),
+        )
+
+
+# ---------------------------------------------------------------- counting
+
+
+def _tally(capture: Path) -> tuple[int, int, int, int, int]:
+    """Reads a capture: ``(allocations, retained, observer, native_library, outside_global_allocator)``."""
+    from memray import AllocatorType, FileReader
+
+    frees = {AllocatorType.FREE, AllocatorType.MUNMAP, AllocatorType.PYMALLOC_FREE}
+    by_stack: Counter[int] = Counter()
+    live: dict[int, int] = {}  # address -> native stack id, for blocks allocated in the window
+    first_record: dict[int, Any] = {}
+    reader = FileReader(capture)
+    try:
+        for record in reader.get_allocation_records():
+            if record.allocator in frees:
+                live.pop(record.address, None)
+                continue
+            stack = record.native_stack_id
+            by_stack[stack] += 1
+            live[record.address] = stack
+            if stack not in first_record:
+                first_record[stack] = record
+    finally:
+        reader.close()
+    # Few distinct native stacks (tens), so each is symbolised once.
+    classes = {
+        stack: _StackClass.of(_symbols(record)) if stack != _NO_NATIVE_STACK else _StackClass(False, False, False)
+        for stack, record in first_record.items()
+    }
+    observer = sum(n for s, n in by_stack.items() if classes[s].observer)
+    allocations = sum(by_stack.values()) - observer
+    retained = sum(1 for s in live.values() if not classes[s].observer)
+    in_library = sum(n for s, n in by_stack.items() if classes[s].native_library and not classes[s].observer)
+    handles = sum(n for s, n in by_stack.items() if classes[s].outside_global_allocator)
+    return allocations, retained, observer, in_library, handles
+
+
+def _crate_counter() -> int | None:
+    """The native library's allocation counter, where the library is loaded."""
+    from implementations import native_cffi
+
+    try:
+        return native_cffi.alloc_counters()[0]
+    except Exception:  # not built, or not loadable: the cross-check is simply absent
+        return None
+
+
+def _tracked_handle(contender: Contender, stream: EventStream, workers: int, capture: Path) -> int | None:
+    """One closed-loop ``handle`` and ``close`` inside the tracker; returns the crate counter's delta."""
+    import time
+
+    from memray import Tracker
+
+    done_ns = np.zeros(stream.n_events, dtype=np.uint64)
+    sessions = [contender.open(stream, workers)]  # a list, so the window can drop the last reference
+    before = _crate_counter()
+    # The window ends once the session is closed and released: a pool has then finished
+    # every event and let go of what it held, so blocks still live look like a leak.
+    with Tracker(capture, native_traces=True, trace_python_allocators=True):
+        try:
+            sessions[0].handle(done_ns, time.monotonic_ns(), False)
+        finally:
+            sessions.pop().close()
+    after = _crate_counter()
+    return None if before is None or after is None else after - before
+
+
+def count_allocations(
+    contender: Contender, stream: EventStream, workers: int, max_events: int = DEFAULT_MAX_EVENTS
+) -> AllocationCount:
+    """Counts the allocations of ``contender`` handling the first ``max_events`` events of ``stream``."""
+    try:
+        import memray  # noqa: F401
+    except ImportError as e:
+        raise CountingUnavailable(f"memray is not installed here ({e})") from None
+    counted = stream.prefix(min(max_events, stream.n_events))
+    uses_library = contender.info.language == "rust"
+    with tempfile.TemporaryDirectory(prefix="eventbench-alloc-") as tmp:
+        _tracked_handle(contender, stream.prefix(min(WARMUP_EVENTS, stream.n_events)), workers, Path(tmp) / "warm")
+        capture = Path(tmp) / "count"
+        crate = _tracked_handle(contender, counted, workers, capture)
+        allocations, retained, observer, in_library, handles = _tally(capture)
+        os.unlink(capture)
+    return AllocationCount(
+        events=counted.n_events,
+        allocations=allocations,
+        retained=retained,
+        observer=observer,
+        native_library=in_library,
+        outside_global_allocator=handles,
+        crate_counter=crate if uses_library else None,
+    )

@@ -1,0 +1,114 @@
+"""Rigorous timings with pyperf: ``eventbench bench`` runs this module as a pyperf script.
+
+pyperf runs each contender in fresh worker processes (calibrated loops, warm-ups,
+several processes, so that one process's luck does not decide), and writes its own
+JSON, which ``python -m pyperf show`` and ``compare_to`` read. One loop handles the
+whole stream once, closed loop; ``inner_loops`` is the number of events, so every
+value pyperf stores is **seconds per event**. Opening a session (setup) is outside
+the timed span, as in the harness's own runs. Before any timing, the parent
+process checks every contender's digest against the reference, and every timed
+run checks its digest again: a wrong contender gets no figure.
+
+Run directly: ``python -m harness.rigorous --workload W --impl A,B -o out.json [pyperf options]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import implementations
+from harness import metadata, workload
+from harness.events import EventStream
+from harness.mix import digest_hex
+from harness.runner import run_once
+from implementations import REFERENCE, Contender
+
+_OUR_OPTIONS = ("--workload", "--n-events", "--impl", "--workers", "--reference-digest")
+
+
+def time_handling(loops: int, contender: Contender, stream: EventStream, workers: int, expected: str) -> float:
+    """pyperf's time function: ``loops`` whole runs, returning the seconds spent handling."""
+    total = 0.0
+    for _ in range(loops):
+        done_ns = np.zeros(stream.n_events, dtype=np.uint64)
+        with contender.open(stream, workers) as session:
+            start = time.perf_counter()
+            digest = session.handle(done_ns, time.monotonic_ns(), False)
+            total += time.perf_counter() - start
+        if digest_hex(digest) != expected:
+            name = contender.info.name
+            raise RuntimeError(f"{name}: digest {digest_hex(digest)} differs from the reference {expected}")
+    return total
+
+
+def _forward(cmd: list[str], args: argparse.Namespace) -> None:
+    """pyperf's hook: our options, passed on to every worker process."""
+    cmd += ["--workload", args.workload, "--impl", args.impl, "--workers", str(args.workers)]
+    cmd += ["--reference-digest", args.reference_digest]
+    if args.n_events is not None:
+        cmd += ["--n-events", str(args.n_events)]
+
+
+def _verified(contenders: list[Contender], stream: EventStream, workers: int) -> str:
+    """The reference digest, once every contender has matched it (parent process only)."""
+    reference = run_once(implementations.get(REFERENCE), stream, workers=1, mode="closed")
+    for contender in contenders:
+        outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference.digest)
+        if not outcome.valid:
+            sys.exit(f"eventbench bench: {contender.info.name} is wrong, no timings: {'; '.join(outcome.failures())}")
+    return reference.digest
+
+
+def main() -> None:
+    import pyperf
+
+    runner = pyperf.Runner(program_args=("-m", "harness.rigorous"), add_cmdline_args=_forward)
+    parser = runner.argparser
+    parser.add_argument("--workload", default="mixed")
+    parser.add_argument("--n-events", type=int)
+    parser.add_argument("--impl", default=",".join(c.info.name for c in implementations.available()))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reference-digest", default="")
+    args = runner.parse_args()
+
+    spec = workload.load_workload(args.workload)
+    if args.n_events is not None:
+        spec = spec.with_events(args.n_events)
+    stream = workload.generate(spec)
+    contenders = [implementations.get(name.strip()) for name in args.impl.split(",")]
+    if not args.worker:
+        args.reference_digest = _verified(contenders, stream, args.workers)
+    meta: dict[str, Any] = metadata.collect()
+    runner.metadata.update(
+        {
+            "eventbench_commit": str(meta["commit"]),
+            "eventbench_workload": spec.name,
+            "eventbench_events": str(stream.n_events),
+            "eventbench_value": "seconds per event (one loop handles the whole stream, closed loop)",
+        }
+    )
+    for contender in contenders:
+        workers = contender.effective_workers(args.workers)
+        runner.bench_time_func(
+            f"{spec.name}/{contender.info.name}-w{workers}",
+            time_handling,
+            contender,
+            stream,
+            workers,
+            args.reference_digest,
+            inner_loops=stream.n_events,
+        )
+
+
+if __name__ == "__main__":
+    from harness.errors import InvalidInput
+
+    try:
+        main()
+    except InvalidInput as e:  # `eventbench bench` checks first; this is for direct use
+        sys.exit(f"eventbench bench: {e}")
