@@ -268,6 +268,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK if done.returncode == 0 else EXIT_WRONG
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Tables, markdown and plots from stored result documents; a broken file is named, the rest reported."""
+    paths = [Path(p) for p in args.paths]
+    docs, errors = results.load_many(paths)
+    for error in errors:
+        print(f"eventbench: {error}", file=sys.stderr)
+    if not docs:
+        raise InvalidInput(", ".join(args.paths), "documents", "no eventbench result documents found")
+    first = paths[0]
+    out_dir = Path(args.out) if args.out else (first if first.is_dir() else first.parent) / "report"
+    written = report.build(docs, out_dir, args.baseline, with_plots=not args.no_plots)
+    print(f"report files ({len(docs)} documents): " + ", ".join(str(p) for p in written))
+    return EXIT_INVALID if errors else EXIT_OK
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     contenders = contenders_named(args.impl)
     if len(contenders) != 1:
@@ -397,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE.json", help="default: RESULTS_DIR/pyperf/WORKLOAD-STAMP.json")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="tables, markdown and plots from stored result documents")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="result documents, or directories holding them")
+    p.add_argument("--out", metavar="DIR", help="where report.md and the plots go (default: PATH/report)")
+    p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender where present")
+    p.add_argument("--no-plots", action="store_true", help="tables and markdown only")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sweep", help="latency against load: open loop at a series of rates")
     p.add_argument("--impl", required=True, metavar="NAME")

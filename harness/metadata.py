@@ -73,3 +73,22 @@ def collect() -> dict[str, Any]:
         "host": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
     }
+
+
+# What must match for two results to be compared as like for like, by concern.
+COMPARABILITY = {
+    "machine": ("host", "cpu_model", "cpu_count", "os"),
+    "toolchain": ("python", "python_implementation", "gil_enabled", "rust", "numpy"),
+    "code": ("commit",),
+}
+
+
+def differences(metas: list[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Fields whose values differ among ``metas``, by concern: ``{"machine": {"host": ["a", "b"]}}``."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for concern, fields in COMPARABILITY.items():
+        for name in fields:
+            values = sorted({str(m.get(name)) for m in metas})
+            if len(values) > 1:
+                out.setdefault(concern, {})[name] = values
+    return out

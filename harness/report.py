@@ -6,8 +6,11 @@ text or prints it; the figures and ratios were computed elsewhere.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+from harness import metadata
 from harness.stats import percent_change, ratio
 
 
@@ -122,19 +125,23 @@ def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[s
     return lines
 
 
+def _shown_columns(rows: list[list[str]]) -> list[int]:
+    """Closed-loop runs have no latency: leave out columns no row has a value in."""
+    return [i for i in range(len(HEADERS)) if i < 4 or any(row[i] != "-" for row in rows)]
+
+
 def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
     from rich.console import Console  # lazy: keeps `eventbench --help` fast
     from rich.table import Table
 
     rows = comparison_rows(docs, baseline)
-    # Closed-loop runs have no latency: leave out columns no row has a value in.
-    shown = [i for i in range(len(HEADERS)) if i < 4 or any(row[i] != "-" for row in rows)]
+    shown = _shown_columns(rows)
     table = Table(title=title, title_justify="left")
     for i in shown:
         table.add_column(HEADERS[i], justify="left" if i < 3 else "right")
     for row in rows:
         table.add_row(*(row[i] for i in shown))
-    console = Console(width=max(140, Console().width))
+    console = Console(width=max(160, Console().width))
     console.print(table)
     for doc in docs:
         for failure in doc["failures"]:
@@ -210,3 +217,143 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
     if sustained is None:
         return f"{name} missed {objective} at every rate tried (lowest {si(docs[0]['sweep']['offered_eps'])}/s)"
     return f"{name} sustains {si(sustained)} events/s with {objective}"
+
+
+# ---------------------------------------------------------------- reports of stored documents
+
+
+def group_key(doc: dict[str, Any]) -> tuple[str, str, int]:
+    """Documents are compared within one input, mode and size: ``(workload, mode, events)``."""
+    source = doc["workload"].get("name") or Path(str(doc["workload"].get("file", "?"))).stem
+    return (str(source), str(doc["mode"]), int(doc["events"]))
+
+
+def group_title(key: tuple[str, str, int], baseline: dict[str, Any] | None) -> str:
+    workload, mode, events = key
+    against = f" · ratios against {baseline['implementation']}" if baseline else ""
+    return f"{workload} · {events} events · {mode} loop{against}"
+
+
+def pick_baseline(docs: list[dict[str, Any]], preferred: str) -> dict[str, Any] | None:
+    return next((d for d in docs if d["implementation"] == preferred), docs[0] if docs else None)
+
+
+_PLURAL = {"machine": "machines", "toolchain": "toolchains", "code": "commits"}
+
+
+def comparability_notes(docs: list[dict[str, Any]]) -> list[str]:
+    """Says so when documents come from different machines, toolchains or commits."""
+    found = metadata.differences([d["metadata"] for d in docs])
+    notes = []
+    for concern, fields in found.items():
+        detail = "; ".join(f"{name}: {' vs '.join(values)}" for name, values in fields.items())
+        warning = "figures are not comparable like for like" if concern == "machine" else "compare with care"
+        notes.append(f"different {_PLURAL[concern]} ({detail}): {warning}")
+    return notes
+
+
+def markdown_table(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> str:
+    rows = comparison_rows(docs, baseline)
+    shown = _shown_columns(rows)
+    lines = ["| " + " | ".join(HEADERS[i] for i in shown) + " |"]
+    lines.append("|" + "|".join("---" if i < 3 else "---:" for i in shown) + "|")
+    lines += ["| " + " | ".join(row[i] for i in shown) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]],
+    baseline_name: str,
+    notes: list[str],
+    sweeps: dict[str, list[dict[str, Any]]],
+    images: dict[str, list[str]],
+) -> str:
+    """The whole report as markdown, ready to paste into a pull request. ``images``: section -> file names."""
+    out = ["# eventbench report", ""]
+    out += [f"> **Note:** {note}" for note in notes] + ([""] if notes else [])
+    for key, docs in groups.items():
+        baseline = pick_baseline(docs, baseline_name)
+        out += [f"## {group_title(key, baseline)}", "", markdown_table(docs, baseline), ""]
+        out += [f"- {line}" for line in story(docs, baseline)]
+        out += [""] + [f"![{name}]({name})" for name in images.get(_slug(key), [])] + [""]
+    if sweeps:
+        out += ["## latency against load", ""]
+        for label, docs in sweeps.items():
+            objective = docs[0]["sweep"]["objective_p99_ns"]
+            out.append(f"- {sweep_verdict(label, sustained_of(docs), objective, docs)}")
+        out += [""] + [f"![{name}]({name})" for name in images.get("sweeps", [])] + [""]
+    meta = next(iter(groups.values()))[0]["metadata"] if groups else next(iter(sweeps.values()))[0]["metadata"]
+    out.append(
+        f"<sub>commit {meta.get('commit')} · Python {meta.get('python')} · Rust {meta.get('rust')} · "
+        f"{meta.get('cpu_model')} ({meta.get('cpu_count')} CPUs) · {meta.get('host')}</sub>"
+    )
+    return "\n".join(out).rstrip() + "\n"
+
+
+def sustained_of(docs: list[dict[str, Any]]) -> float | None:
+    from harness import sweep
+
+    objective = docs[0]["sweep"]["objective_p99_ns"]
+    return sweep.sustained_rate([sweep.SweepPoint.of(d) for d in docs], objective)
+
+
+def _slug(key: tuple[str, str, int]) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", f"{key[0]}-{key[1]}-{key[2]}")
+
+
+def split_documents(
+    docs: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, str, int], list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """Runs grouped by :func:`group_key`, and sweep points by contender (and workload)."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
+    sweeps: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in docs:
+        if doc.get("sweep"):
+            sweeps[f"{doc['implementation']} (w{doc['workers']}, {group_key(doc)[0]})"].append(doc)
+        else:
+            groups[group_key(doc)].append(doc)
+    for points in sweeps.values():
+        points.sort(key=lambda d: d["sweep"]["offered_eps"])
+    return dict(groups), dict(sweeps)
+
+
+def ordered(docs: list[dict[str, Any]], baseline_name: str) -> list[dict[str, Any]]:
+    """The baseline first, then by name and worker count: the same order however files were found."""
+    return sorted(docs, key=lambda d: (d["implementation"] != baseline_name, d["implementation"], d["workers"]))
+
+
+def build(docs: list[dict[str, Any]], out_dir: Path, baseline_name: str, with_plots: bool = True) -> list[Path]:
+    """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files written."""
+    from harness import plots
+    from harness.storage import atomic_write_text
+
+    groups, sweeps = split_documents(docs)
+    groups = {key: ordered(group, baseline_name) for key, group in groups.items()}
+    notes = comparability_notes(docs)
+    for note in notes:
+        print(f"note: {note}")
+    written: list[Path] = []
+    images: dict[str, list[str]] = {}
+    for key, group in groups.items():
+        baseline = pick_baseline(group, baseline_name)
+        print_comparison(group_title(key, baseline), group, baseline)
+        if not with_plots:
+            continue
+        slug = _slug(key)
+        title = group_title(key, None)
+        files = plots.throughput_and_allocations(group, title, out_dir, f"{slug}-throughput-allocations")
+        if any(d["valid"] and d.get("latency_ns") for d in group):
+            files = plots.latency_spectrum(group, title, out_dir, f"{slug}-latency-spectrum") + files
+        written += files
+        images[slug] = [f.name for f in files if f.suffix == ".svg"]
+    if sweeps:
+        for label, points in sweeps.items():
+            print(sweep_verdict(label, sustained_of(points), points[0]["sweep"]["objective_p99_ns"], points))
+        if with_plots:
+            files = plots.latency_against_load(sweeps, "latency against load (open loop)", out_dir, "latency-vs-load")
+            written += files
+            images["sweeps"] = [f.name for f in files if f.suffix == ".svg"]
+    written.append(atomic_write_text(out_dir / "report.md", markdown(groups, baseline_name, notes, sweeps, images)))
+    return written

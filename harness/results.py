@@ -28,6 +28,9 @@ from harness.storage import atomic_write_text
 
 SCHEMA_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
+# Fields every supported version has; a document without them is broken, not old.
+REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
+                 "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
 
 
 def document(
@@ -87,6 +90,9 @@ def load(path: Path) -> dict[str, Any]:
             f"{version} is not one this eventbench reads ({', '.join(map(str, SUPPORTED_VERSIONS))}); "
             "a newer eventbench wrote it",
         )
+    missing = [key for key in REQUIRED_KEYS if key not in doc]
+    if missing:
+        raise InvalidInput(str(path), ", ".join(missing), "missing: not a complete result document")
     return doc
 
 
@@ -108,3 +114,30 @@ def new_run_directory(results_dir: Path, label: str) -> Path:
 
 def file_name(doc: dict[str, Any]) -> str:
     return f"{doc['implementation']}-w{doc['workers']}-{doc['mode']}.json"
+
+
+def load_many(paths: list[Path]) -> tuple[list[dict[str, Any]], list[InvalidInput]]:
+    """Every result document under ``paths`` (files, or directories searched recursively).
+
+    A broken or newer document is an error, returned beside the documents that did
+    load; a JSON file in a directory that is not a result document at all (a pyperf
+    file, say) is passed over. Each document gets ``_path``, where it came from.
+    """
+    docs: list[dict[str, Any]] = []
+    errors: list[InvalidInput] = []
+    for given in paths:
+        if not given.exists():
+            errors.append(InvalidInput(str(given), "path", "does not exist"))
+            continue
+        found = sorted(given.rglob("*.json")) if given.is_dir() else [given]
+        for path in found:
+            try:
+                doc = load(path)
+            except InvalidInput as e:
+                if given.is_dir() and e.where == "schema_version" and "missing" in e.rule:
+                    continue
+                errors.append(e)
+                continue
+            doc["_path"] = str(path)
+            docs.append(doc)
+    return docs, errors

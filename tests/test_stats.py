@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.stats import PERCENTILES, latencies_ns, latency_summary, nearest_rank, ratio, throughput_eps
+from harness.stats import (
+    PERCENTILES,
+    latencies_ns,
+    latency_summary,
+    nearest_rank,
+    percent_change,
+    ratio,
+    throughput_eps,
+)
 
 samples = st.lists(st.integers(0, 10**12), min_size=1, max_size=500).map(lambda v: np.array(v, dtype=np.int64))
 
@@ -72,3 +80,22 @@ def test_missing_values() -> None:
     assert ratio(None, 1.0) is None and ratio(1.0, 0.0) is None
     assert throughput_eps(0, 100) is None and throughput_eps(10, 0) is None
     assert throughput_eps(1000, 10**9) == 1000.0
+
+
+@given(a=st.floats(1e-3, 1e6), b=st.floats(1e-3, 1e6))  # past 1e9:1, (r - 1) * 100 loses the digits undone here
+def test_changes_are_antisymmetric(a: float, b: float) -> None:
+    """a against b and b against a point opposite ways, and undo each other."""
+    forward, backward = percent_change(a, b), percent_change(b, a)
+    assert forward is not None and backward is not None
+    assert (forward > 0) == (backward < 0) or forward == backward == 0
+    assert (1 + forward / 100) * (1 + backward / 100) == pytest.approx(1.0)
+    assert percent_change(a, a) == 0
+
+
+@given(values=samples)
+def test_summary_agrees_with_numpy(values: np.ndarray) -> None:
+    s = latency_summary(values)
+    assert s is not None
+    for name in ("p50", "p90", "p99"):
+        assert getattr(s, name) == int(np.percentile(values, PERCENTILES[name], method="inverted_cdf"))
+    assert s.max == int(np.max(values))

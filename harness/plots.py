@@ -1,0 +1,111 @@
+"""Plots of result documents, with matplotlib: PNG for people, SVG for pages. Computes nothing.
+
+Three figures, each written as ``NAME.png`` and ``NAME.svg``:
+
+* the latency percentile spectrum (p50, p90, p99, p99.9, max; log scale), one line per contender;
+* throughput and allocations per event side by side, one bar per contender;
+* latency against load from sweeps: p50 and p99 against achieved throughput,
+  one line per contender, with the objective drawn across.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.storage import atomic_write_bytes
+
+SPECTRUM = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window; works without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(doc: dict[str, Any]) -> str:
+    return f"{doc['implementation']} (w{doc['workers']})"
+
+
+def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
+    """Writes NAME.png and NAME.svg atomically (rendered in memory, then renamed into place)."""
+    import io
+
+    written = []
+    for fmt in ("png", "svg"):
+        buffer = io.BytesIO()
+        # Fixed metadata keeps the SVG byte-stable across runs (no date stamp).
+        fig.savefig(buffer, format=fmt, dpi=120, bbox_inches="tight", metadata={"Date": None} if fmt == "svg" else None)
+        written.append(atomic_write_bytes(out_dir / f"{name}.{fmt}", buffer.getvalue()))
+    _pyplot().close(fig)
+    return written
+
+
+def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for doc in docs:
+        if doc["valid"] and doc.get("latency_ns"):
+            values = [doc["latency_ns"][key] / 1000 for key, _ in SPECTRUM]
+            ax.plot([label for _, label in SPECTRUM], values, marker="o", label=_label(doc))
+    ax.set_yscale("log")
+    ax.set_ylabel("latency from intended arrival (µs, log scale)")
+    ax.set_xlabel("percentile of all events")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, name)
+
+
+def throughput_and_allocations(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
+    plt = _pyplot()
+    valid = [d for d in docs if d["valid"]]
+    labels = [_label(d) for d in valid]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    left.bar(labels, [d["throughput_eps"] or 0 for d in valid], color="tab:blue")
+    left.set_ylabel("events/s (higher is better)")
+    left.set_title("throughput", fontsize=10)
+    allocs = [d.get("allocations_per_event") for d in valid]
+    right.bar(labels, [a if a is not None else 0 for a in allocs], color="tab:orange")
+    right.set_yscale("symlog", linthresh=0.01)  # 0 stays visible beside hundreds
+    right.set_ylabel("allocations per event (lower is better)")
+    right.set_title("allocations", fontsize=10)
+    for i, value in enumerate(allocs):
+        text = "not counted" if value is None else f"{value:.3g}"
+        right.annotate(text, (i, value or 0), ha="center", va="bottom", fontsize=8)
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, out_dir, name)
+
+
+def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, out_dir: Path, name: str) -> list[Path]:
+    """``sweeps``: a contender's label -> its sweep's documents."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    objectives: set[int] = set()
+    for label, docs in sweeps.items():
+        points = sorted((d for d in docs if d["valid"] and d.get("latency_ns")), key=lambda d: d["throughput_eps"])
+        achieved = [d["throughput_eps"] for d in points]
+        (line,) = ax.plot(achieved, [d["latency_ns"]["p99"] / 1000 for d in points], marker="o", label=f"{label} p99")
+        ax.plot(achieved, [d["latency_ns"]["p50"] / 1000 for d in points], marker=".", linestyle="--",
+                color=line.get_color(), label=f"{label} p50")  # fmt: skip
+        objectives.update(d["sweep"]["objective_p99_ns"] for d in docs)
+    for objective in sorted(objectives):
+        ax.axhline(objective / 1000, color="grey", linestyle=":", label=f"objective p99 ≤ {objective / 1000:g} µs")
+    from matplotlib.ticker import EngFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(EngFormatter())  # 20k, not 2×10^4
+    ax.set_yscale("log")
+    ax.set_xlabel("achieved throughput (events/s, log scale)")
+    ax.set_ylabel("latency from intended arrival (µs, log scale)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, name)

@@ -1,0 +1,181 @@
+"""Reports: exporters pinned by golden files, comparability notes, and `eventbench report` end to end.
+
+Golden files live in tests/golden/; after an intended change of format, rewrite them with
+``EVENTBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import report, results
+from harness.cli import main
+from harness.metadata import differences
+
+GOLDEN = Path(__file__).parent / "golden"
+
+META = {
+    "eventbench": "0.1.0", "commit": "0123456789abcdef0123456789abcdef01234567", "python": "3.11.7",
+    "python_implementation": "CPython", "gil_enabled": True, "numpy": "2.1.0", "rust": "1.95.0",
+    "cpu_model": "Example CPU 9000", "cpu_count": 2, "host": "ci-1", "os": "Linux 6.1",
+}  # fmt: skip
+
+
+def _doc(name: str, workers: int, tput: float, p: list[int] | None, allocs: float | None, **extra: Any) -> dict:
+    latency = dict(zip(("p50", "p90", "p99", "p999", "max"), p, strict=True)) if p else None
+    doc = {
+        "schema_version": 2, "implementation": name, "workers": workers, "mode": "open" if p else "closed",
+        "workload": {"name": "mixed", "events": 60000, "seed": 7}, "events": 60000, "n_keys": 4096,
+        "digest": "00ff", "reference_digest": "00ff", "digest_ok": True, "valid": True, "failures": [],
+        "checks": {}, "wall_s": 60000 / tput, "throughput_eps": tput, "latency_ns": latency,
+        "allocations_per_event": allocs, "allocations": None, "cpu_s": 1.0, "cpu_s_per_event": 1.7e-5,
+        "ctx_switches": 100, "ctx_switches_per_event": 0.6, "metadata": dict(META), "created_unix_s": 0.0,
+    }  # fmt: skip
+    doc.update(extra)
+    return doc
+
+
+def fixed_documents() -> list[dict[str, Any]]:
+    wrong = _doc("threaded", 2, 8000.0, None, None, valid=False, digest_ok=False,
+                 failures=["digest 00fe differs from the reference 00ff"], mode="open")  # fmt: skip
+    return [
+        _doc("sequential", 1, 8030.0, [80_000, 210_000, 429_000, 727_000, 1_770_000], 111.2),
+        _doc("native", 2, 8031.5, [21_800, 90_000, 306_000, 1_040_000, 3_800_000], 0.0035),
+        _doc("native-sequential", 1, 8029.0, [3_740, 60_000, 243_000, 1_140_000, 4_330_000], 0.0011),
+        wrong,
+    ]
+
+
+def sweep_documents() -> list[dict[str, Any]]:
+    points = [(2000, [9_000, 20_000, 35_000, 60_000, 90_000]), (8000, [10_000, 25_000, 40_000, 300_000, 900_000]),
+              (32000, [50_000, 900_000, 2_500_000, 3_000_000, 4_000_000])]  # fmt: skip
+    docs = []
+    for rate, p in points:
+        doc = _doc("native", 2, rate * 0.999, p, None)
+        doc["workload"] = {"name": "paced", "events": 2000}
+        doc["sweep"] = {"offered_eps": float(rate), "objective_p99_ns": 1_000_000}
+        docs.append(doc)
+    return docs
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("EVENTBENCH_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; see the module docstring to update it"
+
+
+def test_markdown_is_pinned() -> None:
+    docs = fixed_documents()
+    groups, sweeps = report.split_documents(docs + sweep_documents())
+    groups = {k: report.ordered(g, "sequential") for k, g in groups.items()}
+    images = {"mixed-open-60000": ["mixed-open-60000-latency-spectrum.svg"], "sweeps": ["latency-vs-load.svg"]}
+    _check_golden("report.md", report.markdown(groups, "sequential", [], sweeps, images))
+
+
+def test_terminal_table_and_story_are_pinned(capsys: pytest.CaptureFixture[str]) -> None:
+    docs = fixed_documents()
+    report.print_comparison("mixed · 60000 events · open loop", docs, docs[0])
+    _check_golden("table.txt", capsys.readouterr().out)
+
+
+def test_story_lines() -> None:
+    docs = fixed_documents()
+    assert report.story(docs, docs[0]) == [
+        "native: p99 −29 %, allocations/event −100 %",
+        "native-sequential: p99 −43 %, allocations/event −100 %",
+        "threaded: wrong, no figures",
+    ]
+    closed = [_doc("sequential", 1, 1000.0, None, None), _doc("native", 2, 150_000.0, None, None)]
+    assert report.story(closed, closed[0]) == ["native: events/s +14900 %"]
+
+
+def test_sweep_rows_are_pinned() -> None:
+    docs = sweep_documents()
+    lines = [report.sweep_header()] + [report.sweep_row(d, 1_000_000) for d in docs]
+    lines.append(report.sweep_verdict("native", report.sustained_of(docs), 1_000_000, docs))
+    _check_golden("sweep.txt", "\n".join(lines) + "\n")
+
+
+def test_result_document_json_is_pinned(tmp_path: Path) -> None:
+    path = results.dump(fixed_documents()[1], tmp_path / "doc.json")
+    _check_golden("document.json", path.read_text(encoding="utf-8"))
+
+
+def test_percent_wording() -> None:
+    words = [report.percent(v) for v in (-97.04, 12.0, -0.44, 0.0004, None)]
+    assert words == ["−97 %", "+12 %", "−0.4 %", "±0 %", "n/a"]
+
+
+def test_documents_from_different_machines_say_so() -> None:
+    a, b = fixed_documents()[:2]
+    b = copy.deepcopy(b)
+    b["metadata"].update(host="laptop", cpu_model="Other CPU")
+    assert differences([a["metadata"], b["metadata"]]) == {
+        "machine": {"cpu_model": ["Example CPU 9000", "Other CPU"], "host": ["ci-1", "laptop"]}
+    }
+    (note,) = report.comparability_notes([a, b])
+    assert note.startswith("different machines") and "not comparable" in note
+    assert report.comparability_notes([a, a]) == []
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def _write(directory: Path, docs: list[dict[str, Any]]) -> None:
+    for i, doc in enumerate(docs):
+        results.dump(doc, directory / f"{i}-{doc['implementation']}.json")
+
+
+def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "results"
+    args = ["compare", "--workload", "mixed", "--n-events", "400", "--impl", "sequential,threaded",
+            "--workers", "2", "--alloc-events", "400", "--results-dir", str(runs)]  # fmt: skip
+    assert main(args) == 0
+    compare_out = capsys.readouterr().out
+    assert "threaded: p99" in compare_out and "allocations/event" in compare_out
+    (run_dir,) = (runs / "runs").iterdir()
+    out = tmp_path / "report"
+    assert main(["report", str(run_dir), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["report.md"]
+        + [f"mixed-open-400-{kind}.{ext}" for kind in ("latency-spectrum", "throughput-allocations")
+           for ext in ("png", "svg")]
+    )  # fmt: skip
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for svg in out.glob("*.svg"):
+        assert ET.parse(svg).getroot().tag.endswith("svg")
+    md = (out / "report.md").read_text()
+    assert "| sequential | 1 | ok |" in md and "![mixed-open-400-latency-spectrum.svg]" in md
+
+
+def test_a_broken_document_is_named_and_the_rest_still_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, fixed_documents()[:2] + sweep_documents())
+    (tmp_path / "broken.json").write_text('{"schema_version": 2, "implementation": ')
+    newer = fixed_documents()[0] | {"schema_version": 99}
+    (tmp_path / "newer.json").write_text(json.dumps(newer))
+    (tmp_path / "pyperf.json").write_text(json.dumps({"version": "1.0", "benchmarks": []}))  # not ours: passed over
+    out = tmp_path / "out"
+    assert main(["report", str(tmp_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "Traceback" not in "\n".join(err)
+    assert any("broken.json" in line for line in err) and any("newer.json: schema_version: 99" in line for line in err)
+    assert (out / "report.md").exists() and (out / "latency-vs-load.svg").exists()
+    assert "native sustains 8k events/s" in (out / "report.md").read_text().replace("(w2, paced) ", "")
+
+
+def test_report_of_nothing_is_invalid_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no eventbench result documents" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing.json")]) == 2

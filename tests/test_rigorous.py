@@ -1,0 +1,39 @@
+"""`eventbench bench`: pyperf worker processes, values per event, files pyperf's own CLI reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+
+def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "--impl", "sequential,threaded", "--workload", "smoke", "--n-events", "300", "--workers", "2",
+            "--preset", "fast", "--processes", "2", "-o", str(out)]  # fmt: skip
+    assert main(args) == 0
+    suite = json.loads(out.read_text())
+    names = [b["metadata"]["name"] for b in suite["benchmarks"]]
+    assert names == ["smoke/sequential-w1", "smoke/threaded-w2"]
+    for bench in suite["benchmarks"]:
+        values = [v for run in bench["runs"] for v in run.get("values", [])]
+        assert values and all(0 < v < 0.01 for v in values)  # seconds per event, not per run
+        assert bench["metadata"].get("inner_loops") == 300 or suite["metadata"].get("inner_loops") == 300
+    for command in (["show", str(out)], ["compare_to", str(out), str(out)], ["check", str(out)]):
+        done = subprocess.run([sys.executable, "-m", "pyperf", *command], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_bench_checks_its_input_before_starting_pyperf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--workload", "no-such-workload", "-o", str(tmp_path / "x.json")]) == 2
+    existing = tmp_path / "exists.json"
+    existing.write_text("{}")
+    assert main(["bench", "--workload", "smoke", "-o", str(existing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "exists already" in err
