@@ -4,7 +4,9 @@
     nox -s rust             cargo test: the native engine's own tests
     nox -s memcheck         the native engine's tests under valgrind memcheck (zero errors)
     nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings
-    nox -s compare          the main job: `eventbench compare` (pass arguments after --)
+    nox -s compare          the main job: `eventbench compare --report` (pass arguments after --)
+    nox -s bench            pyperf timings: `eventbench bench` (arguments after --)
+    nox -s sweep            latency against load: `eventbench sweep` (default --impl native)
     nox -s verify           every contender against the reference on every built-in workload
 
 Sessions install the project from this checkout into their own environments;
@@ -107,9 +109,23 @@ def memcheck(session: nox.Session) -> None:
 
 @nox.session
 def compare(session: nox.Session) -> None:
-    """The main job: every available contender on the default workload, side by side."""
+    """The main job: every available contender on the default workload, side by side, with its report."""
     _install(session)
-    session.run("eventbench", "compare", *session.posargs)
+    session.run("eventbench", "compare", "--report", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Rigorous pyperf timings (seconds per event) into results/pyperf/ (arguments after -- go to bench)."""
+    _install(session)
+    session.run("eventbench", "bench", *session.posargs)
+
+
+@nox.session
+def sweep(session: nox.Session) -> None:
+    """Latency against load for one contender (default: native on the paced workload)."""
+    _install(session)
+    session.run("eventbench", "sweep", *(session.posargs or ["--impl", "native"]))
 
 
 @nox.session

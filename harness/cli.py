@@ -97,7 +97,16 @@ def worker_counts(text: str) -> list[int]:
 
 
 def _progress(message: str) -> None:
+    """A line on stderr between steps. Never a live display during a timed run: its refresh
+    thread would take the GIL from Python contenders and show up in their latencies."""
     print(message, file=sys.stderr, flush=True)
+
+
+def _expected_duration(stream: EventStream, mode: str) -> str:
+    """For an open loop, how long a run that keeps up takes (its last arrival)."""
+    if mode != "open" or stream.n_events == 0:
+        return ""
+    return f", about {int(stream.column('arrival_ns')[-1]) / 1e9:.1f} s"
 
 
 # ---------------------------------------------------------------- running
@@ -118,9 +127,10 @@ def counted_allocations(
     if max_events == 0:
         return None
     n = min(max_events, loaded.stream.n_events)
-    _progress(f"  counting {contender.info.name}'s allocations over {n} events (a separate, untimed pass) ...")
+    message = f"  counting {contender.info.name}'s allocations over {n} events (a separate, untimed pass)"
     try:
-        return allocations.count_allocations(contender, loaded.stream, workers, max_events)
+        with report.activity(message):  # untimed, so a live spinner is harmless here
+            return allocations.count_allocations(contender, loaded.stream, workers, max_events)
     except allocations.CountingUnavailable as e:
         _progress(f"  allocations not counted: {e}")
         return None
@@ -224,11 +234,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out_dir = results.new_run_directory(Path(args.results_dir), f"compare-{loaded.label}")
     _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
     reference = reference_digest(loaded.stream)
-    docs = []
-    for contender in contenders:
+    expected = _expected_duration(loaded.stream, mode)
+    outcomes = []
+    for step, contender in enumerate(contenders, 1):
         workers = contender.effective_workers(args.workers)
-        _progress(f"  running {contender.info.name} ({workers} worker{'s' if workers > 1 else ''}) ...")
-        outcome = run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference)
+        plural = "s" if workers > 1 else ""
+        what = f"{contender.info.name} ({workers} worker{plural}){expected}"
+        _progress(f"  [{step}/{len(contenders)}] running {what} ...")
+        outcomes.append(run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference))
+    # Every timed run first: the counting passes install a profiler and allocator hooks,
+    # and no timed run should follow them in the same process.
+    docs = []
+    for contender, outcome in zip(contenders, outcomes, strict=True):
         doc = measured_document(outcome, loaded, contender, args.alloc_events)
         results.dump(doc, out_dir / results.file_name(doc))
         docs.append(doc)
@@ -236,6 +253,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     title = f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · ratios against {args.baseline}"
     report.print_comparison(title, docs, baseline)
     print(f"result documents: {out_dir}")
+    if args.report:
+        written = report.build(docs, out_dir / "report", args.baseline, print_tables=False)
+        print(f"report: {', '.join(str(p) for p in written)}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
 
 
@@ -398,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p, "worker threads for parallel contenders", _positive)
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
+    p.add_argument("--report", action="store_true", help="also write report.md and the plots (as `report` does)")
     _alloc_events(p)
     p.set_defaults(func=cmd_compare)
 

@@ -7,11 +7,33 @@ text or prints it; the figures and ratios were computed elsewhere.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from harness import metadata
 from harness.stats import percent_change, ratio
+
+
+@contextmanager
+def activity(message: str) -> Iterator[None]:
+    """A spinner with the time elapsed on a terminal, one line elsewhere (logs, CI). For untimed work only."""
+    import sys
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        print(f"{message} ...", file=sys.stderr, flush=True)
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(message), TimeElapsedColumn(), console=console, transient=True) as bar:
+        bar.add_task(message, total=None)
+        yield
+    print(f"{message}: done", file=sys.stderr, flush=True)
 
 
 def si(value: float | None, unit: str = "") -> str:
@@ -324,7 +346,9 @@ def ordered(docs: list[dict[str, Any]], baseline_name: str) -> list[dict[str, An
     return sorted(docs, key=lambda d: (d["implementation"] != baseline_name, d["implementation"], d["workers"]))
 
 
-def build(docs: list[dict[str, Any]], out_dir: Path, baseline_name: str, with_plots: bool = True) -> list[Path]:
+def build(
+    docs: list[dict[str, Any]], out_dir: Path, baseline_name: str, with_plots: bool = True, print_tables: bool = True
+) -> list[Path]:
     """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files written."""
     from harness import plots
     from harness.storage import atomic_write_text
@@ -332,13 +356,14 @@ def build(docs: list[dict[str, Any]], out_dir: Path, baseline_name: str, with_pl
     groups, sweeps = split_documents(docs)
     groups = {key: ordered(group, baseline_name) for key, group in groups.items()}
     notes = comparability_notes(docs)
-    for note in notes:
+    for note in notes if print_tables else ():
         print(f"note: {note}")
     written: list[Path] = []
     images: dict[str, list[str]] = {}
     for key, group in groups.items():
         baseline = pick_baseline(group, baseline_name)
-        print_comparison(group_title(key, baseline), group, baseline)
+        if print_tables:
+            print_comparison(group_title(key, baseline), group, baseline)
         if not with_plots:
             continue
         slug = _slug(key)
@@ -349,7 +374,7 @@ def build(docs: list[dict[str, Any]], out_dir: Path, baseline_name: str, with_pl
         written += files
         images[slug] = [f.name for f in files if f.suffix == ".svg"]
     if sweeps:
-        for label, points in sweeps.items():
+        for label, points in sweeps.items() if print_tables else ():
             print(sweep_verdict(label, sustained_of(points), points[0]["sweep"]["objective_p99_ns"], points))
         if with_plots:
             files = plots.latency_against_load(sweeps, "latency against load (open loop)", out_dir, "latency-vs-load")

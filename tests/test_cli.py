@@ -61,7 +61,31 @@ def test_export_then_replay_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert doc["digest"] == expected and doc["digest_ok"] is True and doc["workers"] == 3
     assert doc["checks"] == {"all_done": True, "not_before_arrival": True, "per_key_order": True}
     assert doc["mode"] == "closed" and doc["latency_ns"] is None
-    assert "matches the reference" in capsys.readouterr().out
+    assert doc["allocations_per_event"] > 0 and doc["allocations"]["events"] == doc["events"]
+    assert doc["schema_version"] == results.SCHEMA_VERSION
+    out = capsys.readouterr().out
+    assert "matches the reference" in out and "allocs/event" in out
+
+
+def test_allocation_counting_can_be_skipped(tmp_path: Path) -> None:
+    out_json = tmp_path / "run.json"
+    args = ["run", "--impl", "sequential", "--workload", "smoke", "--alloc-events", "0", "--json", str(out_json)]
+    assert main(args) == 0
+    doc = results.load(out_json)
+    assert doc["allocations_per_event"] is None and doc["allocations"] is None
+    assert main(["run", "--impl", "sequential", "--workload", "smoke", "--alloc-events", "-1"]) == 2
+
+
+def test_version_1_documents_still_load(tmp_path: Path) -> None:
+    out_json = tmp_path / "run.json"
+    assert main(["run", "--impl", "sequential", "--workload", "smoke", "--json", str(out_json)]) == 0
+    doc = json.loads(out_json.read_text())
+    doc["schema_version"] = 1
+    del doc["allocations"]
+    doc["allocations_per_event"] = None
+    out_json.write_text(json.dumps(doc))
+    assert results.load(out_json)["schema_version"] == 1
+    assert main(["report", str(out_json), "--out", str(tmp_path / "r"), "--no-plots"]) == 0
 
 
 def test_run_records_one_worker_for_single_threaded(tmp_path: Path) -> None:

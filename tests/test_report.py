@@ -137,11 +137,12 @@ def _write(directory: Path, docs: list[dict[str, Any]]) -> None:
 def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "results"
     args = ["compare", "--workload", "mixed", "--n-events", "400", "--impl", "sequential,threaded",
-            "--workers", "2", "--alloc-events", "400", "--results-dir", str(runs)]  # fmt: skip
+            "--workers", "2", "--alloc-events", "400", "--results-dir", str(runs), "--report"]  # fmt: skip
     assert main(args) == 0
     compare_out = capsys.readouterr().out
     assert "threaded: p99" in compare_out and "allocations/event" in compare_out
     (run_dir,) = (runs / "runs").iterdir()
+    assert (run_dir / "report" / "report.md").exists()  # compare --report: the same files as `report`
     out = tmp_path / "report"
     assert main(["report", str(run_dir), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
