@@ -25,6 +25,7 @@ from harness.storage import check_writable
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 
 DEFAULT_COMPARE_WORKLOAD = "mixed"
+MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
 EXIT_OK, EXIT_WRONG, EXIT_INVALID = 0, 1, 2
 
 
@@ -315,18 +316,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out_dir = results.new_run_directory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
     references: dict[int, str] = {}  # by event count: arrival times do not change the digest
 
-    def run_point(rate: float) -> dict[str, Any]:
-        n_events = args.n_events or max(1000, round(rate * args.seconds))
+    def run_point(rate: float, attempt: int) -> dict[str, Any]:
+        n_events = args.n_events or max(MIN_SWEEP_EVENTS, round(rate * args.seconds))
         point_spec = spec.with_rate(rate).with_events(n_events)
         stream = workload.generate(point_spec)
         if n_events not in references:
             references[n_events] = reference_digest(stream)
-        _progress(f"  {contender.info.name} at {report.si(rate)} events/s offered ({n_events} events) ...")
+        again = ", again to confirm a miss" if attempt > 1 else ""
+        _progress(f"  {contender.info.name} at {report.si(rate)} events/s offered ({n_events} events{again}) ...")
         outcome = run_once(contender, stream, workers=workers, mode="open", reference_digest=references[n_events])
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
         doc = measured_document(outcome, loaded, contender, 0)
-        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns}
-        results.dump(doc, out_dir / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
+        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns, "attempt": attempt}
+        suffix = "" if attempt == 1 else f"-attempt{attempt}"
+        results.dump(doc, out_dir / f"{contender.info.name}-w{workers}-{round(rate)}eps{suffix}.json")
         print(report.sweep_row(doc, objective_ns), flush=True)
         return doc
 

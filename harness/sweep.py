@@ -5,6 +5,12 @@ and the highest rate at which the contender still meets a latency objective
 (p99 at or below a bound). Every point is a full, checked run of the same events
 (only arrival times change with the rate, so one reference digest serves every
 point); a point that fails its checks has no figures and cannot meet the objective.
+
+On a shared machine one disturbance can push a single run's p99 past the bound at
+a rate the contender handles easily. So a miss is confirmed by running the same
+rate once more, and the second run decides the point; both documents are kept
+(the first marked ``"attempt": 1``). A real knee misses twice; a disturbance
+rarely strikes twice in a row.
 """
 
 from __future__ import annotations
@@ -77,17 +83,29 @@ def should_stop(points: list[SweepPoint], objective_p99_ns: int) -> bool:
 
 def run_sweep(
     rates: list[float],
-    run_point: Callable[[float], dict[str, Any]],
+    run_point: Callable[[float, int], dict[str, Any]],
     objective_p99_ns: int,
 ) -> tuple[list[dict[str, Any]], float | None]:
-    """Runs ``run_point(rate)`` (which returns a result document) at each rate, lowest first,
-    until the objective has been missed ``STOP_AFTER_MISSES`` times in a row."""
+    """Runs ``run_point(rate, attempt)`` (which returns a result document) at each rate, lowest
+    first, confirming each miss with a second attempt, until ``STOP_AFTER_MISSES`` confirmed
+    misses in a row. Returns every document (first attempts included) and the sustained rate."""
     docs: list[dict[str, Any]] = []
     points: list[SweepPoint] = []
     for rate in rates:
-        doc = run_point(rate)
+        doc = run_point(rate, 1)
+        if not SweepPoint.of(doc).meets(objective_p99_ns) and doc["valid"]:
+            docs.append(doc)
+            doc = run_point(rate, 2)  # confirm the miss (a wrong run needs no second opinion)
         docs.append(doc)
         points.append(SweepPoint.of(doc))
         if should_stop(points, objective_p99_ns):
             break
     return docs, sustained_rate(points, objective_p99_ns)
+
+
+def deciding(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents that decide each rate: the last attempt at each."""
+    last: dict[float, dict[str, Any]] = {}
+    for doc in sorted(docs, key=lambda d: (d["sweep"]["offered_eps"], d["sweep"].get("attempt", 1))):
+        last[doc["sweep"]["offered_eps"]] = doc
+    return list(last.values())

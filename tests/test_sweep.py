@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from harness import results
 from harness.cli import main
 from harness.errors import InvalidInput
-from harness.sweep import SweepPoint, parse_rates, should_stop, sustained_rate
+from harness.sweep import SweepPoint, deciding, parse_rates, run_sweep, should_stop, sustained_rate
 from harness.workload import builtin, generate
 
 OBJECTIVE = 1_000_000
@@ -79,3 +79,24 @@ def test_sweep_refuses_bad_arguments_in_one_line(tmp_path: Path, capsys: pytest.
     assert main(["sweep", "--impl", "sequential", "--rates", "9,3", "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "Traceback" not in err
+
+
+def _fake_runs(p99_by_attempt: dict[tuple[float, int], int]):  # type: ignore[no-untyped-def]
+    calls: list[tuple[float, int]] = []
+
+    def run_point(rate: float, attempt: int) -> dict:
+        calls.append((rate, attempt))
+        p99 = p99_by_attempt.get((rate, attempt), 10)
+        return {"valid": True, "throughput_eps": rate, "latency_ns": {"p99": p99},
+                "sweep": {"offered_eps": rate, "objective_p99_ns": OBJECTIVE, "attempt": attempt}}  # fmt: skip
+
+    return run_point, calls
+
+
+def test_a_single_disturbance_is_confirmed_away_and_a_real_knee_is_not() -> None:
+    miss = 2 * OBJECTIVE
+    run_point, calls = _fake_runs({(1.0, 1): miss, (3.0, 1): miss, (3.0, 2): miss, (4.0, 1): miss, (4.0, 2): miss})
+    docs, sustained = run_sweep([1.0, 2.0, 3.0, 4.0, 5.0], run_point, OBJECTIVE)
+    assert sustained == 2.0  # 1.0 missed once, then met: a disturbance, not the knee
+    assert calls == [(1.0, 1), (1.0, 2), (2.0, 1), (3.0, 1), (3.0, 2), (4.0, 1), (4.0, 2)]  # stopped after 2 misses
+    assert len(docs) == 7 and [d["sweep"]["offered_eps"] for d in deciding(docs)] == [1.0, 2.0, 3.0, 4.0]
