@@ -240,6 +240,8 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
     objective = f"p99 ≤ {duration_ns(objective_ns)}"
     if sustained is None:
         return f"{name} missed {objective} at every rate tried (lowest {si(docs[0]['sweep']['offered_eps'])}/s)"
+    if sustained >= max(d["sweep"]["offered_eps"] for d in docs):
+        return f"{name} sustains at least {si(sustained)} events/s with {objective} (the highest rate tried: no knee)"
     return f"{name} sustains {si(sustained)} events/s with {objective}"
 
 
