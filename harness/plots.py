@@ -45,6 +45,16 @@ def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
     return written
 
 
+def _finish_latency_axes(ax: Any, xlabel: str, title: str) -> None:
+    """Latency on a log axis, in µs, the same on every latency plot."""
+    ax.set_yscale("log")
+    ax.set_ylabel("latency from intended arrival (µs, log scale)")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -52,12 +62,7 @@ def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name
         if doc["valid"] and doc.get("latency_ns"):
             values = [doc["latency_ns"][key] / 1000 for key, _ in SPECTRUM]
             ax.plot([label for _, label in SPECTRUM], values, marker="o", label=_label(doc))
-    ax.set_yscale("log")
-    ax.set_ylabel("latency from intended arrival (µs, log scale)")
-    ax.set_xlabel("percentile of all events")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish_latency_axes(ax, "percentile of all events", title)
     return _save(fig, out_dir, name)
 
 
@@ -102,10 +107,5 @@ def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, ou
 
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(EngFormatter())  # 20k, not 2×10^4
-    ax.set_yscale("log")
-    ax.set_xlabel("achieved throughput (events/s, log scale)")
-    ax.set_ylabel("latency from intended arrival (µs, log scale)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    _finish_latency_axes(ax, "achieved throughput (events/s, log scale)", title)
     return _save(fig, out_dir, name)
