@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from implementations import REFERENCE, Contender, ContenderError, Unavailable
 
 DEFAULT_COMPARE_WORKLOAD = "mixed"
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
+MAX_SWEEP_POINT_S = 600  # a point offering load for longer is a typo (a rate in events/hour, say)
 EXIT_OK, EXIT_WRONG, EXIT_INVALID = 0, 1, 2
 
 
@@ -269,13 +271,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec = workload.load_workload(args.workload)
     if args.n_events is not None:
         spec = spec.with_events(args.n_events)
+    if spec.events == 0:
+        raise InvalidInput("--n-events", "0", "bench needs at least one event (values are per event)")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     output = Path(args.output or Path(args.results_dir) / "pyperf" / f"{spec.name}-{stamp}.json")
     check_writable(output)
     if output.exists():
         raise InvalidInput(str(output), "output", "exists already (pyperf would refuse to overwrite it)")
     output.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "harness.rigorous", "--workload", args.workload, "-o", str(output),
+    # pyperf writes its file after each benchmark; it goes in place only when every one is done.
+    partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    partial.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "harness.rigorous", "--workload", args.workload, "-o", str(partial),
                "--impl", ",".join(c.info.name for c in contenders), "--workers", str(args.workers),
                "--inherit-environ", "EVENTBENCH_NATIVE_LIB,EVENTBENCH_COMMIT,PYTHONPATH"]  # fmt: skip
     if args.n_events is not None:
@@ -283,9 +290,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     command += [f"--{args.preset}"] if args.preset != "default" else []
     command += ["--processes", str(args.processes)] if args.processes else []
     _progress(f"bench: {' '.join(command[1:])}")
-    done = subprocess.run(command, check=False)
-    if done.returncode == 0:
-        print(f"pyperf results: {output} (read with: python -m pyperf show {output})")
+    try:
+        done = subprocess.run(command, check=False)
+        if done.returncode == 0:
+            os.replace(partial, output)
+            print(f"pyperf results: {output} (read with: python -m pyperf show {output})")
+    finally:
+        partial.unlink(missing_ok=True)
     return EXIT_OK if done.returncode == 0 else EXIT_WRONG
 
 
@@ -313,17 +324,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     objective_ns = round(args.p99_objective_us * 1000)
     spec = workload.load_workload(args.workload)
     workers = contender.effective_workers(args.workers)
+    # Every point's spec is checked before anything runs or is written: no half sweep on disk.
+    point_specs = {rate: _sweep_point_spec(spec, rate, args) for rate in rates}
     out_dir = results.new_run_directory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
     references: dict[int, str] = {}  # by event count: arrival times do not change the digest
 
     def run_point(rate: float, attempt: int) -> dict[str, Any]:
-        n_events = args.n_events or max(MIN_SWEEP_EVENTS, round(rate * args.seconds))
-        point_spec = spec.with_rate(rate).with_events(n_events)
+        point_spec = point_specs[rate]
+        n_events = point_spec.events
         stream = workload.generate(point_spec)
         if n_events not in references:
             references[n_events] = reference_digest(stream)
         again = ", again to confirm a miss" if attempt > 1 else ""
-        _progress(f"  {contender.info.name} at {report.si(rate)} events/s offered ({n_events} events{again}) ...")
+        offered = f"{report.si(rate)} events/s offered ({n_events} events, about {n_events / rate:.1f} s{again})"
+        _progress(f"  {contender.info.name} at {offered} ...")
         outcome = run_once(contender, stream, workers=workers, mode="open", reference_digest=references[n_events])
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
         doc = measured_document(outcome, loaded, contender, 0)
@@ -340,6 +354,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(report.sweep_verdict(contender.info.name, sustained, objective_ns, docs))
     print(f"result documents: {out_dir}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+
+
+def _sweep_point_spec(spec: workload.WorkloadSpec, rate: float, args: argparse.Namespace) -> workload.WorkloadSpec:
+    """The workload at ``rate``: ``--n-events`` events, else ``--seconds`` of load (at least
+    MIN_SWEEP_EVENTS); a point that would offer load for longer than MAX_SWEEP_POINT_S is refused."""
+    n_events = args.n_events if args.n_events is not None else max(MIN_SWEEP_EVENTS, round(rate * args.seconds))
+    if n_events / rate > MAX_SWEEP_POINT_S:
+        raise InvalidInput(
+            "--rates", report.si(rate),
+            f"{n_events} events at this rate offer load for {n_events / rate:.0f} s, over the "
+            f"{MAX_SWEEP_POINT_S} s a point may take (raise the rate or lower --n-events)",
+        )  # fmt: skip
+    return spec.with_rate(rate).with_events(n_events)
 
 
 # ---------------------------------------------------------------- parser
@@ -375,6 +402,23 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _finite_positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0 or value > 1e12:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0 (and at most 1e12), got {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
 
 
@@ -448,10 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", required=True, metavar="NAME")
     p.add_argument("--workload", default="paced", metavar="W", help="a built-in workload or TOML file (default paced)")
     p.add_argument("--rates", default="2000:64000:6", help="events/s: A,B,C or LOW:HIGH:STEPS (geometric)")
-    p.add_argument("--p99-objective-us", type=float, default=sweep.DEFAULT_OBJECTIVE_P99_NS / 1000, metavar="US",
-                   help="the latency objective: p99 at or below this many µs (default 1000)")  # fmt: skip
-    p.add_argument("--seconds", type=float, default=1.0, help="offered load per point, in seconds (default 1)")
-    p.add_argument("--n-events", type=int, metavar="N", help="events per point (overrides --seconds)")
+    p.add_argument("--p99-objective-us", type=_finite_positive, default=sweep.DEFAULT_OBJECTIVE_P99_NS / 1000,
+                   metavar="US", help="the latency objective: p99 at or below this many µs (default 1000)")  # fmt: skip
+    p.add_argument(
+        "--seconds", type=_finite_positive, default=1.0, help="offered load per point, in seconds (default 1)"
+    )
+    p.add_argument("--n-events", type=_at_least_one, metavar="N", help="events per point (overrides --seconds)")
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.set_defaults(func=cmd_sweep)

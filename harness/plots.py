@@ -52,7 +52,8 @@ def _finish_latency_axes(ax: Any, xlabel: str, title: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
 
 
 def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
@@ -96,6 +97,8 @@ def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, ou
     objectives: set[int] = set()
     for label, docs in sweeps.items():
         points = sorted((d for d in docs if d["valid"] and d.get("latency_ns")), key=lambda d: d["throughput_eps"])
+        if not points:  # a wrong contender's sweep: its verdict says so, there is no curve to draw
+            continue
         achieved = [d["throughput_eps"] for d in points]
         (line,) = ax.plot(achieved, [d["latency_ns"]["p99"] / 1000 for d in points], marker="o", label=f"{label} p99")
         ax.plot(achieved, [d["latency_ns"]["p50"] / 1000 for d in points], marker=".", linestyle="--",

@@ -66,6 +66,15 @@ def allocations(value: float | None) -> str:
     return "0" if value == 0 else f"{value:.3g}"
 
 
+def _allocations_cell(doc: dict[str, Any]) -> str:
+    """Allocations per event, saying over how many events where the count covered only the first ones."""
+    text = allocations(doc.get("allocations_per_event"))
+    counted = (doc.get("allocations") or {}).get("events")
+    if counted is not None and counted < doc["events"]:
+        text += f" (first {si(counted)})"
+    return text
+
+
 def percent(value: float | None) -> str:
     """A change worded for people: +12 %, −97 %, −0.4 % (a true minus sign)."""
     if value is None:
@@ -107,7 +116,7 @@ def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None)
                 duration_ns(_latency(doc, "max")),
                 duration_ns(cpu * 1e9 if cpu is not None else None),
                 f"{doc['ctx_switches_per_event']:.3g}" if doc["ctx_switches_per_event"] is not None else "-",
-                allocations(doc.get("allocations_per_event")),
+                _allocations_cell(doc),
             ]
         )
     return rows
@@ -238,6 +247,8 @@ def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
 
 def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: list[dict[str, Any]]) -> str:
     objective = f"p99 ≤ {duration_ns(objective_ns)}"
+    if not any(d["valid"] for d in docs):
+        return f"{name} failed its checks at every rate tried: wrong, no figures"
     if sustained is None:
         return f"{name} missed {objective} at every rate tried (lowest {si(docs[0]['sweep']['offered_eps'])}/s)"
     if sustained >= max(d["sweep"]["offered_eps"] for d in docs):

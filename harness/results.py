@@ -93,7 +93,43 @@ def load(path: Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in doc]
     if missing:
         raise InvalidInput(str(path), ", ".join(missing), "missing: not a complete result document")
+    for key, rule in _shape_errors(doc):
+        raise InvalidInput(str(path), key, rule)
     return doc
+
+
+_NUMBER = (int, float)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "implementation": (str,), "workers": (int,), "mode": (str,), "workload": (dict,), "events": (int,),
+    "valid": (bool,), "failures": (list,), "metadata": (dict,),
+}  # fmt: skip
+_OPTIONAL_NUMBERS = ("throughput_eps", "cpu_s_per_event", "ctx_switches_per_event", "allocations_per_event")
+_LATENCY_KEYS = ("p50", "p90", "p99", "p999", "max")
+
+
+def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """What readers rely on, checked once here so that no report trips over a malformed document."""
+    errors = []
+    for key, types in _TYPES.items():
+        value = doc[key]
+        if not isinstance(value, types) or (types == (int,) and isinstance(value, bool)):
+            errors.append((key, f"must be {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"))
+    for key in _OPTIONAL_NUMBERS:
+        value = doc.get(key)
+        if value is not None and (not isinstance(value, _NUMBER) or isinstance(value, bool)):
+            errors.append((key, f"must be a number or null, got {type(value).__name__}"))
+    latency = doc["latency_ns"]
+    if latency is not None and (
+        not isinstance(latency, dict) or any(not isinstance(latency.get(k), _NUMBER) for k in _LATENCY_KEYS)
+    ):
+        errors.append(("latency_ns", f"must be null or hold numbers {', '.join(_LATENCY_KEYS)}"))
+    sweep = doc.get("sweep")
+    if sweep is not None and (
+        not isinstance(sweep, dict)
+        or not all(isinstance(sweep.get(k), _NUMBER) for k in ("offered_eps", "objective_p99_ns"))
+    ):
+        errors.append(("sweep", "must hold numbers offered_eps and objective_p99_ns"))
+    return errors
 
 
 def new_run_directory(results_dir: Path, label: str) -> Path:

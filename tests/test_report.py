@@ -180,3 +180,36 @@ def test_report_of_nothing_is_invalid_input(tmp_path: Path, capsys: pytest.Captu
     assert main(["report", str(tmp_path)]) == 2
     assert "no eventbench result documents" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing.json")]) == 2
+
+
+def test_a_sweep_with_no_valid_point_is_reported_not_plotted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = [d | {"valid": False, "digest_ok": False, "failures": ["digest differs"]} for d in sweep_documents()]
+    _write(tmp_path, wrong + fixed_documents()[:2])
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert "failed its checks at every rate tried" in capsys.readouterr().out
+    assert (tmp_path / "out" / "report.md").exists() and (tmp_path / "out" / "latency-vs-load.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("workload", None), ("metadata", None), ("events", "many"), ("latency_ns", {"p50": 1}), ("valid", "yes"),
+     ("sweep", {"offered_eps": 1000}), ("throughput_eps", "fast")],
+)  # fmt: skip
+def test_a_malformed_document_is_named_not_a_traceback(
+    field: str, value: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path, fixed_documents()[:2])
+    (tmp_path / "bad.json").write_text(json.dumps(fixed_documents()[0] | {field: value}))
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out"), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.json" in err and field in err and "Traceback" not in err
+    assert (tmp_path / "out" / "report.md").exists()  # the well-formed documents are still reported
+
+
+def test_an_allocation_count_over_a_prefix_says_so() -> None:
+    doc = fixed_documents()[0] | {"allocations": {"events": 20_000}}
+    assert report.comparison_rows([doc], doc)[0][-1] == "111 (first 20k)"
+    whole = fixed_documents()[0] | {"allocations": {"events": 60_000}}
+    assert report.comparison_rows([whole], whole)[0][-1] == "111"

@@ -17,6 +17,7 @@ def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path) -> None:
     args = ["bench", "--impl", "sequential,threaded", "--workload", "smoke", "--n-events", "300", "--workers", "2",
             "--preset", "fast", "--processes", "2", "-o", str(out)]  # fmt: skip
     assert main(args) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no partial file left beside it
     suite = json.loads(out.read_text())
     names = [b["metadata"]["name"] for b in suite["benchmarks"]]
     assert names == ["smoke/sequential-w1", "smoke/threaded-w2"]
@@ -32,8 +33,10 @@ def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path) -> None:
 
 def test_bench_checks_its_input_before_starting_pyperf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--workload", "no-such-workload", "-o", str(tmp_path / "x.json")]) == 2
+    assert main(["bench", "--workload", "smoke", "--n-events", "0", "-o", str(tmp_path / "x.json")]) == 2
     existing = tmp_path / "exists.json"
     existing.write_text("{}")
     assert main(["bench", "--workload", "smoke", "-o", str(existing)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 2 and "exists already" in err
+    assert err.count("\n") == 3 and "exists already" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.json"]

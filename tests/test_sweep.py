@@ -74,11 +74,27 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert (tmp_path / "report" / "latency-vs-load.png").exists()
 
 
-def test_sweep_refuses_bad_arguments_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sweep", "--impl", "sequential,threaded", "--results-dir", str(tmp_path)]) == 2
-    assert main(["sweep", "--impl", "sequential", "--rates", "9,3", "--results-dir", str(tmp_path)]) == 2
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--impl", "sequential,threaded"],
+        ["--rates", "9,3"],
+        ["--rates", "0.001"],  # 5000 events at one per 1000 s: refused, not waited for
+        ["--rates", "20000,300000000"],  # the second point is too large: refused before the first runs
+        ["--p99-objective-us", "nan"],
+        ["--p99-objective-us", "-5"],
+        ["--seconds", "inf"],
+        ["--n-events", "0"],
+    ],
+)
+def test_sweep_refuses_bad_arguments_in_one_line_and_writes_nothing(
+    bad: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["sweep", "--impl", "sequential", *bad] if "--impl" not in bad else ["sweep", *bad]
+    assert main([*args, "--results-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 2 and "Traceback" not in err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def _fake_runs(p99_by_attempt: dict[tuple[float, int], int]):  # type: ignore[no-untyped-def]
