@@ -319,9 +319,12 @@ def markdown(
             objective = docs[0]["sweep"]["objective_p99_ns"]
             out.append(f"- {sweep_verdict(label, sustained_of(docs), objective, docs)}")
         out += [""] + [f"![{name}]({name})" for name in images.get("sweeps", [])] + [""]
-    meta = next(iter(groups.values()))[0]["metadata"] if groups else next(iter(sweeps.values()))[0]["metadata"]
+    every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
+    meta = every[0]["metadata"]
+    commits = ", ".join(sorted({str(d["metadata"].get("commit")) for d in every}))
     out.append(
-        f"<sub>commit {meta.get('commit')} · Python {meta.get('python')} · Rust {meta.get('rust')} · "
+        f"<sub>commit{'s' if ',' in commits else ''} {commits} · Python {meta.get('python')} · "
+        f"Rust {meta.get('rust')} · "
         f"{meta.get('cpu_model')} ({meta.get('cpu_count')} CPUs) · {meta.get('host')}</sub>"
     )
     return "\n".join(out).rstrip() + "\n"

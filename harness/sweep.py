@@ -2,9 +2,10 @@
 
 The curve people ask of an event system: latency against achieved throughput,
 and the highest rate at which the contender still meets a latency objective
-(p99 at or below a bound). Every point is a full, checked run of the same events
-(only arrival times change with the rate, so one reference digest serves every
-point); a point that fails its checks has no figures and cannot meet the objective.
+(p99 at or below a bound). Every point is a full, checked run of the workload's
+events (only arrival times change with the rate, so one reference digest serves every
+point of the same size); a point that fails its checks has no figures and cannot meet
+the objective.
 
 On a shared machine one disturbance can push a single run's p99 past the bound at
 a rate the contender handles easily. So a miss is confirmed by running the same
