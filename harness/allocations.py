@@ -43,7 +43,6 @@ apart, as ``outside_global_allocator``.
 from __future__ import annotations
 
 import itertools
-import os
 import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -202,15 +201,18 @@ def _crate_counter() -> int | None:
         return None
 
 
-def _tracked_handle(contender: Contender, stream: EventStream, workers: int, capture: Path) -> int | None:
-    """One closed-loop ``handle`` and ``close`` inside the tracker; returns the crate counter's delta."""
+def _tracked_handle(
+    contender: Contender, stream: EventStream, workers: int, capture: Path, read_crate: bool
+) -> int | None:
+    """One closed-loop ``handle`` and ``close`` inside the tracker; returns the crate counter's
+    delta when ``read_crate`` (a native contender) and the library is loaded."""
     import time
 
     from memray import Tracker
 
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
     sessions = [contender.open(stream, workers)]  # a list, so the window can drop the last reference
-    before = _crate_counter()
+    before = _crate_counter() if read_crate else None
     # The window ends once the session is closed and released: a pool has then finished
     # every event and let go of what it held, so blocks still live look like a leak.
     with Tracker(capture, native_traces=True, trace_python_allocators=True):
@@ -218,7 +220,7 @@ def _tracked_handle(contender: Contender, stream: EventStream, workers: int, cap
             sessions[0].handle(done_ns, time.monotonic_ns(), False)
         finally:
             sessions.pop().close()
-    after = _crate_counter()
+    after = _crate_counter() if read_crate else None
     return None if before is None or after is None else after - before
 
 
@@ -230,14 +232,13 @@ def count_allocations(
         import memray  # noqa: F401
     except ImportError as e:
         raise CountingUnavailable(f"memray is not installed here ({e})") from None
-    counted = stream.prefix(min(max_events, stream.n_events))
+    counted = stream.prefix(max_events)
     uses_library = contender.info.language == "rust"
     with tempfile.TemporaryDirectory(prefix="eventbench-alloc-") as tmp:
-        _tracked_handle(contender, stream.prefix(min(WARMUP_EVENTS, stream.n_events)), workers, Path(tmp) / "warm")
+        _tracked_handle(contender, stream.prefix(WARMUP_EVENTS), workers, Path(tmp) / "warm", uses_library)
         capture = Path(tmp) / "count"
-        crate = _tracked_handle(contender, counted, workers, capture)
+        crate = _tracked_handle(contender, counted, workers, capture, uses_library)
         allocations, retained, observer, in_library, handles = _tally(capture)
-        os.unlink(capture)
     return AllocationCount(
         events=counted.n_events,
         allocations=allocations,
@@ -245,5 +246,5 @@ def count_allocations(
         observer=observer,
         native_library=in_library,
         outside_global_allocator=handles,
-        crate_counter=crate if uses_library else None,
+        crate_counter=crate,
     )

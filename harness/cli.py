@@ -21,7 +21,7 @@ import implementations
 from harness import allocations, report, results, sweep, workload
 from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
-from harness.runner import RunOutcome, figures, run_once
+from harness.runner import RunOutcome, figures, reference_digest, run_once
 from harness.storage import check_writable
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 
@@ -89,6 +89,16 @@ def contenders_named(names: str | None) -> list[Contender]:
     return chosen
 
 
+def one_contender(names: str | None, command: str) -> Contender:
+    """The one contender of ``--impl NAME``, for the commands that measure one at a time."""
+    contenders = contenders_named(names)
+    if len(contenders) != 1:
+        raise InvalidInput(
+            "--impl", repr(names), f"{command} takes exactly one implementation (verify and compare take several)"
+        )
+    return contenders[0]
+
+
 def worker_counts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",")]
@@ -113,14 +123,6 @@ def _expected_duration(stream: EventStream, mode: str) -> str:
 
 
 # ---------------------------------------------------------------- running
-
-
-def reference_digest(stream: EventStream) -> str:
-    """The digest of the reference contender, run closed-loop (the digest ignores timing)."""
-    outcome = run_once(implementations.get(REFERENCE), stream, workers=1, mode="closed")
-    if not outcome.valid:
-        raise ContenderError(f"the reference '{REFERENCE}' failed its own checks: {outcome.failures()}")
-    return outcome.digest
 
 
 def counted_allocations(
@@ -187,12 +189,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    contenders = contenders_named(args.impl)
-    if len(contenders) != 1:
-        raise InvalidInput(
-            "--impl", repr(args.impl), "run takes exactly one implementation (verify and compare take several)"
-        )
-    (contender,) = contenders
+    contender = one_contender(args.impl, "run")
     if args.json:
         check_writable(Path(args.json))
     loaded = load_stream(args)
@@ -265,7 +262,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """pyperf timings (harness/rigorous.py) in worker processes; checks its input here first."""
     import subprocess
-    import time
 
     contenders = contenders_named(args.impl)
     spec = workload.load_workload(args.workload)
@@ -273,8 +269,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         spec = spec.with_events(args.n_events)
     if spec.events == 0:
         raise InvalidInput("--n-events", "0", "bench needs at least one event (values are per event)")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    output = Path(args.output or Path(args.results_dir) / "pyperf" / f"{spec.name}-{stamp}.json")
+    output = Path(args.output or Path(args.results_dir) / "pyperf" / f"{spec.name}-{results.timestamp()}.json")
     check_writable(output)
     if output.exists():
         raise InvalidInput(str(output), "output", "exists already (pyperf would refuse to overwrite it)")
@@ -316,10 +311,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    contenders = contenders_named(args.impl)
-    if len(contenders) != 1:
-        raise InvalidInput("--impl", repr(args.impl), "sweep takes exactly one implementation")
-    (contender,) = contenders
+    contender = one_contender(args.impl, "sweep")
     rates = sweep.parse_rates(args.rates)
     objective_ns = round(args.p99_objective_us * 1000)
     spec = workload.load_workload(args.workload)

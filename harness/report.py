@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import metadata
 from harness.stats import percent_change, ratio
+from harness.sweep import SweepPoint, deciding, sustained_rate
 
 
 @contextmanager
@@ -240,7 +241,7 @@ def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
     if not doc["valid"]:
         return f"  {offered:>12}{'WRONG':>12}  " + "; ".join(doc["failures"])
     lat = doc["latency_ns"] or {}
-    met = lat.get("p99") is not None and lat["p99"] <= objective_ns
+    met = SweepPoint.of(doc).meets(objective_ns)
     cells = [offered, si(doc["throughput_eps"])] + [duration_ns(lat.get(k)) for k in ("p50", "p99", "p999", "max")]
     return "  " + "".join(f"{c:>12}" for c in cells) + f"{'met' if met else 'MISSED':>12}"
 
@@ -315,9 +316,7 @@ def markdown(
         out += [""] + [f"![{name}]({name})" for name in images.get(_slug(key), [])] + [""]
     if sweeps:
         out += ["## latency against load", ""]
-        for label, docs in sweeps.items():
-            objective = docs[0]["sweep"]["objective_p99_ns"]
-            out.append(f"- {sweep_verdict(label, sustained_of(docs), objective, docs)}")
+        out += [f"- {sweep_verdict_of(label, docs)}" for label, docs in sweeps.items()]
         out += [""] + [f"![{name}]({name})" for name in images.get("sweeps", [])] + [""]
     every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
     meta = every[0]["metadata"]
@@ -332,10 +331,13 @@ def markdown(
 
 def sustained_of(docs: list[dict[str, Any]]) -> float | None:
     """The sustained rate of one sweep's documents (the deciding attempt at each rate)."""
-    from harness import sweep
-
     objective = docs[0]["sweep"]["objective_p99_ns"]
-    return sweep.sustained_rate([sweep.SweepPoint.of(d) for d in sweep.deciding(docs)], objective)
+    return sustained_rate([SweepPoint.of(d) for d in deciding(docs)], objective)
+
+
+def sweep_verdict_of(label: str, docs: list[dict[str, Any]]) -> str:
+    """The verdict of one stored sweep (its objective is in its documents)."""
+    return sweep_verdict(label, sustained_of(docs), docs[0]["sweep"]["objective_p99_ns"], docs)
 
 
 def _slug(key: tuple[str, str, int]) -> str:
@@ -355,8 +357,6 @@ def split_documents(
             sweeps[f"{doc['implementation']} (w{doc['workers']}, {group_key(doc)[0]})"].append(doc)
         else:
             groups[group_key(doc)].append(doc)
-    from harness.sweep import deciding
-
     return dict(groups), {label: deciding(points) for label, points in sweeps.items()}
 
 
@@ -394,7 +394,7 @@ def build(
         images[slug] = [f.name for f in files if f.suffix == ".svg"]
     if sweeps:
         for label, points in sweeps.items() if print_tables else ():
-            print(sweep_verdict(label, sustained_of(points), points[0]["sweep"]["objective_p99_ns"], points))
+            print(sweep_verdict_of(label, points))
         if with_plots:
             files = plots.latency_against_load(sweeps, "latency against load (open loop)", out_dir, "latency-vs-load")
             written += files

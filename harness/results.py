@@ -93,8 +93,9 @@ def load(path: Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in doc]
     if missing:
         raise InvalidInput(str(path), ", ".join(missing), "missing: not a complete result document")
-    for key, rule in _shape_errors(doc):
-        raise InvalidInput(str(path), key, rule)
+    errors = _shape_errors(doc)
+    if errors:
+        raise InvalidInput(str(path), *errors[0])
     return doc
 
 
@@ -132,9 +133,14 @@ def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return errors
 
 
+def timestamp() -> str:
+    """UTC, sortable, safe in a file name: the stamp of every file name the harness makes up."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
 def new_run_directory(results_dir: Path, label: str) -> Path:
     """A fresh directory per invocation: two runs at once never write the same files."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = timestamp()
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
     for attempt in range(1000):
         path = results_dir / "runs" / f"{stamp}-{safe}-{os.getpid()}-{attempt}"

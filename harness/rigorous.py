@@ -25,8 +25,8 @@ import implementations
 from harness import metadata, workload
 from harness.events import EventStream
 from harness.mix import digest_hex
-from harness.runner import run_once
-from implementations import REFERENCE, Contender
+from harness.runner import reference_digest, run_once
+from implementations import Contender
 
 _OUR_OPTIONS = ("--workload", "--n-events", "--impl", "--workers", "--reference-digest")
 
@@ -56,12 +56,12 @@ def _forward(cmd: list[str], args: argparse.Namespace) -> None:
 
 def _verified(contenders: list[Contender], stream: EventStream, workers: int) -> str:
     """The reference digest, once every contender has matched it (parent process only)."""
-    reference = run_once(implementations.get(REFERENCE), stream, workers=1, mode="closed")
+    reference = reference_digest(stream)
     for contender in contenders:
-        outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference.digest)
+        outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference)
         if not outcome.valid:
             sys.exit(f"eventbench bench: {contender.info.name} is wrong, no timings: {'; '.join(outcome.failures())}")
-    return reference.digest
+    return reference
 
 
 def main() -> None:
@@ -107,8 +107,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     from harness.errors import InvalidInput
+    from implementations import ContenderError
 
     try:
         main()
-    except InvalidInput as e:  # `eventbench bench` checks first; this is for direct use
+    except (InvalidInput, ContenderError) as e:  # `eventbench bench` checks input first; this is for direct use
         sys.exit(f"eventbench bench: {e}")

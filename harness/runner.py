@@ -18,7 +18,7 @@ from harness import stats
 from harness.checks import CheckResult, check_run
 from harness.events import EventStream
 from harness.mix import digest_hex
-from implementations.base import Contender
+from implementations.base import Contender, ContenderError
 
 MODES = ("open", "closed")
 
@@ -93,6 +93,16 @@ def run_once(
         checks=check_run(stream, done_ns, t0_ns, open_loop),
         reference_digest=reference_digest,
     )
+
+
+def reference_digest(stream: EventStream) -> str:
+    """The digest of the reference contender, run closed-loop (the digest ignores timing)."""
+    import implementations  # the registry: imported here, as contenders need nothing of the runner
+
+    outcome = run_once(implementations.get(implementations.REFERENCE), stream, workers=1, mode="closed")
+    if not outcome.valid:
+        raise ContenderError(f"the reference '{implementations.REFERENCE}' failed its own checks: {outcome.failures()}")
+    return outcome.digest
 
 
 @dataclass(frozen=True)
