@@ -9,6 +9,16 @@
     nox -s sweep            latency against load: `eventbench sweep` (default --impl native)
     nox -s verify           every contender against the reference on every built-in workload
 
+Regression tracking with asv (README "Regression tracking"; tools/asvtrack):
+
+    nox -s asv-check        the asv suite imports and is well-formed
+    nox -s regress          main against HEAD: markdown summary, exit 1 on a regression (args after --)
+    nox -s history          asv run over a commit range (default: the last 4 commits of main)
+    nox -s publish          the history site into .asv/html (scripts vendored: works offline)
+    nox -s preview          publish, then serve it on http://127.0.0.1:8080/
+    nox -s pages            two machines merged into one site, looked at in headless Chromium
+    nox -s canary           a scratch history with known regressions: regress must flag exactly those
+
 Sessions install the project from this checkout into their own environments;
 nothing needs installing by hand beyond nox itself.
 """
@@ -18,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 
 import nox
@@ -136,3 +147,81 @@ def verify(session: nox.Session) -> None:
                         silent=True)  # fmt: skip
     for name in str(names).split():
         session.run("eventbench", "verify", "--workload", name, *session.posargs)
+
+
+# asv on the host side, pinned with the suite; what runs *inside* asv's environments
+# (asv_runner, numpy, cffi, memray) is pinned in asv.conf.json.
+ASV_HOST = ["asv==0.6.4", "virtualenv>=20.26"]
+ASV_TOOLS_ENV = {"PYTHONPATH": "tools"}  # tools/asvtrack: run from the checkout, never installed
+
+
+def _machine() -> str:
+    return os.environ.get("EVENTBENCH_ASV_MACHINE") or socket.gethostname()
+
+
+@nox.session(name="asv-check")
+def asv_check(session: nox.Session) -> None:
+    """The asv suite imports and every benchmark is well-formed (asv check, in this session's Python)."""
+    session.install(".", "./benchmarks/plugin", *ASV_HOST)
+    session.run("python", "-m", "asv", "check", "--python=same")
+
+
+@nox.session
+def regress(session: nox.Session) -> None:
+    """main against HEAD (or --base/--head): a markdown summary; fails when a gating figure regressed."""
+    session.install(*ASV_HOST)
+    session.run("python", "-m", "asvtrack.regress", *session.posargs, env=ASV_TOOLS_ENV)
+
+
+@nox.session
+def history(session: nox.Session) -> None:
+    """asv run over a commit range (arguments after -- go to asv run; default: main~4..main)."""
+    session.install(*ASV_HOST)
+    machine = _machine()
+    session.run("python", "-m", "asv", "machine", "--yes", "--machine", machine)
+    session.run("python", "-m", "asv", "run", "--machine", machine, "--skip-existing",
+                *(session.posargs or ["main~4..main"]))  # fmt: skip
+
+
+@nox.session
+def publish(session: nox.Session) -> None:
+    """The history site (every machine's results) into .asv/html, its scripts served from the site itself."""
+    session.install(*ASV_HOST)
+    session.run("python", "-m", "asvtrack.site", "publish", env=ASV_TOOLS_ENV)
+
+
+@nox.session
+def preview(session: nox.Session) -> None:
+    """Publish, then serve the site on http://127.0.0.1:8080/ until Ctrl-C."""
+    session.install(*ASV_HOST)
+    session.run("python", "-m", "asvtrack.site", "publish", env=ASV_TOOLS_ENV)
+    session.run("python", "-m", "asvtrack.site", "serve", *session.posargs, env=ASV_TOOLS_ENV)
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Debian's Chromium, installed with apt-get where it is missing and this session may (root)."""
+    if any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")) or os.environ.get(
+        "CHROMIUM"
+    ):
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        session.skip("no Chromium here, and no root apt-get to install it (set CHROMIUM to a Chromium binary)")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "chromium", external=True, env={"DEBIAN_FRONTEND": "noninteractive"})
+
+
+@nox.session
+def pages(session: nox.Session) -> None:
+    """Stored results plus a second machine, published into one site and checked in headless Chromium."""
+    _ensure_chromium(session)
+    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10")
+    out = session.posargs[0] if session.posargs else "results/site-check"
+    session.run("python", "-m", "asvtrack.site", "pages", "--out", out, env=ASV_TOOLS_ENV)
+
+
+@nox.session
+def canary(session: nox.Session) -> None:
+    """A scratch git history with known regressions: regress and the published page must flag exactly those."""
+    _ensure_chromium(session)
+    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10")
+    session.run("python", "-m", "asvtrack.canary", *session.posargs, env=ASV_TOOLS_ENV)

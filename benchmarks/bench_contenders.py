@@ -1,44 +1,78 @@
-"""asv benchmarks: every available contender on built-in workloads, through the harness.
+"""asv benchmarks: every contender on the built-in workloads, figures taken by the harness's runner.
 
-Each figure is taken by the harness's own runner (the same code `eventbench`
-uses), so asv's history and `eventbench compare` never disagree on method.
-Streams are cut to a size that keeps one commit's suite short on a 2-core machine.
+Closed loop (the whole workload as fast as it goes): time, throughput with samples, peak
+memory. Open loop (``mixed`` at its own 8,000 events/s): p50 and p99 latency from each
+event's intended arrival, with samples. Allocations per event: ``bench_counts``.
 """
 
 from __future__ import annotations
 
-import implementations
-from harness.runner import figures, run_once
-from harness.workload import builtin, generate
+from . import suite
 
-CONTENDERS = [c.info.name for c in implementations.available()]
-WORKLOADS = {"cpu-bound": 20_000, "contention": 50_000, "blocking": 1_000}
-WORKERS = 2
+SAMPLES = 5  # independent runs behind each sampled figure (median, interval, significance test)
 
 
-def _stream(workload: str):  # type: ignore[no-untyped-def]
-    return generate(builtin(workload).with_events(WORKLOADS[workload]))
+class Handle:
+    """A whole closed-loop workload: how long it takes, and how much memory the process peaks at."""
 
-
-class HandleWorkload:
-    """Closed loop: time to handle the whole stream, and throughput."""
-
-    params = (CONTENDERS, list(WORKLOADS))
+    params = (suite.contender_names(), list(suite.CLOSED_EVENTS))
     param_names = ("contender", "workload")
-    timeout = 120
+    number = 1  # one handling of the whole stream per sample
+    repeat = (3, 10, 4.0)  # 3 to 10 samples per round, at most ~4 s of them
+    warmup_time = 0.0  # the first run is not thrown away: a pool's start-up is part of the work
+    timeout = 300
 
     def setup(self, contender: str, workload: str) -> None:
-        self.contender = implementations.get(contender)
-        self.stream = _stream(workload)
+        suite.contender(contender)
+        self.n_events = suite.CLOSED_EVENTS[workload]
+        suite.reference_digest(workload, self.n_events)  # computed before timing starts
+        suite.stream(workload, self.n_events)
 
     def time_handle(self, contender: str, workload: str) -> None:
-        outcome = run_once(self.contender, self.stream, workers=WORKERS, mode="closed")
-        if not outcome.valid:
-            raise RuntimeError(f"{contender} failed its checks: {outcome.failures()}")
+        suite.checked_run(contender, workload, self.n_events, "closed")
 
-    def track_throughput(self, contender: str, workload: str) -> float:
-        outcome = run_once(self.contender, self.stream, workers=WORKERS, mode="closed")
-        tput = figures(outcome, self.stream).throughput_eps
-        return float(tput or 0.0)
+    def peakmem_handle(self, contender: str, workload: str) -> None:
+        suite.checked_run(contender, workload, self.n_events, "closed")
 
-    track_throughput.unit = "events/s"  # type: ignore[attr-defined]
+    def sample_throughput(self, contender: str, workload: str) -> list[float]:
+        return [
+            float(suite.checked_run(contender, workload, self.n_events, "closed").throughput_eps)
+            for _ in range(SAMPLES)
+        ]
+
+    sample_throughput.unit = "events/s"  # type: ignore[attr-defined]
+
+
+class OpenLoopLatency:
+    """Latency as users feel it: open loop at the workload's arrival rate, one second per run.
+
+    p50 and p99 come from the same runs, made once per commit in ``setup_cache``.
+    """
+
+    params = (suite.contender_names(),)
+    param_names = ("contender",)
+    timeout = 600
+
+    def setup_cache(self) -> dict[str, list[dict[str, int]] | str]:
+        measured: dict[str, list[dict[str, int]] | str] = {}
+        for name in suite.contender_names():
+            try:
+                runs = [suite.checked_run(name, suite.OPEN_WORKLOAD, suite.OPEN_EVENTS, "open") for _ in range(SAMPLES)]
+                measured[name] = [run.latency_ns.as_dict() for run in runs]
+            except (NotImplementedError, RuntimeError) as e:  # raised again by this contender's benchmarks
+                measured[name] = f"{type(e).__name__}: {e}"
+        return measured
+
+    def setup(self, measured: dict[str, list[dict[str, int]] | str], contender: str) -> None:
+        if isinstance(measured[contender], str):
+            error = str(measured[contender])
+            raise NotImplementedError(error) if error.startswith("NotImplementedError") else RuntimeError(error)
+
+    def sample_latency_p50(self, measured: dict[str, list[dict[str, int]]], contender: str) -> list[float]:
+        return [summary["p50"] / 1e9 for summary in measured[contender]]
+
+    def sample_latency_p99(self, measured: dict[str, list[dict[str, int]]], contender: str) -> list[float]:
+        return [summary["p99"] / 1e9 for summary in measured[contender]]
+
+    sample_latency_p50.unit = "seconds"  # type: ignore[attr-defined]
+    sample_latency_p99.unit = "seconds"  # type: ignore[attr-defined]

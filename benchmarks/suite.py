@@ -1,0 +1,65 @@
+"""What every eventbench asv suite shares: contenders, stream sizes, and checked runs.
+
+asv runs the suite of the *current* checkout against the package installed at each
+commit it measures, so this file uses only the harness's oldest stable calls
+(``implementations.get``, ``workload.generate``, ``runner.run_once``, ``runner.figures``).
+Every figure comes from a run whose final digest matched the reference contender's on the
+same stream: a contender that computes something else has no figure, only a failure.
+
+Sizes keep one commit's whole suite under 10 minutes on a 2-core machine while each
+measurement lasts long enough (tens of milliseconds or more) to mean something.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import implementations
+from harness.runner import figures, run_once
+from harness.workload import builtin, generate
+
+REFERENCE = "sequential"
+WORKERS = 2  # the parallel contenders' pool size; the sequential ones use 1 whatever this says
+
+# Closed loop: the whole workload, handled as fast as each contender can.
+CLOSED_EVENTS = {"cpu-bound": 20_000, "contention": 50_000, "blocking": 1_000}
+# Open loop: `mixed` arrives at 8,000 events/s, so 8,000 events are one second of load.
+OPEN_WORKLOAD, OPEN_EVENTS = "mixed", 8_000
+
+
+def contender_names() -> list[str]:
+    """Every registered contender, available here or not (an unavailable one is skipped, not hidden)."""
+    return [registration.name for registration in implementations.registry()]
+
+
+def contender(name: str):  # type: ignore[no-untyped-def]
+    """The contender called ``name``; asv skips the benchmark when it cannot run here."""
+    try:
+        return implementations.get(name)
+    except Exception as e:  # unknown at this commit, or its library did not build: no figure
+        raise NotImplementedError(f"{name} is not available: {e}") from None
+
+
+@functools.cache
+def stream(workload: str, n_events: int):  # type: ignore[no-untyped-def]
+    return generate(builtin(workload).with_events(n_events))
+
+
+@functools.cache
+def reference_digest(workload: str, n_events: int) -> str:
+    outcome = run_once(implementations.get(REFERENCE), stream(workload, n_events), workers=1, mode="closed")
+    if not outcome.valid:
+        raise RuntimeError(f"the reference failed its own checks: {outcome.failures()}")
+    return str(outcome.digest)
+
+
+def checked_run(name: str, workload: str, n_events: int, mode: str):  # type: ignore[no-untyped-def]
+    """One run of ``name``, refused (an exception, so asv records a failure) unless it is right."""
+    events = stream(workload, n_events)
+    outcome = run_once(contender(name), events, workers=WORKERS, mode=mode)
+    if not outcome.valid:
+        raise RuntimeError(f"{name} failed its checks on {workload}: {outcome.failures()}")
+    expected = reference_digest(workload, n_events)
+    if outcome.digest != expected:
+        raise RuntimeError(f"{name} computed digest {outcome.digest} on {workload}, the reference {expected}")
+    return figures(outcome, events)

@@ -1,0 +1,225 @@
+"""The regression-tracking tools (tools/asvtrack): verdict rules, the summary, the vendored site, the workflow.
+
+The end-to-end proof — a scratch history with known regressions measured by asv — is the
+`canary` nox session: it takes minutes, so it is not part of this suite.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import re
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from asvtrack import regress, site, vendor
+from asvtrack.verdict import Figure, Thresholds, judge
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMITS = Thresholds()
+
+
+def timing(value: float, spread: float = 0.01, unit: str = "seconds") -> Figure:
+    samples = [value * (1 + spread * k) for k in (-2, -1, 0, 1, 2)] * 2
+    stats = {
+        "ci_99_a": value * (1 - 3 * spread),
+        "ci_99_b": value * (1 + 3 * spread),
+        "q_25": value,
+        "q_75": value,
+        "repeat": len(samples),
+        "number": 1,
+    }
+    return Figure(value, unit, samples, stats)
+
+
+def count(value: float, unit: str) -> Figure:
+    return Figure(value, unit)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "verdict"),
+    [
+        (0.0034, 1.0034, "regressed"),  # one more allocation per event, from nearly none
+        (108.3, 109.3, "regressed"),  # one more on a contender that already allocates 108: still caught
+        (108.3, 108.5, "unchanged"),  # threads' jitter
+        (1.0034, 0.0034, "improved"),
+    ],
+)
+def test_allocations_are_judged_by_the_change_per_event(before: float, after: float, verdict: str) -> None:
+    change = judge("a", "", count(before, "allocations/event"), count(after, "allocations/event"), LIMITS)
+    assert change.verdict == verdict and change.kind == "count"
+
+
+@pytest.mark.parametrize(("after", "verdict"), [(1.25, "regressed"), (1.019, "unchanged"), (0.75, "improved")])
+def test_instructions_are_judged_by_ratio(after: float, verdict: str) -> None:
+    before = count(314_000.0, "instructions/event")
+    change = judge("i", "", before, count(314_000.0 * after, "instructions/event"), LIMITS)
+    assert change.verdict == verdict
+
+
+def test_a_significant_slowdown_beyond_the_factor_regresses() -> None:
+    assert judge("t", "", timing(1.0), timing(1.3), LIMITS).verdict == "regressed"
+
+
+def test_a_slowdown_within_the_noise_does_not() -> None:
+    change = judge("t", "", timing(1.0, spread=0.2), timing(1.15, spread=0.2), LIMITS)
+    assert change.verdict == "unchanged" and "not significant" in change.how_much
+
+
+def test_throughput_is_higher_is_better() -> None:
+    slower = judge("tp", "", timing(1000.0, unit="events/s"), timing(700.0, unit="events/s"), LIMITS)
+    faster = judge("tp", "", timing(1000.0, unit="events/s"), timing(1400.0, unit="events/s"), LIMITS)
+    assert (slower.verdict, faster.verdict) == ("regressed", "improved")
+
+
+def test_a_benchmark_that_starts_failing_is_a_regression_and_one_that_skips_is_not() -> None:
+    failed = judge("t", "", timing(1.0), Figure(None, "seconds"), LIMITS)
+    skipped = judge("t", "", timing(1.0), Figure(float("nan"), "seconds"), LIMITS)
+    assert failed.regressed and not skipped.regressed
+
+
+def test_timings_gate_only_when_asked() -> None:
+    slower = judge("t", "", timing(1.0), timing(1.5), LIMITS)
+    assert regress.gating([slower], "counts") == [] and regress.gating([slower], "all") == [slower]
+
+
+def test_the_summary_of_a_clean_change_says_so() -> None:
+    changes = [
+        judge(
+            "bench_counts.I.track_instructions_per_event",
+            "sequential, cpu-bound",
+            count(314_000.0, "instructions/event"),
+            count(314_000.0, "instructions/event"),
+            LIMITS,
+        )
+    ]
+    text = regress.summary(changes, "counts", "title")
+    assert "**No regression**" in text and "1 figures compared: 1 counts" in text
+    assert "| `bench_counts.I.track_instructions_per_event` | sequential, cpu-bound |" in text
+
+
+@pytest.mark.parametrize("argv", [["--factor", "1.0"], ["--allocations-delta", "0"], ["--gate", "some"]])
+def test_regress_refuses_bad_thresholds(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        regress.parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+def test_regress_names_an_unknown_revision_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert regress.main(["--base", "no-such-revision-anywhere"]) == 2
+    assert "no-such-revision-anywhere" in capsys.readouterr().err
+
+
+# -- the vendored site ---------------------------------------------------------------------
+
+
+def _fake_package(cache: Path, files: dict[str, bytes]) -> vendor.Package:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    tarball = buffer.getvalue()
+    package = vendor.Package("fake", "1.0.0", base64.b64encode(hashlib.sha512(tarball).digest()).decode())
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "fake-1.0.0.tgz").write_bytes(tarball)
+    return package
+
+
+def _sri(data: bytes) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_vendor_points_the_page_at_local_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    same, rebuilt = b"console.log('same');", b"console.log('ours');"
+    package = _fake_package(tmp_path / "cache", {"a.js": same, "b.js": rebuilt})
+    monkeypatch.setattr(
+        vendor,
+        "ASSETS",
+        {
+            "https://cdn.example/a.min.js": (package, "a.js", "a.js"),
+            "https://cdn.example/b.min.js": (package, "b.js", "lib/b.js"),
+        },
+    )
+    monkeypatch.setattr(vendor, "EXTRA_FILES", [])
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text(
+        f'<script src="https://cdn.example/a.min.js" integrity="{_sri(same)}"></script>\n'
+        f'<script src="https://cdn.example/b.min.js" integrity="{_sri(b"the cdn build")}"></script>\n'
+        '<a href="https://github.com/airspeed-velocity/asv/">asv</a><script src="asv.js"></script>\n'
+    )
+    notes = vendor.vendor(html, tmp_path / "cache")
+    page = (html / "index.html").read_text()
+    assert f'src="vendor/a.js" integrity="{_sri(same)}"' in page  # same bytes: the browser still checks
+    assert '<script src="vendor/lib/b.js"></script>' in page  # other bytes: no integrity to claim
+    assert "cdn.example" not in page and 'href="https://github.com/airspeed-velocity/asv/"' in page
+    assert (html / "vendor" / "lib" / "b.js").read_bytes() == rebuilt and len(notes) == 2
+    assert vendor.vendor(html, tmp_path / "cache") == []  # a second pass finds nothing left to do
+
+
+def test_vendor_refuses_an_unknown_cdn_and_a_tampered_tarball(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = _fake_package(tmp_path / "cache", {"a.js": b"x"})
+    monkeypatch.setattr(vendor, "EXTRA_FILES", [])
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text('<script src="https://elsewhere.example/new.js"></script>')
+    with pytest.raises(vendor.VendorError, match=r"elsewhere\.example/new\.js"):
+        vendor.vendor(html, tmp_path / "cache")
+    tampered = vendor.Package(package.name, package.version, "A" * 86 + "==")
+    with pytest.raises(vendor.VendorError, match="is not the pinned"):
+        vendor.fetch(tampered, tmp_path / "cache")
+
+
+def test_asv_page_assets_are_all_known() -> None:
+    """Every CDN address in the installed asv's page is in vendor.ASSETS (an asv upgrade shows here)."""
+    asv = pytest.importorskip("asv")
+    page = (Path(asv.__file__).parent / "www" / "index.html").read_text()
+    urls = {m.group("url") for m in vendor.EXTERNAL.finditer(page) if "github.com" not in m.group("url")}
+    assert urls and urls <= set(vendor.ASSETS)
+
+
+def test_the_site_is_served_on_loopback(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("hello")
+    with site.served(tmp_path) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "index.html", timeout=10) as response:
+            assert response.read() == b"hello"
+
+
+def test_series_pixels_count_colour_not_grey() -> None:
+    from PIL import Image
+
+    image = Image.new("RGB", (20, 10), (255, 255, 255))
+    for x in range(20):
+        image.putpixel((x, 0), (128, 128, 128))  # an axis: grey
+        image.putpixel((x, 5), (237, 194, 64))  # a series: flot's yellow
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    assert site.series_pixels(buffer.getvalue()) == 20
+
+
+# -- the GitHub Actions workflow -------------------------------------------------------------
+
+
+def _nox_sessions() -> set[str]:
+    text = (ROOT / "noxfile.py").read_text()
+    named = set(re.findall(r'@nox\.session\([^)]*name="([\w-]+)"', text))
+    plain = re.findall(r"@nox\.session(?:\((?![^)]*name=)[^)]*\))?\ndef (\w+)", text)
+    return named | set(plain)
+
+
+def test_the_workflow_is_valid_yaml_and_runs_only_nox_sessions_defined_here() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "benchmarks.yml").read_text())
+    assert set(workflow["jobs"]) == {"regress", "measure", "publish"}
+    assert workflow["jobs"]["publish"]["needs"] == "measure"
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    used = {m for run in runs for m in re.findall(r"nox -s ([\w-]+)", run)}
+    assert used == {"regress", "history", "publish"} and used <= _nox_sessions()
+    for job in ("regress", "measure"):
+        assert len(workflow["jobs"][job]["strategy"]["matrix"]["runner"]) >= 2

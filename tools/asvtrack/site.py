@@ -1,0 +1,239 @@
+"""The published site: built, served over HTTP and looked at in headless Chromium.
+
+    python -m asvtrack.site publish                      asv publish, then vendor the page's scripts
+    python -m asvtrack.site serve [--port 8080]          the site in .asv/html, on loopback
+    python -m asvtrack.site check HTML_DIR --out DIR [--machines A,B] [--regressions NAME,...]
+    python -m asvtrack.site pages --out DIR              two machines merged into one site, checked
+
+``check`` opens the benchmark grid, every benchmark's graph and the regressions page,
+saves a screenshot of each under ``--out``, and fails unless: every benchmark has a
+plotted graph (the screenshot of its plot area has coloured series pixels, not just axes),
+every expected machine is offered on the graph pages, and the regressions page lists
+every expected benchmark. ``check.json`` beside the screenshots says what was seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import asvcli, vendor
+
+SECOND_MACHINE_SUFFIX = "-second"
+
+# Without the network flags Chromium keeps trying to reach Google's hosts, which a closed
+# network refuses; --no-sandbox because CI containers run as root.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MIN_SERIES_PIXELS = 40  # a plotted line or a few markers; axes and labels are grey, not coloured
+TIMEOUT_MS = 30_000
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def served(directory: Path, port: int = 0) -> Iterator[str]:
+    """``directory`` over HTTP on 127.0.0.1 (any free port by default) while the block runs; yields its URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def chromium() -> str:
+    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    raise SystemExit("site: no Chromium found (Debian: apt-get install chromium; or set CHROMIUM)")
+
+
+def series_pixels(png: bytes) -> int:
+    """Pixels of a plot screenshot that belong to a data series: clearly coloured, not grey or white."""
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+    return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 60).sum())
+
+
+@dataclass
+class Seen:
+    """What ``check`` saw; ``problems`` empty means the site works."""
+
+    machines: list[str]
+    graphs: dict[str, dict[str, object]] = field(default_factory=dict)  # benchmark -> series pixels, screenshot
+    regressions: list[str] = field(default_factory=list)  # rows of the rendered regressions page
+    page_errors: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def check(html_dir: Path, out: Path, machines: list[str], regressions: list[str]) -> Seen:
+    from playwright.sync_api import sync_playwright
+
+    index = json.loads((html_dir / "index.json").read_text())
+    benchmarks = sorted(index["benchmarks"])
+    out.mkdir(parents=True, exist_ok=True)
+    seen = Seen(machines=sorted(index["params"]["machine"]))
+    problems = seen.problems
+    problems += [f"machine {m} is not in the site" for m in machines if m not in seen.machines]
+    with served(html_dir) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # asv's own scripts throw a harmless error on hidden thumbnails: page errors are recorded only
+        page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
+        page.on("response", lambda r: problems.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
+        page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
+        page.goto(url + "index.html#/")
+        page.wait_for_function(
+            f"document.querySelectorAll('.benchmark-plot canvas').length >= {len(benchmarks)}", timeout=TIMEOUT_MS
+        )
+        page.screenshot(path=str(out / "grid.png"), full_page=True)
+        for name in benchmarks:
+            seen.graphs[name] = _graph(page, url, name, out, machines, problems)
+        seen.regressions = _regressions(page, url, out, regressions, problems)
+        browser.close()
+    (out / "check.json").write_text(json.dumps(asdict(seen), indent=1) + "\n")
+    return seen
+
+
+def _graph(page, url: str, name: str, out: Path, machines: list[str], problems: list[str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    page.goto(url + "index.html#" + name)
+    page.wait_for_selector("#main-graph canvas.flot-base", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)  # flot draws the series just after the axes
+    graph = page.locator("#main-graph")
+    graph.screenshot(path=str(out / f"graph-{name}.png"))
+    page.evaluate("document.querySelectorAll('#main-graph .legend').forEach(e => e.style.display = 'none')")
+    coloured = series_pixels(graph.screenshot())  # the legend's colour swatches hidden: only data counts
+    offered = page.locator("#graphdisplay-state-params").inner_text()
+    if coloured < MIN_SERIES_PIXELS:
+        problems.append(f"{name}: the graph shows no series ({coloured} coloured pixels)")
+    problems.extend(f"{name}: machine {m} is not offered" for m in machines if m not in offered)
+    return {"series_pixels": coloured, "screenshot": f"graph-{name}.png"}
+
+
+def _regressions(page, url: str, out: Path, expected: list[str], problems: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+    page.goto(url + "index.html#/regressions")
+    page.wait_for_selector("#regressions-display .regression-div, #regressions-display table", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(out / "regressions.png"), full_page=True)
+    listed = page.locator("#regressions-display table:not(.ignored) tbody tr td:first-child a").all_inner_texts()
+    problems.extend(
+        f"the regressions page does not list {name}" for name in expected if not any(name in row for row in listed)
+    )
+    return listed
+
+
+def publish(config: Path | None = None, root: Path = asvcli.ROOT) -> Path:
+    """``asv publish``, then the page's libraries vendored; returns the site's directory."""
+    asvcli.asv("publish", *(["--config", str(config)] if config else []), cwd=root)
+    html = Path(json.loads(config.read_text())["html_dir"]) if config else asvcli.html_dir(root)
+    for note in vendor.vendor(html, asvcli.ROOT / ".asv" / "vendor-cache"):
+        print(f"vendored: {note}")
+    return html
+
+
+def pages(out: Path) -> int:
+    """This checkout's stored results plus a second machine's, published together and checked.
+
+    The second machine is this host under a second asv machine name, measuring HEAD with
+    ``asv run --quick``: what a second CI runner adds to the store. Everything happens in a
+    scratch copy of the results, so the repository's own store is left as it was.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="eventbench-pages-"))
+    config = scratch / "asv.conf.json"
+    settings = asvcli.config()
+    settings.update(
+        {
+            "repo": str(asvcli.ROOT),
+            "benchmark_dir": str(asvcli.ROOT / "benchmarks"),
+            "env_dir": str(asvcli.ROOT / ".asv" / "env"),
+            "results_dir": str(scratch / "results"),
+            "html_dir": str(scratch / "html"),
+        }
+    )
+    for key in ("build_command", "install_command"):  # asv runs from the config's folder: keep this checkout's
+        settings[key] = [str(c).replace("{conf_dir}", str(asvcli.ROOT)) for c in settings[key]]  # type: ignore[attr-defined]
+    config.write_text(json.dumps(settings, indent=1))
+    stored = asvcli.results_dir()
+    if stored.is_dir():
+        shutil.copytree(stored, scratch / "results")
+    second = asvcli.default_machine() + SECOND_MACHINE_SUFFIX
+    asvcli.asv("machine", "--yes", "--machine", second, "--config", str(config))
+    asvcli.asv("run", "--quick", "--machine", second, "--config", str(config), "HEAD^!", check=False)
+    machines = sorted(p.parent.name for p in (scratch / "results").glob("*/machine.json"))
+    html = publish(config)
+    seen = check(html, out, machines, [])
+    return _verdict(seen, out)
+
+
+def _verdict(seen: Seen, out: Path) -> int:
+    for problem in seen.problems:
+        print(f"site: {problem}", file=sys.stderr)
+    print(f"site: {len(seen.graphs)} graphs, machines {seen.machines}, screenshots in {out}")
+    return 1 if seen.problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="site", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the published site on loopback until Ctrl-C")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--dir", type=Path, default=None)
+    look = commands.add_parser("check", help="look at a published site in headless Chromium")
+    look.add_argument("html_dir", type=Path)
+    look.add_argument("--out", type=Path, required=True)
+    look.add_argument("--machines", default="", help="machine names the site must offer (comma-separated)")
+    look.add_argument("--regressions", default="", help="benchmarks the regressions page must list")
+    commands.add_parser("publish", help="asv publish into .asv/html, with the page's scripts vendored")
+    merged = commands.add_parser("pages", help="a second machine merged with the stored results, checked")
+    merged.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.command == "publish":
+        print(f"site: published to {publish()}")
+        return 0
+    if args.command == "pages":
+        return pages(args.out)
+    if args.command == "serve":
+        with served(args.dir or asvcli.html_dir(), args.port) as url:
+            print(f"serving {args.dir or asvcli.html_dir()} at {url} (Ctrl-C stops)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+        return 0
+    return _verdict(check(args.html_dir, args.out, _names(args.machines), _names(args.regressions)), args.out)
+
+
+def _names(text: str) -> list[str]:
+    return [n for n in text.split(",") if n]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
