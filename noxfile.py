@@ -3,7 +3,7 @@
     nox -s tests            pytest on every Python 3.10-3.13 installed here
     nox -s rust             cargo test: the native engine's own tests
     nox -s memcheck         the native engine's tests under valgrind memcheck (zero errors)
-    nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings
+    nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings, actionlint
     nox -s compare          the main job: `eventbench compare --report` (pass arguments after --)
     nox -s bench            pyperf timings: `eventbench bench` (arguments after --)
     nox -s sweep            latency against load: `eventbench sweep` (default --impl native)
@@ -81,13 +81,17 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint, ruff format check, mypy (strict); cargo fmt and clippy on the engine."""
+    """ruff lint, ruff format check, mypy (strict); cargo fmt and clippy on the engine; actionlint."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("cargo", "fmt", "--all", "--check", external=True)
     session.run("cargo", "clippy", "--all-targets", "--release", "--", "-D", "warnings", external=True)
+    if shutil.which("go"):  # the GitHub Actions workflow, checked by actionlint (from the Go module proxy)
+        session.run("go", "run", "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12", external=True)
+    else:
+        session.warn("go is not installed: the workflow was not checked by actionlint")
 
 
 @nox.session(venv_backend="none")
@@ -151,7 +155,7 @@ def verify(session: nox.Session) -> None:
 
 # asv on the host side, pinned with the suite; what runs *inside* asv's environments
 # (asv_runner, numpy, cffi, memray) is pinned in asv.conf.json.
-ASV_HOST = ["asv==0.6.4", "virtualenv>=20.26"]
+ASV_HOST = ["asv==0.6.6", "virtualenv>=20.26"]
 ASV_TOOLS_ENV = {"PYTHONPATH": "tools"}  # tools/asvtrack: run from the checkout, never installed
 
 
@@ -214,7 +218,7 @@ def _ensure_chromium(session: nox.Session) -> None:
 def pages(session: nox.Session) -> None:
     """Stored results plus a second machine, published into one site and checked in headless Chromium."""
     _ensure_chromium(session)
-    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10")
+    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10", "numpy>=1.26")
     out = session.posargs[0] if session.posargs else "results/site-check"
     session.run("python", "-m", "asvtrack.site", "pages", "--out", out, env=ASV_TOOLS_ENV)
 
@@ -223,5 +227,5 @@ def pages(session: nox.Session) -> None:
 def canary(session: nox.Session) -> None:
     """A scratch git history with known regressions: regress and the published page must flag exactly those."""
     _ensure_chromium(session)
-    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10")
+    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10", "numpy>=1.26")
     session.run("python", "-m", "asvtrack.canary", *session.posargs, env=ASV_TOOLS_ENV)

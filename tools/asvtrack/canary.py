@@ -145,6 +145,12 @@ def published_regressions(repo: Path) -> list[dict[str, object]]:
     return found
 
 
+def crate_build_time(repo: Path) -> float | None:
+    """When the native library in asv's persistent Cargo target directory was last linked (None: not yet)."""
+    library = repo / ".asv" / "cargo-target" / "release" / "libevb_native.so"
+    return library.stat().st_mtime if library.exists() else None
+
+
 def busy(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = args.workdir or Path(tempfile.mkdtemp(prefix="eventbench-canary-"))
     repo.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    rebuilt: dict[str, bool] = {}
     hogs = [multiprocessing.Process(target=busy, args=(24 * 3600,), daemon=True) for _ in range(args.load)]
     for hog in hogs:
         hog.start()
@@ -170,15 +177,19 @@ def main(argv: list[str] | None = None) -> int:
         asvcli.ensure_machine(MACHINE, repo)
         for name, sha in commits.items():
             print(f"canary: measuring {name} ({sha[:8]})", flush=True)
+            before = crate_build_time(repo)
             asvcli.run_commit(MACHINE, sha, BENCH, repo)
+            rebuilt[name] = crate_build_time(repo) != before
     finally:
         for hog in hogs:
             hog.terminate()
     verdicts = judge_steps(repo, commits)
     html = site.publish(root=repo)
     regressions = published_regressions(repo)
-    seen = site.check(html, args.out / "site", [MACHINE], CAUGHT_BY)
-    return report(args.out, repo, commits, verdicts, regressions, seen, time.monotonic() - started, args.load)
+    seen = site.check(html, args.out / "site", [MACHINE], CAUGHT_BY, every_benchmark=False)
+    lines = [f"- {name}: the crate was {'compiled' if again else 'reused from the Cargo target directory'}"
+             for name, again in rebuilt.items()]  # fmt: skip
+    return report(args.out, repo, commits, verdicts, regressions, seen, lines, time.monotonic() - started, args.load)
 
 
 def judge_steps(repo: Path, commits: dict[str, str]) -> dict[str, tuple[int, str]]:
@@ -212,6 +223,7 @@ def report(
     verdicts: dict[str, tuple[int, str]],
     regressions: list[dict[str, object]],
     seen: site.Seen,
+    builds: list[str],
     seconds: float,
     load: int,
 ) -> int:
@@ -259,6 +271,7 @@ def report(
         + ", ".join(sorted(set(seen.regressions))),
         *[f"- site problem: {p}" for p in problems],
     ]
+    lines += ["", "Builds (one `pip wheel` per commit, release mode, persistent Cargo target directory):", *builds]
     lines += ["", "```json", json.dumps(regressions, indent=1), "```", ""]
     lines.append(f"**Canary {'passed' if ok else 'FAILED'}.** Scratch repository: {repo}")
     (out / "verdicts.md").write_text("\n".join(lines) + "\n")

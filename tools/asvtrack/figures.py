@@ -36,7 +36,8 @@ def _figures_of(result, name: str, unit: str) -> dict[Key, Figure]:  # type: ign
     values = result.get_result_value(name, params)
     stats = result.get_result_stats(name, params)
     samples = result.get_result_samples(name, params)
-    combos = [", ".join(c) for c in itertools.product(*params)] if params else [""]
+    # asv stores each parameter value as its repr: 'native' -> native
+    combos = [", ".join(v.strip("'\"") for v in c) for c in itertools.product(*params)] if params else [""]
     if not params:
         values, stats, samples = [values], [stats], [samples]
     return {

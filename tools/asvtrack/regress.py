@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None, root: Path = asvcli.ROOT) -> int:
     except asvcli.AsvFailed as e:
         print(f"regress: {e}", file=sys.stderr)
         return 2
+    if args.head == "HEAD" and asvcli.git("status", "--porcelain", "--untracked-files=no", cwd=root):
+        print("regress: the working tree has uncommitted changes; asv measures commits, so HEAD is what is judged",
+              file=sys.stderr)  # fmt: skip
     asvcli.ensure_machine(machine, root)
     for commit in dict.fromkeys([base, head]):
         asvcli.run_commit(machine, commit, args.bench, root, rerun=args.rerun)

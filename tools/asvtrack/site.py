@@ -28,6 +28,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import asvcli, vendor
 
@@ -96,21 +97,35 @@ class Seen:
     problems: list[str] = field(default_factory=list)
 
 
-def check(html_dir: Path, out: Path, machines: list[str], regressions: list[str]) -> Seen:
+def with_data(html_dir: Path) -> list[str]:
+    """The benchmarks that have a graph: asv writes one JSON per benchmark and parameter set under graphs/."""
+    return sorted({p.stem for p in (html_dir / "graphs").rglob("*.json")} - {"summary"})
+
+
+def check(html_dir: Path, out: Path, machines: list[str], regressions: list[str], every_benchmark: bool = True) -> Seen:
+    """Looks at the site; with ``every_benchmark``, a benchmark that has no results is a problem."""
     from playwright.sync_api import sync_playwright
 
     index = json.loads((html_dir / "index.json").read_text())
-    benchmarks = sorted(index["benchmarks"])
+    benchmarks = with_data(html_dir)
     out.mkdir(parents=True, exist_ok=True)
     seen = Seen(machines=sorted(index["params"]["machine"]))
     problems = seen.problems
     problems += [f"machine {m} is not in the site" for m in machines if m not in seen.machines]
+    if every_benchmark:
+        problems += [f"{name} has no results to draw" for name in sorted(set(index["benchmarks"]) - set(benchmarks))]
     with served(html_dir) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         # asv's own scripts throw a harmless error on hidden thumbnails: page errors are recorded only
         page.on("pageerror", lambda e: seen.page_errors.append(str(e)))
-        page.on("response", lambda r: problems.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
+        no_data = [f"/graphs/summary/{name}.json" for name in set(index["benchmarks"]) - set(benchmarks)]
+
+        def on_response(response: Any) -> None:  # a thumbnail of a benchmark without results is a known 404
+            if response.status >= 400 and not any(missing in response.url for missing in no_data):
+                problems.append(f"{response.url}: HTTP {response.status}")
+
+        page.on("response", on_response)
         page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
         page.goto(url + "index.html#/")
         page.wait_for_function(

@@ -132,6 +132,7 @@ def _significant(before: Figure, after: Figure) -> bool:
     """asv's own test: with samples on both sides, Mann-Whitney U; else the confidence intervals."""
     if before.stats is None or after.stats is None or 1 in (before.stats.get("repeat"), after.stats.get("repeat")):
         return True  # one value each: the factor alone decides, as in `asv compare`
-    from asv import statistics
+    # the test `asv compare` applies; private in asv 0.6.6, which noxfile.py and pyproject.toml pin
+    from asv._stats import is_different
 
-    return bool(statistics.is_different(before.samples, after.samples, before.stats, after.stats))
+    return bool(is_different(before.samples, after.samples, before.stats, after.stats))
