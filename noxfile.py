@@ -12,7 +12,7 @@
 Regression tracking with asv (README "Regression tracking"; tools/asvtrack):
 
     nox -s asv-check        the asv suite imports and is well-formed
-    nox -s regress          main against HEAD: markdown summary, exit 1 on a regression (args after --)
+    nox -s regress          main against HEAD: markdown summary, exit 1 on a regression (--gate counts: counts only)
     nox -s history          asv run over a commit range (default: the last 4 commits of main)
     nox -s publish          the history site into .asv/html (scripts vendored: works offline)
     nox -s preview          publish, then serve it on http://127.0.0.1:8080/
@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 
 import nox
@@ -155,12 +154,10 @@ def verify(session: nox.Session) -> None:
 
 # asv on the host side, pinned with the suite; what runs *inside* asv's environments
 # (asv_runner, numpy, cffi, memray) is pinned in asv.conf.json.
-ASV_HOST = ["asv==0.6.6", "virtualenv>=20.26"]
+# asv_runner on the host computes every stored statistic, so it is pinned with asv (and with the
+# asv_runner of the environments, in asv.conf.json). pyproject.toml's test extra pins asv too.
+ASV_HOST = ["asv==0.6.6", "asv_runner==0.3.2", "virtualenv>=20.26"]
 ASV_TOOLS_ENV = {"PYTHONPATH": "tools"}  # tools/asvtrack: run from the checkout, never installed
-
-
-def _machine() -> str:
-    return os.environ.get("EVENTBENCH_ASV_MACHINE") or socket.gethostname()
 
 
 @nox.session(name="asv-check")
@@ -172,19 +169,16 @@ def asv_check(session: nox.Session) -> None:
 
 @nox.session
 def regress(session: nox.Session) -> None:
-    """main against HEAD (or --base/--head): a markdown summary; fails when a gating figure regressed."""
+    """main against HEAD (or --base/--head): markdown summary; fails on a regression (--gate counts: counts only)."""
     session.install(*ASV_HOST)
     session.run("python", "-m", "asvtrack.regress", *session.posargs, env=ASV_TOOLS_ENV)
 
 
 @nox.session
 def history(session: nox.Session) -> None:
-    """asv run over a commit range (arguments after -- go to asv run; default: main~4..main)."""
+    """asv run over commit ranges, samples kept (arguments after -- : ranges, default main~4..main)."""
     session.install(*ASV_HOST)
-    machine = _machine()
-    session.run("python", "-m", "asv", "machine", "--yes", "--machine", machine)
-    session.run("python", "-m", "asv", "run", "--machine", machine, "--skip-existing",
-                *(session.posargs or ["main~4..main"]))  # fmt: skip
+    session.run("python", "-m", "asvtrack.history", *session.posargs, env=ASV_TOOLS_ENV)
 
 
 @nox.session

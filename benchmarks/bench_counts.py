@@ -40,18 +40,21 @@ class Allocations:
     param_names = ("contender", "workload")
     timeout = 600
 
-    def setup(self, contender: str, workload: str) -> None:
+    def setup_cache(self) -> dict[str, str]:
+        return suite.reference_digests(ALLOCATION_EVENTS)
+
+    def setup(self, digests: dict[str, str], contender: str, workload: str) -> None:
         suite.contender(contender)
         try:
             from harness.allocations import count_allocations  # noqa: F401 - present from the measurement issue on
         except ImportError as e:
             raise NotImplementedError(f"this commit cannot count allocations: {e}") from None
 
-    def track_allocations_per_event(self, contender: str, workload: str) -> float:
+    def track_allocations_per_event(self, digests: dict[str, str], contender: str, workload: str) -> float:
         from harness.allocations import count_allocations
 
         n_events = ALLOCATION_EVENTS[workload]
-        suite.checked_run(contender, workload, n_events, "closed")  # right before counted
+        suite.checked_run(contender, workload, n_events, "closed", digests[workload])  # right before counted
         count = count_allocations(suite.contender(contender), suite.stream(workload, n_events), suite.WORKERS)
         return float(count.per_event)
 

@@ -1,10 +1,13 @@
 """What every eventbench asv suite shares: contenders, stream sizes, and checked runs.
 
 asv runs the suite of the *current* checkout against the package installed at each
-commit it measures, so this file uses only the harness's oldest stable calls
-(``implementations.get``, ``workload.generate``, ``runner.run_once``, ``runner.figures``).
-Every figure comes from a run whose final digest matched the reference contender's on the
-same stream: a contender that computes something else has no figure, only a failure.
+commit it measures, so this file keeps to the harness's public calls (the registry,
+``workload.generate``, ``runner.run_once``, ``runner.figures``); a commit that lacks one gets
+a failed or skipped benchmark, not a wrong figure. Every figure comes from a run whose final
+digest matched the reference contender's on the same stream: a contender that computes
+something else has no figure, only a failure. Reference digests are computed in
+``setup_cache`` (its own process), so that the reference's run never counts in the peak
+memory of the contender measured.
 
 Sizes keep one commit's whole suite under 10 minutes on a 2-core machine while each
 measurement lasts long enough (tens of milliseconds or more) to mean something.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from asvtrack import regress, site, vendor
+from asvtrack import canary, figures, regress, site, vendor
 from asvtrack.verdict import Figure, Thresholds, judge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +70,17 @@ def test_a_slowdown_within_the_noise_does_not() -> None:
     assert change.verdict == "unchanged" and "not significant" in change.how_much
 
 
+def test_without_samples_the_confidence_intervals_decide() -> None:
+    """asv keeps samples only when asked (--record-samples); without them its test compares intervals."""
+    apart = judge("t", "", _without_samples(timing(1.0)), _without_samples(timing(1.3)), LIMITS)
+    overlapping = judge("t", "", _without_samples(timing(1.0, 0.2)), _without_samples(timing(1.15, 0.2)), LIMITS)
+    assert (apart.verdict, overlapping.verdict) == ("regressed", "unchanged")
+
+
+def _without_samples(figure: Figure) -> Figure:
+    return Figure(figure.value, figure.unit, None, figure.stats)
+
+
 def test_throughput_is_higher_is_better() -> None:
     slower = judge("tp", "", timing(1000.0, unit="events/s"), timing(700.0, unit="events/s"), LIMITS)
     faster = judge("tp", "", timing(1000.0, unit="events/s"), timing(1400.0, unit="events/s"), LIMITS)
@@ -112,6 +123,57 @@ def test_regress_refuses_bad_thresholds(argv: list[str], capsys: pytest.CaptureF
 def test_regress_names_an_unknown_revision_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert regress.main(["--base", "no-such-revision-anywhere"]) == 2
     assert "no-such-revision-anywhere" in capsys.readouterr().err
+
+
+# -- asv's stored results, read back -------------------------------------------------------
+
+
+def _store(results: Path, commit: str, version: str, values: list[float], samples: list[list[float]] | None) -> None:
+    """A result file written by asv's own Results class, as `asv run` writes it."""
+    from asv.results import Results
+    from asv.runner import BenchmarkResult
+
+    result = Results({"machine": "m", "python": "3.11"}, {}, commit, 0, "3.11", "env", {})
+    benchmark = {"name": "b.Suite.sample_x", "version": version, "params": [["'native'", "'sequential'"]]}
+    if samples is None:
+        measured = BenchmarkResult(values, [None, None], [None, None], 0, "", None)
+    else:
+        measured = BenchmarkResult([True, True], samples, [1, 1], 0, "", None)
+    result.add_result(benchmark, measured, record_samples=True)
+    result.save(str(results))
+    (results / "m" / "machine.json").write_text('{"machine": "m", "version": 1}')
+
+
+def test_figures_read_back_what_asv_stored(tmp_path: Path) -> None:
+    (tmp_path / "benchmarks.json").write_text('{"b.Suite.sample_x": {"unit": "seconds", "version": "1"}, "version": 2}')
+    _store(tmp_path, "a" * 40, "1", [], [[1.0, 1.1, 0.9, 1.0, 1.0, 1.05], [2.0, 2.1, 1.9, 2.0, 2.0, 2.05]])
+    _store(tmp_path, "b" * 40, "0", [5.0, 6.0], None)  # measured by an older version of the benchmark
+    found = figures.load(tmp_path, "m", "a" * 40)
+    assert set(found) == {("b.Suite.sample_x", "native"), ("b.Suite.sample_x", "sequential")}
+    native = found[("b.Suite.sample_x", "native")]
+    assert native.value == pytest.approx(1.0) and native.unit == "seconds" and native.samples is not None
+    assert native.stats is not None and len(native.samples) == 6
+    assert figures.load(tmp_path, "m", "b" * 40) == {}  # stale: left out, not compared
+
+
+def test_figures_without_a_discovered_suite_say_so(tmp_path: Path) -> None:
+    with pytest.raises(figures.NoResults, match="benchmarks.json does not exist"):
+        figures.load(tmp_path, "m", "a" * 40)
+
+
+def test_the_canary_reads_asvs_published_regressions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    html = tmp_path / ".asv" / "html"
+    html.mkdir(parents=True)
+    name = canary.page_name(canary.ALLOCATIONS, "native, cpu-bound")
+    (html / "regressions.json").write_text(
+        '{"regressions": [["' + name.replace("'", "'") + '", "graphs/x.json", {}, 0, 1.0, 1.0, '
+        "[[null, 7, 0.0034, 1.0034]]]]}"
+    )
+    (html / "index.json").write_text('{"revision_to_hash": {"7": "' + "c" * 40 + '"}}')
+    monkeypatch.setattr(canary.asvcli, "html_dir", lambda root: root / ".asv" / "html")
+    found = canary.published_regressions(tmp_path)
+    assert found == [{"benchmark": name, "params": {}, "before": 0.0034, "after": 1.0034, "commit": "c" * 40}]
+    assert name == "bench_counts.Allocations.track_allocations_per_event('native', 'cpu-bound')"
 
 
 # -- the vendored site ---------------------------------------------------------------------
@@ -178,7 +240,8 @@ def test_vendor_refuses_an_unknown_cdn_and_a_tampered_tarball(tmp_path: Path, mo
 
 def test_asv_page_assets_are_all_known() -> None:
     """Every CDN address in the installed asv's page is in vendor.ASSETS (an asv upgrade shows here)."""
-    asv = pytest.importorskip("asv")
+    import asv
+
     page = (Path(asv.__file__).parent / "www" / "index.html").read_text()
     urls = {m.group("url") for m in vendor.EXTERNAL.finditer(page) if "github.com" not in m.group("url")}
     assert urls and urls <= set(vendor.ASSETS)

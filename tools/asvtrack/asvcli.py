@@ -52,11 +52,24 @@ def ensure_machine(machine: str, cwd: Path = ROOT) -> None:
     asv("machine", "--yes", "--machine", machine, cwd=cwd)
 
 
-def run_commit(machine: str, commit: str, bench: list[str], cwd: Path = ROOT, rerun: bool = False) -> None:
-    """Measures one commit. A failing benchmark is a result (judged later), not an error here."""
-    skip = [] if rerun else ["--skip-existing"]
+# asv discards the samples unless asked; without them `asv compare` and `regress` can only
+# compare confidence intervals, not run the Mann-Whitney test the samples are kept for.
+RUN_OPTIONS = ["--record-samples"]
+BENCHMARKS_FAILED = 2  # `asv run`'s exit status when a benchmark failed: a result, judged later
+
+
+def run(machine: str, revisions: str, bench: list[str], cwd: Path = ROOT, rerun: bool = False) -> None:
+    """Measures ``revisions`` (an asv range: ``A..B``, ``SHA^!``); results already stored are kept
+    unless ``rerun`` (failed ones are measured again: a failure may have been passing trouble)."""
+    skip = [] if rerun else ["--skip-existing-successful"]
     selection = [arg for regex in bench for arg in ("--bench", regex)]
-    asv("run", "--machine", machine, *skip, *selection, f"{commit}^!", cwd=cwd, check=False)
+    status = asv("run", "--machine", machine, *RUN_OPTIONS, *skip, *selection, revisions, cwd=cwd, check=False)
+    if status not in (0, BENCHMARKS_FAILED):
+        raise AsvFailed(f"asv run {revisions} exited with status {status}")
+
+
+def run_commit(machine: str, commit: str, bench: list[str], cwd: Path = ROOT, rerun: bool = False) -> None:
+    run(machine, f"{commit}^!", bench, cwd, rerun)
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:

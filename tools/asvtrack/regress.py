@@ -1,6 +1,6 @@
 """`nox -s regress`: does HEAD regress against a base commit? A markdown summary and an exit status.
 
-    python -m asvtrack.regress [--base main] [--head HEAD] [--machine NAME] [--gate counts|all]
+    python -m asvtrack.regress [--base main] [--head HEAD] [--machine NAME] [--gate all|counts]
                                [--factor 1.10] [--instructions-factor 1.02] [--allocations-delta 0.5]
                                [--bench REGEX ...] [--summary FILE] [--rerun]
 
@@ -85,12 +85,25 @@ def _value(figure: Figure) -> str:
     return value if figure.unit in ("seconds", "bytes") else f"{value} {figure.unit}"
 
 
+def changes_between(
+    root: Path, machine: str, base: str, head: str, bench: list[str], limits: Thresholds, rerun: bool = False
+) -> list[Change]:
+    """Measures ``base`` and ``head`` where not yet measured (asv) and judges every figure they share."""
+    asvcli.ensure_machine(machine, root)
+    for commit in dict.fromkeys([base, head]):
+        asvcli.run_commit(machine, commit, bench, root, rerun=rerun)
+    results = asvcli.results_dir(root)
+    return compare(figures.load(results, machine, base), figures.load(results, machine, head), limits)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="regress", description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="the commit compared against (default: main)")
     parser.add_argument("--head", default="HEAD", help="the commit under test (default: HEAD)")
     parser.add_argument("--machine", default=None, help="asv machine name (default: $EVENTBENCH_ASV_MACHINE or host)")
-    parser.add_argument("--gate", choices=GATES, default="counts", help="what fails the check besides failures")
+    parser.add_argument("--gate", choices=GATES, default="all",
+                        help="what fails the check besides failures: every figure (default), or only the counts "
+                             "(for shared CI runners, where a neighbour's load can move any timing)")  # fmt: skip
     parser.add_argument("--factor", type=float, default=Thresholds.factor)
     parser.add_argument("--instructions-factor", type=float, default=Thresholds.instructions_factor)
     parser.add_argument("--allocations-delta", type=float, default=Thresholds.allocations_delta)
@@ -114,12 +127,12 @@ def main(argv: list[str] | None = None, root: Path = asvcli.ROOT) -> int:
     if args.head == "HEAD" and asvcli.git("status", "--porcelain", "--untracked-files=no", cwd=root):
         print("regress: the working tree has uncommitted changes; asv measures commits, so HEAD is what is judged",
               file=sys.stderr)  # fmt: skip
-    asvcli.ensure_machine(machine, root)
-    for commit in dict.fromkeys([base, head]):
-        asvcli.run_commit(machine, commit, args.bench, root, rerun=args.rerun)
-    results = asvcli.results_dir(root)
     limits = Thresholds(args.factor, args.instructions_factor, args.allocations_delta)
-    changes = compare(figures.load(results, machine, base), figures.load(results, machine, head), limits)
+    try:
+        changes = changes_between(root, machine, base, head, args.bench, limits, args.rerun)
+    except (asvcli.AsvFailed, figures.NoResults) as e:
+        print(f"regress: {e}", file=sys.stderr)
+        return 1
     title = f"eventbench regress: `{args.base}` {base[:8]} → `{args.head}` {head[:8]} on `{machine}`"
     text = summary(changes, args.gate, title)
     print(text)
