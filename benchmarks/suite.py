@@ -48,21 +48,23 @@ def stream(workload: str, n_events: int):  # type: ignore[no-untyped-def]
     return generate(builtin(workload).with_events(n_events))
 
 
-@functools.cache
-def reference_digest(workload: str, n_events: int) -> str:
-    outcome = run_once(implementations.get(REFERENCE), stream(workload, n_events), workers=1, mode="closed")
-    if not outcome.valid:
-        raise RuntimeError(f"the reference failed its own checks: {outcome.failures()}")
-    return str(outcome.digest)
+def reference_digests(sizes: dict[str, int]) -> dict[str, str]:
+    """The reference contender's digest of each workload at its size (for ``setup_cache``)."""
+    digests = {}
+    for workload, n_events in sizes.items():
+        outcome = run_once(implementations.get(REFERENCE), stream(workload, n_events), workers=1, mode="closed")
+        if not outcome.valid:
+            raise RuntimeError(f"the reference failed its own checks on {workload}: {outcome.failures()}")
+        digests[workload] = str(outcome.digest)
+    return digests
 
 
-def checked_run(name: str, workload: str, n_events: int, mode: str):  # type: ignore[no-untyped-def]
+def checked_run(name: str, workload: str, n_events: int, mode: str, expected: str):  # type: ignore[no-untyped-def]
     """One run of ``name``, refused (an exception, so asv records a failure) unless it is right."""
     events = stream(workload, n_events)
     outcome = run_once(contender(name), events, workers=WORKERS, mode=mode)
     if not outcome.valid:
         raise RuntimeError(f"{name} failed its checks on {workload}: {outcome.failures()}")
-    expected = reference_digest(workload, n_events)
     if outcome.digest != expected:
         raise RuntimeError(f"{name} computed digest {outcome.digest} on {workload}, the reference {expected}")
     return figures(outcome, events)

@@ -157,7 +157,7 @@ def test_figures_read_back_what_asv_stored(tmp_path: Path) -> None:
 
 
 def test_figures_without_a_discovered_suite_say_so(tmp_path: Path) -> None:
-    with pytest.raises(figures.NoResults, match="benchmarks.json does not exist"):
+    with pytest.raises(figures.NoResults, match=r"benchmarks\.json does not exist"):
         figures.load(tmp_path, "m", "a" * 40)
 
 

@@ -1,35 +1,98 @@
-"""The asv suites import and each benchmark runs once (figures are asv's business, not the tests')."""
+"""The asv suite imports and each benchmark runs once, tiny (figures are asv's business, not the tests').
+
+asv imports ``benchmarks`` as a package from the checkout; so do these tests. The end-to-end
+runs through asv itself are the `asv-check` and `canary` nox sessions.
+"""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import math
+import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _suite(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+def _benchmarks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "benchmarks", ROOT / "benchmarks" / "__init__.py", submodule_search_locations=[str(ROOT / "benchmarks")]
+    )
     assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["benchmarks"] = package
+    spec.loader.exec_module(package)
+    return package
 
 
-contenders = _suite("bench_contenders")
-generation = _suite("bench_generation")
+_benchmarks()
+suite = importlib.import_module("benchmarks.suite")
+contenders = importlib.import_module("benchmarks.bench_contenders")
+counts = importlib.import_module("benchmarks.bench_counts")
+generation = importlib.import_module("benchmarks.bench_generation")
+sys.path.insert(0, str(ROOT / "benchmarks" / "plugin"))
+sampled = importlib.import_module("asv_bench_eventbench.benchmarks.sampled")
 
 
-@pytest.mark.parametrize("contender", contenders.CONTENDERS)
-def test_each_contender_benchmark_runs(contender: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(contenders.WORKLOADS, "cpu-bound", 200)
-    bench = contenders.HandleWorkload()
-    bench.setup(contender, "cpu-bound")
-    bench.time_handle(contender, "cpu-bound")
-    assert bench.track_throughput(contender, "cpu-bound") > 0
+@pytest.fixture(autouse=True)
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(suite, "CLOSED_EVENTS", {"cpu-bound": 200, "contention": 300, "blocking": 20})
+    monkeypatch.setattr(suite, "OPEN_EVENTS", 200)  # 25 ms of `mixed` at its 8,000 events/s
+    monkeypatch.setattr(contenders, "SAMPLES", 2)
+    monkeypatch.setattr(counts, "ALLOCATION_EVENTS", {"cpu-bound": 200, "contention": 300, "mixed": 200})
+
+
+@pytest.mark.parametrize("contender", suite.contender_names())
+def test_each_closed_loop_benchmark_runs(contender: str) -> None:
+    bench = contenders.Handle()
+    digests = bench.setup_cache()
+    for workload in suite.CLOSED_EVENTS:
+        bench.setup(digests, contender, workload)
+        bench.time_handle(digests, contender, workload)
+        bench.peakmem_handle(digests, contender, workload)
+        assert all(v > 0 for v in bench.sample_throughput(digests, contender, workload))
+
+
+def test_open_loop_latency_samples_every_contender() -> None:
+    bench = contenders.OpenLoopLatency()
+    measured = bench.setup_cache()
+    for contender in suite.contender_names():
+        bench.setup(measured, contender)
+        p50, p99 = bench.sample_latency_p50(measured, contender), bench.sample_latency_p99(measured, contender)
+        assert len(p50) == len(p99) == 2 and all(0 < a <= b for a, b in zip(p50, p99, strict=True))
+
+
+def test_a_wrong_digest_is_a_failure_not_a_figure() -> None:
+    with pytest.raises(RuntimeError, match="the reference"):
+        suite.checked_run("sequential", "cpu-bound", 200, "closed", "0" * 16)
+
+
+def test_allocations_per_event_are_counted_for_every_contender() -> None:
+    bench = counts.Allocations()
+    digests = bench.setup_cache()
+    for contender in suite.contender_names():
+        bench.setup(digests, contender, "cpu-bound")
+        assert bench.track_allocations_per_event(digests, contender, "cpu-bound") >= 0
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_per_event_repeat_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(counts.INSTRUCTION_PREFIXES, "native-sequential", (1_000, 3_000))
+    bench = counts.Instructions()
+    bench.setup("native-sequential", "cpu-bound")
+    first = bench.track_instructions_per_event("native-sequential", "cpu-bound")
+    assert first > 0 and bench.track_instructions_per_event("native-sequential", "cpu-bound") == first
+
+
+def test_callgrind_totals_are_read_from_its_output() -> None:
+    assert counts.total_instructions("events: Ir\nsummary: 1910610720\n") == 1910610720
+    with pytest.raises(RuntimeError, match="no instruction total"):
+        counts.total_instructions("events: Ir\n")
 
 
 def test_generation_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,3 +101,17 @@ def test_generation_benchmark_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     bench.setup("mixed")
     bench.time_generate("mixed")
     assert bench.track_events_per_second("mixed") > 0
+
+
+def test_the_sampled_type_keeps_samples_and_refuses_too_few() -> None:
+    def sample_figure() -> list[float]:
+        return [1.0, 2.0, 3.0]
+
+    bench = sampled.SampledBenchmark("s.sample_figure", sample_figure, [sample_figure])
+    assert bench.run() == {"samples": [1.0, 2.0, 3.0], "number": 1}
+    for bad in ([1.0], [1.0, math.nan]):
+        refused = sampled.SampledBenchmark("s.sample_bad", lambda bad=bad: bad, [])
+        with pytest.raises(ValueError, match="finite samples"):
+            refused.run()
+    assert sampled.SampledBenchmark.name_regex.match("sample_latency_p99")
+    assert not sampled.SampledBenchmark.name_regex.match("track_latency")
