@@ -236,6 +236,11 @@ def judge_steps(repo: Path, commits: dict[str, str]) -> dict[str, StepVerdict]:
     return verdicts
 
 
+def shown(path: Path) -> str:
+    """A path as the report names it: relative to the checkout when inside it (the report is committed)."""
+    return str(path.relative_to(asvcli.ROOT)) if path.is_relative_to(asvcli.ROOT) else str(path)
+
+
 def page_name(benchmark: str, params: str) -> str:
     """How asv's regressions page names a benchmark with its parameters: ``name('a', 'b')``."""
     return f"{benchmark}({', '.join(repr(p) for p in params.split(', '))})"
@@ -292,8 +297,8 @@ def report(
     ok &= not seen.problems
     lines += [
         "",
-        f"Rendered regressions page (`{out / 'site' / 'regressions.png'}`): {len(seen.regressions)} rows; "
-        f"screenshots of every graph in `{out / 'site'}`.",
+        f"Rendered regressions page (`{shown(out / 'site' / 'regressions.png')}`): {len(seen.regressions)} rows; "
+        f"screenshots of every graph in `{shown(out / 'site')}`.",
         *[f"- site problem: {p}" for p in seen.problems],
     ]
     lines += ["", "Builds (one `pip wheel` per commit, release mode, persistent Cargo target directory):", *builds]
