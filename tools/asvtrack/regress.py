@@ -7,7 +7,8 @@
 Measures both commits with asv (a commit already measured on this machine is reused unless
 ``--rerun``), judges every figure with :mod:`asvtrack.verdict`, prints the summary (and writes
 it to ``--summary``, e.g. ``$GITHUB_STEP_SUMMARY``). Exit status: 0 no gating regression,
-1 a gating figure regressed or a benchmark that passed at the base fails at HEAD, 2 bad
+1 a gating figure regressed, a benchmark that passed at the base fails at HEAD, nothing was
+measured at both commits, or asv itself failed (all of which must stop a merge), 2 bad
 arguments (an unknown revision, say).
 """
 
