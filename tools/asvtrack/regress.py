@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None, root: Path = asvcli.ROOT) -> int:
     except asvcli.AsvFailed as e:
         print(f"regress: {e}", file=sys.stderr)
         return 2
+    if base == head:
+        print(f"regress: {args.base} and {args.head} are the same commit ({head[:8]}): it is compared with itself",
+              file=sys.stderr)  # fmt: skip
     if args.head == "HEAD" and asvcli.git("status", "--porcelain", "--untracked-files=no", cwd=root):
         print("regress: the working tree has uncommitted changes; asv measures commits, so HEAD is what is judged",
               file=sys.stderr)  # fmt: skip
