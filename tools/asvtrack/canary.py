@@ -222,17 +222,20 @@ class StepVerdict:
 
 
 def judge_steps(repo: Path, commits: dict[str, str]) -> dict[str, StepVerdict]:
-    """regress on each step against its parent, as CI would run it and with its default gate."""
+    """regress on each step against its parent: measured and judged once, then decided as CI
+    would decide it (``--gate counts``) and with regress's default gate (timings too)."""
     verdicts = {}
     for parent, name in itertools.pairwise(list(commits)):
-        summary = repo / f"regress-{name}.md"
-        common = ["--base", commits[parent], "--head", commits[name], "--machine", MACHINE]
-        common += [a for b in BENCH for a in ("--bench", b)]
-        counts_exit = regress.main([*common, "--gate", "counts", "--summary", str(summary)], root=repo)
-        all_exit = regress.main(common, root=repo)
-        changes = regress.changes_between(repo, MACHINE, commits[parent], commits[name], BENCH, Thresholds())
+        base, head = commits[parent], commits[name]
+        changes = regress.changes_between(repo, MACHINE, base, head, BENCH, Thresholds())
+        title = f"eventbench regress: {base[:8]} → {head[:8]} on `{MACHINE}`"
         flagged = frozenset((c.benchmark, c.params) for c in regress.gating(changes, "counts"))
-        verdicts[name] = StepVerdict(counts_exit, all_exit, summary.read_text(), flagged)
+        verdicts[name] = StepVerdict(
+            regress.exit_status(changes, "counts"),
+            regress.exit_status(changes, "all"),
+            regress.summary(changes, "counts", title),
+            flagged,
+        )
     return verdicts
 
 

@@ -37,6 +37,11 @@ def gating(changes: list[Change], gate: str) -> list[Change]:
     return [c for c in changes if c.regressed and (c.verdict == "failed" or gate == "all" or c.kind == "count")]
 
 
+def exit_status(changes: list[Change], gate: str) -> int:
+    """1 when a figure fails the check under ``gate``, or when nothing was measured at both ends (not a pass)."""
+    return 1 if not changes or gating(changes, gate) else 0
+
+
 def summary(changes: list[Change], gate: str, title: str) -> str:
     failing = gating(changes, gate)
     counts = [c for c in changes if c.kind == "count"]
@@ -142,9 +147,7 @@ def main(argv: list[str] | None = None, root: Path = asvcli.ROOT) -> int:
     print(text)
     if args.summary is not None:
         args.summary.write_text(text + "\n")
-    if not changes:
-        return 1  # nothing measured at both ends is not a pass
-    return 1 if gating(changes, args.gate) else 0
+    return exit_status(changes, args.gate)
 
 
 if __name__ == "__main__":
