@@ -157,6 +157,7 @@ def verify(session: nox.Session) -> None:
 # asv_runner on the host computes every stored statistic, so it is pinned with asv (and with the
 # asv_runner of the environments, in asv.conf.json). pyproject.toml's test extra pins asv too.
 ASV_HOST = ["asv==0.6.6", "asv_runner==0.3.2", "virtualenv>=20.26"]
+SITE_CHECK = ["playwright>=1.45", "pillow>=10", "numpy>=1.26"]  # Chromium driven, screenshots read
 ASV_TOOLS_ENV = {"PYTHONPATH": "tools"}  # tools/asvtrack: run from the checkout, never installed
 
 
@@ -212,7 +213,7 @@ def _ensure_chromium(session: nox.Session) -> None:
 def pages(session: nox.Session) -> None:
     """Stored results plus a second machine, published into one site and checked in headless Chromium."""
     _ensure_chromium(session)
-    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10", "numpy>=1.26")
+    session.install(*ASV_HOST, *SITE_CHECK)
     out = session.posargs[0] if session.posargs else "results/site-check"
     session.run("python", "-m", "asvtrack.site", "pages", "--out", out, env=ASV_TOOLS_ENV)
 
@@ -221,5 +222,5 @@ def pages(session: nox.Session) -> None:
 def canary(session: nox.Session) -> None:
     """A scratch git history with known regressions: regress and the published page must flag exactly those."""
     _ensure_chromium(session)
-    session.install(*ASV_HOST, "playwright>=1.45", "pillow>=10", "numpy>=1.26")
+    session.install(*ASV_HOST, *SITE_CHECK)
     session.run("python", "-m", "asvtrack.canary", *session.posargs, env=ASV_TOOLS_ENV)
