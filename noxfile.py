@@ -86,21 +86,27 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("cargo", "fmt", "--all", "--check", external=True)
-    session.run("cargo", "clippy", "--all-targets", "--release", "--", "-D", "warnings", external=True)
+    for features in CARGO_FEATURE_SETS:
+        session.run("cargo", "clippy", "--all-targets", "--release", *features, "--", "-D", "warnings", external=True)
     if shutil.which("go"):  # the GitHub Actions workflow, checked by actionlint (from the Go module proxy)
         session.run("go", "run", "github.com/rhysd/actionlint/cmd/actionlint@v1.7.12", external=True)
     else:
         session.warn("go is not installed: the workflow was not checked by actionlint")
 
 
+# The engine's tests run twice: as shipped, and with the test-only fault switch compiled in.
+CARGO_FEATURE_SETS = [[], ["--features", "fault-injection"]]
+
+
 @nox.session(venv_backend="none")
 def rust(session: nox.Session) -> None:
-    """The engine's own tests (spec vectors, engines, session, C ABI misuse)."""
-    session.run("cargo", "test", "--release", external=True)
+    """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch."""
+    for features in CARGO_FEATURE_SETS:
+        session.run("cargo", "test", "--release", *features, external=True)
 
 
-def _cargo_test_binaries(session: nox.Session) -> list[str]:
-    out = session.run("cargo", "test", "--no-run", "--message-format=json", external=True, silent=True)
+def _cargo_test_binaries(session: nox.Session, features: list[str]) -> list[str]:
+    out = session.run("cargo", "test", "--no-run", *features, "--message-format=json", external=True, silent=True)
     artifacts = (json.loads(line) for line in str(out).splitlines() if line.startswith("{"))
     return [
         a["executable"]
@@ -114,7 +120,8 @@ def memcheck(session: nox.Session) -> None:
     """The engine's tests under valgrind memcheck: any error, or any definite leak, fails."""
     if shutil.which("valgrind") is None:
         session.skip("valgrind is not installed (Debian: apt-get install valgrind)")
-    for binary in _cargo_test_binaries(session):
+    binaries = [b for features in CARGO_FEATURE_SETS for b in _cargo_test_binaries(session, features)]
+    for binary in dict.fromkeys(binaries):
         session.run(
             "valgrind", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", binary, "--test-threads=1", external=True,

@@ -1,8 +1,10 @@
 """``eventbench``: list, export, run, verify, compare (SPEC §6).
 
 Each command reads like a script: load the stream, run, check, report.
-Exit status: 0 success; 1 a contender was wrong (a check failed or a digest
-differed); 2 invalid input, with one line on stderr naming what and why.
+Exit status: 0 success; 1 a contender was wrong (a check failed, a digest
+differed, a handler failed); 2 invalid input, with one line on stderr naming what
+and why; 130 on Ctrl-C and 143 on SIGTERM, once every worker has stopped, with no
+result written for the unfinished invocation.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +33,7 @@ DEFAULT_COMPARE_WORKLOAD = "mixed"
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
 MAX_SWEEP_POINT_S = 600  # a point offering load for longer is a typo (a rate in events/hour, say)
 EXIT_OK, EXIT_WRONG, EXIT_INVALID = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 
 class _Parser(argparse.ArgumentParser):
@@ -231,32 +236,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InvalidInput("--baseline", args.baseline, f"is not among the contenders compared ({', '.join(names)})")
     loaded = load_stream(args)
     mode = run_mode(args, loaded)
-    out_dir = results.new_run_directory(Path(args.results_dir), f"compare-{loaded.label}")
-    _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
+    # Staged: published whole when the block ends; a failure or an interrupt leaves nothing.
+    with results.RunDirectory(Path(args.results_dir), f"compare-{loaded.label}") as out:
+        _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
+        outcomes = timed_runs(contenders, loaded, mode, args.workers)
+        # Every timed run first: the counting passes install a profiler and allocator hooks,
+        # and no timed run should follow them in the same process.
+        docs = []
+        for contender, outcome in zip(contenders, outcomes, strict=True):
+            doc = measured_document(outcome, loaded, contender, args.alloc_events)
+            results.dump(doc, out.path / results.file_name(doc))
+            docs.append(doc)
+        written = report.build(docs, out.path / "report", args.baseline, print_tables=False) if args.report else []
+    baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
+    title = f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · ratios against {args.baseline}"
+    report.print_comparison(title, docs, baseline)
+    print(f"result documents: {out.final}")
+    if written:
+        print(f"report: {', '.join(str(out.published(p)) for p in written)}")
+    return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+
+
+def timed_runs(contenders: list[Contender], loaded: LoadedStream, mode: str, workers: int) -> list[RunOutcome]:
+    """One run of each contender, judged against the reference's digest."""
     reference = reference_digest(loaded.stream)
     expected = _expected_duration(loaded.stream, mode)
     outcomes = []
     for step, contender in enumerate(contenders, 1):
-        workers = contender.effective_workers(args.workers)
-        plural = "s" if workers > 1 else ""
-        what = f"{contender.info.name} ({workers} worker{plural}){expected}"
+        used = contender.effective_workers(workers)
+        what = f"{contender.info.name} ({used} worker{'s' if used > 1 else ''}){expected}"
         _progress(f"  [{step}/{len(contenders)}] running {what} ...")
-        outcomes.append(run_once(contender, loaded.stream, workers=workers, mode=mode, reference_digest=reference))
-    # Every timed run first: the counting passes install a profiler and allocator hooks,
-    # and no timed run should follow them in the same process.
-    docs = []
-    for contender, outcome in zip(contenders, outcomes, strict=True):
-        doc = measured_document(outcome, loaded, contender, args.alloc_events)
-        results.dump(doc, out_dir / results.file_name(doc))
-        docs.append(doc)
-    baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
-    title = f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · ratios against {args.baseline}"
-    report.print_comparison(title, docs, baseline)
-    print(f"result documents: {out_dir}")
-    if args.report:
-        written = report.build(docs, out_dir / "report", args.baseline, print_tables=False)
-        print(f"report: {', '.join(str(p) for p in written)}")
-    return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+        outcomes.append(run_once(contender, loaded.stream, workers=used, mode=mode, reference_digest=reference))
+    return outcomes
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -318,7 +329,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     workers = contender.effective_workers(args.workers)
     # Every point's spec is checked before anything runs or is written: no half sweep on disk.
     point_specs = {rate: _sweep_point_spec(spec, rate, args) for rate in rates}
-    out_dir = results.new_run_directory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
+    out = results.RunDirectory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
     references: dict[int, str] = {}  # by event count: arrival times do not change the digest
 
     def run_point(rate: float, attempt: int) -> dict[str, Any]:
@@ -335,16 +346,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         doc = measured_document(outcome, loaded, contender, 0)
         doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns, "attempt": attempt}
         suffix = "" if attempt == 1 else f"-attempt{attempt}"
-        results.dump(doc, out_dir / f"{contender.info.name}-w{workers}-{round(rate)}eps{suffix}.json")
+        results.dump(doc, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps{suffix}.json")
         print(report.sweep_row(doc, objective_ns), flush=True)
         return doc
 
     print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · objective p99 ≤ "
           f"{report.duration_ns(objective_ns)}")  # fmt: skip
     print(report.sweep_header())
-    docs, sustained = sweep.run_sweep(rates, run_point, objective_ns)
+    with out:  # published when every point is done; an interrupted sweep leaves nothing
+        docs, sustained = sweep.run_sweep(rates, run_point, objective_ns)
     print(report.sweep_verdict(contender.info.name, sustained, objective_ns, docs))
-    print(f"result documents: {out_dir}")
+    print(f"result documents: {out.final}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
 
 
@@ -496,11 +508,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that a run stops and cleans up the same way:
+    workers stopped and joined, staged results removed (a KeyboardInterrupt subclass,
+    so every ``except KeyboardInterrupt`` on the way treats it alike)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # usage errors (2), --help (0): as a return value, for callers and tests
         return int(e.code or 0)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         return int(args.func(args))
     except InvalidInput as e:
@@ -509,9 +533,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContenderError as e:
         print(f"eventbench: {e}", file=sys.stderr)
         return EXIT_WRONG
-    except KeyboardInterrupt:
-        print("eventbench: interrupted; no result was written for the unfinished run", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what, code = ("terminated", EXIT_TERMINATED) if isinstance(e, Terminated) else ("interrupted", EXIT_INTERRUPTED)
+        print(f"eventbench: {what}; every worker stopped, no result written for this invocation", file=sys.stderr)
+        return code
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from harness import metadata
@@ -138,24 +140,66 @@ def timestamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
-def new_run_directory(results_dir: Path, label: str) -> Path:
-    """A fresh directory per invocation: two runs at once never write the same files."""
-    stamp = timestamp()
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
-    for attempt in range(1000):
-        path = results_dir / "runs" / f"{stamp}-{safe}-{os.getpid()}-{attempt}"
+class RunDirectory:
+    """A fresh directory for one invocation's documents, published whole or not at all.
+
+    Two invocations at once never share one (the name holds a stamp, the pid and a
+    counter). Documents go into a hidden staging directory beside the final one
+    (``runs/.NAME.partial``); leaving the ``with`` block normally renames it to
+    ``runs/NAME`` in one step, and leaving it by an exception (a failed contender,
+    Ctrl-C, SIGTERM) removes it: no reader ever sees half a comparison or half a sweep.
+    """
+
+    def __init__(self, results_dir: Path, label: str) -> None:
+        stamp = timestamp()
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+        runs = results_dir / "runs"
+        for attempt in range(1000):
+            name = f"{stamp}-{safe}-{os.getpid()}-{attempt}"
+            self.staging, self.final = runs / f".{name}.partial", runs / name
+            if self.final.exists():
+                continue
+            try:
+                self.staging.mkdir(parents=True, exist_ok=False)
+                return
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise InvalidInput(str(results_dir), "results directory", e.strerror or str(e)) from None
+        raise InvalidInput(str(results_dir), "results directory", "no fresh run directory name after 1000 tries")
+
+    @property
+    def path(self) -> Path:
+        """Where documents are written while the invocation runs."""
+        return self.staging
+
+    def published(self, path: Path) -> Path:
+        """Where ``path`` (under :attr:`path`) is once published."""
+        return self.final / path.relative_to(self.staging)
+
+    def __enter__(self) -> RunDirectory:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return
         try:
-            path.mkdir(parents=True, exist_ok=False)
-            return path
-        except FileExistsError:
-            continue
+            os.rename(self.staging, self.final)
         except OSError as e:
-            raise InvalidInput(str(results_dir), "results directory", e.strerror or str(e)) from None
-    raise RuntimeError(f"could not create a fresh run directory under {results_dir}")
+            raise InvalidInput(str(self.final), "results directory", e.strerror or str(e)) from None
 
 
 def file_name(doc: dict[str, Any]) -> str:
     return f"{doc['implementation']}-w{doc['workers']}-{doc['mode']}.json"
+
+
+def _documents_under(directory: Path) -> list[Path]:
+    """JSON files under ``directory``, except in hidden directories (a run still staging, say)."""
+    found = directory.rglob("*.json")
+    return [p for p in found if not any(part.startswith(".") for part in p.relative_to(directory).parts)]
 
 
 def load_many(paths: list[Path]) -> tuple[list[dict[str, Any]], list[InvalidInput]]:
@@ -171,7 +215,7 @@ def load_many(paths: list[Path]) -> tuple[list[dict[str, Any]], list[InvalidInpu
         if not given.exists():
             errors.append(InvalidInput(str(given), "path", "does not exist"))
             continue
-        found = sorted(given.rglob("*.json")) if given.is_dir() else [given]
+        found = sorted(_documents_under(given)) if given.is_dir() else [given]
         for path in found:
             try:
                 doc = load(path)

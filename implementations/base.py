@@ -55,12 +55,24 @@ class Session(ABC):
         self.close()
 
 
+MAX_WORKERS = 1024  # the native engine's limit too; more is a typo, not a benchmark
+
+
+def check_open(stream: object, workers: object) -> None:
+    """What every ``open`` checks first, so a bad argument is a clear ``ValueError``, not a
+    ``ZeroDivisionError`` in a worker or a million threads started."""
+    if not isinstance(stream, EventStream):
+        raise ValueError(f"stream must be an EventStream (from harness.events), got {type(stream).__name__}")
+    if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers!r}")
+
+
 class Contender(ABC):
     info: ContenderInfo
 
     @abstractmethod
     def open(self, stream: EventStream, workers: int) -> Session:
-        """Setup for one run of ``stream`` (untimed)."""
+        """Setup for one run of ``stream`` (untimed). Starts with :func:`check_open`."""
 
     def effective_workers(self, requested: int) -> int:
         return requested if self.info.parallel else 1

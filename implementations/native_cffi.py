@@ -6,6 +6,9 @@ The library is the crate built by setuptools-rust into this package
 header and calls the library with the GIL released: one call per run, and one
 per batch for a streaming session. Errors come back as codes and become Python
 exceptions here (:func:`rustcall`), the one place that knows the codes.
+
+A run is cancelled on Ctrl-C or SIGTERM (``implementations.interrupts``): the
+engine stops within milliseconds, its workers joined, and the interrupt goes on.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import numpy as np
 
 from harness.errors import InvalidInput
 from harness.events import EventStream
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable, check_open
+from implementations.interrupts import WakeupPipe
 
 LIBRARY_ENV = "EVENTBENCH_NATIVE_LIB"
 DEFAULT_BATCH_EVENTS = 1024
 MODEL_SEQUENTIAL, MODEL_POOL = 0, 1
-_OK, _ARGUMENT, _INVALID_STREAM, _HANDLE, _HANDLER, _PANIC, _RESOURCE = range(7)
+_OK, _ARGUMENT, _INVALID_STREAM, _HANDLE, _HANDLER, _PANIC, _RESOURCE, _CANCELLED = range(8)
+
+
+class Cancelled(ContenderError):
+    """The run was cancelled (``evb_engine_cancel``) before it handled every event."""
 
 
 def _header_declarations() -> str:
@@ -63,8 +71,9 @@ def load() -> tuple[Any, Any]:
     return ffi, lib
 
 
-def rustcall(function: Any, *args: Any) -> None:
-    """Calls one export; turns a failure code and its message into an exception."""
+def rustcall(function: Any, *args: Any, contender: str = "native") -> None:
+    """Calls one export; turns a failure code and its message into an exception
+    (a failed run's message starts with the ``contender``'s name)."""
     code = function(*args)
     if code == _OK:
         return
@@ -75,9 +84,11 @@ def rustcall(function: Any, *args: Any) -> None:
         raise InvalidInput("native engine", where, rule)
     if code in (_ARGUMENT, _HANDLE):
         raise ValueError(message)
+    if code == _CANCELLED:
+        raise Cancelled(f"{contender}: {message}")
     if code in (_HANDLER, _RESOURCE):
-        raise ContenderError(f"native: {message}")
-    raise ContenderError(f"native: internal error (code {code}): {message}")
+        raise ContenderError(f"{contender}: {message}")
+    raise ContenderError(f"{contender}: internal error (code {code}): {message}")
 
 
 def _records(records: np.ndarray | bytes | bytearray | memoryview) -> Any:
@@ -121,15 +132,18 @@ class _Handle:
 
 
 class Engine(_Handle):
-    """One engine handle: ``run`` handles a whole stream in one call."""
+    """One engine handle: ``run`` handles a whole stream in one call; ``cancel`` stops it."""
 
     _free_export, _kind = "evb_engine_free", "engine"
 
-    def __init__(self, model: int, workers: int, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+    def __init__(
+        self, model: int, workers: int, batch_events: int = DEFAULT_BATCH_EVENTS, contender: str = "native"
+    ) -> None:
         ffi, lib = load()
         out = ffi.new("evb_engine *")
         rustcall(lib.evb_engine_new, model, workers, batch_events, out)
         super().__init__(out[0])
+        self.contender = contender
 
     def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
         ffi, lib = load()
@@ -137,8 +151,21 @@ class Engine(_Handle):
         digest = ffi.new("uint64_t *")
         data = _records(records)
         rustcall(lib.evb_engine_run, handle, data, len(data), n_keys, _done(done_ns), len(done_ns),
-                 t0_ns, int(open_loop), digest)  # fmt: skip
+                 t0_ns, int(open_loop), digest, contender=self.contender)  # fmt: skip
         return int(digest[0])
+
+    def cancel(self) -> None:
+        """Stops the run in progress (from any thread); the engine stays cancelled. No-op once freed."""
+        if self._handle is not None:
+            rustcall(load()[1].evb_engine_cancel, self._handle)
+
+    def watch_signals(self, wakeup_fd: int, forward_fd: int = -1) -> None:
+        """SIGINT or SIGTERM written to ``wakeup_fd`` cancels the run; bytes go on to ``forward_fd``.
+
+        ``wakeup_fd`` is :func:`implementations.interrupts.signal_pipe`'s read end (one per
+        process); ``-1`` stops watching this engine.
+        """
+        rustcall(load()[1].evb_engine_watch_signals, self._require(), wakeup_fd, forward_fd)
 
 
 class StreamingSession(_Handle):
@@ -191,13 +218,18 @@ def validate_file(data: bytes) -> tuple[int, int]:
 
 
 class NativeSession(Session):
+    """One run on an engine; Ctrl-C or SIGTERM during it cancels the engine (see the module doc)."""
+
     def __init__(self, stream: EventStream, engine: Engine) -> None:
         self.stream, self.engine = stream, engine
+        # Started here, before the clock: Ctrl-C and SIGTERM cancel the run.
+        self.signals = WakeupPipe(engine.watch_signals, lambda: engine.watch_signals(-1))
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
         return self.engine.run(self.stream.records, self.stream.n_keys, done_ns, t0_ns, open_loop)
 
     def close(self) -> None:
+        self.signals.close()
         self.engine.free()
 
 
@@ -216,7 +248,8 @@ class Native(Contender):
         )
 
     def open(self, stream: EventStream, workers: int) -> Session:
-        return NativeSession(stream, Engine(MODEL_POOL, workers, self.batch_events))
+        check_open(stream, workers)
+        return NativeSession(stream, Engine(MODEL_POOL, workers, self.batch_events, contender="native"))
 
 
 class NativeSequential(Contender):
@@ -234,4 +267,5 @@ class NativeSequential(Contender):
         load()
 
     def open(self, stream: EventStream, workers: int) -> Session:
-        return NativeSession(stream, Engine(MODEL_SEQUENTIAL, 1))
+        check_open(stream, workers)
+        return NativeSession(stream, Engine(MODEL_SEQUENTIAL, 1, contender="native-sequential"))

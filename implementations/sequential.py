@@ -12,13 +12,15 @@ import numpy as np
 
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
-from implementations.base import Contender, ContenderInfo, Session
+from implementations import faults
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
 from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
 
 
 class SequentialSession(Session):
     def __init__(self, stream: EventStream) -> None:
         self.events = DecodedStream.of(stream)
+        self.fault_at = faults.armed_at("sequential")
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
         ev = self.events
@@ -27,17 +29,24 @@ class SequentialSession(Session):
         g = 0
         done = [0] * len(ev)
         clock = time.monotonic_ns
-        for i in range(len(ev)):
-            if open_loop:
-                wait_until(t0_ns + ev.arrival_ns[i])
-            kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
-            if kind == BLOCK:
-                wait_at_least_us(ev.work[i])
-            elif kind == AGGREGATE:
-                g = (g + value) & MASK64
-            states[key] = next_state(states[key], kind, value, ev.work[i])
-            counts[key] += 1
-            done[i] = clock()
+        fault_at = self.fault_at
+        i = 0
+        try:
+            for i in range(len(ev)):
+                if open_loop:
+                    wait_until(t0_ns + ev.arrival_ns[i])
+                if i == fault_at:
+                    raise faults.InjectedFault("sequential", i)
+                kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
+                if kind == BLOCK:
+                    wait_at_least_us(ev.work[i])
+                elif kind == AGGREGATE:
+                    g = (g + value) & MASK64
+                states[key] = next_state(states[key], kind, value, ev.work[i])
+                counts[key] += 1
+                done[i] = clock()
+        except Exception as e:  # not KeyboardInterrupt: an interrupt is not the handler's failure
+            raise ContenderError(f"sequential: handling event {i} failed: {e!r}") from e
         done_ns[:] = done
         return digest(g, states, counts, len(ev))
 
@@ -52,4 +61,5 @@ class Sequential(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers)
         return SequentialSession(stream)

@@ -19,7 +19,8 @@ import numpy as np
 
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
-from implementations.base import Contender, ContenderError, ContenderInfo, Session
+from implementations import faults
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
 from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
@@ -38,6 +39,7 @@ class ThreadedSession(Session):
         self.done: list[int] = []
         self.failures: list[tuple[int, BaseException]] = []
         self.cancelled = False  # set when handle() is interrupted: workers drain without handling
+        self.fault_at = faults.armed_at("threaded")
         self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
         self.threads = [
             threading.Thread(target=self._work, args=(inbox,), name=f"eventbench-worker-{w}", daemon=True)
@@ -49,6 +51,7 @@ class ThreadedSession(Session):
     def _work(self, inbox: queue.SimpleQueue[list[int] | None]) -> None:
         ev, states, counts, done = self.events, self.states, self.counts, self.done
         clock = time.monotonic_ns
+        fault_at = self.fault_at
         while (batch := inbox.get()) is not _STOP:
             if self.failures or self.cancelled:
                 continue  # a worker failed or the run was interrupted: drain without handling
@@ -56,6 +59,8 @@ class ThreadedSession(Session):
                 if self.cancelled:
                     break
                 try:
+                    if i == fault_at:
+                        raise faults.InjectedFault("threaded", i)
                     kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
                     if kind == BLOCK:
                         wait_at_least_us(ev.work[i])
@@ -129,4 +134,5 @@ class Threaded(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers)
         return ThreadedSession(stream, workers)

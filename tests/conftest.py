@@ -8,3 +8,10 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """The robustness tests' counts, for ``nox -s robustness`` (nothing when not asked for)."""
+    import tally
+
+    tally.dump()

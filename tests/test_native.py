@@ -237,7 +237,16 @@ def test_free_from_another_thread_waits_for_the_workers() -> None:
     records["kind"] = 2  # block
     records["work"] = 10_000  # 10 ms each, one worker: 0.4 s of handling
     session = native_cffi.StreamingSession(1, 1, done, batch_events=1)
-    submitter = threading.Thread(target=session.submit, args=(records,))
+    outcome: list[BaseException | None] = []
+
+    def submit() -> None:
+        try:
+            session.submit(records)
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    submitter = threading.Thread(target=submit)
     submitter.start()
     assert _eventually(lambda: np.count_nonzero(done) > 0)
     _, lib = native_cffi.load()
@@ -247,4 +256,7 @@ def test_free_from_another_thread_waits_for_the_workers() -> None:
     submitter.join()
     time.sleep(0.05)
     assert np.array_equal(done, after_free)
+    # free() cancels the submit under way: the events it had not routed are dropped, not handled.
+    assert len(outcome) == 1 and isinstance(outcome[0], native_cffi.Cancelled), outcome
+    assert np.count_nonzero(done) < n
     session._handle = None  # freed above

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use evb_native::engine::{now_ns, run_pool, run_sequential, Stream};
+use evb_native::engine::{now_ns, run_pool, run_sequential, Control, Stream};
 use evb_native::spec::{mix, parse_header, Event, HEADER_SIZE, RECORD_SIZE};
 
 fn stream_bytes() -> (Vec<u8>, u32) {
@@ -82,11 +82,22 @@ fn bench(c: &mut Criterion) {
     });
     let done: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
     group.bench_function("native-sequential", |b| {
-        b.iter(|| run_sequential(&stream, &done, now_ns(), false).unwrap())
+        b.iter(|| run_sequential(&stream, &done, now_ns(), false, &Control::default()).unwrap())
     });
     for workers in [1, 2] {
         group.bench_function(format!("native-{workers}-workers"), |b| {
-            b.iter(|| run_pool(&stream, &done, now_ns(), false, workers, 1024).unwrap())
+            b.iter(|| {
+                run_pool(
+                    &stream,
+                    &done,
+                    now_ns(),
+                    false,
+                    workers,
+                    1024,
+                    &Control::default(),
+                )
+                .unwrap()
+            })
         });
     }
     group.finish();

@@ -32,6 +32,7 @@ extern "C" {
 #define EVB_ERR_HANDLER 4
 #define EVB_ERR_PANIC 5
 #define EVB_ERR_RESOURCE 6
+#define EVB_ERR_CANCELLED 7
 
 #define EVB_MODEL_SEQUENTIAL 0
 #define EVB_MODEL_POOL 1
@@ -49,6 +50,15 @@ int32_t evb_engine_new(uint32_t model, uint32_t workers, uint32_t batch_events, 
 int32_t evb_engine_run(evb_engine engine, const uint8_t *records, size_t records_len, uint32_t n_keys,
                        uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop,
                        uint64_t *out_digest);
+/* Asks the run in progress on this engine (or its next run) to stop; safe from any thread.
+ * That run returns EVB_ERR_CANCELLED within about 10 ms plus one event's handling, its
+ * workers joined. A cancelled engine stays cancelled: free it. */
+int32_t evb_engine_cancel(evb_engine engine);
+/* Cancels this engine's runs on SIGINT or SIGTERM: the process's one watcher thread reads
+ * wakeup_fd (the read end of Python's signal wakeup pipe, which receives each signal's number;
+ * the same fd on every call) and passes every byte on to forward_fd (-1: nowhere).
+ * wakeup_fd -1 stops watching this engine; evb_engine_free does too. */
+int32_t evb_engine_watch_signals(evb_engine engine, int32_t wakeup_fd, int32_t forward_fd);
 int32_t evb_engine_free(evb_engine engine);
 
 /* Streaming: done_ns must stay valid until evb_session_free returns. Each submit

@@ -10,11 +10,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_utils::CachePadded;
 
+use crate::fault::Fault;
 use crate::spec::{digest, mix, Event, Invalid, AGGREGATE, BLOCK, COMPUTE, RECORD_SIZE};
 
 /// Batches a channel holds per worker before the router waits (back-pressure).
@@ -22,6 +24,8 @@ pub const CHANNEL_DEPTH: usize = 4;
 /// Below this much time to go, pacing spins instead of sleeping. With the thread's timer
 /// slack at 1 ns (`PreciseSleep`) a sleep overshoots by a few µs, not Linux's default 50 µs.
 const SPIN_BELOW_NS: u64 = 20_000;
+/// The longest a paced wait sleeps before it looks at the stop flag again.
+const LONGEST_SLEEP_NS: u64 = 10_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {
@@ -33,6 +37,8 @@ pub enum EngineError {
     Handler(String),
     /// The system refused a resource (a thread, say).
     Resource(String),
+    /// The caller cancelled the run (`evb_engine_cancel`); what was left was not handled.
+    Cancelled,
 }
 
 impl std::fmt::Display for EngineError {
@@ -42,6 +48,7 @@ impl std::fmt::Display for EngineError {
             EngineError::Argument(m) | EngineError::Handler(m) | EngineError::Resource(m) => {
                 f.write_str(m)
             }
+            EngineError::Cancelled => f.write_str("the run was cancelled"),
         }
     }
 }
@@ -109,20 +116,65 @@ impl Drop for PreciseSleep {
 }
 
 /// Waits until the monotonic clock reaches `deadline_ns`: sleeps while far, spins when near.
+/// Returns early, within `LONGEST_SLEEP_NS`, once `stopped` says so.
 #[inline]
-pub fn wait_until(deadline_ns: u64) {
+pub fn wait_until(deadline_ns: u64, stopped: impl Fn() -> bool) {
     loop {
         let now = now_ns();
-        if now >= deadline_ns {
+        if now >= deadline_ns || stopped() {
             return;
         }
         let remaining = deadline_ns - now;
         if remaining > SPIN_BELOW_NS {
-            std::thread::sleep(Duration::from_nanos(remaining - SPIN_BELOW_NS));
+            let sleep = (remaining - SPIN_BELOW_NS).min(LONGEST_SLEEP_NS);
+            std::thread::sleep(Duration::from_nanos(sleep));
         } else {
             std::thread::yield_now(); // spin, but let a worker on this core run first
         }
     }
+}
+
+/// What reaches into a run from outside: the caller's cancel flag and the fault switch.
+///
+/// The flag is cache-padded because every worker reads it once per event, right beside
+/// `G`, which every worker writes. Cancelling is sticky: a cancelled engine stays so.
+#[derive(Clone, Debug, Default)]
+pub struct Control {
+    cancel: Arc<CachePadded<AtomicBool>>,
+    pub fault: Fault,
+}
+
+impl Control {
+    pub fn with_fault(fault: Fault) -> Control {
+        Control {
+            fault,
+            ..Control::default()
+        }
+    }
+
+    /// Asks the run (in progress, or the next one) to stop; safe from any thread.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Relaxed);
+    }
+
+    #[inline(always)]
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Relaxed)
+    }
+
+    /// Whether `other` cancels the same runs (a clone of this control).
+    pub fn same(&self, other: &Control) -> bool {
+        Arc::ptr_eq(&self.cancel, &other.cancel)
+    }
+}
+
+/// The run's message for a handler that panicked while handling event `seq`.
+pub fn handler_failure(seq: Option<u64>, panic: &Box<dyn std::any::Any + Send>) -> String {
+    let event = seq.map_or_else(|| "an event".to_string(), |s| format!("event {s}"));
+    format!(
+        "handling {event} failed: the handler panicked: {}",
+        panic_message(panic)
+    )
 }
 
 /// One event's effect on its key's state (SPEC §3); `G` is shared by every worker.
@@ -191,19 +243,33 @@ pub fn run_sequential(
     done: DoneSlots<'_>,
     t0_ns: u64,
     open_loop: bool,
+    control: &Control,
 ) -> Result<u64, EngineError> {
     check_done(stream, done)?;
     let n_keys = stream.n_keys as usize;
     let (mut states, mut counts) = (vec![0u64; n_keys], vec![0u64; n_keys]);
     let g = AtomicU64::new(0);
     let _precise = open_loop.then(PreciseSleep::new);
-    for e in stream.events() {
-        if open_loop {
-            wait_until(t0_ns.saturating_add(e.arrival_ns));
+    let mut current = None;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        for e in stream.events() {
+            if open_loop {
+                wait_until(t0_ns.saturating_add(e.arrival_ns), || control.cancelled());
+            }
+            if control.cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            current = Some(e.seq);
+            control.fault.check(e.seq);
+            let k = e.key as usize;
+            handle(&e, &mut states[k], &mut counts[k], &g);
+            done[e.seq as usize].store(now_ns(), Relaxed);
         }
-        let k = e.key as usize;
-        handle(&e, &mut states[k], &mut counts[k], &g);
-        done[e.seq as usize].store(now_ns(), Relaxed);
+        Ok(())
+    }));
+    match outcome {
+        Ok(result) => result?,
+        Err(panic) => return Err(EngineError::Handler(handler_failure(current, &panic))),
     }
     Ok(digest(
         g.into_inner(),
@@ -217,17 +283,20 @@ pub fn run_sequential(
 pub struct Shared<'a> {
     pub done: DoneSlots<'a>,
     pub g: AtomicU64,
-    pub failed: AtomicBool,
-    pub failure: Mutex<Option<String>>,
+    /// Set by the first failure; padded for the same reason as `Control`'s flag.
+    failed: CachePadded<AtomicBool>,
+    failure: Mutex<Option<String>>,
+    pub control: Control,
 }
 
 impl<'a> Shared<'a> {
-    pub fn new(done: DoneSlots<'a>) -> Shared<'a> {
+    pub fn new(done: DoneSlots<'a>, control: Control) -> Shared<'a> {
         Shared {
             done,
             g: AtomicU64::new(0),
-            failed: AtomicBool::new(false),
+            failed: CachePadded::new(AtomicBool::new(false)),
             failure: Mutex::new(None),
+            control,
         }
     }
 
@@ -237,9 +306,20 @@ impl<'a> Shared<'a> {
         self.failed.store(true, Relaxed);
     }
 
+    /// A worker failed or the caller cancelled: stop routing, stop handling.
+    #[inline(always)]
+    pub fn stopped(&self) -> bool {
+        self.failed.load(Relaxed) || self.control.cancelled()
+    }
+
+    /// The run's error: the first failure, else the cancellation, else none.
     pub fn error(&self) -> Option<EngineError> {
         let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        failure.clone().map(EngineError::Handler)
+        match failure.clone() {
+            Some(message) => Some(EngineError::Handler(message)),
+            None if self.control.cancelled() => Some(EngineError::Cancelled),
+            None => None,
+        }
     }
 }
 
@@ -249,7 +329,9 @@ pub fn keys_owned(n_keys: usize, workers: usize, w: usize) -> usize {
 }
 
 /// A worker: handles batches until its channel closes; returns its keys' `(s, c)`.
-/// A panicking handler is caught here, recorded, and the rest is drained unhandled.
+/// A panicking handler is caught here and recorded with its event; after a failure or a
+/// cancellation the rest is drained unhandled (checked per event: a batch of `block`
+/// events could otherwise hold a cancelled run for a minute).
 pub fn worker_loop(
     inbox: Receiver<Vec<Event>>,
     recycle: Sender<Vec<Event>>,
@@ -258,18 +340,23 @@ pub fn worker_loop(
     shared: &Shared<'_>,
 ) -> (Vec<u64>, Vec<u64>) {
     let (mut states, mut counts) = (vec![0u64; owned], vec![0u64; owned]);
+    let fault = shared.control.fault;
     while let Ok(mut batch) = inbox.recv() {
-        if !shared.failed.load(Relaxed) {
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                for e in &batch {
-                    let local = e.key as usize / workers;
-                    handle(e, &mut states[local], &mut counts[local], &shared.g);
-                    shared.done[e.seq as usize].store(now_ns(), Relaxed);
+        let mut current = None;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for e in &batch {
+                if shared.stopped() {
+                    break;
                 }
-            }));
-            if let Err(panic) = outcome {
-                shared.fail(format!("a handler panicked: {}", panic_message(&panic)));
+                current = Some(e.seq);
+                fault.check(e.seq);
+                let local = e.key as usize / workers;
+                handle(e, &mut states[local], &mut counts[local], &shared.g);
+                shared.done[e.seq as usize].store(now_ns(), Relaxed);
             }
+        }));
+        if let Err(panic) = outcome {
+            shared.fail(handler_failure(current, &panic));
         }
         batch.clear();
         let _ = recycle.send(batch); // the router may be gone already: nothing to return to
@@ -357,7 +444,7 @@ impl Router {
     }
 
     fn send(&mut self, w: usize, shared: &Shared<'_>) -> Result<(), Stopped> {
-        if shared.failed.load(Relaxed) {
+        if shared.stopped() {
             return Err(Stopped);
         }
         let fresh = self.recycle.recv().map_err(|_| Stopped)?;
@@ -410,11 +497,12 @@ pub fn run_pool(
     open_loop: bool,
     workers: usize,
     batch_events: usize,
+    control: &Control,
 ) -> Result<u64, EngineError> {
     check_pool(workers, batch_events)?;
     check_done(stream, done)?;
     let n_keys = stream.n_keys as usize;
-    let shared = Shared::new(done);
+    let shared = Shared::new(done, control.clone());
     let parts = std::thread::scope(|scope| {
         let (mut router, inboxes, recycle) = Router::new(workers, batch_events);
         let handles: Vec<_> = inboxes
@@ -459,7 +547,7 @@ fn route(
             let due = t0_ns.saturating_add(e.arrival_ns);
             if now_ns() < due {
                 router.flush(shared)?;
-                wait_until(due);
+                wait_until(due, || shared.stopped());
             }
         }
         router.push(e, shared)?;
@@ -528,7 +616,7 @@ mod tests {
         for open_loop in [false, true] {
             let done = slots(4);
             assert_eq!(
-                run_sequential(&stream, &done, now_ns(), open_loop),
+                run_sequential(&stream, &done, now_ns(), open_loop, &Control::default()),
                 Ok(0x57a50588ef34124e)
             );
             for workers in 1..=5 {
@@ -536,7 +624,15 @@ mod tests {
                     let done = slots(4);
                     let t0 = now_ns();
                     assert_eq!(
-                        run_pool(&stream, &done, t0, open_loop, workers, batch),
+                        run_pool(
+                            &stream,
+                            &done,
+                            t0,
+                            open_loop,
+                            workers,
+                            batch,
+                            &Control::default()
+                        ),
                         Ok(0x57a50588ef34124e)
                     );
                     assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
@@ -549,11 +645,11 @@ mod tests {
     fn an_empty_stream() {
         let stream = Stream::new(&[], 1).unwrap();
         assert_eq!(
-            run_pool(&stream, &[], 0, false, 3, 16),
+            run_pool(&stream, &[], 0, false, 3, 16, &Control::default()),
             Ok(0x238275bc38fcbe91)
         );
         assert_eq!(
-            run_sequential(&stream, &[], 0, false),
+            run_sequential(&stream, &[], 0, false, &Control::default()),
             Ok(0x238275bc38fcbe91)
         );
     }
@@ -573,7 +669,7 @@ mod tests {
         let stream = Stream::new(&bytes, 3).unwrap();
         let done = slots(50);
         let t0 = now_ns();
-        run_pool(&stream, &done, t0, true, 2, 8).unwrap();
+        run_pool(&stream, &done, t0, true, 2, 8, &Control::default()).unwrap();
         for e in &events {
             assert!(done[e.seq as usize].load(Relaxed) >= t0 + e.arrival_ns);
         }
@@ -584,15 +680,15 @@ mod tests {
         let bytes = vector_stream();
         let stream = Stream::new(&bytes, 2).unwrap();
         assert!(matches!(
-            run_pool(&stream, &slots(3), 0, false, 2, 16),
+            run_pool(&stream, &slots(3), 0, false, 2, 16, &Control::default()),
             Err(EngineError::Argument(_))
         ));
         assert!(matches!(
-            run_pool(&stream, &slots(4), 0, false, 0, 16),
+            run_pool(&stream, &slots(4), 0, false, 0, 16, &Control::default()),
             Err(EngineError::Argument(_))
         ));
         assert!(matches!(
-            run_pool(&stream, &slots(4), 0, false, 2, 0),
+            run_pool(&stream, &slots(4), 0, false, 2, 0, &Control::default()),
             Err(EngineError::Argument(_))
         ));
         assert!(matches!(
@@ -609,7 +705,7 @@ mod tests {
     fn a_panicking_handler_is_caught_and_reported() {
         // Key 5 for a worker that owns one key: the handler indexes past its state and panics.
         let done = slots(1);
-        let shared = Shared::new(&done);
+        let shared = Shared::new(&done, Control::default());
         let (inbox_tx, inbox) = bounded(1);
         let (recycle, returned) = bounded(2);
         let bad = Event {
@@ -625,9 +721,85 @@ mod tests {
             "the batch's buffer is returned even after a panic"
         );
         match shared.error() {
-            Some(EngineError::Handler(message)) => assert!(message.contains("a handler panicked")),
+            Some(EngineError::Handler(message)) => {
+                assert!(message.starts_with("handling event 0 failed: the handler panicked"))
+            }
             other => panic!("expected a handler failure, got {other:?}"),
         }
+    }
+
+    fn block_events(n: u64, keys: u32) -> Vec<u8> {
+        let events: Vec<Event> = (0..n)
+            .map(|i| Event {
+                seq: i,
+                key: (i % keys as u64) as u32,
+                kind: BLOCK,
+                work: 2_000, // 2 ms each: uncancelled, the run would take n * 2 ms / workers
+                ..Default::default()
+            })
+            .collect();
+        records(&events)
+    }
+
+    /// Cancels from another thread after `after`; returns the run's result and how long it took.
+    fn cancelled_run(
+        run: impl FnOnce(&Control) -> Result<u64, EngineError> + Send,
+        after: Duration,
+    ) -> (Result<u64, EngineError>, Duration) {
+        let control = Control::default();
+        std::thread::scope(|scope| {
+            let canceller = control.clone();
+            scope.spawn(move || {
+                std::thread::sleep(after);
+                canceller.cancel();
+            });
+            let start = std::time::Instant::now();
+            let result = run(&control);
+            (result, start.elapsed())
+        })
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_and_joins_its_workers() {
+        // 4,000 events of 2 ms: 4 s on two workers; cancelled after 50 ms it must end long before.
+        let bytes = block_events(4_000, 8);
+        let stream = Stream::new(&bytes, 8).unwrap();
+        let done = slots(4_000);
+        let pool = |c: &Control| run_pool(&stream, &done, now_ns(), false, 2, 1024, c);
+        let (result, took) = cancelled_run(pool, Duration::from_millis(50));
+        assert_eq!(result, Err(EngineError::Cancelled));
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        let sequential = |c: &Control| run_sequential(&stream, &done, now_ns(), false, c);
+        let (result, took) = cancelled_run(sequential, Duration::from_millis(50));
+        assert_eq!(result, Err(EngineError::Cancelled));
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        // Open loop: the router is asleep until an arrival an hour away; cancelling wakes it.
+        let far = records(&[Event {
+            arrival_ns: 3_600_000_000_000,
+            ..Default::default()
+        }]);
+        let stream = Stream::new(&far, 1).unwrap();
+        let paced = |c: &Control| run_pool(&stream, &done, now_ns(), true, 2, 16, c);
+        let (result, took) = cancelled_run(paced, Duration::from_millis(50));
+        assert_eq!(result, Err(EngineError::Cancelled));
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+    }
+
+    #[test]
+    fn cancelling_is_sticky() {
+        let control = Control::default();
+        control.cancel();
+        let bytes = vector_stream();
+        let stream = Stream::new(&bytes, 2).unwrap();
+        let done = slots(4);
+        assert_eq!(
+            run_pool(&stream, &done, 0, false, 2, 16, &control),
+            Err(EngineError::Cancelled)
+        );
+        assert_eq!(
+            run_sequential(&stream, &done, 0, false, &control),
+            Err(EngineError::Cancelled)
+        );
     }
 
     #[test]

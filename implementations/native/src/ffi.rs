@@ -14,7 +14,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::engine::{run_pool, run_sequential, EngineError, Stream};
+use crate::engine::{run_pool, run_sequential, Control, EngineError, Stream};
+use crate::fault::Fault;
 use crate::session::Session;
 
 pub const EVB_OK: i32 = 0;
@@ -24,6 +25,7 @@ pub const EVB_ERR_HANDLE: i32 = 3;
 pub const EVB_ERR_HANDLER: i32 = 4;
 pub const EVB_ERR_PANIC: i32 = 5;
 pub const EVB_ERR_RESOURCE: i32 = 6;
+pub const EVB_ERR_CANCELLED: i32 = 7;
 
 pub const EVB_MODEL_SEQUENTIAL: u32 = 0;
 pub const EVB_MODEL_POOL: u32 = 1;
@@ -37,6 +39,7 @@ impl From<EngineError> for Failure {
             EngineError::Argument(_) => EVB_ERR_ARGUMENT,
             EngineError::Handler(_) => EVB_ERR_HANDLER,
             EngineError::Resource(_) => EVB_ERR_RESOURCE,
+            EngineError::Cancelled => EVB_ERR_CANCELLED,
         };
         Failure(code, e.to_string())
     }
@@ -139,10 +142,23 @@ struct Engine {
     model: u32,
     workers: usize,
     batch_events: usize,
+    control: Control,
 }
 
 static ENGINES: OnceLock<Mutex<Registry<Engine>>> = OnceLock::new();
-static SESSIONS: OnceLock<Mutex<Registry<Mutex<Session>>>> = OnceLock::new();
+/// A session, with its cancel flag outside the lock: `free` stops an in-flight `submit`.
+struct SessionEntry {
+    control: Control,
+    session: Mutex<Session>,
+}
+
+impl SessionEntry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+static SESSIONS: OnceLock<Mutex<Registry<SessionEntry>>> = OnceLock::new();
 
 // ---------------------------------------------------------------- buffers
 
@@ -235,10 +251,16 @@ pub unsafe extern "C" fn evb_engine_new(
         if out_engine.is_null() {
             return Err(argument("out_engine is NULL"));
         }
+        let contender = if model == EVB_MODEL_SEQUENTIAL {
+            "native-sequential"
+        } else {
+            "native"
+        };
         let engine = Engine {
             model,
             workers,
             batch_events,
+            control: Control::with_fault(Fault::armed(contender)),
         };
         write_out(out_engine, insert(&ENGINES, engine), "out_engine")
     })
@@ -272,7 +294,7 @@ pub unsafe extern "C" fn evb_engine_run(
         let stream = Stream::new(records, n_keys)?;
         let open_loop = open_loop != 0;
         let digest = if engine.model == EVB_MODEL_SEQUENTIAL {
-            run_sequential(&stream, done, t0_ns, open_loop)?
+            run_sequential(&stream, done, t0_ns, open_loop, &engine.control)?
         } else {
             run_pool(
                 &stream,
@@ -281,15 +303,48 @@ pub unsafe extern "C" fn evb_engine_run(
                 open_loop,
                 engine.workers,
                 engine.batch_events,
+                &engine.control,
             )?
         };
         write_out(out_digest, digest, "out_digest")
     })
 }
 
+/// Asks the engine's run in progress (or its next one) to stop; safe from any thread.
+/// The run returns `EVB_ERR_CANCELLED` within about 10 ms plus one event's handling; the
+/// engine stays cancelled: free it.
+#[no_mangle]
+pub extern "C" fn evb_engine_cancel(engine: u64) -> i32 {
+    guarded(|| {
+        lookup(&ENGINES, engine, "engine")?.control.cancel();
+        Ok(())
+    })
+}
+
+/// Cancels this engine's runs on SIGINT or SIGTERM: the process's one watcher thread reads
+/// `wakeup_fd` (the read end of Python's signal wakeup pipe, the same fd on every call) and
+/// passes every byte on to `forward_fd` (-1: nowhere). `wakeup_fd` -1 stops watching this
+/// engine; freeing the engine does too.
+#[no_mangle]
+pub extern "C" fn evb_engine_watch_signals(engine: u64, wakeup_fd: i32, forward_fd: i32) -> i32 {
+    guarded(|| {
+        let engine = lookup(&ENGINES, engine, "engine")?;
+        if wakeup_fd < 0 {
+            crate::signals::unwatch(&engine.control);
+            return Ok(());
+        }
+        crate::signals::watch(wakeup_fd, forward_fd, engine.control.clone())
+            .map_err(|e| Failure::from(EngineError::Resource(e)))
+    })
+}
+
 #[no_mangle]
 pub extern "C" fn evb_engine_free(engine: u64) -> i32 {
-    guarded(|| remove(&ENGINES, engine, "engine").map(drop))
+    guarded(|| {
+        let engine = remove(&ENGINES, engine, "engine")?;
+        crate::signals::unwatch(&engine.control);
+        Ok(())
+    })
 }
 
 /// Starts a streaming session whose workers write into `done_ns` until it is freed.
@@ -311,12 +366,19 @@ pub unsafe extern "C" fn evb_session_open(
             return Err(argument("out_session is NULL"));
         }
         let done: &'static [AtomicU64] = done_arg(done_ns, done_len)?;
-        let session = Session::open(n_keys, workers as usize, batch_events as usize, done)?;
-        write_out(
-            out_session,
-            insert(&SESSIONS, Mutex::new(session)),
-            "out_session",
-        )
+        let control = Control::with_fault(Fault::armed("native"));
+        let session = Session::open(
+            n_keys,
+            workers as usize,
+            batch_events as usize,
+            done,
+            control.clone(),
+        )?;
+        let entry = SessionEntry {
+            control,
+            session: Mutex::new(session),
+        };
+        write_out(out_session, insert(&SESSIONS, entry), "out_session")
     })
 }
 
@@ -333,8 +395,8 @@ pub unsafe extern "C" fn evb_session_submit(
     guarded(|| {
         let session = lookup(&SESSIONS, session, "session")?;
         let records = bytes_arg(records, records_len, "records")?;
-        let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(session.submit(records)?)
+        let result = session.lock().submit(records);
+        Ok(result?)
     })
 }
 
@@ -349,19 +411,20 @@ pub unsafe extern "C" fn evb_session_close(session: u64, out_digest: *mut u64) -
         if out_digest.is_null() {
             return Err(argument("out_digest is NULL"));
         }
-        let digest = session.lock().unwrap_or_else(|p| p.into_inner()).close()?;
+        let digest = session.lock().close()?;
         write_out(out_digest, digest, "out_digest")
     })
 }
 
-/// Frees a session, stopping its workers if it was not closed. When this returns, no
-/// worker writes into `done_ns` any more, even if another thread was submitting.
+/// Frees a session, stopping its workers if it was not closed; events still queued are
+/// dropped unhandled. When this returns, no worker writes into `done_ns` any more, even
+/// if another thread was submitting (that submit returns `EVB_ERR_CANCELLED`).
 #[no_mangle]
 pub extern "C" fn evb_session_free(session: u64) -> i32 {
     guarded(|| {
-        let session = remove(&SESSIONS, session, "session")?;
-        // Waits for an in-flight submit (it holds the lock), then joins the workers.
-        session.lock().unwrap_or_else(|p| p.into_inner()).shutdown();
+        let entry = remove(&SESSIONS, session, "session")?;
+        entry.control.cancel(); // an in-flight submit stops routing and lets go of the lock
+        entry.lock().shutdown(); // then every worker is joined
         Ok(())
     })
 }
@@ -541,6 +604,86 @@ mod tests {
             unsafe { evb_session_submit(session, record.as_ptr(), 32) },
             EVB_ERR_HANDLE
         );
+    }
+
+    fn block_records(n: u64) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                crate::spec::Event {
+                    seq: i,
+                    key: (i % 4) as u32,
+                    kind: crate::spec::BLOCK,
+                    work: 1_000,
+                    ..Default::default()
+                }
+                .encode()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_is_cancelled_from_another_thread() {
+        let mut engine = 0u64;
+        assert_eq!(
+            unsafe { evb_engine_new(EVB_MODEL_POOL, 2, 64, &mut engine) },
+            EVB_OK
+        );
+        let records = block_records(10_000); // 10 s of 1 ms waits on two workers
+        let mut done = vec![0u64; 10_000];
+        let mut digest = 0u64;
+        let start = std::time::Instant::now();
+        let code = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                assert_eq!(evb_engine_cancel(engine), EVB_OK);
+            });
+            unsafe {
+                evb_engine_run(
+                    engine,
+                    records.as_ptr(),
+                    records.len(),
+                    4,
+                    done.as_mut_ptr(),
+                    done.len(),
+                    0,
+                    0,
+                    &mut digest,
+                )
+            }
+        });
+        assert_eq!(code, EVB_ERR_CANCELLED);
+        assert_eq!(last_error(), "the run was cancelled");
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(evb_engine_free(engine), EVB_OK);
+        assert_eq!(evb_engine_cancel(engine), EVB_ERR_HANDLE);
+    }
+
+    #[test]
+    fn freeing_a_busy_session_waits_before_its_buffer_goes() {
+        // done_ns on the heap, dropped as soon as free returns: under valgrind, any worker
+        // write after that would be an invalid write.
+        let done: Box<[u64]> = vec![0u64; 4_000].into_boxed_slice();
+        let done = Box::into_raw(done);
+        let mut session = 0u64;
+        assert_eq!(
+            unsafe { evb_session_open(4, 2, 16, done as *mut u64, 4_000, &mut session) },
+            EVB_OK
+        );
+        let records = block_records(4_000);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // Returns an error once the session is freed under it, or OK if it got in first.
+                let code = unsafe { evb_session_submit(session, records.as_ptr(), records.len()) };
+                assert!(
+                    [EVB_OK, EVB_ERR_HANDLE, EVB_ERR_CANCELLED].contains(&code),
+                    "{code}"
+                );
+            });
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            assert_eq!(evb_session_free(session), EVB_OK);
+            // SAFETY: made by Box::into_raw above; free has returned, so no worker holds it.
+            drop(unsafe { Box::from_raw(done) });
+        });
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! * `engine`: the handlers, `native-sequential` and the `native` pool — safe Rust.
 //! * `session`: the streaming session (open / submit / close) — safe Rust.
 //! * `alloc`: the counting global allocator.
+//! * `signals`: a native thread that turns Ctrl-C and SIGTERM into a cancelled run.
+//! * `fault`: the test-only fault switch (feature `fault-injection`, off in normal builds).
 //! * `ffi`: the thin `extern "C"` layer; the only place with raw pointers from outside.
 
 pub mod alloc;
 pub mod engine;
+pub mod fault;
 pub mod ffi;
 pub mod session;
+pub mod signals;
 pub mod spec;

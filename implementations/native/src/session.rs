@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::engine::{
-    check_pool, join_workers, keys_owned, merge, worker_loop, EngineError, Router, Shared,
+    check_pool, join_workers, keys_owned, merge, worker_loop, Control, EngineError, Router, Shared,
 };
 use crate::spec::{check_n_keys, digest, validate_records, Event, RECORD_SIZE};
 
@@ -26,16 +26,18 @@ pub struct Session {
 
 impl Session {
     /// Starts `workers` threads that write completion times into `done`, which must
-    /// outlive the session (the FFI layer's caller guarantees it).
+    /// outlive the session (the FFI layer's caller guarantees it). `control` can cancel
+    /// the session from another thread, even while a `submit` holds it.
     pub fn open(
         n_keys: u32,
         workers: usize,
         batch_events: usize,
         done: &'static [AtomicU64],
+        control: Control,
     ) -> Result<Session, EngineError> {
         check_n_keys(n_keys as u64).map_err(EngineError::Invalid)?;
         check_pool(workers, batch_events)?;
-        let shared = Arc::new(Shared::new(done));
+        let shared = Arc::new(Shared::new(done, control));
         let (router, inboxes, recycle) = Router::new(workers, batch_events);
         let threads = inboxes
             .into_iter()
@@ -113,8 +115,10 @@ impl Session {
     }
 
     /// Stops routing and joins every worker: after this, nothing writes into `done`.
-    /// Idempotent; `close` does it on the way to the digest, `Drop` and `free` do it always.
+    /// Events still queued are dropped unhandled, so this returns promptly.
+    /// Idempotent; `Drop` and `free` do it always (after `close`, nothing is left to drop).
     pub fn shutdown(&mut self) {
+        self.shared.control.cancel();
         self.router.take();
         for handle in self.workers.drain(..) {
             let _ = handle.join();
@@ -154,7 +158,7 @@ mod tests {
     #[test]
     fn batches_continue_the_stream() {
         let done = &DONE_4;
-        let mut session = Session::open(2, 2, 2, done).unwrap();
+        let mut session = Session::open(2, 2, 2, done, Control::default()).unwrap();
         session
             .submit(&[event(0, 0, 0, 1, 0, 0), event(1, 1, 1, 2, 3, 0)].concat())
             .unwrap();
@@ -174,7 +178,7 @@ mod tests {
 
     #[test]
     fn misuse_is_an_error() {
-        let mut session = Session::open(2, 1, 8, &DONE_1).unwrap();
+        let mut session = Session::open(2, 1, 8, &DONE_1, Control::default()).unwrap();
         let err = session.submit(&event(5, 0, 0, 1, 0, 0)).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -1,0 +1,60 @@
+"""Ctrl-C and SIGTERM while the main thread is inside a native call.
+
+Python runs signal handlers on the main thread, between bytecodes: never while
+that thread sits in a foreign call that releases the GIL, such as a whole native
+run, which would then ignore Ctrl-C until it ended (minutes, for a long open-loop
+run). Python's C-level handler does write each signal's number to the wakeup fd
+(``signal.set_wakeup_fd``) at once, whatever the main thread is doing.
+:class:`WakeupPipe` points that fd at this process's signal pipe for the length of
+a session; the engine's watcher thread (``evb_engine_watch_signals``, native,
+asleep in ``poll``, so it adds nothing to a timed run) reads the other end and
+cancels the run. The run returns within milliseconds, and the main thread then
+raises the interrupt as usual.
+
+A wakeup fd set before (asyncio's, say) gets every byte passed on, and is
+restored on close. Off the main thread there is nothing to do: signals never
+interrupt it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import threading
+from collections.abc import Callable
+
+
+@functools.lru_cache(maxsize=1)
+def signal_pipe() -> tuple[int, int]:
+    """``(read_fd, write_fd)``: one pipe for the life of the process (the watcher reads it for good)."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)  # the C handler must never block on a full pipe
+    return read_fd, write_fd
+
+
+class WakeupPipe:
+    """While open, Python's signal wakeup fd writes into :func:`signal_pipe`, whose read end
+    ``watch(read_fd, previous_fd)`` hands to a watcher; ``unwatch()`` stops watching."""
+
+    def __init__(self, watch: Callable[[int, int], None], unwatch: Callable[[], None]) -> None:
+        self._unwatch = unwatch
+        self._open = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        read_fd, write_fd = signal_pipe()
+        self._previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self._open = True
+        try:
+            watch(read_fd, self._previous)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Gives the wakeup fd back and stops watching. Idempotent."""
+        if not self._open:
+            return
+        self._open = False
+        signal.set_wakeup_fd(self._previous)
+        self._unwatch()

@@ -1,0 +1,198 @@
+"""Faults inside a run, and interrupts: each ends cleanly, naming what failed, writing nothing.
+
+* A handler that fails (the test-only switch ``EVENTBENCH_FAULT_AT``: a Python exception
+  in a Python worker, a panic in a Rust worker of a library built with the crate's
+  ``fault-injection`` feature) ends the run with an error naming the contender and the
+  event; every thread is joined; the CLI exits 1 and writes no result.
+* Ctrl-C or SIGTERM during a long run stops every worker and the CLI exits 130 or 143,
+  leaving no result file and no staging directory behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tally
+
+import implementations
+from harness import cli, workload
+from harness.runner import run_once
+from implementations import ContenderError, faults, native_cffi
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENDERS = ["sequential", "threaded", "native", "native-sequential"]
+NATIVE = {"native", "native-sequential"}
+LINUX = Path("/proc/self/task").exists()
+
+
+def _threads() -> int:
+    """The threads of this process, native ones included (Rust workers are invisible to threading),
+    but for the engine's signal watcher: one per loaded library, started once and kept for good."""
+    if not LINUX:
+        return threading.active_count()
+    tasks = Path("/proc/self/task").iterdir()
+    return sum(not (t / "comm").read_text().startswith("evb-signals") for t in tasks)
+
+
+def _threads_back_to(count: int) -> bool:
+    """True once the process has ``count`` threads again. Python's join returns when the thread's
+    Python state is gone; the kernel task ends a moment later, hence a short wait."""
+    deadline = time.monotonic() + 5
+    while _threads() != count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _threads() == count
+
+
+@pytest.fixture(scope="session")
+def fault_library() -> Path:
+    """The engine built with the fault switch, beside (never instead of) the normal build."""
+    if shutil.which("cargo") is None:
+        pytest.skip("cargo is not installed: no fault-injection build of the engine")
+    target = ROOT / "target" / "fault-injection"
+    command = ["cargo", "build", "--release", "--quiet", "--features", "fault-injection", "--target-dir", str(target)]
+    subprocess.run(command, cwd=ROOT, check=True)
+    return target / "release" / "libevb_native.so"
+
+
+@contextmanager
+def native_library(path: Path) -> Iterator[None]:
+    """This process's native contenders use ``path`` inside the block (every engine must be freed in it)."""
+    before = os.environ.get(native_cffi.LIBRARY_ENV)
+    os.environ[native_cffi.LIBRARY_ENV] = str(path)
+    native_cffi.load.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[native_cffi.LIBRARY_ENV]
+        else:
+            os.environ[native_cffi.LIBRARY_ENV] = before
+        native_cffi.load.cache_clear()
+
+
+def _stream(n_events: int = 6000) -> object:
+    return workload.generate(workload.load_workload("contention").with_events(n_events))
+
+
+@pytest.mark.parametrize("name", CONTENDERS)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_failing_handler_names_contender_and_event_and_joins_every_thread(
+    name: str, workers: int, fault_library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = _stream()
+    monkeypatch.setenv(faults.ENV, f"{name}:4321")
+    before = _threads()
+    library = native_library(fault_library) if name in NATIVE else nullcontext()
+    with library, pytest.raises(ContenderError) as failure:
+        run_once(implementations.get(name), stream, workers=workers, mode="closed")
+    message = str(failure.value)
+    assert message.startswith(f"{name}: handling event 4321 failed"), message
+    assert "fault injected at event 4321" in message
+    assert not any(t.name.startswith("eventbench-worker") for t in threading.enumerate())
+    assert _threads_back_to(before), "a worker outlived the failed run"
+    tally.record(f"fault: {name}", "ContenderError naming contender and event; threads joined")
+
+
+def test_the_switch_does_nothing_in_a_normal_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library pip built has no switch: the variable set, the run is still right."""
+    stream = _stream(2000)
+    monkeypatch.setenv(faults.ENV, "native:10")
+    outcome = run_once(implementations.get("native"), stream, workers=2, mode="closed")
+    assert outcome.valid
+    monkeypatch.setenv(faults.ENV, "threaded:10")  # another contender's fault leaves this one alone
+    assert run_once(implementations.get("sequential"), stream, workers=1, mode="closed").valid
+
+
+def _eventbench(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The installed command in a child process, Ctrl-C left at its default (a shell may ignore it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _left_behind(results_dir: Path) -> list[str]:
+    return sorted(str(p.relative_to(results_dir)) for p in results_dir.rglob("*")) if results_dir.exists() else []
+
+
+@pytest.mark.parametrize("name", CONTENDERS)
+def test_compare_with_a_failing_contender_exits_1_and_writes_nothing(
+    name: str, fault_library: Path, tmp_path: Path
+) -> None:
+    env = {faults.ENV: f"{name}:1500", native_cffi.LIBRARY_ENV: str(fault_library)}
+    args = ["compare", "--impl", f"sequential,{name}" if name != "sequential" else "sequential"]
+    process = _eventbench(*args, "--workload", "contention", "--n-events", "3000", "--workers", "2",
+                          "--results-dir", str(tmp_path / "results"), env=env)  # fmt: skip
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == cli.EXIT_WRONG
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith(f"eventbench: {name}: handling event 1500 failed"), stderr
+    assert "Traceback" not in stderr
+    assert _left_behind(tmp_path / "results") == ["runs"]  # the runs directory, empty: no staging left
+    tally.record(f"fault via CLI compare: {name}", "exit 1, one line, nothing written")
+
+
+# A long open-loop run (paced, 10,000 events/s): 40 s unless stopped.
+LONG_RUN = ["--workload", "paced", "--n-events", "400000", "--mode", "open", "--workers", "2", "--alloc-events", "0"]
+
+
+@pytest.mark.skipif(not LINUX, reason="signals to a child process, as on Linux")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("name", CONTENDERS)
+def test_an_interrupt_during_a_long_run_stops_it_and_writes_nothing(
+    name: str, signum: signal.Signals, tmp_path: Path
+) -> None:
+    results_dir = tmp_path / "results"
+    process = _eventbench("compare", "--impl", name, "--baseline", name, *LONG_RUN, "--results-dir", str(results_dir))
+    assert process.stderr is not None
+    for line in process.stderr:  # wait until the contender's run is under way
+        if "running" in line:
+            break
+    time.sleep(1.0)
+    assert process.poll() is None, "the run ended before it was interrupted"
+    sent = time.monotonic()
+    process.send_signal(signum)
+    try:
+        _, rest = process.communicate(timeout=30)  # a hang fails here, not in CI's time limit
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    stopped_s = time.monotonic() - sent
+    expected = cli.EXIT_INTERRUPTED if signum == signal.SIGINT else cli.EXIT_TERMINATED
+    assert process.returncode == expected, rest
+    assert "Traceback" not in rest
+    what = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert rest.strip().splitlines()[-1].startswith(f"eventbench: {what}")
+    assert _left_behind(results_dir) == ["runs"]
+    tally.record(f"{signum.name} during a run: {name}", f"exit {expected}, nothing written")
+    tally.measure(f"seconds from {signum.name} to exit: {name}", round(stopped_s, 3))
+
+
+def test_the_native_engine_is_cancelled_while_the_main_thread_is_inside_it() -> None:
+    """In process: SIGINT lands while the main thread sits in one native call (a 40 s open loop)."""
+    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    before = _threads()
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_once(implementations.get("native"), stream, workers=2, mode="open")
+    assert time.monotonic() - started < 20
+    assert _threads_back_to(before)
+    assert signal.set_wakeup_fd(-1) == -1  # the session gave the wakeup fd back
+    assert np.__name__  # numpy stays importable (the interrupt did not leave the interpreter broken)
