@@ -8,6 +8,7 @@
     nox -s bench            pyperf timings: `eventbench bench` (arguments after --)
     nox -s sweep            latency against load: `eventbench sweep` (default --impl native)
     nox -s verify           every contender against the reference on every built-in workload
+    nox -s robustness       tries to break it: fuzzing, faults, interrupts, valgrind, soak runs (results/robustness/)
 
 Regression tracking with asv (README "Regression tracking"; tools/asvtrack):
 
@@ -29,6 +30,8 @@ import json
 import os
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
 import nox
 
@@ -115,17 +118,34 @@ def _cargo_test_binaries(session: nox.Session, features: list[str]) -> list[str]
     ]
 
 
-@nox.session(venv_backend="none")
-def memcheck(session: nox.Session) -> None:
-    """The engine's tests under valgrind memcheck: any error, or any definite leak, fails."""
+VALGRIND = ["valgrind", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite"]  # fmt: skip
+
+
+def _memcheck(session: nox.Session, log: Path | None = None) -> None:
+    """Every test binary of the engine (the fuzz corpus replay included) under valgrind; with
+    ``log``, valgrind's output is kept there too (the robustness report quotes its summaries)."""
     if shutil.which("valgrind") is None:
         session.skip("valgrind is not installed (Debian: apt-get install valgrind)")
     binaries = [b for features in CARGO_FEATURE_SETS for b in _cargo_test_binaries(session, features)]
+    failed = []
     for binary in dict.fromkeys(binaries):
-        session.run(
-            "valgrind", "--error-exitcode=1", "--leak-check=full", "--errors-for-leak-kinds=definite",
-            "--show-leak-kinds=definite", binary, "--test-threads=1", external=True,
-        )  # fmt: skip
+        command = [*VALGRIND, binary, "--test-threads=1"]
+        if log is None:
+            session.run(*command, external=True)
+            continue
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        with log.open("a") as f:
+            f.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}\n")
+        failed += [binary] if done.returncode else []
+    if failed:
+        session.error(f"valgrind found errors or leaks in {', '.join(failed)} (see {log})")
+
+
+@nox.session(venv_backend="none")
+def memcheck(session: nox.Session) -> None:
+    """The engine's tests under valgrind memcheck: any error, or any definite leak, fails."""
+    _memcheck(session)
 
 
 @nox.session
@@ -157,6 +177,65 @@ def verify(session: nox.Session) -> None:
                         silent=True)  # fmt: skip
     for name in str(names).split():
         session.run("eventbench", "verify", "--workload", name, *session.posargs)
+
+
+ROBUSTNESS_TESTS = ["tests/test_fuzz.py", "tests/test_faults.py", "tests/test_soak.py", "tests/test_native.py",
+                    "tests/test_threaded.py"]  # fmt: skip
+CARGO_FUZZ = "cargo-fuzz@0.13.2"
+# Soak sizes (issue 6): 20 M events through the engine, 2 M through the Python contenders; 100 rounds each.
+SOAKS = {"native": 20_000_000, "native-sequential": 20_000_000, "threaded": 2_000_000, "sequential": 2_000_000}
+
+
+@nox.session
+def robustness(session: nox.Session) -> None:
+    """Tries to break eventbench and writes what happened to results/robustness/STAMP/summary.md.
+
+    Thousands of malformed inputs per entry point (hypothesis profile 'robustness';
+    EVENTBENCH_FUZZ_EXAMPLES sets how many), faults and interrupts, cargo-fuzz on the
+    engine for EVENTBENCH_FUZZ_SECONDS (default 120; needs a nightly toolchain), valgrind
+    over the engine's tests and the fuzz corpus, and soak runs. Fails if any part failed.
+    """
+    _install(session, "test")
+    out = Path("results/robustness") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out.mkdir(parents=True)
+    env = {"HYPOTHESIS_PROFILE": "robustness", "EVENTBENCH_ROBUSTNESS_TALLY": str(out.resolve() / "tally")}
+    problems = []
+    try:
+        session.run("pytest", "-n", "auto", *ROBUSTNESS_TESTS, env=env)
+    except nox.command.CommandFailed:
+        problems.append("the robustness tests")
+    problems += _cargo_fuzz(session, out, int(os.environ.get("EVENTBENCH_FUZZ_SECONDS", "120")))
+    try:
+        _memcheck(session, out / "memcheck.log")
+    except nox.command.CommandFailed:
+        problems.append("valgrind memcheck")
+    for name, events in SOAKS.items():
+        session.run("eventbench", "soak", "--impl", name, "--events", str(events), "--round-events",
+                    str(events // 100), "--json", str(out / f"soak-{name}.json"), success_codes=[0, 1])  # fmt: skip
+        if not json.loads((out / f"soak-{name}.json").read_text())["steady"]:
+            problems.append(f"the {name} soak")
+    session.run("python", "tools/robustness_report.py", str(out))
+    if problems:
+        session.error(f"robustness: {', '.join(problems)} failed (see {out / 'summary.md'})")
+
+
+def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
+    """Runs the engine's fuzz target for ``seconds``; returns what failed (nothing, or the fuzz run)."""
+    nightly = subprocess.run(["rustup", "run", "nightly", "rustc", "--version"], capture_output=True, check=False)
+    if shutil.which("rustup") is None or nightly.returncode != 0:
+        session.warn("no nightly Rust toolchain: cargo-fuzz skipped (rustup toolchain install nightly)")
+        return []
+    tools = Path(".nox/cargo-tools").resolve()
+    if not (tools / "bin" / "cargo-fuzz").exists():
+        session.run("cargo", "install", "--locked", CARGO_FUZZ, "--root", str(tools), external=True)
+    fuzz = Path("implementations/native/fuzz")
+    command = ["cargo", "+nightly", "fuzz", "run", "evts", "--release", "corpus/evts", "seeds/evts", "--",
+               f"-max_total_time={seconds}", "-max_len=4096", "-rss_limit_mb=4096"]  # fmt: skip
+    path = os.pathsep.join([str(tools / "bin"), os.environ.get("PATH", "")])
+    done = subprocess.run(command, cwd=fuzz.parent, env={**os.environ, "PATH": path}, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    (out / "cargo-fuzz.log").write_text(done.stdout + done.stderr)
+    return [] if done.returncode == 0 else ["cargo-fuzz (a crash: see cargo-fuzz.log and fuzz/artifacts/)"]
 
 
 # asv on the host side, pinned with the suite; what runs *inside* asv's environments

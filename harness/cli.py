@@ -1,4 +1,4 @@
-"""``eventbench``: list, export, run, verify, compare (SPEC §6).
+"""``eventbench``: list, export, run, verify, compare, bench, report, sweep, soak (SPEC §6).
 
 Each command reads like a script: load the stream, run, check, report.
 Exit status: 0 success; 1 a contender was wrong (a check failed, a digest
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import allocations, report, results, sweep, workload
+from harness import allocations, report, results, soak, sweep, workload
 from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
 from harness.runner import RunOutcome, figures, reference_digest, run_once
@@ -360,6 +360,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    """Many verified rounds of one stream: resident memory and figures must hold steady."""
+    contender = one_contender(args.impl, "soak")
+    spec = workload.load_workload(args.workload).with_events(args.round_events)
+    if args.json:
+        check_writable(Path(args.json))
+    stream = workload.generate(spec)
+    reference = reference_digest(stream)
+    rounds = max(soak.TENTHS, -(-args.events // stream.n_events))
+    _progress(f"soak: {contender.info.name}, {rounds} rounds of {stream.n_events} events ({spec.name}, closed loop)")
+
+    def progress(done: int, total: int) -> None:
+        if done % max(1, total // soak.TENTHS) == 0:
+            _progress(f"  {done}/{total} rounds, {soak.resident_bytes() / 2**20:.1f} MiB resident")
+
+    result = soak.soak(contender, stream, workers=args.workers, total_events=args.events, reference=reference,
+                       workload_name=spec.name, progress=progress)  # fmt: skip
+    print(report.soak_summary(result))
+    if args.json:
+        results.dump(result.as_dict(), Path(args.json))
+    return EXIT_OK if result.steady else EXIT_WRONG
+
+
 def _sweep_point_spec(spec: workload.WorkloadSpec, rate: float, args: argparse.Namespace) -> workload.WorkloadSpec:
     """The workload at ``rate``: ``--n-events`` events, else ``--seconds`` of load (at least
     MIN_SWEEP_EVENTS); a point that would offer load for longer than MAX_SWEEP_POINT_S is refused."""
@@ -431,6 +454,17 @@ def _positive(text: str) -> int:
     if not 1 <= value <= 1024:
         raise argparse.ArgumentTypeError(f"must be in 1..1024, got {value}")
     return value
+
+
+def _add_soak(sub: Any) -> None:
+    p = sub.add_parser("soak", help="a long run in rounds: memory flat after warm-up, figures steady")
+    p.add_argument("--impl", required=True, metavar="NAME")
+    p.add_argument("--workload", default="contention", metavar="W", help="built-in or TOML file (default contention)")
+    p.add_argument("--events", type=_at_least_one, default=2_000_000, help="events in all (default 2,000,000)")
+    p.add_argument("--round-events", type=_at_least_one, default=20_000, help="events per round (default 20,000)")
+    p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
+    p.add_argument("--json", metavar="OUT", help="write the soak's rounds and verdict here")
+    p.set_defaults(func=cmd_soak)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -505,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.set_defaults(func=cmd_sweep)
+    _add_soak(sub)
     return parser
 
 

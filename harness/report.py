@@ -6,6 +6,7 @@ text or prints it; the figures and ratios were computed elsewhere.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import metadata
+from harness.soak import MAX_RSS_GROWTH, SoakResult
 from harness.stats import percent_change, ratio
 from harness.sweep import SweepPoint, deciding, sustained_rate
 
@@ -258,6 +260,32 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
 
 
 # ---------------------------------------------------------------- reports of stored documents
+
+
+def soak_summary(result: SoakResult) -> str:
+    """The soak run by tenths, its memory and its verdict, as lines for the terminal."""
+    mib = 1024 * 1024
+    lines = [
+        f"soak · {result.implementation} · {result.workers} worker(s) · {result.workload} · "
+        f"{result.total_events:,} events in {len(result.rounds)} rounds of {result.events_per_round:,}",
+        f"{'tenth':>5}  {'throughput (median)':>20}  {'CPU/event (median)':>18}  {'RSS at its end':>14}",
+    ]
+    for t, tenth in enumerate(result.tenths(), 1):
+        throughput = statistics.median(r.throughput_eps for r in tenth)
+        cpu = statistics.median(r.cpu_s_per_event for r in tenth)
+        lines.append(f"{t:>5}  {si(throughput, 'events/s'):>20}  {duration_ns(cpu * 1e9):>18}  "
+                     f"{tenth[-1].rss_bytes / mib:>10.1f} MiB")  # fmt: skip
+    growth_ok = "ok" if result.rss_growth < MAX_RSS_GROWTH else "GROWING"
+    lines.append(
+        f"memory: {result.rss_after_warmup / mib:.1f} MiB after warm-up (first tenth), "
+        f"{result.rss_at_end / mib:.1f} MiB at the end: {result.rss_growth:+.2%} "
+        f"(limit {MAX_RSS_GROWTH:+.0%}) {growth_ok}"
+    )
+    for v in result.figure_verdicts():
+        verdict = "within noise" if v.steady else "BEYOND NOISE"
+        lines.append(f"{v.name}: last tenth {v.change:+.2%} against the first; noise band ±{v.noise:.2%}: {verdict}")
+    lines.append("steady" if result.steady else "NOT steady")
+    return "\n".join(lines)
 
 
 def group_key(doc: dict[str, Any]) -> tuple[str, str, int]:

@@ -85,12 +85,14 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise InvalidInput(str(path), "schema_version", "missing: not an eventbench result document")
     version = doc["schema_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidInput(str(path), "schema_version", f"must be an integer, got {version!r}")
     if version not in SUPPORTED_VERSIONS:
+        who = "a newer eventbench wrote it" if version > max(SUPPORTED_VERSIONS) else "no eventbench writes it"
         raise InvalidInput(
             str(path),
             "schema_version",
-            f"{version} is not one this eventbench reads ({', '.join(map(str, SUPPORTED_VERSIONS))}); "
-            "a newer eventbench wrote it",
+            f"{version} is not one this eventbench reads ({', '.join(map(str, SUPPORTED_VERSIONS))}); {who}",
         )
     missing = [key for key in REQUIRED_KEYS if key not in doc]
     if missing:

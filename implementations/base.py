@@ -16,7 +16,7 @@ from types import TracebackType
 
 import numpy as np
 
-from harness.events import EventStream
+from harness.events import RECORD_DTYPE, EventStream, validated_stream
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,22 @@ MAX_WORKERS = 1024  # the native engine's limit too; more is a typo, not a bench
 
 
 def check_open(stream: object, workers: object) -> None:
-    """What every ``open`` checks first, so a bad argument is a clear ``ValueError``, not a
-    ``ZeroDivisionError`` in a worker or a million threads started."""
+    """What every ``open`` checks first (untimed), so that bad input is a clear error and not
+    an ``IndexError`` in a worker, a million threads started, or a digest of garbage.
+
+    The stream is checked again here because an ``EventStream`` can be built without
+    :func:`harness.events.validated_stream`; this costs one vectorised pass over the records.
+    Raises ``ValueError`` for a bad argument, :class:`InvalidInput` for records that break SPEC §1–2.
+    """
     if not isinstance(stream, EventStream):
         raise ValueError(f"stream must be an EventStream (from harness.events), got {type(stream).__name__}")
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers!r}")
+    if not isinstance(stream.records, np.ndarray) or stream.records.dtype != RECORD_DTYPE:
+        raise ValueError("stream.records must be a numpy array of harness.events.RECORD_DTYPE")
+    if not isinstance(stream.n_keys, int) or isinstance(stream.n_keys, bool):
+        raise ValueError(f"stream.n_keys must be an integer, got {stream.n_keys!r}")
+    validated_stream(stream.n_keys, stream.records, stream.source)
 
 
 class Contender(ABC):

@@ -7,6 +7,13 @@ from hypothesis import HealthCheck, settings
 # CI runs more examples; a local run stays quick. Never a deadline: this machine is shared.
 settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# nox -s robustness: thousands of malformed inputs per entry point (EVENTBENCH_FUZZ_EXAMPLES to change).
+settings.register_profile(
+    "robustness",
+    max_examples=int(os.environ.get("EVENTBENCH_FUZZ_EXAMPLES", "1000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

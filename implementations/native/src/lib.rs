@@ -6,12 +6,14 @@
 //! * `alloc`: the counting global allocator.
 //! * `signals`: a native thread that turns Ctrl-C and SIGTERM into a cancelled run.
 //! * `fault`: the test-only fault switch (feature `fault-injection`, off in normal builds).
+//! * `fuzzing`: the checks of the fuzz target, shared with the corpus replay test.
 //! * `ffi`: the thin `extern "C"` layer; the only place with raw pointers from outside.
 
 pub mod alloc;
 pub mod engine;
 pub mod fault;
 pub mod ffi;
+pub mod fuzzing;
 pub mod session;
 pub mod signals;
 pub mod spec;

@@ -1,0 +1,160 @@
+"""Long runs hold steady: one contender, one stream, many rounds; memory and figures per round.
+
+A soak run repeats a verified run of the same stream until ``total_events`` have
+been handled, each round through the contender's own entry point (``open``,
+``handle``, ``close``) and checked against the reference digest, and reads the
+process's resident memory after every round. It is steady when
+
+* **memory is flat after warm-up**: resident memory after the last round is less
+  than ``MAX_RSS_GROWTH`` (5 %) above what it was at the end of the first tenth
+  of the rounds (the warm-up: allocator pools and caches filling);
+* **the end performs like the start**: for throughput and CPU per event, the
+  median of the last tenth of rounds differs from the median of the first tenth
+  by no more than the widest gap between the medians of two middle tenths (the
+  run's own noise, measured in the same run); gaps under ``MIN_NOISE`` (2 %)
+  always pass, since a quiet machine's band can be narrower than any real change.
+
+The rule is written by hand: it compares a run with itself, and needs no library.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.events import EventStream
+from harness.runner import figures, run_once
+from implementations import Contender, ContenderError
+
+MAX_RSS_GROWTH = 0.05
+MIN_NOISE = 0.02
+TENTHS = 10
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux ``/proc/self/statm``); 0 where unknown."""
+    try:
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Round:
+    index: int
+    throughput_eps: float
+    cpu_s_per_event: float
+    rss_bytes: int  # after the round, its buffers released
+
+
+@dataclass(frozen=True)
+class FigureVerdict:
+    name: str
+    first: float  # median over the first tenth of the rounds
+    last: float  # median over the last tenth
+    noise: float  # widest relative gap between two middle tenths' medians (at least MIN_NOISE)
+
+    @property
+    def change(self) -> float:
+        return self.last / self.first - 1 if self.first else math.inf
+
+    @property
+    def steady(self) -> bool:
+        return abs(self.change) <= self.noise
+
+
+@dataclass(frozen=True)
+class SoakResult:
+    implementation: str
+    workers: int
+    workload: str
+    events_per_round: int
+    rounds: list[Round] = field(repr=False)
+
+    @property
+    def total_events(self) -> int:
+        return self.events_per_round * len(self.rounds)
+
+    def tenths(self) -> list[list[Round]]:
+        n = len(self.rounds)
+        return [self.rounds[n * t // TENTHS : n * (t + 1) // TENTHS] for t in range(TENTHS)]
+
+    @property
+    def rss_after_warmup(self) -> int:
+        return self.tenths()[0][-1].rss_bytes
+
+    @property
+    def rss_at_end(self) -> int:
+        return self.rounds[-1].rss_bytes
+
+    @property
+    def rss_growth(self) -> float:
+        return self.rss_at_end / self.rss_after_warmup - 1 if self.rss_after_warmup else 0.0
+
+    def figure_verdicts(self) -> list[FigureVerdict]:
+        getters: dict[str, Callable[[Round], float]] = {
+            "throughput_eps": lambda r: r.throughput_eps,
+            "cpu_s_per_event": lambda r: r.cpu_s_per_event,
+        }
+        out = []
+        for name, get in getters.items():
+            medians = [statistics.median(get(r) for r in tenth) for tenth in self.tenths()]
+            middle = medians[1:-1]
+            noise = max(MIN_NOISE, max(middle) / min(middle) - 1 if min(middle) > 0 else math.inf)
+            out.append(FigureVerdict(name, medians[0], medians[-1], noise))
+        return out
+
+    @property
+    def steady(self) -> bool:
+        return self.rss_growth < MAX_RSS_GROWTH and all(v.steady for v in self.figure_verdicts())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "soak_schema_version": 1,  # not a run document: `report` passes it over
+            "implementation": self.implementation,
+            "workers": self.workers,
+            "workload": self.workload,
+            "events_per_round": self.events_per_round,
+            "total_events": self.total_events,
+            "rss_after_warmup_bytes": self.rss_after_warmup,
+            "rss_at_end_bytes": self.rss_at_end,
+            "rss_growth": self.rss_growth,
+            "max_rss_growth": MAX_RSS_GROWTH,
+            "figures": [asdict(v) | {"change": v.change, "steady": v.steady} for v in self.figure_verdicts()],
+            "steady": self.steady,
+            "rounds": [asdict(r) for r in self.rounds],
+        }
+
+
+def soak(
+    contender: Contender,
+    stream: EventStream,
+    *,
+    workers: int,
+    total_events: int,
+    reference: str,
+    workload_name: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> SoakResult:
+    """Rounds of ``stream`` until ``total_events`` are handled (at least ``TENTHS`` rounds)."""
+    if stream.n_events == 0:
+        raise ValueError("a soak needs a stream with at least one event")
+    n_rounds = max(TENTHS, math.ceil(total_events / stream.n_events))
+    rounds = []
+    for index in range(n_rounds):
+        outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference)
+        if not outcome.valid:
+            raise ContenderError(f"{contender.info.name}: round {index} of the soak failed: {outcome.failures()}")
+        f = figures(outcome, stream)
+        del outcome  # its done_ns goes before memory is read
+        assert f.throughput_eps is not None and f.cpu_s_per_event is not None
+        rounds.append(Round(index, f.throughput_eps, f.cpu_s_per_event, resident_bytes()))
+        if progress:
+            progress(index + 1, n_rounds)
+    return SoakResult(contender.info.name, contender.effective_workers(workers), workload_name, stream.n_events, rounds)

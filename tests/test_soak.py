@@ -1,0 +1,58 @@
+"""The soak run: its verdicts on made-up rounds, and a short real one through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tally
+
+from harness import cli
+from harness.soak import Round, SoakResult
+
+
+def _result(throughput: list[float], rss: list[int]) -> SoakResult:
+    rounds = [Round(i, t, 1 / t, r) for i, (t, r) in enumerate(zip(throughput, rss, strict=True))]
+    return SoakResult("x", 1, "w", 100, rounds)
+
+
+def test_flat_memory_and_steady_figures_are_steady() -> None:
+    throughput = [1000.0 + (i % 3) * 10 for i in range(40)]
+    result = _result(throughput, [100_000_000 + (i % 2) * 1000 for i in range(40)])
+    assert result.steady and abs(result.rss_growth) < 0.001
+
+
+def test_growing_memory_is_not_steady() -> None:
+    result = _result([1000.0] * 40, [100_000_000 + i * 500_000 for i in range(40)])  # +0.5 MB a round
+    assert result.rss_growth > 0.05 and not result.steady
+
+
+def test_a_slowdown_beyond_the_runs_own_noise_is_not_steady() -> None:
+    throughput = [1000.0 + (i % 2) * 5 for i in range(36)] + [800.0] * 4  # the last tenth 20 % slower
+    result = _result(throughput, [100_000_000] * 40)
+    verdict = next(v for v in result.figure_verdicts() if v.name == "throughput_eps")
+    assert verdict.change == pytest.approx(-0.2, abs=0.01) and verdict.noise == pytest.approx(0.02)
+    assert not result.steady
+
+
+@pytest.mark.parametrize("name", ["sequential", "threaded", "native"])
+def test_a_short_soak_through_the_cli(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "soak.json"
+    code = cli.main(["soak", "--impl", name, "--events", "40000", "--round-events", "2000", "--workers", "2",
+                     "--json", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    assert len(doc["rounds"]) == 20 and doc["total_events"] == 40_000
+    assert doc["rss_after_warmup_bytes"] > 0
+    assert "memory:" in printed and ("steady" in printed)
+    # The verdict is not asserted: on a shared machine a short soak may see noise; the full one is
+    # nox -s robustness's. The exit status must agree with the document, whichever it is.
+    assert code == (cli.EXIT_OK if doc["steady"] else cli.EXIT_WRONG)
+    tally.record(f"soak (short): {name}", "steady" if doc["steady"] else "not steady")
+
+
+def test_soak_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["soak", "--impl", "native", "--events", "0"]) == cli.EXIT_INVALID
+    assert cli.main(["soak", "--impl", "nope"]) == cli.EXIT_INVALID
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
