@@ -229,7 +229,7 @@ def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
     if not (tools / "bin" / "cargo-fuzz").exists():
         session.run("cargo", "install", "--locked", CARGO_FUZZ, "--root", str(tools), external=True)
     fuzz = Path("implementations/native/fuzz")
-    command = ["cargo", "+nightly", "fuzz", "run", "evts", "--release", "corpus/evts", "seeds/evts", "--",
+    command = ["cargo", "+nightly", "fuzz", "run", "evts", "--release", "fuzz/corpus/evts", "fuzz/seeds/evts", "--",
                f"-max_total_time={seconds}", "-max_len=4096", "-rss_limit_mb=4096"]  # fmt: skip
     path = os.pathsep.join([str(tools / "bin"), os.environ.get("PATH", "")])
     done = subprocess.run(command, cwd=fuzz.parent, env={**os.environ, "PATH": path}, capture_output=True,

@@ -368,7 +368,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         check_writable(Path(args.json))
     stream = workload.generate(spec)
     reference = reference_digest(stream)
-    rounds = max(soak.TENTHS, -(-args.events // stream.n_events))
+    rounds = max(soak.MIN_ROUNDS, -(-args.events // stream.n_events))
     _progress(f"soak: {contender.info.name}, {rounds} rounds of {stream.n_events} events ({spec.name}, closed loop)")
 
     def progress(done: int, total: int) -> None:

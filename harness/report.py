@@ -267,7 +267,8 @@ def soak_summary(result: SoakResult) -> str:
     mib = 1024 * 1024
     lines = [
         f"soak · {result.implementation} · {result.workers} worker(s) · {result.workload} · "
-        f"{result.total_events:,} events in {len(result.rounds)} rounds of {result.events_per_round:,}",
+        f"{result.total_events:,} events in {len(result.rounds)} rounds of {result.events_per_round:,}, "
+        f"the first {len(result.warmup)} warm-up",
         f"{'tenth':>5}  {'throughput (median)':>20}  {'CPU/event (median)':>18}  {'RSS at its end':>14}",
     ]
     for t, tenth in enumerate(result.tenths(), 1):
@@ -277,13 +278,13 @@ def soak_summary(result: SoakResult) -> str:
                      f"{tenth[-1].rss_bytes / mib:>10.1f} MiB")  # fmt: skip
     growth_ok = "ok" if result.rss_growth < MAX_RSS_GROWTH else "GROWING"
     lines.append(
-        f"memory: {result.rss_after_warmup / mib:.1f} MiB after warm-up (first tenth), "
+        f"memory: {result.rss_after_warmup / mib:.1f} MiB after warm-up, "
         f"{result.rss_at_end / mib:.1f} MiB at the end: {result.rss_growth:+.2%} "
         f"(limit {MAX_RSS_GROWTH:+.0%}) {growth_ok}"
     )
     for v in result.figure_verdicts():
         verdict = "within noise" if v.steady else "BEYOND NOISE"
-        lines.append(f"{v.name}: last tenth {v.change:+.2%} against the first; noise band ±{v.noise:.2%}: {verdict}")
+        lines.append(f"{v.name}: last tenth {v.change:+.2%} against the first; noise {v.noise:.2%}: {verdict}")
     lines.append("steady" if result.steady else "NOT steady")
     return "\n".join(lines)
 

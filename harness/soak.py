@@ -3,18 +3,25 @@
 A soak run repeats a verified run of the same stream until ``total_events`` have
 been handled, each round through the contender's own entry point (``open``,
 ``handle``, ``close``) and checked against the reference digest, and reads the
-process's resident memory after every round. It is steady when
+process's resident memory after every round. The first tenth of the rounds is
+warm-up (allocator pools and caches filling, the first rounds measurably slower);
+the rest, the measured rounds, are cut into ten tenths. It is steady when
 
 * **memory is flat after warm-up**: resident memory after the last round is less
-  than ``MAX_RSS_GROWTH`` (5 %) above what it was at the end of the first tenth
-  of the rounds (the warm-up: allocator pools and caches filling);
-* **the end performs like the start**: for throughput and CPU per event, the
-  median of the last tenth of rounds differs from the median of the first tenth
-  by no more than the widest gap between the medians of two middle tenths (the
-  run's own noise, measured in the same run); gaps under ``MIN_NOISE`` (2 %)
-  always pass, since a quiet machine's band can be narrower than any real change.
+  than ``MAX_RSS_GROWTH`` (5 %) above what it was at the end of the warm-up;
+* **the end performs like the start**: for throughput and CPU per event, the gap
+  between the medians of the first and the last measured tenth is no wider than
+  the widest gap between two of the eight tenths between them (the run's own
+  noise, measured in the same run), or than ``MIN_NOISE`` (5 %).
 
-The rule is written by hand: it compares a run with itself, and needs no library.
+Why these choices, from soak runs on the 2-core CI machine: the first tenth of rounds
+ran 2-4 % slower than the rest (hence the warm-up); tenth medians wander by 2-4 %
+with no drift at all (hence the 5 % floor, the memory limit's too); a 10 % step in
+the last tenth was caught in 29 of 32 recorded runs. The 2-worker native pool
+sometimes switches between two throughput levels (~30 and ~36 M events/s) for
+seconds at a time; a switch between the first and last tenth fails the check, as it
+should: the run did not measure the same thing at both ends. The rule is written by
+hand: it compares a run with itself, and needs no library.
 """
 
 from __future__ import annotations
@@ -32,8 +39,15 @@ from harness.runner import figures, run_once
 from implementations import Contender, ContenderError
 
 MAX_RSS_GROWTH = 0.05
-MIN_NOISE = 0.02
+MIN_NOISE = 0.05
 TENTHS = 10
+MIN_ROUNDS = 2 * TENTHS  # a warm-up round or more, and at least one round in each measured tenth
+
+
+def _gap(a: float, b: float) -> float:
+    """The relative gap between two positive figures: how much larger the larger is."""
+    low, high = sorted((a, b))
+    return high / low - 1 if low > 0 else math.inf
 
 
 def resident_bytes() -> int:
@@ -58,7 +72,7 @@ class FigureVerdict:
     name: str
     first: float  # median over the first tenth of the rounds
     last: float  # median over the last tenth
-    noise: float  # widest relative gap between two middle tenths' medians (at least MIN_NOISE)
+    noise: float  # widest relative gap between two middle tenths' medians, at least MIN_NOISE
 
     @property
     def change(self) -> float:
@@ -66,7 +80,7 @@ class FigureVerdict:
 
     @property
     def steady(self) -> bool:
-        return abs(self.change) <= self.noise
+        return _gap(self.first, self.last) <= self.noise
 
 
 @dataclass(frozen=True)
@@ -75,19 +89,29 @@ class SoakResult:
     workers: int
     workload: str
     events_per_round: int
-    rounds: list[Round] = field(repr=False)
+    rounds: list[Round] = field(repr=False)  # every round, warm-up first
 
     @property
     def total_events(self) -> int:
         return self.events_per_round * len(self.rounds)
 
+    @property
+    def warmup(self) -> list[Round]:
+        return self.rounds[: len(self.rounds) // TENTHS]
+
+    @property
+    def measured(self) -> list[Round]:
+        return self.rounds[len(self.rounds) // TENTHS :]
+
     def tenths(self) -> list[list[Round]]:
-        n = len(self.rounds)
-        return [self.rounds[n * t // TENTHS : n * (t + 1) // TENTHS] for t in range(TENTHS)]
+        """The measured rounds (after warm-up) in ten parts."""
+        rounds = self.measured
+        n = len(rounds)
+        return [rounds[n * t // TENTHS : n * (t + 1) // TENTHS] for t in range(TENTHS)]
 
     @property
     def rss_after_warmup(self) -> int:
-        return self.tenths()[0][-1].rss_bytes
+        return self.warmup[-1].rss_bytes
 
     @property
     def rss_at_end(self) -> int:
@@ -106,8 +130,7 @@ class SoakResult:
         for name, get in getters.items():
             medians = [statistics.median(get(r) for r in tenth) for tenth in self.tenths()]
             middle = medians[1:-1]
-            noise = max(MIN_NOISE, max(middle) / min(middle) - 1 if min(middle) > 0 else math.inf)
-            out.append(FigureVerdict(name, medians[0], medians[-1], noise))
+            out.append(FigureVerdict(name, medians[0], medians[-1], max(MIN_NOISE, _gap(min(middle), max(middle)))))
         return out
 
     @property
@@ -121,6 +144,7 @@ class SoakResult:
             "workers": self.workers,
             "workload": self.workload,
             "events_per_round": self.events_per_round,
+            "warmup_rounds": len(self.warmup),
             "total_events": self.total_events,
             "rss_after_warmup_bytes": self.rss_after_warmup,
             "rss_at_end_bytes": self.rss_at_end,
@@ -142,10 +166,10 @@ def soak(
     workload_name: str,
     progress: Callable[[int, int], None] | None = None,
 ) -> SoakResult:
-    """Rounds of ``stream`` until ``total_events`` are handled (at least ``TENTHS`` rounds)."""
+    """Rounds of ``stream`` until ``total_events`` are handled (at least ``MIN_ROUNDS`` rounds)."""
     if stream.n_events == 0:
         raise ValueError("a soak needs a stream with at least one event")
-    n_rounds = max(TENTHS, math.ceil(total_events / stream.n_events))
+    n_rounds = max(MIN_ROUNDS, math.ceil(total_events / stream.n_events))
     rounds = []
     for index in range(n_rounds):
         outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference)

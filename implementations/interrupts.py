@@ -25,24 +25,26 @@ import threading
 from collections.abc import Callable
 
 
-@functools.lru_cache(maxsize=1)
-def signal_pipe() -> tuple[int, int]:
-    """``(read_fd, write_fd)``: one pipe for the life of the process (the watcher reads it for good)."""
+@functools.cache
+def signal_pipe(watcher: str) -> tuple[int, int]:
+    """``(read_fd, write_fd)``: one pipe per ``watcher`` (a loaded library) for the life of the
+    process, since that library's watcher thread reads it for good. Two libraries (a test
+    loads a second build) must not read one pipe: a byte goes to one reader only."""
     read_fd, write_fd = os.pipe()
     os.set_blocking(write_fd, False)  # the C handler must never block on a full pipe
     return read_fd, write_fd
 
 
 class WakeupPipe:
-    """While open, Python's signal wakeup fd writes into :func:`signal_pipe`, whose read end
-    ``watch(read_fd, previous_fd)`` hands to a watcher; ``unwatch()`` stops watching."""
+    """While open, Python's signal wakeup fd writes into ``signal_pipe(watcher)``, whose read end
+    ``watch(read_fd, previous_fd)`` hands to that watcher; ``unwatch()`` stops watching."""
 
-    def __init__(self, watch: Callable[[int, int], None], unwatch: Callable[[], None]) -> None:
+    def __init__(self, watcher: str, watch: Callable[[int, int], None], unwatch: Callable[[], None]) -> None:
         self._unwatch = unwatch
         self._open = False
         if threading.current_thread() is not threading.main_thread():
             return
-        read_fd, write_fd = signal_pipe()
+        read_fd, write_fd = signal_pipe(watcher)
         self._previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         self._open = True
         try:

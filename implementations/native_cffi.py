@@ -163,7 +163,7 @@ class Engine(_Handle):
         """SIGINT or SIGTERM written to ``wakeup_fd`` cancels the run; bytes go on to ``forward_fd``.
 
         ``wakeup_fd`` is :func:`implementations.interrupts.signal_pipe`'s read end (one per
-        process); ``-1`` stops watching this engine.
+        loaded library, for good); ``-1`` stops watching this engine.
         """
         rustcall(load()[1].evb_engine_watch_signals, self._require(), wakeup_fd, forward_fd)
 
@@ -223,7 +223,7 @@ class NativeSession(Session):
     def __init__(self, stream: EventStream, engine: Engine) -> None:
         self.stream, self.engine = stream, engine
         # Started here, before the clock: Ctrl-C and SIGTERM cancel the run.
-        self.signals = WakeupPipe(engine.watch_signals, lambda: engine.watch_signals(-1))
+        self.signals = WakeupPipe(str(_library_path()), engine.watch_signals, lambda: engine.watch_signals(-1))
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
         return self.engine.run(self.stream.records, self.stream.n_keys, done_ns, t0_ns, open_loop)
