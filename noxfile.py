@@ -97,15 +97,17 @@ def lint(session: nox.Session) -> None:
         session.warn("go is not installed: the workflow was not checked by actionlint")
 
 
-# The engine's tests run twice: as shipped, and with the test-only fault switch compiled in.
+# The engine's tests run twice: as shipped, and with the test-only fault switch compiled in
+# (its unit tests only: the fuzz corpus replay needs no second build, and takes 40 s under valgrind).
 CARGO_FEATURE_SETS = [[], ["--features", "fault-injection"]]
+CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--lib"]]
 
 
 @nox.session(venv_backend="none")
 def rust(session: nox.Session) -> None:
     """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch."""
-    for features in CARGO_FEATURE_SETS:
-        session.run("cargo", "test", "--release", *features, external=True)
+    for selection in CARGO_TEST_SETS:
+        session.run("cargo", "test", "--release", *selection, external=True)
 
 
 def _cargo_test_binaries(session: nox.Session, features: list[str]) -> list[str]:
@@ -127,7 +129,7 @@ def _memcheck(session: nox.Session, log: Path | None = None) -> None:
     ``log``, valgrind's output is kept there too (the robustness report quotes its summaries)."""
     if shutil.which("valgrind") is None:
         session.skip("valgrind is not installed (Debian: apt-get install valgrind)")
-    binaries = [b for features in CARGO_FEATURE_SETS for b in _cargo_test_binaries(session, features)]
+    binaries = [b for selection in CARGO_TEST_SETS for b in _cargo_test_binaries(session, selection)]
     failed = []
     for binary in dict.fromkeys(binaries):
         command = [*VALGRIND, binary, "--test-threads=1"]
@@ -235,7 +237,12 @@ def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
     done = subprocess.run(command, cwd=fuzz.parent, env={**os.environ, "PATH": path}, capture_output=True,
                           text=True, check=False)  # fmt: skip
     (out / "cargo-fuzz.log").write_text(done.stdout + done.stderr)
-    return [] if done.returncode == 0 else ["cargo-fuzz (a crash: see cargo-fuzz.log and fuzz/artifacts/)"]
+    if done.returncode != 0:
+        return ["cargo-fuzz (a crash: see cargo-fuzz.log and fuzz/artifacts/)"]
+    # The corpus is committed and replayed under valgrind in CI: keep only inputs that add coverage.
+    subprocess.run(["cargo", "+nightly", "fuzz", "cmin", "evts", "--release", "fuzz/corpus/evts"], cwd=fuzz.parent,
+                   env={**os.environ, "PATH": path}, capture_output=True, check=True)  # fmt: skip
+    return []
 
 
 # asv on the host side, pinned with the suite; what runs *inside* asv's environments

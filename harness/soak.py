@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.events import EventStream
 from harness.runner import figures, run_once
 from implementations import Contender, ContenderError
@@ -170,15 +172,17 @@ def soak(
     if stream.n_events == 0:
         raise ValueError("a soak needs a stream with at least one event")
     n_rounds = max(MIN_ROUNDS, math.ceil(total_events / stream.n_events))
-    rounds = []
+    # Figures go into arrays made before the first round: a Python object kept per round
+    # would land in the heap among the contender's short-lived ones and hold pages resident.
+    figures_by_round = np.zeros((n_rounds, 3))
     for index in range(n_rounds):
         outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference)
         if not outcome.valid:
             raise ContenderError(f"{contender.info.name}: round {index} of the soak failed: {outcome.failures()}")
         f = figures(outcome, stream)
         del outcome  # its done_ns goes before memory is read
-        assert f.throughput_eps is not None and f.cpu_s_per_event is not None
-        rounds.append(Round(index, f.throughput_eps, f.cpu_s_per_event, resident_bytes()))
+        figures_by_round[index] = (f.throughput_eps or 0.0, f.cpu_s_per_event or 0.0, resident_bytes())
         if progress:
             progress(index + 1, n_rounds)
+    rounds = [Round(i, float(t), float(c), int(r)) for i, (t, c, r) in enumerate(figures_by_round)]
     return SoakResult(contender.info.name, contender.effective_workers(workers), workload_name, stream.n_events, rounds)
