@@ -250,17 +250,18 @@ pub fn run_sequential(
     let (mut states, mut counts) = (vec![0u64; n_keys], vec![0u64; n_keys]);
     let g = AtomicU64::new(0);
     let _precise = open_loop.then(PreciseSleep::new);
+    let (cancel, fault) = (&*control.cancel, control.fault); // hoisted: read once per event, no more
     let mut current = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for e in stream.events() {
             if open_loop {
                 wait_until(t0_ns.saturating_add(e.arrival_ns), || control.cancelled());
             }
-            if control.cancelled() {
+            if cancel.load(Relaxed) {
                 return Err(EngineError::Cancelled);
             }
             current = Some(e.seq);
-            control.fault.check(e.seq);
+            fault.check(e.seq);
             let k = e.key as usize;
             handle(&e, &mut states[k], &mut counts[k], &g);
             done[e.seq as usize].store(now_ns(), Relaxed);
@@ -340,12 +341,17 @@ pub fn worker_loop(
     shared: &Shared<'_>,
 ) -> (Vec<u64>, Vec<u64>) {
     let (mut states, mut counts) = (vec![0u64; owned], vec![0u64; owned]);
-    let fault = shared.control.fault;
+    // Hoisted: the flags are read once per event, not looked up through `shared` each time.
+    let (failed, cancel, fault) = (
+        &*shared.failed,
+        &*shared.control.cancel,
+        shared.control.fault,
+    );
     while let Ok(mut batch) = inbox.recv() {
         let mut current = None;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             for e in &batch {
-                if shared.stopped() {
+                if failed.load(Relaxed) || cancel.load(Relaxed) {
                     break;
                 }
                 current = Some(e.seq);
