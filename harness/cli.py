@@ -350,10 +350,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(report.sweep_row(doc, objective_ns), flush=True)
         return doc
 
-    print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · objective p99 ≤ "
-          f"{report.duration_ns(objective_ns)}")  # fmt: skip
-    print(report.sweep_header())
     with out:  # published when every point is done; an interrupted sweep leaves nothing
+        print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · objective p99 ≤ "
+              f"{report.duration_ns(objective_ns)}")  # fmt: skip
+        print(report.sweep_header())
         docs, sustained = sweep.run_sweep(rates, run_point, objective_ns)
     print(report.sweep_verdict(contender.info.name, sustained, objective_ns, docs))
     print(f"result documents: {out.final}")

@@ -47,8 +47,11 @@ class WakeupPipe:
         read_fd, write_fd = signal_pipe(watcher)
         self._previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         self._open = True
+        # Nested in another session of the same library: the pipe is already the wakeup fd, and
+        # passing bytes on to it would feed them back to the watcher for ever.
+        forward = -1 if self._previous == write_fd else self._previous
         try:
-            watch(read_fd, self._previous)
+            watch(read_fd, forward)
         except BaseException:
             self.close()
             raise

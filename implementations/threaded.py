@@ -94,7 +94,7 @@ class ThreadedSession(Session):
         arrivals = self.events.arrival_ns
         sent = 0
         try:
-            while sent < n:
+            while sent < n and not self.failures:  # a failed worker ends the run now, not at the last arrival
                 if open_loop:
                     wait_until(t0_ns + arrivals[sent])
                     due = bisect.bisect_right(arrivals, time.monotonic_ns() - t0_ns, lo=sent)

@@ -34,6 +34,14 @@ def test_a_slow_warmup_is_left_out() -> None:
     assert result.steady
 
 
+def test_a_step_in_the_middle_that_lasts_is_not_steady() -> None:
+    throughput = [1000.0 + (i % 3) * 10 for i in range(25)] + [700.0 + (i % 3) * 7 for i in range(25)]
+    result = _result(throughput, [100_000_000] * 50)
+    verdict = next(v for v in result.figure_verdicts() if v.name == "throughput_eps")
+    assert verdict.change == pytest.approx(-0.3, abs=0.01) and verdict.noise == pytest.approx(0.05)
+    assert not result.steady
+
+
 def test_a_slowdown_beyond_the_runs_own_noise_is_not_steady() -> None:
     throughput = [1000.0 + (i % 2) * 5 for i in range(45)] + [800.0] * 5  # the last tenth 20 % slower
     result = _result(throughput, [100_000_000] * 50)

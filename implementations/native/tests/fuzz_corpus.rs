@@ -6,18 +6,17 @@
 use std::path::Path;
 
 #[test]
-fn every_corpus_input_passes_the_fuzz_checks() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/evts");
-    let mut inputs: Vec<_> = std::fs::read_dir(&corpus)
-        .unwrap_or_else(|e| panic!("{}: {e}", corpus.display()))
-        .map(|entry| entry.unwrap().path())
-        .collect();
+fn every_seed_and_corpus_input_passes_the_fuzz_checks() {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs = Vec::new();
+    for folder in [fuzz.join("seeds/evts"), fuzz.join("corpus/evts")] {
+        let entries =
+            std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+        let found: Vec<_> = entries.map(|entry| entry.unwrap().path()).collect();
+        assert!(found.len() >= 10, "{} lost its inputs", folder.display());
+        inputs.extend(found);
+    }
     inputs.sort();
-    assert!(
-        inputs.len() >= 10,
-        "the corpus lost its seeds: {}",
-        corpus.display()
-    );
     for path in &inputs {
         evb_native::fuzzing::check_input(&std::fs::read(path).unwrap());
     }
