@@ -368,7 +368,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         check_writable(Path(args.json))
     stream = workload.generate(spec)
     reference = reference_digest(stream)
-    rounds = max(soak.MIN_ROUNDS, -(-args.events // stream.n_events))
+    rounds = soak.rounds_for(args.events, stream.n_events)
     # No line per round: one printed between rounds pinned ~1 MiB of heap (measured), which
     # the memory verdict would then count against the contender.
     _progress(f"soak: {contender.info.name}, {rounds} rounds of {stream.n_events} events ({spec.name}, closed loop)")
@@ -570,7 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"eventbench: {what}; every worker stopped, no result written for this invocation", file=sys.stderr)
         return code
     finally:
-        if on_main_thread:
+        if previous is not None:  # None too when the old handler was not set from Python: left as is
             signal.signal(signal.SIGTERM, previous)
 
 

@@ -168,6 +168,11 @@ class SoakResult:
         }
 
 
+def rounds_for(total_events: int, events_per_round: int) -> int:
+    """How many rounds a soak of ``total_events`` takes (at least ``MIN_ROUNDS``)."""
+    return max(MIN_ROUNDS, math.ceil(total_events / events_per_round))
+
+
 def soak(
     contender: Contender,
     stream: EventStream,
@@ -181,7 +186,7 @@ def soak(
     """Rounds of ``stream`` until ``total_events`` are handled (at least ``MIN_ROUNDS`` rounds)."""
     if stream.n_events == 0:
         raise ValueError("a soak needs a stream with at least one event")
-    n_rounds = max(MIN_ROUNDS, math.ceil(total_events / stream.n_events))
+    n_rounds = rounds_for(total_events, stream.n_events)
     # Figures go into arrays made before the first round: a Python object kept per round
     # would land in the heap among the contender's short-lived ones and hold pages resident.
     figures_by_round = np.zeros((n_rounds, 3))
