@@ -114,10 +114,15 @@ def test_the_switch_does_nothing_in_a_normal_build(monkeypatch: pytest.MonkeyPat
     assert run_once(implementations.get("sequential"), stream, workers=1, mode="closed").valid
 
 
-def _eventbench(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """The installed command in a child process, Ctrl-C left at its default (a shell may ignore it)."""
+def _eventbench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The installed command in a child process, Ctrl-C left at its default (a shell may ignore it).
+
+    Run from ``cwd`` (a temporary directory), never the checkout: from there ``python -m`` would
+    import the source tree, which has no native library built into it when nox installed a wheel.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "harness.cli", *args],
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,7 +142,7 @@ def test_compare_with_a_failing_contender_exits_1_and_writes_nothing(
     env = {faults.ENV: f"{name}:1500", native_cffi.LIBRARY_ENV: str(fault_library)}
     args = ["compare", "--impl", f"sequential,{name}" if name != "sequential" else "sequential"]
     process = _eventbench(*args, "--workload", "contention", "--n-events", "3000", "--workers", "2",
-                          "--results-dir", str(tmp_path / "results"), env=env)  # fmt: skip
+                          "--results-dir", str(tmp_path / "results"), cwd=tmp_path, env=env)  # fmt: skip
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == cli.EXIT_WRONG
     last = stderr.strip().splitlines()[-1]
@@ -158,7 +163,9 @@ def test_an_interrupt_during_a_long_run_stops_it_and_writes_nothing(
     name: str, signum: signal.Signals, tmp_path: Path
 ) -> None:
     results_dir = tmp_path / "results"
-    process = _eventbench("compare", "--impl", name, "--baseline", name, *LONG_RUN, "--results-dir", str(results_dir))
+    process = _eventbench(
+        "compare", "--impl", name, "--baseline", name, *LONG_RUN, "--results-dir", str(results_dir), cwd=tmp_path
+    )
     assert process.stderr is not None
     for line in process.stderr:  # wait until the contender's run is under way
         if "running" in line:
