@@ -185,7 +185,8 @@ ROBUSTNESS_TESTS = ["tests/test_fuzz.py", "tests/test_faults.py", "tests/test_so
                     "tests/test_threaded.py"]  # fmt: skip
 CARGO_FUZZ = "cargo-fuzz@0.13.2"
 # Soak sizes (issue 6): 20 M events through the engine, 2 M through the Python contenders; 100 rounds each.
-SOAKS = {"native": 20_000_000, "native-sequential": 20_000_000, "threaded": 2_000_000, "sequential": 2_000_000}
+SOAKS = {"native": 20_000_000, "native-sequential": 20_000_000, "threaded": 2_000_000, "asyncio": 2_000_000,
+         "sequential": 2_000_000}  # fmt: skip
 
 
 @nox.session

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
+from implementations.event_loop import Asyncio
 from implementations.native_cffi import Native, NativeSequential
 from implementations.sequential import Sequential
 from implementations.threaded import Threaded
@@ -32,6 +33,7 @@ REFERENCE = "sequential"
 _FACTORIES: dict[str, Callable[[], Contender]] = {
     "sequential": Sequential,
     "threaded": Threaded,
+    "asyncio": Asyncio,
     "native": Native,
     "native-sequential": NativeSequential,
 }

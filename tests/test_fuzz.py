@@ -38,7 +38,7 @@ from strategies import streams
 
 # Hypothesis runs each test body many times with one tmp_path: that is intended here.
 FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-CONTENDERS = ["sequential", "threaded", "native", "native-sequential"]
+CONTENDERS = ["sequential", "threaded", "asyncio", "native", "native-sequential"]
 
 # ---------------------------------------------------------------- malformed .evts images
 

@@ -1,0 +1,152 @@
+"""``asyncio``: one event loop; handlers are coroutines, ``block`` is an awaited sleep.
+
+The model most Python services use. Keys are sharded to ``workers`` consumer tasks
+(``key % workers``), each draining its own queue in ``seq`` order, so per-key
+order holds. Everything runs on one thread, so ``G`` and the states need no lock;
+what the loop gives is overlapping *waits* (a ``block`` event awaits, and other
+keys' tasks run meanwhile), never parallel computation. A dispatcher coroutine
+releases each event once its intended arrival has passed (open loop), in batches
+(one queue item per batch, as ``threaded`` does), and yields to the consumers.
+
+The loop is made in ``open`` (untimed) and closed in ``close``. Its timers wake
+with millisecond granularity (the selector's timeout is in ms), which shows in
+open-loop latencies: part of the model, not of the harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import time
+
+import numpy as np
+
+from harness.events import AGGREGATE, BLOCK, EventStream
+from harness.mix import MASK64, digest
+from implementations import faults
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
+from implementations.python_handlers import DecodedStream, next_state
+
+BATCH_EVENTS = 256  # events per queue item: as in threaded
+_STOP = None
+_clock = time.monotonic_ns
+
+
+async def _sleep_until(deadline_ns: int) -> None:
+    """Awaits until the monotonic clock reaches ``deadline_ns`` (never returns early)."""
+    while (remaining := deadline_ns - _clock()) > 0:
+        await asyncio.sleep(remaining / 1e9)
+
+
+class _Run:
+    """One run's state: the consumers' shared results and the first failure."""
+
+    def __init__(self, events: DecodedStream, workers: int, fault_at: int) -> None:
+        self.events, self.workers, self.fault_at = events, workers, fault_at
+        self.states = [0] * events.n_keys
+        self.counts = [0] * events.n_keys
+        self.g = 0
+        self.done = [0] * len(events)
+        self.failure: tuple[int, BaseException] | None = None
+
+    async def main(self, t0_ns: int, open_loop: bool) -> None:
+        queues: list[asyncio.Queue[list[int] | None]] = [asyncio.Queue() for _ in range(self.workers)]
+        consumers = [asyncio.ensure_future(self._consume(q)) for q in queues]
+        try:
+            await self._dispatch(queues, t0_ns, open_loop)
+            for q in queues:
+                q.put_nowait(_STOP)
+            await asyncio.gather(*consumers)
+        finally:  # interrupted or failed: no consumer outlives the run
+            for task in consumers:
+                task.cancel()
+            await asyncio.gather(*consumers, return_exceptions=True)
+
+    async def _dispatch(self, queues: list[asyncio.Queue[list[int] | None]], t0_ns: int, open_loop: bool) -> None:
+        n, arrivals, key = len(self.events), self.events.arrival_ns, self.events.key
+        sent = 0
+        while sent < n and self.failure is None:
+            if open_loop:
+                await _sleep_until(t0_ns + arrivals[sent])
+                due = bisect.bisect_right(arrivals, _clock() - t0_ns, lo=sent)
+            else:
+                due = n
+            due = min(due, sent + BATCH_EVENTS * self.workers * 4)  # consumers start before all is sent
+            batches: list[list[int]] = [[] for _ in range(self.workers)]
+            for i in range(sent, due):
+                batches[key[i] % self.workers].append(i)
+            for q, batch in zip(queues, batches, strict=True):
+                for start in range(0, len(batch), BATCH_EVENTS):
+                    q.put_nowait(batch[start : start + BATCH_EVENTS])
+            sent = due
+            await asyncio.sleep(0)  # let the consumers run
+
+    async def _consume(self, inbox: asyncio.Queue[list[int] | None]) -> None:
+        ev, states, counts, done = self.events, self.states, self.counts, self.done
+        fault_at = self.fault_at
+        while (batch := await inbox.get()) is not _STOP:
+            for i in batch:
+                if self.failure is not None:
+                    return  # another consumer failed: stop handling
+                try:
+                    if i == fault_at:
+                        raise faults.InjectedFault("asyncio", i)
+                    kind, k, value = ev.kind[i], ev.key[i], ev.value[i]
+                    if kind == BLOCK:
+                        work = ev.work[i]
+                        if work:
+                            await _sleep_until(_clock() + work * 1000)
+                    elif kind == AGGREGATE:
+                        self.g = (self.g + value) & MASK64  # one thread: no lock
+                    states[k] = next_state(states[k], kind, value, ev.work[i])
+                    counts[k] += 1
+                    done[i] = _clock()
+                except Exception as e:  # reported by handle(), once every task has ended
+                    self.failure = (i, e)
+                    return
+
+
+class AsyncioSession(Session):
+    def __init__(self, stream: EventStream, workers: int) -> None:
+        self.events = DecodedStream.of(stream)
+        self.workers = workers
+        self.fault_at = faults.armed_at("asyncio")
+        self.loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        if self.loop is None:
+            raise ValueError("the session is closed")
+        run = _Run(self.events, self.workers, self.fault_at)
+        main = self.loop.create_task(run.main(t0_ns, open_loop))
+        try:
+            self.loop.run_until_complete(main)
+        except BaseException:  # Ctrl-C, SIGTERM: cancel every task and let it end before going on
+            main.cancel()
+            with contextlib.suppress(BaseException):
+                self.loop.run_until_complete(main)
+            raise
+        if run.failure is not None:
+            index, error = run.failure
+            raise ContenderError(f"asyncio: handling event {index} failed: {error!r}") from error
+        done_ns[:] = run.done
+        return digest(run.g, run.states, run.counts, len(self.events))
+
+    def close(self) -> None:
+        if self.loop is not None:
+            loop, self.loop = self.loop, None
+            loop.close()
+
+
+class Asyncio(Contender):
+    info = ContenderInfo(
+        name="asyncio",
+        language="python",
+        model="event loop",
+        parallel=True,
+        description="one asyncio loop; keys sharded to consumer tasks; block is an awaited sleep",
+    )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers)
+        return AsyncioSession(stream, workers)
