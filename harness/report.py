@@ -6,7 +6,6 @@ text or prints it; the figures and ratios were computed elsewhere.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -271,9 +270,9 @@ def soak_summary(result: SoakResult) -> str:
         f"the first {len(result.warmup)} warm-up",
         f"{'tenth':>5}  {'throughput (median)':>20}  {'CPU/event (median)':>18}  {'RSS at its end':>14}",
     ]
-    for t, tenth in enumerate(result.tenths(), 1):
-        throughput = statistics.median(r.throughput_eps for r in tenth)
-        cpu = statistics.median(r.cpu_s_per_event for r in tenth)
+    rows = zip(result.tenths(), result.tenth_medians("throughput_eps"), result.tenth_medians("cpu_s_per_event"),
+               strict=True)  # fmt: skip
+    for t, (tenth, throughput, cpu) in enumerate(rows, 1):
         lines.append(f"{t:>5}  {si(throughput, 'events/s'):>20}  {duration_ns(cpu * 1e9):>18}  "
                      f"{tenth[-1].rss_bytes / mib:>10.1f} MiB")  # fmt: skip
     growth_ok = "ok" if result.rss_growth < MAX_RSS_GROWTH else "GROWING"

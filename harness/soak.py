@@ -79,6 +79,13 @@ class Round:
     rss_bytes: int  # after the round, its buffers released
 
 
+# The figures a soak compares between its first and last tenth, read from a round.
+FIGURES: dict[str, Callable[[Round], float]] = {
+    "throughput_eps": lambda r: r.throughput_eps,
+    "cpu_s_per_event": lambda r: r.cpu_s_per_event,
+}
+
+
 @dataclass(frozen=True)
 class FigureVerdict:
     name: str
@@ -133,14 +140,15 @@ class SoakResult:
     def rss_growth(self) -> float:
         return self.rss_at_end / self.rss_after_warmup - 1 if self.rss_after_warmup else 0.0
 
+    def tenth_medians(self, figure: str) -> list[float]:
+        """The median of ``figure`` (a key of ``FIGURES``) in each measured tenth."""
+        get = FIGURES[figure]
+        return [statistics.median(get(r) for r in tenth) for tenth in self.tenths()]
+
     def figure_verdicts(self) -> list[FigureVerdict]:
-        getters: dict[str, Callable[[Round], float]] = {
-            "throughput_eps": lambda r: r.throughput_eps,
-            "cpu_s_per_event": lambda r: r.cpu_s_per_event,
-        }
         out = []
-        for name, get in getters.items():
-            medians = [statistics.median(get(r) for r in tenth) for tenth in self.tenths()]
+        for name, get in FIGURES.items():
+            medians = self.tenth_medians(name)
             spreads = [_interquartile_gap([get(r) for r in tenth]) for tenth in self.tenths()]
             out.append(FigureVerdict(name, medians[0], medians[-1], max(MIN_NOISE, statistics.median(spreads))))
         return out

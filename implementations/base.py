@@ -36,6 +36,12 @@ class ContenderError(RuntimeError):
     """A contender failed while handling (an exception in a worker, say)."""
 
 
+def handler_failed(contender: str, index: int, error: BaseException) -> ContenderError:
+    """What a Python contender raises when handling event ``index`` failed: one message shape
+    for all of them (the native engine's messages have the same one)."""
+    return ContenderError(f"{contender}: handling event {index} failed: {error!r}")
+
+
 class Session(ABC):
     """One prepared run. Use as a context manager so pools are always shut down."""
 

@@ -25,7 +25,7 @@ import numpy as np
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
+from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
 from implementations.python_handlers import DecodedStream, next_state
 
 BATCH_EVENTS = 256  # events per queue item: as in threaded
@@ -128,7 +128,7 @@ class AsyncioSession(Session):
             raise
         if run.failure is not None:
             index, error = run.failure
-            raise ContenderError(f"asyncio: handling event {index} failed: {error!r}") from error
+            raise handler_failed("asyncio", index, error) from error
         done_ns[:] = run.done
         return digest(run.g, run.states, run.counts, len(self.events))
 

@@ -13,7 +13,7 @@ import numpy as np
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
+from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
 from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
 
 
@@ -46,7 +46,7 @@ class SequentialSession(Session):
                 counts[key] += 1
                 done[i] = clock()
         except Exception as e:  # not KeyboardInterrupt: an interrupt is not the handler's failure
-            raise ContenderError(f"sequential: handling event {i} failed: {e!r}") from e
+            raise handler_failed("sequential", i, e) from e
         done_ns[:] = done
         return digest(g, states, counts, len(ev))
 

@@ -20,7 +20,7 @@ import numpy as np
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
+from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
 from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
@@ -111,7 +111,7 @@ class ThreadedSession(Session):
             raise
         if self.failures:
             index, error = min(self.failures, key=lambda f: f[0])
-            raise ContenderError(f"threaded: handling event {index} failed: {error!r}") from error
+            raise handler_failed("threaded", index, error) from error
         done_ns[:] = self.done
         return digest(self.g, self.states, self.counts, n)
 
