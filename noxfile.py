@@ -186,7 +186,7 @@ ROBUSTNESS_TESTS = ["tests/test_fuzz.py", "tests/test_faults.py", "tests/test_so
 CARGO_FUZZ = "cargo-fuzz@0.13.2"
 # Soak sizes (issue 6): 20 M events through the engine, 2 M through the Python contenders; 100 rounds each.
 SOAKS = {"native": 20_000_000, "native-sequential": 20_000_000, "threaded": 2_000_000, "asyncio": 2_000_000,
-         "sequential": 2_000_000}  # fmt: skip
+         "processes": 2_000_000, "sequential": 2_000_000}  # fmt: skip
 
 
 @nox.session

@@ -31,6 +31,11 @@ tracker's own start) is not counted. It reads every record, so it is limited to 
 stream's first ``max_events`` events (a prefix of the same byte-identical stream);
 wherever that is fewer than the run's events, reports say so beside the figure.
 
+**Contenders with worker processes** (``ContenderInfo.in_process`` false) are not
+counted: the tracker follows only forks made while it tracks, and their workers are
+started before the window, by a forkserver. Their figure is ``null``, and the CLI says why,
+rather than a count of the parent's near-idle allocations that would read as "free".
+
 **Cross-check.** For the native contenders the crate's counting allocator is read
 around the same window. memray's allocations whose stack passes through the native
 library must equal it, except for blocks the library's code obtains past Rust's
@@ -228,6 +233,10 @@ def count_allocations(
     contender: Contender, stream: EventStream, workers: int, max_events: int = DEFAULT_MAX_EVENTS
 ) -> AllocationCount:
     """Counts the allocations of ``contender`` handling the first ``max_events`` events of ``stream``."""
+    if not contender.info.in_process:
+        raise CountingUnavailable(
+            f"{contender.info.name} handles events in worker processes, and memray's tracker sees this process only"
+        )
     try:
         import memray  # noqa: F401
     except ImportError as e:

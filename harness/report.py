@@ -98,7 +98,7 @@ def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None)
     rows = []
     for doc in docs:
         if not doc["valid"]:
-            rows.append([doc["implementation"], str(doc["workers"]), "WRONG"] + ["-"] * 8)
+            rows.append([doc["implementation"], model_of(doc), str(doc["workers"]), "WRONG"] + ["-"] * 9)
             continue
         tput = doc["throughput_eps"]
         base_tput = baseline["throughput_eps"] if baseline and baseline["valid"] else None
@@ -109,6 +109,7 @@ def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None)
         rows.append(
             [
                 doc["implementation"],
+                model_of(doc),
                 str(doc["workers"]),
                 "ok" if doc["digest_ok"] else "unchecked" if doc["digest_ok"] is None else "WRONG",
                 f"{si(tput)} ({times(tput_ratio)})" if tput_ratio is not None else si(tput),
@@ -119,15 +120,32 @@ def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None)
                 duration_ns(cpu * 1e9 if cpu is not None else None),
                 f"{doc['ctx_switches_per_event']:.3g}" if doc["ctx_switches_per_event"] is not None else "-",
                 _allocations_cell(doc),
+                duration_ns(doc["setup_s"] * 1e9 if doc.get("setup_s") is not None else None),
             ]
         )
     return rows
 
 
 HEADERS = [
-    "contender", "workers", "digest", "events/s", "p50", "p99", "p99.9", "max", "CPU/event", "ctx sw/event",
-    "allocs/event",
+    "contender", "model", "workers", "digest", "events/s", "p50", "p99", "p99.9", "max", "CPU/event",
+    "ctx sw/event", "allocs/event", "setup",
 ]  # fmt: skip
+_ALWAYS_SHOWN = 5  # contender .. events/s
+_LEFT_ALIGNED = 4  # contender .. digest
+
+# The order in which models are shown: from one loop, through the ways around the GIL, to native
+# code. A plugin's own model comes after these, by name.
+MODELS = ("sequential", "threads", "event loop", "processes", "native")
+
+
+def model_of(doc: dict[str, Any]) -> str:
+    """The contender's model; documents before schema 3 did not record it."""
+    return str(doc.get("model") or "-")
+
+
+def _model_rank(doc: dict[str, Any]) -> tuple[int, str]:
+    model = model_of(doc)
+    return (MODELS.index(model), "") if model in MODELS else (len(MODELS), model)
 
 
 def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[str]:
@@ -160,7 +178,7 @@ def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[s
 
 def _shown_columns(rows: list[list[str]]) -> list[int]:
     """Closed-loop runs have no latency: leave out columns no row has a value in."""
-    return [i for i in range(len(HEADERS)) if i < 4 or any(row[i] != "-" for row in rows)]
+    return [i for i in range(len(HEADERS)) if i < _ALWAYS_SHOWN or any(row[i] != "-" for row in rows)]
 
 
 def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
@@ -171,8 +189,10 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
     shown = _shown_columns(rows)
     table = Table(title=title, title_justify="left")
     for i in shown:
-        table.add_column(HEADERS[i], justify="left" if i < 3 else "right")
-    for row in rows:
+        table.add_column(HEADERS[i], justify="left" if i < _LEFT_ALIGNED else "right")
+    for j, row in enumerate(rows):
+        if j and _model_rank(docs[j]) != _model_rank(docs[j - 1]):
+            table.add_section()  # a rule between models
         table.add_row(*(row[i] for i in shown))
     console = Console(width=max(160, Console().width))
     console.print(table)
@@ -322,7 +342,7 @@ def markdown_table(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) 
     rows = comparison_rows(docs, baseline)
     shown = _shown_columns(rows)
     lines = ["| " + " | ".join(HEADERS[i] for i in shown) + " |"]
-    lines.append("|" + "|".join("---" if i < 3 else "---:" for i in shown) + "|")
+    lines.append("|" + "|".join("---" if i < _LEFT_ALIGNED else "---:" for i in shown) + "|")
     lines += ["| " + " | ".join(row[i] for i in shown) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -389,8 +409,11 @@ def split_documents(
 
 
 def ordered(docs: list[dict[str, Any]], baseline_name: str) -> list[dict[str, Any]]:
-    """The baseline first, then by name and worker count: the same order however files were found."""
-    return sorted(docs, key=lambda d: (d["implementation"] != baseline_name, d["implementation"], d["workers"]))
+    """Grouped by model (in :data:`MODELS` order), the baseline first within its model, then by
+    name and worker count: the same order however files were found."""
+    return sorted(
+        docs, key=lambda d: (_model_rank(d), d["implementation"] != baseline_name, d["implementation"], d["workers"])
+    )
 
 
 def build(

@@ -8,7 +8,11 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 2 — ``allocations_per_event`` is measured (``harness.allocations``), and
   ``allocations`` holds the counting pass's details (events counted, retained
   blocks, the observer's excluded allocations, the native cross-check); both
-  ``null`` when counting was skipped or unavailable. Readers accept 1 and 2.
+  ``null`` when counting was skipped or unavailable.
+* 3 — ``model`` (the contender's model: sequential, threads, event loop, processes,
+  native ...), by which reports group contenders, and ``setup_s``, the time of the
+  contender's untimed setup (``open``: decoding, starting pools and worker processes),
+  shown apart from handling. Documents of 1 and 2 lack both; readers accept 1 to 3.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from harness.errors import InvalidInput
 from harness.runner import Figures, RunOutcome
 from harness.storage import atomic_write_text
 
-SCHEMA_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
@@ -47,6 +51,7 @@ def document(
     return {
         "schema_version": SCHEMA_VERSION,
         "implementation": outcome.implementation,
+        "model": outcome.model,
         "workers": outcome.workers,
         "mode": outcome.mode,
         "workload": workload,
@@ -58,6 +63,7 @@ def document(
         "valid": outcome.valid,
         "failures": outcome.failures(),
         "checks": {c.name: c.passed for c in outcome.checks},
+        "setup_s": outcome.setup_ns / 1e9,
         "wall_s": f.wall_s if f else None,
         "throughput_eps": f.throughput_eps if f else None,
         "latency_ns": f.latency_ns.as_dict() if f and f.latency_ns else None,
@@ -108,7 +114,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "implementation": (str,), "workers": (int,), "mode": (str,), "workload": (dict,), "events": (int,),
     "valid": (bool,), "failures": (list,), "metadata": (dict,),
 }  # fmt: skip
-_OPTIONAL_NUMBERS = ("throughput_eps", "cpu_s_per_event", "ctx_switches_per_event", "allocations_per_event")
+_OPTIONAL_NUMBERS = ("throughput_eps", "cpu_s_per_event", "ctx_switches_per_event", "allocations_per_event", "setup_s")
 _LATENCY_KEYS = ("p50", "p90", "p99", "p999", "max")
 
 
@@ -123,6 +129,8 @@ def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
         value = doc.get(key)
         if value is not None and (not isinstance(value, _NUMBER) or isinstance(value, bool)):
             errors.append((key, f"must be a number or null, got {type(value).__name__}"))
+    if not isinstance(doc.get("model", ""), str):
+        errors.append(("model", f"must be a string, got {type(doc['model']).__name__}"))
     latency = doc["latency_ns"]
     if latency is not None and (
         not isinstance(latency, dict) or any(not isinstance(latency.get(k), _NUMBER) for k in _LATENCY_KEYS)

@@ -1,9 +1,17 @@
 """One run of one contender on one stream: the clock, resource usage and checks.
 
 The runner owns everything that must be measured the same way for everyone:
-it allocates ``done_ns``, takes ``t0``, reads ``getrusage`` around the handling,
+it allocates ``done_ns``, takes ``t0``, reads resource usage around the handling,
 and applies the checks of SPEC §4. Setup (``Contender.open``) happens before
-``t0`` and is not timed, for every contender alike.
+``t0``, for every contender alike; it is timed apart (``setup_ns``), since for some
+(worker processes) it is the price of the model and must be seen, never hidden in
+or added to the handling figures.
+
+Resource usage is that of the whole process tree: ``getrusage`` of this process
+plus the CPU time and context switches of its child processes alive across the
+handling (psutil), so a contender that handles events in worker processes is
+charged for them like one that uses threads. Other contenders have no such
+children beyond idle helpers (a forkserver, multiprocessing's resource tracker).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 
 from harness import stats
 from harness.checks import CheckResult, check_run
@@ -28,6 +37,7 @@ class RunOutcome:
     """What one run produced, before any judgement of its figures."""
 
     implementation: str
+    model: str  # sequential, threads, event loop, processes, native ...
     workers: int
     mode: str
     n_events: int
@@ -35,6 +45,7 @@ class RunOutcome:
     digest: str
     t0_ns: int
     end_ns: int
+    setup_ns: int  # Contender.open: decoding, starting pools and worker processes
     done_ns: np.ndarray
     cpu_s: float
     ctx_switches: int
@@ -57,6 +68,37 @@ class RunOutcome:
         return out
 
 
+@dataclass(frozen=True)
+class _TreeUsage:
+    """CPU seconds and context switches so far: this process's, and each live child's by pid."""
+
+    cpu_s: float
+    ctx_switches: int
+    children: dict[int, tuple[float, int]]
+
+    @classmethod
+    def now(cls) -> _TreeUsage:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        children = {}
+        for child in psutil.Process().children(recursive=True):
+            try:
+                with child.oneshot():
+                    cpu, ctx = child.cpu_times(), child.num_ctx_switches()
+                children[child.pid] = (cpu.user + cpu.system, ctx.voluntary + ctx.involuntary)
+            except psutil.Error:  # exited meanwhile: it was not a worker of this run
+                pass
+        return cls(usage.ru_utime + usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw, children)
+
+    def since(self, before: _TreeUsage) -> tuple[float, int]:
+        """CPU seconds and context switches between ``before`` and this, of children alive at both."""
+        cpu, ctx = self.cpu_s - before.cpu_s, self.ctx_switches - before.ctx_switches
+        for pid, (child_cpu, child_ctx) in self.children.items():
+            if pid in before.children:
+                cpu += child_cpu - before.children[pid][0]
+                ctx += child_ctx - before.children[pid][1]
+        return cpu, ctx
+
+
 def run_once(
     contender: Contender,
     stream: EventStream,
@@ -72,14 +114,18 @@ def run_once(
     if open_loop:
         stream.check_open_loop()
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
+    setup_start_ns = time.monotonic_ns()
     with contender.open(stream, workers) as session:
-        before = resource.getrusage(resource.RUSAGE_SELF)
+        setup_ns = time.monotonic_ns() - setup_start_ns
+        before = _TreeUsage.now()
         t0_ns = time.monotonic_ns()
         digest = session.handle(done_ns, t0_ns, open_loop)
         end_ns = time.monotonic_ns()
-        after = resource.getrusage(resource.RUSAGE_SELF)
+        after = _TreeUsage.now()
+    cpu_s, ctx_switches = after.since(before)
     return RunOutcome(
         implementation=contender.info.name,
+        model=contender.info.model,
         workers=workers,
         mode=mode,
         n_events=stream.n_events,
@@ -87,9 +133,10 @@ def run_once(
         digest=digest_hex(digest),
         t0_ns=t0_ns,
         end_ns=end_ns,
+        setup_ns=setup_ns,
         done_ns=done_ns,
-        cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-        ctx_switches=(after.ru_nvcsw + after.ru_nivcsw) - (before.ru_nvcsw + before.ru_nivcsw),
+        cpu_s=cpu_s,
+        ctx_switches=ctx_switches,
         checks=check_run(stream, done_ns, t0_ns, open_loop),
         reference_digest=reference_digest,
     )

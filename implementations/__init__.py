@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
 from implementations.event_loop import Asyncio
 from implementations.native_cffi import Native, NativeSequential
+from implementations.processes import Processes
 from implementations.sequential import Sequential
 from implementations.threaded import Threaded
 
@@ -34,6 +35,7 @@ _FACTORIES: dict[str, Callable[[], Contender]] = {
     "sequential": Sequential,
     "threaded": Threaded,
     "asyncio": Asyncio,
+    "processes": Processes,
     "native": Native,
     "native-sequential": NativeSequential,
 }

@@ -26,6 +26,10 @@ class ContenderInfo:
     model: str  # sequential, threads, event loop, processes, native ...
     parallel: bool  # honours --workers; single-threaded contenders record 1
     description: str = ""
+    # False when events are handled in other processes: the harness then adds its child
+    # processes' CPU time and context switches, and says allocations are not counted
+    # (memray's tracker sees this process only).
+    in_process: bool = True
 
 
 class Unavailable(Exception):
@@ -36,10 +40,12 @@ class ContenderError(RuntimeError):
     """A contender failed while handling (an exception in a worker, say)."""
 
 
-def handler_failed(contender: str, index: int, error: BaseException) -> ContenderError:
+def handler_failed(contender: str, index: int, error: BaseException | str) -> ContenderError:
     """What a Python contender raises when handling event ``index`` failed: one message shape
-    for all of them (the native engine's messages have the same one)."""
-    return ContenderError(f"{contender}: handling event {index} failed: {error!r}")
+    for all of them (the native engine's messages have the same one). ``error`` is the
+    exception, or its ``repr`` where it was raised in another process."""
+    what = error if isinstance(error, str) else repr(error)
+    return ContenderError(f"{contender}: handling event {index} failed: {what}")
 
 
 class Session(ABC):

@@ -31,7 +31,7 @@ from harness.runner import run_once
 from implementations import ContenderError, faults, native_cffi
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTENDERS = ["sequential", "threaded", "asyncio", "native", "native-sequential"]
+CONTENDERS = ["sequential", "threaded", "asyncio", "processes", "native", "native-sequential"]
 NATIVE = {"native", "native-sequential"}
 LINUX = Path("/proc/self/task").exists()
 

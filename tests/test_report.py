@@ -28,15 +28,20 @@ META = {
 }  # fmt: skip
 
 
+MODELS = {"sequential": "sequential", "threaded": "threads", "native": "native", "native-sequential": "native"}
+
+
 def _doc(name: str, workers: int, tput: float, p: list[int] | None, allocs: float | None, **extra: Any) -> dict:
     latency = dict(zip(("p50", "p90", "p99", "p999", "max"), p, strict=True)) if p else None
     doc = {
-        "schema_version": 2, "implementation": name, "workers": workers, "mode": "open" if p else "closed",
-        "workload": {"name": "mixed", "events": 60000, "seed": 7}, "events": 60000, "n_keys": 4096,
+        "schema_version": 3, "implementation": name, "model": MODELS[name], "workers": workers,
+        "mode": "open" if p else "closed", "workload": {"name": "mixed", "events": 60000, "seed": 7}, "events": 60000,
+        "n_keys": 4096,
         "digest": "00ff", "reference_digest": "00ff", "digest_ok": True, "valid": True, "failures": [],
         "checks": {}, "wall_s": 60000 / tput, "throughput_eps": tput, "latency_ns": latency,
         "allocations_per_event": allocs, "allocations": None, "cpu_s": 1.0, "cpu_s_per_event": 1.7e-5,
         "ctx_switches": 100, "ctx_switches_per_event": 0.6, "metadata": dict(META), "created_unix_s": 0.0,
+        "setup_s": 0.0021,
     }  # fmt: skip
     doc.update(extra)
     return doc
@@ -47,7 +52,7 @@ def fixed_documents() -> list[dict[str, Any]]:
                  failures=["digest 00fe differs from the reference 00ff"], mode="open")  # fmt: skip
     return [
         _doc("sequential", 1, 8030.0, [80_000, 210_000, 429_000, 727_000, 1_770_000], 111.2),
-        _doc("native", 2, 8031.5, [21_800, 90_000, 306_000, 1_040_000, 3_800_000], 0.0035),
+        _doc("native", 2, 8031.5, [21_800, 90_000, 306_000, 1_040_000, 3_800_000], 0.0035, setup_s=0.3),
         _doc("native-sequential", 1, 8029.0, [3_740, 60_000, 243_000, 1_140_000, 4_330_000], 0.0011),
         wrong,
     ]
@@ -210,6 +215,18 @@ def test_a_malformed_document_is_named_not_a_traceback(
 
 def test_an_allocation_count_over_a_prefix_says_so() -> None:
     doc = fixed_documents()[0] | {"allocations": {"events": 20_000}}
-    assert report.comparison_rows([doc], doc)[0][-1] == "111 (first 20k)"
+    assert report.comparison_rows([doc], doc)[0][report.HEADERS.index("allocs/event")] == "111 (first 20k)"
     whole = fixed_documents()[0] | {"allocations": {"events": 60_000}}
-    assert report.comparison_rows([whole], whole)[0][-1] == "111"
+    assert report.comparison_rows([whole], whole)[0][report.HEADERS.index("allocs/event")] == "111"
+
+
+def test_contenders_are_grouped_by_model_in_a_fixed_order() -> None:
+    def doc(name: str, model: str | None) -> dict[str, Any]:
+        d = _doc("sequential", 1, 8000.0, None, None) | {"implementation": name, "model": model}
+        return d if model else {k: v for k, v in d.items() if k != "model"}  # a schema 2 document
+
+    docs = [doc("zig-pool", "actors"), doc("old", None), doc("native", "native"), doc("processes", "processes"),
+            doc("asyncio", "event loop"), doc("threaded", "threads"), doc("sequential", "sequential")]  # fmt: skip
+    names = [d["implementation"] for d in report.ordered(docs, "sequential")]
+    assert names == ["sequential", "threaded", "asyncio", "processes", "native", "old", "zig-pool"]
+    assert [report.model_of(d) for d in report.ordered(docs, "sequential")][-2:] == ["-", "actors"]

@@ -1,0 +1,290 @@
+"""``processes``: worker processes, keys sharded to them, everything shared through memory.
+
+Python threads share one GIL; processes each have their own, so CPU-bound handlers run in
+parallel. What usually eats that gain is moving events between processes (pickling each
+one through a queue), so nothing here moves per event:
+
+* ``open`` copies the stream's records once into shared memory (``SharedMemory``); every
+  worker maps them and picks its own events, those of its keys (``key % workers``), in
+  ``seq`` order, so per-key order holds with no dispatcher at all. In an open loop each
+  worker paces itself on the shared arrival times.
+* ``done_ns`` is a shared array: each worker writes its events' slots, one store per event.
+* At the end each worker writes its keys' ``s[k]`` and ``c[k]`` (a key has one owner) and
+  its partial sum of ``G``; the parent adds the partial sums modulo 2^64, which the SPEC
+  allows since addition commutes, and computes the digest.
+
+One message per worker per run crosses a pipe: "go" with ``t0``, and "done" (or the first
+failed event) back.
+
+**Start-up is setup, not handling.** Starting the workers (each forked from a server that
+has imported numpy, then mapping the memory and decoding its events) happens in ``open``,
+which the harness times apart and reports as ``setup_s``. Workers come from a
+``forkserver`` (``spawn`` where there is none), never from ``fork()`` of this process,
+which may hold threads (the native engine's signal watcher, memray's) that a forked child
+would inherit in an unknown state.
+
+**Stopping.** Workers ignore SIGINT: a Ctrl-C reaches the whole process group, and the
+parent decides. It sets a shared cancel flag, which every worker reads before each event
+and while it waits (in slices of at most 10 ms), then joins them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import signal
+import time
+from collections.abc import Sequence
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any
+
+import numpy as np
+
+from harness.events import AGGREGATE, BLOCK, RECORD_DTYPE, EventStream
+from harness.mix import MASK64, digest
+from implementations import faults
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open, handler_failed
+from implementations.python_handlers import next_state
+
+_clock = time.monotonic_ns
+_WAIT_SLICE_NS = 10_000_000  # a waiting worker looks at the cancel flag this often
+_START_TIMEOUT_S = 120.0  # a worker that has not started by then will not (16 imports of numpy on 2 cores: ~5 s)
+_JOIN_TIMEOUT_S = 5.0
+
+
+class _SharedResults:
+    """The memory workers write into, laid out as uint64 words:
+    ``done_ns[n] | states[n_keys] | counts[n_keys] | g[workers] | cancel[1]``."""
+
+    def __init__(self, buffer: Any, n: int, n_keys: int, workers: int) -> None:
+        words = np.ndarray((n + 2 * n_keys + workers + 1,), dtype=np.uint64, buffer=buffer)
+        self.done_ns = words[:n]
+        self.states = words[n : n + n_keys]
+        self.counts = words[n + n_keys : n + 2 * n_keys]
+        self.g = words[n + 2 * n_keys : n + 2 * n_keys + workers]
+        self.cancel = words[-1:]
+
+    @staticmethod
+    def size(n: int, n_keys: int, workers: int) -> int:
+        return 8 * (n + 2 * n_keys + workers + 1)
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" not in methods:
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # The server imports this module (numpy, the handlers) once; each worker is a fork of it.
+    # Only has an effect before the server first starts, which is all it needs.
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+# ---------------------------------------------------------------- the worker process
+
+
+def _wait_until(deadline_ns: int, cancel: memoryview) -> bool:
+    """Sleeps until ``deadline_ns``; False if the run was cancelled meanwhile."""
+    while (remaining := deadline_ns - _clock()) > 0:
+        if cancel[0]:
+            return False
+        time.sleep(min(remaining, _WAIT_SLICE_NS) / 1e9)
+    return True
+
+
+def _handle_own_events(
+    records: np.ndarray, mine: np.ndarray, out: _SharedResults, t0_ns: int, open_loop: bool, fault_at: int
+) -> tuple[int, list[int], list[int]] | tuple[int, str]:
+    """Handles this worker's events in ``seq`` order. Returns ``(g, states, counts)``, or
+    ``(index, error)`` for the event whose handling failed (``-1``: cancelled)."""
+    picked = records[mine]
+    index, arrival = mine.tolist(), picked["arrival_ns"].tolist()
+    value, key, kind, work = (picked[c].tolist() for c in ("value", "key", "kind", "work"))
+    n_keys = len(out.states)
+    states, counts, g = [0] * n_keys, [0] * n_keys, 0
+    # memoryviews: a store or load through one costs a fraction of numpy's per-element call
+    done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
+    try:
+        for j, i in enumerate(index):
+            if cancel[0] or (open_loop and not _wait_until(t0_ns + arrival[j], cancel)):
+                return -1, "cancelled"
+            try:
+                if i == fault_at:
+                    raise faults.InjectedFault("processes", i)
+                k, kd, v = key[j], kind[j], value[j]
+                if kd == BLOCK and work[j] and not _wait_until(_clock() + work[j] * 1000, cancel):
+                    return -1, "cancelled"
+                if kd == AGGREGATE:
+                    g = (g + v) & MASK64
+                states[k] = next_state(states[k], kd, v, work[j])
+                counts[k] += 1
+                done[i] = _clock()
+            except Exception as e:
+                return i, repr(e)
+    finally:
+        done.release()
+        cancel.release()
+    return g, states, counts
+
+
+def _worker_main(
+    conn: Any, w: int, workers: int, stream_name: str, results_name: str, n: int, n_keys: int, fault_at: int
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through the cancel flag
+    stream_shm = SharedMemory(name=stream_name)
+    results_shm = SharedMemory(name=results_name)
+    records = out = None
+    try:
+        records = np.ndarray((n,), dtype=RECORD_DTYPE, buffer=stream_shm.buf)
+        out = _SharedResults(results_shm.buf, n, n_keys, workers)
+        mine = np.flatnonzero(records["key"] % workers == w)
+        conn.send(("ready",))
+        message = conn.recv()
+        if message[0] != "go":
+            return
+        _, t0_ns, open_loop = message
+        outcome = _handle_own_events(records, mine, out, t0_ns, open_loop, fault_at)
+        if len(outcome) == 2:
+            conn.send(("failed", *outcome))
+        else:
+            g, states, counts = outcome
+            out.states[w::workers] = states[w::workers]
+            out.counts[w::workers] = counts[w::workers]
+            out.g[w] = g
+            conn.send(("done",))
+        conn.recv()  # lives until the parent closes the session: the harness reads our CPU time first
+    except (EOFError, BrokenPipeError):
+        pass  # the parent has gone: nothing to report to
+    finally:
+        del records, out
+        stream_shm.close()
+        results_shm.close()
+
+
+# ---------------------------------------------------------------- the parent's side
+
+
+class ProcessesSession(Session):
+    def __init__(self, stream: EventStream, workers: int) -> None:
+        self.n, self.n_keys, self.workers = stream.n_events, stream.n_keys, workers
+        self.handled = False
+        self.processes: list[Any] = []
+        self.conns: list[Any] = []
+        self.stream_shm = SharedMemory(create=True, size=max(1, stream.records.nbytes))
+        self.results_shm = SharedMemory(create=True, size=_SharedResults.size(self.n, self.n_keys, workers))
+        try:
+            np.ndarray((self.n,), dtype=RECORD_DTYPE, buffer=self.stream_shm.buf)[:] = stream.records
+            self.out: _SharedResults | None = _SharedResults(self.results_shm.buf, self.n, self.n_keys, workers)
+            self.out.cancel[0] = 0
+            self._start_workers()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_workers(self) -> None:
+        ctx = _context()
+        for w in range(self.workers):
+            parent_end, child_end = ctx.Pipe()
+            # Everything a worker needs comes as arguments: a forkserver's child inherits the
+            # environment the server started with, not this process's (the fault switch's, say).
+            args = (child_end, w, self.workers, self.stream_shm.name, self.results_shm.name, self.n, self.n_keys,
+                    faults.armed_at("processes"))  # fmt: skip
+            process = ctx.Process(target=_worker_main, args=args, name=f"eventbench-worker-{w}", daemon=True)
+            process.start()
+            child_end.close()
+            self.processes.append(process)
+            self.conns.append(parent_end)
+        for w, reply in self._replies(self.conns, _START_TIMEOUT_S):
+            if reply != ("ready",):
+                raise ContenderError(f"processes: worker {w} did not start: {self._ended(w, reply)}")
+
+    def _replies(self, conns: Sequence[Any], timeout_s: float | None) -> Any:
+        """Yields ``(worker, message)`` as each of ``conns`` answers; ``None`` for one that died."""
+        pending = {conn: self.conns.index(conn) for conn in conns}
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready: list[Any] = multiprocessing.connection.wait(list(pending), timeout=left)
+            if not ready:
+                raise ContenderError(f"processes: {len(pending)} worker(s) did not answer within {timeout_s:.0f} s")
+            for conn in ready:
+                w = pending.pop(conn)
+                try:
+                    yield w, conn.recv()
+                except (EOFError, OSError):
+                    yield w, None
+
+    def _ended(self, w: int, reply: object) -> str:
+        if reply is not None:
+            return f"unexpected reply {reply!r}"
+        process = self.processes[w]
+        process.join(_JOIN_TIMEOUT_S)
+        return f"the worker process exited (code {process.exitcode})"
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        out = self.out
+        if out is None or self.handled:
+            raise ContenderError("processes: a session handles one run; open another")
+        failures: list[tuple[int, str]] = []
+        try:
+            for conn in self.conns:
+                conn.send(("go", t0_ns, open_loop))
+            for w, reply in self._replies(self.conns, None):
+                if reply == ("done",):
+                    continue
+                out.cancel[0] = 1  # the first failure stops every other worker now
+                if reply is not None and reply[0] == "failed" and reply[1] >= 0:
+                    failures.append((reply[1], reply[2]))
+                elif reply is None or reply[0] != "failed":
+                    failures.append((-1, f"worker {w}: {self._ended(w, reply)}"))
+        except BaseException:
+            out.cancel[0] = 1  # Ctrl-C, say: stop promptly
+            self.close()
+            raise
+        if failures:
+            self.close()
+            index, error = min(failures, key=lambda f: (f[0] < 0, f[0]))
+            if index < 0:
+                raise ContenderError(f"processes: {error}")
+            raise handler_failed("processes", index, error)
+        done_ns[:] = out.done_ns
+        g = int(out.g.sum(dtype=np.uint64)) & MASK64  # numpy's uint64 sum wraps: modulo 2^64
+        self.handled = True
+        return digest(g, out.states.tolist(), out.counts.tolist(), self.n)
+
+    def close(self) -> None:
+        """Stops and joins the workers, then frees the shared memory. Idempotent."""
+        if self.out is not None:
+            self.out.cancel[0] = 1
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(("stop",))  # a worker still waiting for "go"
+        for process in self.processes:
+            process.join(_JOIN_TIMEOUT_S)
+            if process.exitcode is None:
+                process.terminate()  # stuck (cannot happen short of a bug): not left behind
+                process.join()
+        for conn in self.conns:
+            conn.close()
+        self.processes, self.conns = [], []
+        self.out = None  # drops the views into the memory before it is closed
+        for shm in (getattr(self, "stream_shm", None), getattr(self, "results_shm", None)):
+            if shm is not None and shm.buf is not None:
+                shm.close()
+                shm.unlink()
+
+
+class Processes(Contender):
+    info = ContenderInfo(
+        name="processes",
+        language="python",
+        model="processes",
+        parallel=True,
+        description="Python worker processes, keys sharded to them, stream and done_ns in shared memory",
+        in_process=False,
+    )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers)
+        return ProcessesSession(stream, workers)

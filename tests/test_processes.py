@@ -1,0 +1,111 @@
+"""The ``processes`` contender: what its model adds to the differential tests' contract.
+
+Its workers are other processes, so it must leave none behind and no shared memory
+either, whatever way the run ends; its start-up must show as setup, apart from
+handling; and the harness must charge it for its workers' CPU time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from multiprocessing.shared_memory import SharedMemory
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import implementations
+from harness import workload
+from harness.allocations import CountingUnavailable, count_allocations
+from harness.events import EventStream
+from harness.runner import reference_digest, run_once
+from implementations import faults, processes
+from implementations.base import ContenderError
+
+SHM = Path("/dev/shm")
+pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="POSIX shared memory in /dev/shm, as on Linux")
+
+
+def _stream(name: str, n_events: int) -> EventStream:
+    return workload.generate(workload.load_workload(name).with_events(n_events))
+
+
+def _workers_alive() -> list[str]:
+    return [p.name for p in multiprocessing.active_children() if p.name.startswith("eventbench-worker")]
+
+
+@pytest.fixture
+def leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Asserts, after the test, that no worker process is left, nor any shared memory segment the
+    test made (those only: other test processes make their own meanwhile)."""
+    made: list[str] = []
+
+    def recording(*args: Any, **kwargs: Any) -> SharedMemory:
+        segment = SharedMemory(*args, **kwargs)
+        if kwargs.get("create"):
+            made.append(segment.name)
+        return segment
+
+    monkeypatch.setattr(processes, "SharedMemory", recording)
+    yield
+    assert _workers_alive() == []
+    assert made, "the test made no shared memory: is it still testing the contender?"
+    assert [name for name in made if (SHM / name.lstrip("/")).exists()] == []
+
+
+@pytest.mark.usefixtures("leaves_nothing_behind")
+@pytest.mark.parametrize("workers", [1, 2, 7])
+def test_matches_the_reference_on_a_built_in_workload(workers: int) -> None:
+    stream = _stream("contention", 5000)
+    outcome = run_once(
+        implementations.get("processes"), stream, workers=workers, mode="closed",
+        reference_digest=reference_digest(stream),
+    )  # fmt: skip
+    assert outcome.valid, outcome.failures()
+    assert outcome.setup_ns > 0  # starting the workers is timed, apart from handling
+
+
+@pytest.mark.usefixtures("leaves_nothing_behind")
+def test_its_workers_cpu_time_is_counted() -> None:
+    """The parent only waits; without its children's CPU time the figure would read near zero."""
+    stream = _stream("cpu-bound", 20_000)
+    sequential = run_once(implementations.get("sequential"), stream, workers=1, mode="closed")
+    processes = run_once(implementations.get("processes"), stream, workers=2, mode="closed")
+    assert processes.cpu_s > 0.5 * sequential.cpu_s, (processes.cpu_s, sequential.cpu_s)
+
+
+@pytest.mark.usefixtures("leaves_nothing_behind")
+def test_a_failing_worker_stops_the_others_and_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(faults.ENV, "processes:10")
+    stream = _stream("paced", 200_000)  # 20 s open loop unless the failure stops it
+    with pytest.raises(ContenderError, match=r"^processes: handling event 10 failed: InjectedFault"):
+        run_once(implementations.get("processes"), stream, workers=3, mode="open")
+
+
+@pytest.mark.usefixtures("leaves_nothing_behind")
+def test_a_worker_that_dies_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    contender = implementations.get("processes")
+    with contender.open(_stream("contention", 1000), 2) as session:
+        victim = next(p for p in multiprocessing.active_children() if p.name == "eventbench-worker-1")
+        os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        with pytest.raises(ContenderError, match=r"^processes: worker 1: the worker process exited \(code -9\)"):
+            session.handle(np.zeros(1000, dtype=np.uint64), 0, False)
+
+
+@pytest.mark.usefixtures("leaves_nothing_behind")
+def test_ctrl_c_stops_the_workers() -> None:
+    stream = _stream("paced", 200_000)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_once(implementations.get("processes"), stream, workers=2, mode="open")
+
+
+def test_allocations_are_not_counted_and_the_reason_given() -> None:
+    with pytest.raises(CountingUnavailable, match="worker processes"):
+        count_allocations(implementations.get("processes"), _stream("contention", 100), 2)
