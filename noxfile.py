@@ -71,6 +71,15 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install(target)
 
 
+EXAMPLE_PLUGINS = ["./examples/c-contender"]  # built with the C compiler; found through the entry-point group
+
+
+def _install_examples(session: nox.Session) -> None:
+    """The example plugin contenders, after the project (they depend on it); the tests then require them."""
+    session.install(*EXAMPLE_PLUGINS)
+    session.env["EVENTBENCH_REQUIRE_EXAMPLES"] = "1"
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite (hypothesis profile 'ci' under CI=true), one pytest worker per core.
@@ -78,6 +87,7 @@ def tests(session: nox.Session) -> None:
     Extra arguments go to pytest (``-- -n 0`` runs it in one process).
     """
     _install(session, "test")
+    _install_examples(session)
     session.run("pytest", "-n", "auto", "--durations=8", *session.posargs)
 
 
@@ -173,8 +183,9 @@ def sweep(session: nox.Session) -> None:
 
 @nox.session
 def verify(session: nox.Session) -> None:
-    """Every contender against the reference on every built-in workload, at full size."""
+    """Every contender (the example plugins too) against the reference on every built-in workload, at full size."""
     _install(session)
+    _install_examples(session)
     names = session.run("python", "-c", "from harness.workload import builtin_names; print(*builtin_names())",
                         silent=True)  # fmt: skip
     for name in str(names).split():

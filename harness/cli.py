@@ -168,6 +168,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             "available": r.available,
             "reason": r.reason,
             "description": r.contender.info.description if r.contender else "",
+            "origin": r.origin,
         }
         for r in implementations.registry()
     ]

@@ -1,13 +1,21 @@
 """The registry: every contender, by name, in one place.
 
-A contender that cannot run here (a native library that did not build, say) is
-still listed, with the reason; ``eventbench list`` shows it rather than failing.
+Built-in contenders are listed below; others come from installed packages through the
+entry-point group ``eventbench.contenders`` (README: "Add an implementation in one file"):
+each entry point names a :class:`Contender` subclass, or any callable returning a
+contender, and its name is the contender's name.
+
+A contender that cannot run here (a native library that did not build, a plugin that
+fails to import) is still listed, with the reason; ``eventbench list`` shows it rather
+than failing, and nothing a plugin does can stop the built-in contenders from running.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from importlib.metadata import EntryPoint, entry_points
 
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
 from implementations.event_loop import Asyncio
@@ -17,6 +25,7 @@ from implementations.sequential import Sequential
 from implementations.threaded import Threaded
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "REFERENCE",
     "Contender",
     "ContenderError",
@@ -30,6 +39,7 @@ __all__ = [
 ]
 
 REFERENCE = "sequential"
+ENTRY_POINT_GROUP = "eventbench.contenders"
 
 _FACTORIES: dict[str, Callable[[], Contender]] = {
     "sequential": Sequential,
@@ -46,20 +56,58 @@ class Registration:
     name: str
     contender: Contender | None
     reason: str  # why it is unavailable; empty when available
+    origin: str = "built-in"  # or "plugin <entry point> from <distribution>"
 
     @property
     def available(self) -> bool:
         return self.contender is not None
 
 
+def _plugins() -> dict[str, list[EntryPoint]]:
+    """Installed entry points of :data:`ENTRY_POINT_GROUP`, by name."""
+    found: dict[str, list[EntryPoint]] = {}
+    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
+        found.setdefault(entry_point.name, []).append(entry_point)
+    return found
+
+
+def _origin(entry_point: EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return f"plugin {entry_point.value}" + (f" from {dist.name} {dist.version}" if dist is not None else "")
+
+
+def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
+    """The plugin contender ``name``; raises Unavailable saying why it cannot be used."""
+    if name in _FACTORIES:
+        raise Unavailable(f"{_origin(candidates[0])} is ignored: '{name}' is a built-in contender's name")
+    if len(candidates) > 1:
+        raise Unavailable(f"{len(candidates)} plugins claim this name: {', '.join(map(_origin, candidates))}")
+    try:
+        contender = candidates[0].load()()
+    except Unavailable:
+        raise
+    except Exception as e:  # a broken plugin is reported, never allowed to stop the others
+        raise Unavailable(f"{_origin(candidates[0])} failed to load: {type(e).__name__}: {e}") from None
+    if not isinstance(contender, Contender):
+        raise Unavailable(f"{_origin(candidates[0])} gave a {type(contender).__name__}, not a Contender")
+    if contender.info.name != name:
+        raise Unavailable(f"{_origin(candidates[0])} calls itself '{contender.info.name}', not '{name}'")
+    return contender
+
+
+def _registered(name: str, make: Callable[[], Contender], origin: str) -> Registration:
+    try:
+        return Registration(name, make(), "", origin)
+    except Unavailable as e:
+        return Registration(name, None, str(e), origin)
+
+
 def registry() -> list[Registration]:
-    """Every registered contender, available or not, in registration order."""
-    out = []
-    for name, factory in _FACTORIES.items():
-        try:
-            out.append(Registration(name, factory(), ""))
-        except Unavailable as e:
-            out.append(Registration(name, None, str(e)))
+    """Every registered contender, available or not: the built-in ones, then plugins by name."""
+    out = [_registered(name, factory, "built-in") for name, factory in _FACTORIES.items()]
+    for name, candidates in _plugins().items():
+        shown = f"{name} (plugin)" if name in _FACTORIES else name  # listed, never in the built-in's place
+        out.append(_registered(shown, partial(_plugin_contender, name, candidates), _origin(candidates[0])))
     return out
 
 
@@ -69,6 +117,9 @@ def available() -> list[Contender]:
 
 def get(name: str) -> Contender:
     """The contender called ``name``; raises KeyError or Unavailable with a reason."""
-    if name not in _FACTORIES:
+    if name in _FACTORIES:
+        return _FACTORIES[name]()
+    plugins = _plugins()
+    if name not in plugins:
         raise KeyError(name)
-    return _FACTORIES[name]()
+    return _plugin_contender(name, plugins[name])

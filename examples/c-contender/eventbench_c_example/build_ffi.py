@@ -1,0 +1,30 @@
+"""cffi's build script (API mode): compiles handlers.c into eventbench_c_example._handlers.
+
+Run by setuptools at install time (``cffi_modules`` in setup.py); API mode means the C
+compiler checks the declarations below against handlers.h, and calls release the GIL.
+"""
+
+from cffi import FFI
+
+ffibuilder = FFI()
+ffibuilder.cdef(
+    """
+    typedef struct { uint64_t seq, arrival_ns, value; uint32_t key; uint8_t kind, flags; uint16_t work; } evbc_record;
+    #define EVBC_OK ...
+    #define EVBC_NO_MEMORY ...
+    #define EVBC_BAD_RECORD ...
+    #define EVBC_CANCELLED ...
+    int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
+                    volatile const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
+    """
+)
+ffibuilder.set_source(
+    "eventbench_c_example._handlers",
+    '#include "handlers.h"',
+    sources=["eventbench_c_example/handlers.c"],  # relative to the project's root, where setuptools runs this
+    include_dirs=["eventbench_c_example"],
+    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

@@ -1,0 +1,31 @@
+/* The SPEC's handlers in C, one loop over the events in seq order: eventbench's worked
+ * example of a contender in a second native language, loaded through cffi. */
+#ifndef EVBC_HANDLERS_H
+#define EVBC_HANDLERS_H
+
+#include <stdint.h>
+
+/* One event record, exactly as SPEC §2 lays it out (little-endian, 32 bytes). */
+typedef struct {
+    uint64_t seq;
+    uint64_t arrival_ns;
+    uint64_t value;
+    uint32_t key;
+    uint8_t kind;
+    uint8_t flags;
+    uint16_t work;
+} evbc_record;
+
+#define EVBC_OK 0
+#define EVBC_NO_MEMORY 1
+#define EVBC_BAD_RECORD 2
+#define EVBC_CANCELLED 3
+
+/* Handles records[0..n) and writes done_ns[i] (CLOCK_MONOTONIC) for each, and the digest.
+ * Open loop: event i is not handled before t0_ns + arrival_ns. The caller may set *cancel
+ * from another thread at any time; the loop stops within one event or 10 ms of waiting.
+ * Returns EVBC_OK, or a code above (then done_ns is partial and the digest unset). */
+int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
+                volatile const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
+
+#endif

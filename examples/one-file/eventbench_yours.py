@@ -1,0 +1,71 @@
+"""A contender in one file: the README's guide, "Add an implementation in one file".
+
+Per-key state in dicts, one loop in ``seq`` order: swap the body of ``handle`` for the
+design you want to measure. Register it in your package's ``pyproject.toml``:
+
+    [project.entry-points."eventbench.contenders"]
+    yours = "eventbench_yours:Yours"
+
+then ``pip install`` your package, and run ``eventbench verify --impl yours --workload W``
+for every built-in workload before you look at a figure.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from harness.events import AGGREGATE, BLOCK, COMPUTE, EventStream
+from harness.mix import MASK64, digest, mix
+from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
+
+
+def _wait_until(deadline_ns: int) -> None:
+    while (remaining := deadline_ns - time.monotonic_ns()) > 0:
+        time.sleep(min(remaining, 10_000_000) / 1e9)  # short slices: Ctrl-C is seen between them
+
+
+class YoursSession(Session):
+    def __init__(self, stream: EventStream) -> None:
+        # Setup, before the clock: decode the records into whatever form your handlers want.
+        self.n_keys = stream.n_keys
+        columns = (stream.records[c].tolist() for c in ("arrival_ns", "value", "key", "kind", "work"))
+        self.events = list(zip(*columns, strict=True))
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        states: dict[int, int] = {}
+        counts: dict[int, int] = {}
+        g = 0
+        for i, (arrival, value, key, kind, work) in enumerate(self.events):
+            if open_loop:
+                _wait_until(t0_ns + arrival)  # SPEC §4: never before the intended arrival
+            try:
+                if kind == COMPUTE:
+                    for _ in range(work):
+                        value = mix(value)
+                elif kind == BLOCK:
+                    _wait_until(time.monotonic_ns() + work * 1000)
+                elif kind == AGGREGATE:
+                    g = (g + value) & MASK64
+                states[key] = mix(states.get(key, 0) ^ value)
+                counts[key] = counts.get(key, 0) + 1
+            except Exception as e:
+                raise handler_failed("yours", i, e) from e
+            done_ns[i] = time.monotonic_ns()
+        keys = range(self.n_keys)
+        return digest(g, [states.get(k, 0) for k in keys], [counts.get(k, 0) for k in keys], len(self.events))
+
+
+class Yours(Contender):
+    info = ContenderInfo(
+        name="yours",  # the entry point's name
+        language="python",
+        model="sequential",  # compare groups by it: sequential, threads, event loop, processes, native
+        parallel=False,  # True if it honours --workers
+        description="the one-file example: per-key state in dicts",
+    )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers)  # bad input is a clear error, before anything starts
+        return YoursSession(stream)

@@ -1,0 +1,138 @@
+"""Contenders from other packages: the entry-point group, its failure modes, and the examples.
+
+The one-file example (examples/one-file/eventbench_yours.py, the README's guide) is
+installed here as a real distribution would be: a ``*.dist-info`` with its entry point,
+on ``sys.path``. The C example (examples/c-contender) is built and installed by
+``nox -s tests``; there, ``EVENTBENCH_REQUIRE_EXAMPLES=1`` makes its absence a failure,
+and the differential tests take it in with every other registered contender.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import implementations
+from harness import workload
+from harness.runner import reference_digest, run_once
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+REQUIRED = os.environ.get("EVENTBENCH_REQUIRE_EXAMPLES") == "1"
+
+
+def _install(site: Path, dist: str, module: str, source: str, entry_points: dict[str, str]) -> None:
+    """A distribution as pip leaves it: the module, and METADATA and entry_points.txt."""
+    (site / f"{module}.py").write_text(source)
+    info = site / f"{dist}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{implementations.ENTRY_POINT_GROUP}]\n{lines}")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+def test_the_one_file_example_is_found_and_matches_the_reference(site: Path) -> None:
+    source = (EXAMPLES / "one-file" / "eventbench_yours.py").read_text()
+    _install(site, "eventbench_yours", "eventbench_yours", source, {"yours": "eventbench_yours:Yours"})
+    found = {r.name: r for r in implementations.registry()}
+    assert found["yours"].available, found["yours"].reason
+    assert found["yours"].origin == "plugin eventbench_yours:Yours from eventbench_yours 0.1"
+    for name in workload.builtin_names():
+        stream = workload.generate(workload.builtin(name).with_events(3000))
+        outcome = run_once(implementations.get("yours"), stream, workers=1, mode="closed",
+                           reference_digest=reference_digest(stream))  # fmt: skip
+        assert outcome.valid, (name, outcome.failures())
+
+
+def test_broken_plugins_are_listed_with_the_reason_and_stop_nothing(site: Path) -> None:
+    source = "from implementations.sequential import Sequential\nraise_here = 1 / 0 if False else None\n"
+    _install(site, "broken_plugins", "broken_plugins", source, {
+        "missing": "no_such_module:Thing",
+        "threaded": "broken_plugins:Sequential",  # a built-in's name
+        "not-a-contender": "broken_plugins:raise_here",
+        "misnamed": "broken_plugins:Sequential",  # calls itself "sequential"
+    })  # fmt: skip
+    found = {r.name: r for r in implementations.registry()}
+    assert "failed to load: ModuleNotFoundError" in found["missing"].reason
+    assert "not-a-contender" in found and "TypeError" in found["not-a-contender"].reason
+    assert "calls itself 'sequential', not 'misnamed'" in found["misnamed"].reason
+    assert found["threaded"].available and found["threaded"].origin == "built-in"  # the built-in wins
+    assert "is ignored: 'threaded' is a built-in contender's name" in found["threaded (plugin)"].reason
+    assert implementations.get("threaded").info.description == found["threaded"].contender.info.description
+    assert {"sequential", "threaded", "native"} <= {c.info.name for c in implementations.available()}
+
+
+def test_verify_is_the_gate_on_the_command_line(site: Path, tmp_path: Path) -> None:
+    source = (EXAMPLES / "one-file" / "eventbench_yours.py").read_text()
+    wrong = source.replace("counts[key] = counts.get(key, 0) + 1", "counts[key] = counts.get(key, 0) + 2")
+    assert wrong != source
+    _install(site, "eventbench_yours", "eventbench_yours", source, {"yours": "eventbench_yours:Yours"})
+    _install(site, "eventbench_wrong", "eventbench_wrong", wrong.replace('"yours"', '"wrong"'),
+             {"wrong": "eventbench_wrong:Yours"})  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def verify(name: str) -> subprocess.CompletedProcess[str]:
+        args = ["verify", "--impl", name, "--workload", "contention", "--n-events", "2000"]
+        return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    good, bad, unknown = verify("yours"), verify("wrong"), verify("nobody")
+    assert good.returncode == 0 and "yours" in good.stdout, good.stderr
+    assert bad.returncode == 1 and "wrong" in bad.stdout + bad.stderr
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+
+
+def _c_example() -> implementations.Contender:
+    try:
+        return implementations.get("c-sequential")
+    except (KeyError, implementations.Unavailable) as e:
+        if REQUIRED:
+            raise AssertionError(f"the C example is not installed here (nox -s tests installs it): {e!r}") from e
+        pytest.skip("the C example is not installed (pip install ./examples/c-contender; nox -s tests does)")
+
+
+@pytest.mark.parametrize("name", workload.builtin_names())
+def test_the_c_example_passes_verify_on_every_built_in_workload(name: str) -> None:
+    contender = _c_example()
+    stream = workload.generate(workload.builtin(name).with_events(20_000))
+    outcome = run_once(contender, stream, workers=1, mode="closed", reference_digest=reference_digest(stream))
+    assert outcome.valid, outcome.failures()
+
+
+def test_the_c_example_stops_on_ctrl_c_inside_its_c_loop() -> None:
+    contender = _c_example()
+    stream = workload.generate(workload.load_workload("paced").with_events(400_000))  # 40 s open loop
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_once(contender, stream, workers=1, mode="open")
+    # join() has returned; the thread leaves threading's table a moment after its end
+    for _ in range(100):
+        if not any(t.name == "eventbench-c-example" for t in threading.enumerate()):
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the C loop's thread outlived the interrupted run")
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
+def test_the_c_example_compiles_without_warnings(tmp_path: Path) -> None:
+    """handlers.c is strict C11, -Wall -Wextra -Werror, as its build compiles it (here without Python)."""
+    source = EXAMPLES / "c-contender" / "eventbench_c_example" / "handlers.c"
+    flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c"]
+    subprocess.run(["gcc", *flags, str(source), "-o", str(tmp_path / "handlers.o")], check=True)
