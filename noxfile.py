@@ -9,6 +9,7 @@
     nox -s sweep            latency against load: `eventbench sweep` (default --impl native)
     nox -s verify           every contender against the reference on every built-in workload
     nox -s robustness       tries to break it: fuzzing, faults, interrupts, valgrind, soak runs (results/robustness/)
+    nox -s freethreaded     threaded on a Python without the GIL (3.13t+), beside the rest; skips where none is here
 
 Regression tracking with asv (README "Regression tracking"; tools/asvtrack):
 
@@ -190,6 +191,65 @@ def verify(session: nox.Session) -> None:
                         silent=True)  # fmt: skip
     for name in str(names).split():
         session.run("eventbench", "verify", "--workload", name, *session.posargs)
+
+
+FREE_THREADED = ["python3.13t", "python3.14t", "python3.15t"]  # CPython built without the GIL (PEP 703)
+FREE_THREADED_WORKLOADS = ["cpu-bound", "blocking", "contention"]
+
+
+def _free_threaded_interpreters() -> list[str]:
+    """Free-threaded interpreters on PATH (pyenv's ``3.13t`` versions included): those whose
+    ``sys._is_gil_enabled()`` is false, since a ``t`` build can still be started with the GIL on."""
+    found = []
+    for name in FREE_THREADED:
+        path = shutil.which(name)
+        if path is None:
+            continue
+        probe = subprocess.run([path, "-X", "gil=0", "-c", "import sys; print(sys._is_gil_enabled())"],
+                               capture_output=True, text=True)  # fmt: skip
+        if probe.returncode == 0 and probe.stdout.strip() == "False":
+            found.append(path)
+    return found
+
+
+@nox.session(venv_backend="none")
+def freethreaded(session: nox.Session) -> None:
+    """``threaded`` on a Python without the GIL (3.13t or later), beside the usual build: one report.
+
+    For each free-threaded interpreter found, a virtual environment under .nox/ gets the project,
+    and ``eventbench compare --impl sequential,threaded`` runs on cpu-bound, blocking and contention;
+    then the same contenders and every other one run on this session's Python with the GIL, and
+    ``eventbench report`` puts all the documents in one table per workload (a free-threaded run is
+    labelled so). With no such interpreter here, the session says so and skips.
+    """
+    interpreters = _free_threaded_interpreters()
+    if not interpreters:
+        session.skip(f"no free-threaded Python here (looked for {', '.join(FREE_THREADED)} on PATH, "
+                     "with sys._is_gil_enabled() false): nothing to compare")  # fmt: skip
+    out = Path("results") / "free-threaded" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    runs = []
+    for python in [*interpreters, "python3"]:
+        venv = Path(".nox") / f"freethreaded-{Path(python).name}"
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+        session.run(python, "-m", "venv", "--clear", str(venv), external=True)
+        if python in interpreters:
+            # Not every dependency has a free-threaded wheel yet (memray, cffi): what compare of
+            # sequential and threaded needs is installed first; the rest is tried, and what is
+            # missing shows as "allocations not counted" or an unavailable contender.
+            session.run(*pip, "--no-deps", ".", "numpy", "rich", "psutil", external=True)
+            for optional in ("memray", "cffi", "pyperf", "matplotlib"):
+                session.run(*pip, optional, external=True, success_codes=list(range(256)))
+        else:
+            session.run(*pip, ".", external=True)
+        contenders = "sequential,threaded" if python in interpreters else ""
+        for name in FREE_THREADED_WORKLOADS:
+            folder = out / f"{Path(python).name}-{name}"
+            impl = ["--impl", contenders] if contenders else []
+            session.run(str(venv / "bin" / "eventbench"), "compare", *impl, "--workload", name,
+                        "--results-dir", str(folder), *session.posargs, external=True)  # fmt: skip
+            runs.append(str(folder / "runs"))
+    session.run(str(Path(".nox") / "freethreaded-python3" / "bin" / "eventbench"), "report", *runs,
+                "--out", str(out / "report"), external=True)  # fmt: skip
 
 
 ROBUSTNESS_TESTS = ["tests/test_fuzz.py", "tests/test_faults.py", "tests/test_soak.py", "tests/test_native.py",

@@ -98,7 +98,7 @@ def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None)
     rows = []
     for doc in docs:
         if not doc["valid"]:
-            rows.append([doc["implementation"], model_of(doc), str(doc["workers"]), "WRONG"] + ["-"] * 9)
+            rows.append([label(doc), model_of(doc), str(doc["workers"]), "WRONG"] + ["-"] * 9)
             continue
         tput = doc["throughput_eps"]
         base_tput = baseline["throughput_eps"] if baseline and baseline["valid"] else None
@@ -108,7 +108,7 @@ def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None)
         cpu = doc["cpu_s_per_event"]
         rows.append(
             [
-                doc["implementation"],
+                label(doc),
                 model_of(doc),
                 str(doc["workers"]),
                 "ok" if doc["digest_ok"] else "unchecked" if doc["digest_ok"] is None else "WRONG",
@@ -138,6 +138,12 @@ _LEFT_ALIGNED = 4  # contender .. digest
 MODELS = ("sequential", "threads", "event loop", "processes", "native")
 
 
+def label(doc: dict[str, Any]) -> str:
+    """The contender's name, marked where it ran on a Python without the GIL (nox -s freethreaded)."""
+    free_threaded = doc["metadata"].get("gil_enabled") is False
+    return f"{doc['implementation']} (no GIL)" if free_threaded else str(doc["implementation"])
+
+
 def model_of(doc: dict[str, Any]) -> str:
     """The contender's model; documents before schema 3 did not record it."""
     return str(doc.get("model") or "-")
@@ -160,7 +166,7 @@ def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[s
     for doc in docs:
         if doc is baseline:
             continue
-        name = doc["implementation"]
+        name = label(doc)
         if not doc["valid"]:
             lines.append(f"{name}: wrong, no figures")
             continue
@@ -321,7 +327,10 @@ def group_title(key: tuple[str, str, int], baseline: dict[str, Any] | None) -> s
 
 
 def pick_baseline(docs: list[dict[str, Any]], preferred: str) -> dict[str, Any] | None:
-    return next((d for d in docs if d["implementation"] == preferred), docs[0] if docs else None)
+    named = [d for d in docs if d["implementation"] == preferred]
+    # the usual build's run where a free-threaded one sits beside it
+    named.sort(key=lambda d: d["metadata"].get("gil_enabled") is False)
+    return named[0] if named else docs[0] if docs else None
 
 
 _PLURAL = {"machine": "machines", "toolchain": "toolchains", "code": "commits"}
@@ -411,9 +420,7 @@ def split_documents(
 def ordered(docs: list[dict[str, Any]], baseline_name: str) -> list[dict[str, Any]]:
     """Grouped by model (in :data:`MODELS` order), the baseline first within its model, then by
     name and worker count: the same order however files were found."""
-    return sorted(
-        docs, key=lambda d: (_model_rank(d), d["implementation"] != baseline_name, d["implementation"], d["workers"])
-    )
+    return sorted(docs, key=lambda d: (_model_rank(d), d["implementation"] != baseline_name, label(d), d["workers"]))
 
 
 def build(

@@ -230,3 +230,10 @@ def test_contenders_are_grouped_by_model_in_a_fixed_order() -> None:
     names = [d["implementation"] for d in report.ordered(docs, "sequential")]
     assert names == ["sequential", "threaded", "asyncio", "processes", "native", "old", "zig-pool"]
     assert [report.model_of(d) for d in report.ordered(docs, "sequential")][-2:] == ["-", "actors"]
+
+
+def test_a_run_without_the_gil_is_labelled() -> None:
+    doc = _doc("threaded", 2, 8000.0, None, None)
+    doc["metadata"]["gil_enabled"] = False
+    assert report.comparison_rows([doc], None)[0][0] == "threaded (no GIL)"
+    assert report.label(_doc("threaded", 2, 8000.0, None, None)) == "threaded"
