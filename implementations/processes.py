@@ -84,17 +84,20 @@ def _context() -> Any:
 # ---------------------------------------------------------------- the worker process
 
 
-def _wait_until(deadline_ns: int, cancel: memoryview) -> bool:
-    """Sleeps until ``deadline_ns``; False if the run was cancelled meanwhile."""
+def _wait_until(deadline_ns: int, cancel: memoryview, conn: Any) -> bool:
+    """Sleeps until ``deadline_ns``; False if the run was cancelled meanwhile, or if the parent
+    is gone. Killed outright, it cannot cancel; its end of the pipe closing is what shows
+    (``poll`` sees the end of file). The parent's pid would not: a forkserver's child has the
+    server as its parent, which lives as long as any of its children does."""
     while (remaining := deadline_ns - _clock()) > 0:
-        if cancel[0]:
+        if cancel[0] or conn.poll():
             return False
         time.sleep(min(remaining, _WAIT_SLICE_NS) / 1e9)
     return True
 
 
 def _handle_own_events(
-    records: np.ndarray, mine: np.ndarray, out: _SharedResults, t0_ns: int, open_loop: bool, fault_at: int
+    records: np.ndarray, mine: np.ndarray, out: _SharedResults, t0_ns: int, open_loop: bool, fault_at: int, conn: Any
 ) -> tuple[int, list[int], list[int]] | tuple[int, str]:
     """Handles this worker's events in ``seq`` order. Returns ``(g, states, counts)``, or
     ``(index, error)`` for the event whose handling failed (``-1``: cancelled)."""
@@ -107,13 +110,13 @@ def _handle_own_events(
     done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
     try:
         for j, i in enumerate(index):
-            if cancel[0] or (open_loop and not _wait_until(t0_ns + arrival[j], cancel)):
+            if cancel[0] or (open_loop and not _wait_until(t0_ns + arrival[j], cancel, conn)):
                 return -1, "cancelled"
             try:
                 if i == fault_at:
                     raise faults.InjectedFault("processes", i)
                 k, kd, v = key[j], kind[j], value[j]
-                if kd == BLOCK and work[j] and not _wait_until(_clock() + work[j] * 1000, cancel):
+                if kd == BLOCK and work[j] and not _wait_until(_clock() + work[j] * 1000, cancel, conn):
                     return -1, "cancelled"
                 if kd == AGGREGATE:
                     g = (g + v) & MASK64
@@ -144,7 +147,7 @@ def _worker_main(
         if message[0] != "go":
             return
         _, t0_ns, open_loop = message
-        outcome = _handle_own_events(records, mine, out, t0_ns, open_loop, fault_at)
+        outcome = _handle_own_events(records, mine, out, t0_ns, open_loop, fault_at, conn)
         if len(outcome) == 2:
             conn.send(("failed", *outcome))
         else:

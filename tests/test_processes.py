@@ -10,13 +10,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from multiprocessing.shared_memory import SharedMemory
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 import implementations
@@ -109,3 +113,44 @@ def test_ctrl_c_stops_the_workers() -> None:
 def test_allocations_are_not_counted_and_the_reason_given() -> None:
     with pytest.raises(CountingUnavailable, match="worker processes"):
         count_allocations(implementations.get("processes"), _stream("contention", 100), 2)
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves no one to cancel an open loop: the workers must notice and end by themselves."""
+    script = (
+        "import implementations\n"
+        "from harness import workload\n"
+        "from harness.runner import run_once\n"
+        "stream = workload.generate(workload.load_workload('paced').with_events(400_000))\n"  # 40 s
+        "print('running', flush=True)\n"
+        "run_once(implementations.get('processes'), stream, workers=2, mode='open')\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None and parent.stdout.readline() == "running\n"
+    tree = psutil.Process(parent.pid)
+    for _ in range(300):  # wait for the run: its workers are the forkserver's children
+        workers = [p for p in tree.children(recursive=True) if _parent_pid(p) != parent.pid]
+        if len(workers) == 2:
+            break
+        time.sleep(0.1)
+    assert len(workers) == 2, "the run's two workers did not start"
+    time.sleep(1.0)  # into the open loop
+    descendants = tree.children(recursive=True)
+    parent.kill()
+    parent.wait()
+    _, alive = psutil.wait_procs(descendants, timeout=20)
+    assert alive == [], f"left running after their parent was killed: {[_cmdline(p) for p in alive]}"
+
+
+def _parent_pid(process: psutil.Process) -> int | None:
+    try:
+        return process.ppid()
+    except psutil.Error:
+        return None
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
