@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def verify(session: nox.Session) -> None:
 
 
 FREE_THREADED = ["python3.13t", "python3.14t", "python3.15t"]  # CPython built without the GIL (PEP 703)
-FREE_THREADED_WORKLOADS = ["cpu-bound", "blocking", "contention"]
+FREE_THREADED_WORKLOADS = {"cpu-bound": 2, "blocking": 16, "contention": 2}  # workload: workers, as in the README
 
 
 def _free_threaded_interpreters() -> list[str]:
@@ -218,9 +219,10 @@ def freethreaded(session: nox.Session) -> None:
 
     For each free-threaded interpreter found, a virtual environment under .nox/ gets the project,
     and ``eventbench compare --impl sequential,threaded`` runs on cpu-bound, blocking and contention;
-    then the same contenders and every other one run on this session's Python with the GIL, and
-    ``eventbench report`` puts all the documents in one table per workload (a free-threaded run is
-    labelled so). With no such interpreter here, the session says so and skips.
+    then every contender runs on the Python running nox, with its GIL, and ``eventbench report``
+    puts all the documents in one table per workload: "(no GIL)" marks the free-threaded rows, and
+    its own ``sequential`` is the baseline to read ``threaded (no GIL)`` against (the two builds
+    may differ in version, which the report notes). With no such interpreter, it says so and skips.
     """
     interpreters = _free_threaded_interpreters()
     if not interpreters:
@@ -228,7 +230,7 @@ def freethreaded(session: nox.Session) -> None:
                      "with sys._is_gil_enabled() false): nothing to compare")  # fmt: skip
     out = Path("results") / "free-threaded" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     runs = []
-    for python in [*interpreters, "python3"]:
+    for python in [*interpreters, sys.executable]:  # then the Python running nox, with its GIL
         venv = Path(".nox") / f"freethreaded-{Path(python).name}"
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
         session.run(python, "-m", "venv", "--clear", str(venv), external=True)
@@ -236,19 +238,21 @@ def freethreaded(session: nox.Session) -> None:
             # Not every dependency has a free-threaded wheel yet (memray, cffi): what compare of
             # sequential and threaded needs is installed first; the rest is tried, and what is
             # missing shows as "allocations not counted" or an unavailable contender.
-            session.run(*pip, "--no-deps", ".", "numpy", "rich", "psutil", external=True)
+            session.run(*pip, "--no-deps", ".", external=True)
+            session.run(*pip, "numpy", "rich", "psutil", "tomli", external=True)
             for optional in ("memray", "cffi", "pyperf", "matplotlib"):
                 session.run(*pip, optional, external=True, success_codes=list(range(256)))
         else:
             session.run(*pip, ".", external=True)
         contenders = "sequential,threaded" if python in interpreters else ""
-        for name in FREE_THREADED_WORKLOADS:
+        for name, workers in FREE_THREADED_WORKLOADS.items():
             folder = out / f"{Path(python).name}-{name}"
             impl = ["--impl", contenders] if contenders else []
-            session.run(str(venv / "bin" / "eventbench"), "compare", *impl, "--workload", name,
-                        "--results-dir", str(folder), *session.posargs, external=True)  # fmt: skip
+            session.run(str(venv / "bin" / "eventbench"), "compare", *impl, "--workload", name, "--workers",
+                        str(workers), "--results-dir", str(folder), *session.posargs, external=True)  # fmt: skip
             runs.append(str(folder / "runs"))
-    session.run(str(Path(".nox") / "freethreaded-python3" / "bin" / "eventbench"), "report", *runs,
+    usual = Path(".nox") / f"freethreaded-{Path(sys.executable).name}"
+    session.run(str(usual / "bin" / "eventbench"), "report", *runs,
                 "--out", str(out / "report"), external=True)  # fmt: skip
 
 
