@@ -36,6 +36,7 @@ import multiprocessing.connection
 import signal
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
@@ -96,35 +97,63 @@ def _wait_until(deadline_ns: int, cancel: memoryview, conn: Any) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _OwnEvents:
+    """One worker's events (those of keys ``key % workers == w``), in ``seq`` order, decoded into
+    lists before the clock starts: per-event access in Python is far cheaper on a list."""
+
+    index: list[int]
+    arrival_ns: list[int]
+    value: list[int]
+    key: list[int]
+    kind: list[int]
+    work: list[int]
+
+    @classmethod
+    def of(cls, records: np.ndarray, workers: int, w: int) -> _OwnEvents:
+        mine = np.flatnonzero(records["key"] % workers == w)
+        picked = records[mine]
+        columns = (picked[c].tolist() for c in ("arrival_ns", "value", "key", "kind", "work"))
+        return cls(mine.tolist(), *columns)
+
+
+class _Cancelled(BaseException):  # not an Exception: a handler's `except Exception` must not stop it
+    """The parent set the cancel flag, or is gone."""
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, index: int, error: str) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
 def _handle_own_events(
-    records: np.ndarray, mine: np.ndarray, out: _SharedResults, t0_ns: int, open_loop: bool, fault_at: int, conn: Any
-) -> tuple[int, list[int], list[int]] | tuple[int, str]:
-    """Handles this worker's events in ``seq`` order. Returns ``(g, states, counts)``, or
-    ``(index, error)`` for the event whose handling failed (``-1``: cancelled)."""
-    picked = records[mine]
-    index, arrival = mine.tolist(), picked["arrival_ns"].tolist()
-    value, key, kind, work = (picked[c].tolist() for c in ("value", "key", "kind", "work"))
+    ev: _OwnEvents, out: _SharedResults, t0_ns: int, open_loop: bool, fault_at: int, conn: Any
+) -> tuple[int, list[int], list[int]]:
+    """Handles this worker's events; returns its partial ``G`` and the states and counts of every
+    key (its own keys' entries are the ones it touched). Raises :class:`_Cancelled` or
+    :class:`_HandlerFailed`."""
     n_keys = len(out.states)
     states, counts, g = [0] * n_keys, [0] * n_keys, 0
     # memoryviews: a store or load through one costs a fraction of numpy's per-element call
     done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
     try:
-        for j, i in enumerate(index):
-            if cancel[0] or (open_loop and not _wait_until(t0_ns + arrival[j], cancel, conn)):
-                return -1, "cancelled"
+        for j, i in enumerate(ev.index):
+            if cancel[0] or (open_loop and not _wait_until(t0_ns + ev.arrival_ns[j], cancel, conn)):
+                raise _Cancelled
             try:
                 if i == fault_at:
                     raise faults.InjectedFault("processes", i)
-                k, kd, v = key[j], kind[j], value[j]
-                if kd == BLOCK and work[j] and not _wait_until(_clock() + work[j] * 1000, cancel, conn):
-                    return -1, "cancelled"
-                if kd == AGGREGATE:
-                    g = (g + v) & MASK64
-                states[k] = next_state(states[k], kd, v, work[j])
+                k, kind, value, work = ev.key[j], ev.kind[j], ev.value[j], ev.work[j]
+                if kind == BLOCK and work and not _wait_until(_clock() + work * 1000, cancel, conn):
+                    raise _Cancelled
+                if kind == AGGREGATE:
+                    g = (g + value) & MASK64
+                states[k] = next_state(states[k], kind, value, work)
                 counts[k] += 1
                 done[i] = _clock()
             except Exception as e:
-                return i, repr(e)
+                raise _HandlerFailed(i, repr(e)) from e
     finally:
         done.release()
         cancel.release()
@@ -141,17 +170,19 @@ def _worker_main(
     try:
         records = np.ndarray((n,), dtype=RECORD_DTYPE, buffer=stream_shm.buf)
         out = _SharedResults(results_shm.buf, n, n_keys, workers)
-        mine = np.flatnonzero(records["key"] % workers == w)
+        events = _OwnEvents.of(records, workers, w)
         conn.send(("ready",))
         message = conn.recv()
         if message[0] != "go":
             return
         _, t0_ns, open_loop = message
-        outcome = _handle_own_events(records, mine, out, t0_ns, open_loop, fault_at, conn)
-        if len(outcome) == 2:
-            conn.send(("failed", *outcome))
+        try:
+            g, states, counts = _handle_own_events(events, out, t0_ns, open_loop, fault_at, conn)
+        except _Cancelled:
+            conn.send(("cancelled",))
+        except _HandlerFailed as failure:
+            conn.send(("failed", failure.index, failure.error))
         else:
-            g, states, counts = outcome
             out.states[w::workers] = states[w::workers]
             out.counts[w::workers] = counts[w::workers]
             out.g[w] = g
@@ -234,12 +265,12 @@ class ProcessesSession(Session):
             for conn in self.conns:
                 conn.send(("go", t0_ns, open_loop))
             for w, reply in self._replies(self.conns, None):
-                if reply == ("done",):
+                if reply in (("done",), ("cancelled",)):  # cancelled: after another's failure
                     continue
                 out.cancel[0] = 1  # the first failure stops every other worker now
-                if reply is not None and reply[0] == "failed" and reply[1] >= 0:
+                if reply is not None and reply[0] == "failed":
                     failures.append((reply[1], reply[2]))
-                elif reply is None or reply[0] != "failed":
+                else:
                     failures.append((-1, f"worker {w}: {self._ended(w, reply)}"))
         except BaseException:
             out.cancel[0] = 1  # Ctrl-C, say: stop promptly
