@@ -213,6 +213,12 @@ def _free_threaded_interpreters() -> list[str]:
     return found
 
 
+def _check_gil_was_off(session: nox.Session, folder: Path) -> None:
+    for document in folder.glob("runs/*/*.json"):
+        if json.loads(document.read_text())["metadata"].get("gil_enabled") is not False:
+            session.error(f"{document} ran with the GIL on: it would be labelled as a free-threaded run")
+
+
 @nox.session(venv_backend="none")
 def freethreaded(session: nox.Session) -> None:
     """``threaded`` on a Python without the GIL (3.13t or later), beside the usual build: one report.
@@ -220,9 +226,11 @@ def freethreaded(session: nox.Session) -> None:
     For each free-threaded interpreter found, a virtual environment under .nox/ gets the project,
     and ``eventbench compare --impl sequential,threaded`` runs on cpu-bound, blocking and contention;
     then every contender runs on the Python running nox, with its GIL, and ``eventbench report``
-    puts all the documents in one table per workload: "(no GIL)" marks the free-threaded rows, and
-    its own ``sequential`` is the baseline to read ``threaded (no GIL)`` against (the two builds
-    may differ in version, which the report notes). With no such interpreter, it says so and skips.
+    writes one report with a table per workload: "(no GIL)" marks the free-threaded rows. Ratios
+    there are against the usual build's ``sequential``; read ``threaded (no GIL)`` against
+    ``sequential (no GIL)`` in the same table too, since the builds differ (a free-threaded build
+    runs one thread slower, and the versions may differ, which the report notes). With no such
+    interpreter, it says so and skips.
     """
     interpreters = _free_threaded_interpreters()
     if not interpreters:
@@ -244,12 +252,18 @@ def freethreaded(session: nox.Session) -> None:
                 session.run(*pip, optional, external=True, success_codes=list(range(256)))
         else:
             session.run(*pip, ".", external=True)
-        contenders = "sequential,threaded" if python in interpreters else ""
+        free_threaded = python in interpreters
+        impl = ["--impl", "sequential,threaded"] if free_threaded else []
+        # An extension module that does not declare itself free-threading-safe turns the GIL back on
+        # when imported; PYTHON_GIL=0 keeps it off, and each document's gil_enabled is checked below.
+        env = {"PYTHON_GIL": "0"} if free_threaded else {}
         for name, workers in FREE_THREADED_WORKLOADS.items():
             folder = out / f"{Path(python).name}-{name}"
-            impl = ["--impl", contenders] if contenders else []
             session.run(str(venv / "bin" / "eventbench"), "compare", *impl, "--workload", name, "--workers",
-                        str(workers), "--results-dir", str(folder), *session.posargs, external=True)  # fmt: skip
+                        str(workers), "--results-dir", str(folder), *session.posargs, env=env,
+                        external=True)  # fmt: skip
+            if free_threaded:
+                _check_gil_was_off(session, folder)
             runs.append(str(folder / "runs"))
     usual = Path(".nox") / f"freethreaded-{Path(sys.executable).name}"
     session.run(str(usual / "bin" / "eventbench"), "report", *runs,

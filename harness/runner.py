@@ -7,11 +7,15 @@ and applies the checks of SPEC §4. Setup (``Contender.open``) happens before
 (worker processes) it is the price of the model and must be seen, never hidden in
 or added to the handling figures.
 
-Resource usage is that of the whole process tree: ``getrusage`` of this process
-plus the CPU time and context switches of its child processes alive across the
-handling (psutil), so a contender that handles events in worker processes is
-charged for them like one that uses threads. Other contenders have no such
-children beyond idle helpers (a forkserver, multiprocessing's resource tracker).
+Resource usage is that of the whole process tree: ``getrusage`` of this process,
+plus its descendants' CPU time and context switches (psutil) — the change over the
+handling for those alive before and after it, everything for those started during
+it — plus, for children that ended and were reaped meanwhile, ``getrusage`` of
+reaped children (their whole life: it cannot be split). So a contender that handles
+events in worker processes is charged for them like one that uses threads. Other
+contenders have no such children beyond idle helpers (a forkserver,
+multiprocessing's resource tracker). psutil reads a child's CPU time in clock
+ticks (10 ms on Linux).
 """
 
 from __future__ import annotations
@@ -74,11 +78,14 @@ class _TreeUsage:
 
     cpu_s: float
     ctx_switches: int
-    children: dict[int, tuple[float, int]]
+    children: dict[int, tuple[float, int]]  # live descendants, by pid
+    reaped_cpu_s: float  # children that ended and were waited for
+    reaped_ctx_switches: int
 
     @classmethod
     def now(cls) -> _TreeUsage:
         usage = resource.getrusage(resource.RUSAGE_SELF)
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
         children = {}
         for child in psutil.Process().children(recursive=True):
             try:
@@ -87,15 +94,22 @@ class _TreeUsage:
                 children[child.pid] = (cpu.user + cpu.system, ctx.voluntary + ctx.involuntary)
             except psutil.Error:  # exited meanwhile: it was not a worker of this run
                 pass
-        return cls(usage.ru_utime + usage.ru_stime, usage.ru_nvcsw + usage.ru_nivcsw, children)
+        return cls(
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_nvcsw + usage.ru_nivcsw,
+            children,
+            reaped.ru_utime + reaped.ru_stime,
+            reaped.ru_nvcsw + reaped.ru_nivcsw,
+        )
 
     def since(self, before: _TreeUsage) -> tuple[float, int]:
-        """CPU seconds and context switches between ``before`` and this, of children alive at both."""
-        cpu, ctx = self.cpu_s - before.cpu_s, self.ctx_switches - before.ctx_switches
+        """CPU seconds and context switches of the whole tree between ``before`` and this."""
+        cpu = self.cpu_s - before.cpu_s + self.reaped_cpu_s - before.reaped_cpu_s
+        ctx = self.ctx_switches - before.ctx_switches + self.reaped_ctx_switches - before.reaped_ctx_switches
         for pid, (child_cpu, child_ctx) in self.children.items():
-            if pid in before.children:
-                cpu += child_cpu - before.children[pid][0]
-                ctx += child_ctx - before.children[pid][1]
+            earlier_cpu, earlier_ctx = before.children.get(pid, (0.0, 0))  # started during the handling: all of it
+            cpu += child_cpu - earlier_cpu
+            ctx += child_ctx - earlier_ctx
         return cpu, ctx
 
 

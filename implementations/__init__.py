@@ -12,6 +12,7 @@ than failing, and nothing a plugin does can stop the built-in contenders from ru
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +41,8 @@ __all__ = [
 
 REFERENCE = "sequential"
 ENTRY_POINT_GROUP = "eventbench.contenders"
+# What --impl A,B can name and a result file's name can hold.
+PLUGIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _FACTORIES: dict[str, Callable[[], Contender]] = {
     "sequential": Sequential,
@@ -78,20 +81,26 @@ def _origin(entry_point: EntryPoint) -> str:
 
 def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
     """The plugin contender ``name``; raises Unavailable saying why it cannot be used."""
+    if not PLUGIN_NAME.fullmatch(name):
+        raise Unavailable(f"{_origin(candidates[0])}: '{name}' is not a usable name (letters, digits, . _ -)")
     if name in _FACTORIES:
         raise Unavailable(f"{_origin(candidates[0])} is ignored: '{name}' is a built-in contender's name")
     if len(candidates) > 1:
         raise Unavailable(f"{len(candidates)} plugins claim this name: {', '.join(map(_origin, candidates))}")
+    origin = _origin(candidates[0])
     try:
         contender = candidates[0].load()()
+        info = getattr(contender, "info", None)
     except Unavailable:
         raise
     except Exception as e:  # a broken plugin is reported, never allowed to stop the others
-        raise Unavailable(f"{_origin(candidates[0])} failed to load: {type(e).__name__}: {e}") from None
+        raise Unavailable(f"{origin} failed to load: {type(e).__name__}: {e}") from None
     if not isinstance(contender, Contender):
-        raise Unavailable(f"{_origin(candidates[0])} gave a {type(contender).__name__}, not a Contender")
-    if contender.info.name != name:
-        raise Unavailable(f"{_origin(candidates[0])} calls itself '{contender.info.name}', not '{name}'")
+        raise Unavailable(f"{origin} gave a {type(contender).__name__}, not a Contender")
+    if not isinstance(info, ContenderInfo):
+        raise Unavailable(f"{origin} has no ContenderInfo as its info")
+    if info.name != name:
+        raise Unavailable(f"{origin} calls itself '{info.name}', not '{name}'")
     return contender
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.errors import InvalidInput
 from harness.events import AGGREGATE, BLOCK, RECORD_DTYPE, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
@@ -52,6 +54,9 @@ _clock = time.monotonic_ns
 _WAIT_SLICE_NS = 10_000_000  # a waiting worker looks at the cancel flag this often
 _START_TIMEOUT_S = 120.0  # a worker that has not started by then will not (16 imports of numpy on 2 cores: ~5 s)
 _JOIN_TIMEOUT_S = 5.0
+_POLL_EVERY = 1024  # events between two looks at the pipe in a run that never waits (closed loop)
+MAX_PROCESS_WORKERS = 256  # two pipe ends each, in a process whose open files are limited (often 1,024)
+_SHM = "/dev/shm"
 
 
 class _SharedResults:
@@ -102,6 +107,7 @@ class _OwnEvents:
     """One worker's events (those of keys ``key % workers == w``), in ``seq`` order, decoded into
     lists before the clock starts: per-event access in Python is far cheaper on a list."""
 
+    w: int
     index: list[int]
     arrival_ns: list[int]
     value: list[int]
@@ -114,7 +120,7 @@ class _OwnEvents:
         mine = np.flatnonzero(records["key"] % workers == w)
         picked = records[mine]
         columns = (picked[c].tolist() for c in ("arrival_ns", "value", "key", "kind", "work"))
-        return cls(mine.tolist(), *columns)
+        return cls(w, mine.tolist(), *columns)
 
 
 class _Cancelled(BaseException):  # not an Exception: a handler's `except Exception` must not stop it
@@ -128,23 +134,25 @@ class _HandlerFailed(Exception):
 
 
 def _handle_own_events(
-    ev: _OwnEvents, out: _SharedResults, t0_ns: int, open_loop: bool, fault_at: int, conn: Any
+    ev: _OwnEvents, out: _SharedResults, workers: int, t0_ns: int, open_loop: bool, fault_at: int, conn: Any
 ) -> tuple[int, list[int], list[int]]:
-    """Handles this worker's events; returns its partial ``G`` and the states and counts of every
-    key (its own keys' entries are the ones it touched). Raises :class:`_Cancelled` or
-    :class:`_HandlerFailed`."""
-    n_keys = len(out.states)
-    states, counts, g = [0] * n_keys, [0] * n_keys, 0
+    """Handles this worker's events; returns its partial ``G`` and its own keys' states and counts
+    (key ``k`` at ``k // workers``: a worker holds only its share). Raises :class:`_Cancelled`
+    or :class:`_HandlerFailed`."""
+    own_keys = len(out.states[ev.w :: workers])
+    states, counts, g = [0] * own_keys, [0] * own_keys, 0
     # memoryviews: a store or load through one costs a fraction of numpy's per-element call
     done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
     try:
         for j, i in enumerate(ev.index):
             if cancel[0] or (open_loop and not _wait_until(t0_ns + ev.arrival_ns[j], cancel, conn)):
                 raise _Cancelled
+            if not j % _POLL_EVERY and conn.poll():  # the parent is gone (or stopping us)
+                raise _Cancelled
             try:
                 if i == fault_at:
                     raise faults.InjectedFault("processes", i)
-                k, kind, value, work = ev.key[j], ev.kind[j], ev.value[j], ev.work[j]
+                k, kind, value, work = ev.key[j] // workers, ev.kind[j], ev.value[j], ev.work[j]
                 if kind == BLOCK and work and not _wait_until(_clock() + work * 1000, cancel, conn):
                     raise _Cancelled
                 if kind == AGGREGATE:
@@ -163,7 +171,11 @@ def _handle_own_events(
 def _worker_main(
     conn: Any, w: int, workers: int, stream_name: str, results_name: str, n: int, n_keys: int, fault_at: int
 ) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through the cancel flag
+    # The parent stops us through the cancel flag: a Ctrl-C, or a SIGTERM to the process group
+    # (timeout, systemd, docker stop), must reach it alone, so that it reports an interrupt and
+    # not a dead worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stream_shm = SharedMemory(name=stream_name)
     results_shm = SharedMemory(name=results_name)
     records = out = None
@@ -177,19 +189,19 @@ def _worker_main(
             return
         _, t0_ns, open_loop = message
         try:
-            g, states, counts = _handle_own_events(events, out, t0_ns, open_loop, fault_at, conn)
+            g, states, counts = _handle_own_events(events, out, workers, t0_ns, open_loop, fault_at, conn)
         except _Cancelled:
             conn.send(("cancelled",))
         except _HandlerFailed as failure:
             conn.send(("failed", failure.index, failure.error))
         else:
-            out.states[w::workers] = states[w::workers]
-            out.counts[w::workers] = counts[w::workers]
+            out.states[w::workers] = states
+            out.counts[w::workers] = counts
             out.g[w] = g
             conn.send(("done",))
         conn.recv()  # lives until the parent closes the session: the harness reads our CPU time first
-    except (EOFError, BrokenPipeError):
-        pass  # the parent has gone: nothing to report to
+    except (EOFError, OSError):
+        pass  # the parent has gone (end of file, broken pipe, reset): nothing to report to
     finally:
         del records, out
         stream_shm.close()
@@ -199,30 +211,50 @@ def _worker_main(
 # ---------------------------------------------------------------- the parent's side
 
 
+def _check_room(needed: int) -> None:
+    """Creating a segment does not reserve its pages: writing past what /dev/shm holds (64 MiB in
+    a default container) is a SIGBUS that kills the process. Refuse first, and say why."""
+    try:
+        room = os.statvfs(_SHM)
+    except OSError:
+        return  # no /dev/shm to look at (not Linux): the platform's own limits apply
+    free = room.f_bavail * room.f_frsize
+    if needed > free:
+        raise ContenderError(
+            f"processes: the run needs {needed / 2**20:.1f} MiB of shared memory and {_SHM} has "
+            f"{free / 2**20:.1f} MiB free (in a container, raise it: docker run --shm-size)"
+        )
+
+
 class ProcessesSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
         self.n, self.n_keys, self.workers = stream.n_events, stream.n_keys, workers
         self.handled = False
         self.processes: list[Any] = []
         self.conns: list[Any] = []
-        self.stream_shm = SharedMemory(create=True, size=max(1, stream.records.nbytes))
-        self.results_shm = SharedMemory(create=True, size=_SharedResults.size(self.n, self.n_keys, workers))
+        self.out: _SharedResults | None = None
+        self.segments: list[SharedMemory] = []
         try:
-            np.ndarray((self.n,), dtype=RECORD_DTYPE, buffer=self.stream_shm.buf)[:] = stream.records
-            self.out: _SharedResults | None = _SharedResults(self.results_shm.buf, self.n, self.n_keys, workers)
+            sizes = (max(1, stream.records.nbytes), _SharedResults.size(self.n, self.n_keys, workers))
+            _check_room(sum(sizes))
+            for size in sizes:
+                self.segments.append(SharedMemory(create=True, size=size))
+            stream_shm, results_shm = self.segments
+            np.ndarray((self.n,), dtype=RECORD_DTYPE, buffer=stream_shm.buf)[:] = stream.records
+            self.out = _SharedResults(results_shm.buf, self.n, self.n_keys, workers)
             self.out.cancel[0] = 0
-            self._start_workers()
+            self._start_workers(stream_shm.name, results_shm.name)
         except BaseException:
             self.close()
             raise
 
-    def _start_workers(self) -> None:
+    def _start_workers(self, stream_name: str, results_name: str) -> None:
         ctx = _context()
         for w in range(self.workers):
             parent_end, child_end = ctx.Pipe()
             # Everything a worker needs comes as arguments: a forkserver's child inherits the
             # environment the server started with, not this process's (the fault switch's, say).
-            args = (child_end, w, self.workers, self.stream_shm.name, self.results_shm.name, self.n, self.n_keys,
+            args = (child_end, w, self.workers, stream_name, results_name, self.n, self.n_keys,
                     faults.armed_at("processes"))  # fmt: skip
             process = ctx.Process(target=_worker_main, args=args, name=f"eventbench-worker-{w}", daemon=True)
             process.start()
@@ -262,9 +294,15 @@ class ProcessesSession(Session):
             raise ContenderError("processes: a session handles one run; open another")
         failures: list[tuple[int, str]] = []
         try:
-            for conn in self.conns:
-                conn.send(("go", t0_ns, open_loop))
-            for w, reply in self._replies(self.conns, None):
+            started = []
+            for w, conn in enumerate(self.conns):
+                try:
+                    conn.send(("go", t0_ns, open_loop))
+                    started.append(conn)
+                except OSError:  # it died after it was ready
+                    out.cancel[0] = 1
+                    failures.append((-1, f"worker {w}: {self._ended(w, None)}"))
+            for w, reply in self._replies(started, None):
                 if reply in (("done",), ("cancelled",)):  # cancelled: after another's failure
                     continue
                 out.cancel[0] = 1  # the first failure stops every other worker now
@@ -297,16 +335,16 @@ class ProcessesSession(Session):
         for process in self.processes:
             process.join(_JOIN_TIMEOUT_S)
             if process.exitcode is None:
-                process.terminate()  # stuck (cannot happen short of a bug): not left behind
+                process.kill()  # stuck (cannot happen short of a bug): not left behind; it ignores SIGTERM
                 process.join()
         for conn in self.conns:
             conn.close()
         self.processes, self.conns = [], []
         self.out = None  # drops the views into the memory before it is closed
-        for shm in (getattr(self, "stream_shm", None), getattr(self, "results_shm", None)):
-            if shm is not None and shm.buf is not None:
-                shm.close()
-                shm.unlink()
+        while self.segments:
+            segment = self.segments.pop()
+            segment.close()
+            segment.unlink()
 
 
 class Processes(Contender):
@@ -321,4 +359,6 @@ class Processes(Contender):
 
     def open(self, stream: EventStream, workers: int) -> Session:
         check_open(stream, workers)
+        if workers > MAX_PROCESS_WORKERS:
+            raise InvalidInput("processes", "workers", f"at most {MAX_PROCESS_WORKERS} worker processes, got {workers}")
         return ProcessesSession(stream, workers)

@@ -60,17 +60,26 @@ def test_the_one_file_example_is_found_and_matches_the_reference(site: Path) -> 
 
 
 def test_broken_plugins_are_listed_with_the_reason_and_stop_nothing(site: Path) -> None:
-    source = "from implementations.sequential import Sequential\nraise_here = 1 / 0 if False else None\n"
+    source = (
+        "from implementations.sequential import Sequential\n"
+        "raise_here = 1 / 0 if False else None\n"
+        "class NoInfo(Sequential.__mro__[1]):\n"  # a Contender subclass that forgot its info
+        "    def open(self, stream, workers): ...\n"
+    )
     _install(site, "broken_plugins", "broken_plugins", source, {
         "missing": "no_such_module:Thing",
         "threaded": "broken_plugins:Sequential",  # a built-in's name
         "not-a-contender": "broken_plugins:raise_here",
         "misnamed": "broken_plugins:Sequential",  # calls itself "sequential"
+        "no-info": "broken_plugins:NoInfo",
+        "a,b": "broken_plugins:Sequential",  # --impl could never name it
     })  # fmt: skip
     found = {r.name: r for r in implementations.registry()}
     assert "failed to load: ModuleNotFoundError" in found["missing"].reason
     assert "not-a-contender" in found and "TypeError" in found["not-a-contender"].reason
     assert "calls itself 'sequential', not 'misnamed'" in found["misnamed"].reason
+    assert "has no ContenderInfo" in found["no-info"].reason
+    assert "is not a usable name" in found["a,b"].reason
     assert found["threaded"].available and found["threaded"].origin == "built-in"  # the built-in wins
     assert "is ignored: 'threaded' is a built-in contender's name" in found["threaded (plugin)"].reason
     assert implementations.get("threaded").info.description == found["threaded"].contender.info.description

@@ -97,17 +97,25 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPat
     with contender.open(_stream("contention", 1000), 2) as session:
         victim = next(p for p in multiprocessing.active_children() if p.name == "eventbench-worker-1")
         os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        victim.join()  # dead before "go" is sent: the send itself fails
         with pytest.raises(ContenderError, match=r"^processes: worker 1: the worker process exited \(code -9\)"):
             session.handle(np.zeros(1000, dtype=np.uint64), 0, False)
 
 
 @pytest.mark.usefixtures("leaves_nothing_behind")
-def test_ctrl_c_stops_the_workers() -> None:
-    stream = _stream("paced", 200_000)
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+def test_ctrl_c_stops_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signal is sent once handling has begun (starting the workers can take seconds here)."""
+    handle = processes.ProcessesSession.handle
+
+    def interrupted_handle(self: processes.ProcessesSession, *args: Any) -> int:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return handle(self, *args)
+
+    monkeypatch.setattr(processes.ProcessesSession, "handle", interrupted_handle)
+    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        run_once(implementations.get("processes"), stream, workers=2, mode="open")
+        run_once(implementations.get("processes"), _stream("paced", 200_000), workers=2, mode="open")  # 20 s
+    assert time.monotonic() - started < 15, "the run was not stopped"
 
 
 def test_allocations_are_not_counted_and_the_reason_given() -> None:
@@ -154,3 +162,28 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return process.cmdline()
     except psutil.Error:
         return []
+
+
+class _ShellsOut(implementations.Contender):
+    """sequential, but each run also starts a short CPU-bound child process and waits for it."""
+
+    info = implementations.ContenderInfo("shells-out", "python", "sequential", parallel=False)
+
+    def open(self, stream: EventStream, workers: int) -> implementations.Session:
+        inner = implementations.get("sequential").open(stream, workers)
+        original = inner.handle
+
+        def handle(done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+            burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+            subprocess.run([sys.executable, "-c", burn], check=True)
+            return original(done_ns, t0_ns, open_loop)
+
+        inner.handle = handle  # type: ignore[method-assign]
+        return inner
+
+
+def test_a_child_process_that_ends_during_the_run_is_charged_too() -> None:
+    """Reaped children count through getrusage(RUSAGE_CHILDREN): their 0.3 s of CPU are in the figure."""
+    outcome = run_once(_ShellsOut(), _stream("contention", 100), workers=1, mode="closed")
+    assert outcome.valid
+    assert outcome.cpu_s >= 0.25, outcome.cpu_s

@@ -43,8 +43,10 @@ class CSequentialSession(Session):
             self.cancel[0] = 1
             worker.join()
             raise
-        if outcome != [lib.EVBC_OK]:
-            raise ContenderError(f"c-sequential: the C loop failed (code {outcome})")
+        if not outcome:
+            raise ContenderError("c-sequential: the call into C raised in its thread (see the traceback above)")
+        if outcome[0] != lib.EVBC_OK:
+            raise ContenderError(f"c-sequential: the C loop failed with code {outcome[0]} (handlers.h)")
         return int(digest[0])
 
 

@@ -15,7 +15,7 @@ ffibuilder.cdef(
     #define EVBC_BAD_RECORD ...
     #define EVBC_CANCELLED ...
     int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
-                    volatile const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
+                    const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
     """
 )
 ffibuilder.set_source(
@@ -23,7 +23,9 @@ ffibuilder.set_source(
     '#include "handlers.h"',
     sources=["eventbench_c_example/handlers.c"],  # relative to the project's root, where setuptools runs this
     include_dirs=["eventbench_c_example"],
-    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"],
+    # No -Werror here: a newer compiler's new warning must not break pip install. The test suite
+    # compiles handlers.c with -Werror (tests/test_plugins.py).
+    extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
 )
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <time.h>
 
 _Static_assert(sizeof(evbc_record) == 32, "SPEC §2: a record is 32 bytes");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "SPEC §2 records are little-endian, read as they lie");
 
 #define WAIT_SLICE_NS 10000000u /* a wait looks at *cancel this often */
 
@@ -21,12 +22,16 @@ static uint64_t now_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* The flag another thread sets: an atomic load (GCC and Clang builtin), so that reading it
+ * while Python writes it is not a data race. */
+static int cancelled(const int *cancel) { return __atomic_load_n(cancel, __ATOMIC_RELAXED); }
+
 /* Sleeps until the clock reaches deadline_ns; -1 if *cancel was set meanwhile. */
-static int wait_until(uint64_t deadline_ns, volatile const int *cancel) {
+static int wait_until(uint64_t deadline_ns, const int *cancel) {
     for (;;) {
         uint64_t now = now_ns();
         if (now >= deadline_ns) return 0;
-        if (*cancel) return -1;
+        if (cancelled(cancel)) return -1;
         uint64_t left = deadline_ns - now;
         if (left > WAIT_SLICE_NS) left = WAIT_SLICE_NS;
         struct timespec pause = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
@@ -35,7 +40,7 @@ static int wait_until(uint64_t deadline_ns, volatile const int *cancel) {
 }
 
 /* One event's effect on s[k], G and the work it does (SPEC §3); -1 if cancelled while waiting. */
-static int handle_one(const evbc_record *r, uint64_t *s, uint64_t *g, volatile const int *cancel) {
+static int handle_one(const evbc_record *r, uint64_t *s, uint64_t *g, const int *cancel) {
     uint64_t v = r->value;
     switch (r->kind) {
         case 1: /* compute */
@@ -55,7 +60,7 @@ static int handle_one(const evbc_record *r, uint64_t *s, uint64_t *g, volatile c
 }
 
 int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
-                volatile const int *cancel, uint64_t *done_ns, uint64_t *digest_out) {
+                const int *cancel, uint64_t *done_ns, uint64_t *digest_out) {
     uint64_t *s = calloc(n_keys ? n_keys : 1, sizeof *s);
     uint64_t *c = calloc(n_keys ? n_keys : 1, sizeof *c);
     if (s == NULL || c == NULL) {
@@ -69,7 +74,7 @@ int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_
         const evbc_record *r = &records[i];
         if (r->key >= n_keys || r->kind > 3) {
             rc = EVBC_BAD_RECORD; /* the caller validated the stream; never trust it with memory */
-        } else if (*cancel || (open_loop && wait_until(t0_ns + r->arrival_ns, cancel) != 0) ||
+        } else if (cancelled(cancel) || (open_loop && wait_until(t0_ns + r->arrival_ns, cancel) != 0) ||
                    handle_one(r, s, &g, cancel) != 0) {
             rc = EVBC_CANCELLED;
         } else {

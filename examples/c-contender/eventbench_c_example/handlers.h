@@ -23,9 +23,10 @@ typedef struct {
 
 /* Handles records[0..n) and writes done_ns[i] (CLOCK_MONOTONIC) for each, and the digest.
  * Open loop: event i is not handled before t0_ns + arrival_ns. The caller may set *cancel
- * from another thread at any time; the loop stops within one event or 10 ms of waiting.
+ * from another thread at any time (the loop reads it atomically); the loop then stops within
+ * one event or 10 ms of waiting.
  * Returns EVBC_OK, or a code above (then done_ns is partial and the digest unset). */
 int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
-                volatile const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
+                const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
 
 #endif
