@@ -6,8 +6,12 @@
 * Instructions per event, for the single-threaded contenders, counted by valgrind's
   callgrind: the instructions of a run handling a long prefix of the stream, minus those
   of a run handling a short prefix, over the difference in events. Start-up, imports and
-  generation are identical in both runs and cancel; what remains is the handling. (Threads
-  make a pool's count depend on scheduling, so the parallel contenders have no such figure.)
+  generation are identical in both runs and cancel; what remains is the handling. Only the
+  main thread is counted, which is where these contenders handle every event: a helper thread
+  (the native engine's signal watcher, a BLAS pool) runs or not before the process exits as
+  valgrind's scheduler happens to switch, and counting it made the figure differ by ~3,000
+  instructions in one run of three. (Threads make a pool's count depend on scheduling, so the
+  parallel contenders have no such figure.)
 """
 
 from __future__ import annotations
@@ -83,16 +87,17 @@ class Instructions:
 
 
 def instructions(contender: str, workload: str, n_events: int, generated: int) -> int:
-    """Instructions callgrind counts for a whole process handling the first ``n_events`` of ``generated``."""
+    """Instructions callgrind counts on the main thread of a process handling the first ``n_events``
+    of ``generated`` (``--separate-threads``: thread 1's file is ``<out>-01``)."""
     env = {**os.environ, **QUIET}
     with tempfile.TemporaryDirectory(prefix="eventbench-callgrind-") as tmp:
         out = Path(tmp) / "callgrind.out"
-        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(SUBJECT),
-                   contender, workload, str(n_events), str(generated)]  # fmt: skip
+        command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
+                   sys.executable, str(SUBJECT), contender, workload, str(n_events), str(generated)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"callgrind run failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-        return total_instructions(out.read_text())
+        return total_instructions(out.with_name(out.name + "-01").read_text())
 
 
 def total_instructions(callgrind_out: str) -> int:
