@@ -214,7 +214,10 @@ def _free_threaded_interpreters() -> list[str]:
 
 
 def _check_gil_was_off(session: nox.Session, folder: Path) -> None:
-    for document in folder.glob("runs/*/*.json"):
+    documents = list(folder.glob("runs/*/*.json"))
+    if not documents:
+        session.error(f"{folder}: compare wrote no result document to check")
+    for document in documents:
         if json.loads(document.read_text())["metadata"].get("gil_enabled") is not False:
             session.error(f"{document} ran with the GIL on: it would be labelled as a free-threaded run")
 

@@ -8,14 +8,21 @@ and applies the checks of SPEC §4. Setup (``Contender.open``) happens before
 or added to the handling figures.
 
 Resource usage is that of the whole process tree: ``getrusage`` of this process,
-plus its descendants' CPU time and context switches (psutil) — the change over the
+plus its descendants' CPU time and context switches — the change over the
 handling for those alive before and after it, everything for those started during
 it — plus, for children that ended and were reaped meanwhile, ``getrusage`` of
 reaped children (their whole life: it cannot be split). So a contender that handles
 events in worker processes is charged for them like one that uses threads. Other
 contenders have no such children beyond idle helpers (a forkserver,
-multiprocessing's resource tracker). psutil reads a child's CPU time in clock
-ticks (10 ms on Linux).
+multiprocessing's resource tracker).
+
+A descendant is read thread by thread on Linux, from ``/proc/PID/task/*``: its
+threads' CPU time in nanoseconds (``schedstat``) and their context switches
+(``status``). psutil, the fallback elsewhere, reads CPU time in clock ticks (10 ms on
+Linux: a worker's share of a short run would vanish) and context switches of the
+main thread only. A thread of a descendant that ends during the handling takes its
+CPU time and switches with it (Linux keeps no per-thread record of it); today's
+workers have one thread each.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -83,17 +91,14 @@ class _TreeUsage:
     reaped_ctx_switches: int
 
     @classmethod
-    def now(cls) -> _TreeUsage:
+    def now(cls, *, children_first: bool) -> _TreeUsage:
+        """Before the handling, ``children_first``: reading the descendants costs this process CPU
+        time (a few /proc reads each), which must fall outside the window, not in it."""
+        children = _descendants_usage() if children_first else {}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-        children = {}
-        for child in psutil.Process().children(recursive=True):
-            try:
-                with child.oneshot():
-                    cpu, ctx = child.cpu_times(), child.num_ctx_switches()
-                children[child.pid] = (cpu.user + cpu.system, ctx.voluntary + ctx.involuntary)
-            except psutil.Error:  # exited meanwhile: it was not a worker of this run
-                pass
+        if not children_first:
+            children = _descendants_usage()
         return cls(
             usage.ru_utime + usage.ru_stime,
             usage.ru_nvcsw + usage.ru_nivcsw,
@@ -111,6 +116,41 @@ class _TreeUsage:
             cpu += child_cpu - earlier_cpu
             ctx += child_ctx - earlier_ctx
         return cpu, ctx
+
+
+_PER_THREAD = Path("/proc/self/task").is_dir() and Path("/proc/self/schedstat").is_file()
+
+
+def _descendants_usage() -> dict[int, tuple[float, int]]:
+    """CPU seconds and context switches of each live descendant, by pid."""
+    usage = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if _PER_THREAD:
+                usage[child.pid] = _threads_usage(child.pid)
+            else:
+                with child.oneshot():
+                    cpu, ctx = child.cpu_times(), child.num_ctx_switches()
+                usage[child.pid] = (cpu.user + cpu.system, ctx.voluntary + ctx.involuntary)
+        except (psutil.Error, FileNotFoundError, ProcessLookupError):  # exited meanwhile: not a worker of this run
+            pass
+    return usage
+
+
+def _threads_usage(pid: int) -> tuple[float, int]:
+    """CPU seconds (nanosecond resolution) and context switches of every thread of ``pid``, from
+    /proc; a thread that ends while it is read is left out."""
+    cpu_ns = switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            schedstat, status = (task / "schedstat").read_text(), (task / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        cpu_ns += int(schedstat.split()[0])  # time on a CPU, in ns
+        for line in status.splitlines():
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                switches += int(line.split()[1])
+    return cpu_ns / 1e9, switches
 
 
 def run_once(
@@ -131,11 +171,11 @@ def run_once(
     setup_start_ns = time.monotonic_ns()
     with contender.open(stream, workers) as session:
         setup_ns = time.monotonic_ns() - setup_start_ns
-        before = _TreeUsage.now()
+        before = _TreeUsage.now(children_first=True)
         t0_ns = time.monotonic_ns()
         digest = session.handle(done_ns, t0_ns, open_loop)
         end_ns = time.monotonic_ns()
-        after = _TreeUsage.now()
+        after = _TreeUsage.now(children_first=False)
     cpu_s, ctx_switches = after.since(before)
     return RunOutcome(
         implementation=contender.info.name,

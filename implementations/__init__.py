@@ -93,8 +93,9 @@ def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
         info = getattr(contender, "info", None)
     except Unavailable:
         raise
-    except Exception as e:  # a broken plugin is reported, never allowed to stop the others
-        raise Unavailable(f"{origin} failed to load: {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:  # a broken plugin is reported, never allowed to stop the others
+        message = " ".join(str(e).split())  # one line in `eventbench list`, whatever the plugin raised
+        raise Unavailable(f"{origin} failed to load: {type(e).__name__}: {message}") from None
     if not isinstance(contender, Contender):
         raise Unavailable(f"{origin} gave a {type(contender).__name__}, not a Contender")
     if not isinstance(info, ContenderInfo):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.util
 import os
 import signal
 import time
@@ -176,13 +177,17 @@ def _worker_main(
     # not a dead worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    stream_shm = SharedMemory(name=stream_name)
-    results_shm = SharedMemory(name=results_name)
+    segments: list[SharedMemory] = []
     records = out = None
     try:
-        records = np.ndarray((n,), dtype=RECORD_DTYPE, buffer=stream_shm.buf)
-        out = _SharedResults(results_shm.buf, n, n_keys, workers)
-        events = _OwnEvents.of(records, workers, w)
+        try:
+            segments.extend(SharedMemory(name=name) for name in (stream_name, results_name))
+            records = np.ndarray((n,), dtype=RECORD_DTYPE, buffer=segments[0].buf)
+            out = _SharedResults(segments[1].buf, n, n_keys, workers)
+            events = _OwnEvents.of(records, workers, w)
+        except Exception as e:  # the parent says why in one line (a traceback here would be lost)
+            conn.send(("error", repr(e)))
+            return
         conn.send(("ready",))
         message = conn.recv()
         if message[0] != "go":
@@ -204,8 +209,8 @@ def _worker_main(
         pass  # the parent has gone (end of file, broken pipe, reset): nothing to report to
     finally:
         del records, out
-        stream_shm.close()
-        results_shm.close()
+        for segment in segments:
+            segment.close()
 
 
 # ---------------------------------------------------------------- the parent's side
@@ -234,6 +239,12 @@ class ProcessesSession(Session):
         self.conns: list[Any] = []
         self.out: _SharedResults | None = None
         self.segments: list[SharedMemory] = []
+        # A session that is never closed (the Python API, a Ctrl-C between open() and `with`) is
+        # released when it is collected, or at exit before multiprocessing's own exit hook: that
+        # hook sends SIGTERM, which the workers ignore, then joins them with no timeout.
+        self._finalizer = multiprocessing.util.Finalize(
+            self, _release, args=(self.processes, self.conns, self.segments), exitpriority=10
+        )
         try:
             sizes = (max(1, stream.records.nbytes), _SharedResults.size(self.n, self.n_keys, workers))
             _check_room(sum(sizes))
@@ -282,6 +293,8 @@ class ProcessesSession(Session):
                     yield w, None
 
     def _ended(self, w: int, reply: object) -> str:
+        if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "error":
+            return str(reply[1])
         if reply is not None:
             return f"unexpected reply {reply!r}"
         process = self.processes[w]
@@ -329,22 +342,32 @@ class ProcessesSession(Session):
         """Stops and joins the workers, then frees the shared memory. Idempotent."""
         if self.out is not None:
             self.out.cancel[0] = 1
-        for conn in self.conns:
+        self.out = None  # drops the views into the memory before it is closed
+        self._finalizer()
+
+
+def _release(processes: list[Any], conns: list[Any], segments: list[SharedMemory]) -> None:
+    """Stops and joins the workers, closes their pipes and removes the shared memory; empties the
+    lists. The memory is removed even if this is interrupted (a second Ctrl-C while joining)."""
+    try:
+        for conn in conns:
             with contextlib.suppress(OSError):
-                conn.send(("stop",))  # a worker still waiting for "go"
-        for process in self.processes:
+                conn.send(("stop",))  # a worker waiting for "go", or for the parent to be done
+        for process in processes:
             process.join(_JOIN_TIMEOUT_S)
             if process.exitcode is None:
                 process.kill()  # stuck (cannot happen short of a bug): not left behind; it ignores SIGTERM
                 process.join()
-        for conn in self.conns:
+        for conn in conns:
             conn.close()
-        self.processes, self.conns = [], []
-        self.out = None  # drops the views into the memory before it is closed
-        while self.segments:
-            segment = self.segments.pop()
-            segment.close()
+        processes.clear()
+        conns.clear()
+    finally:
+        while segments:
+            segment = segments.pop()
             segment.unlink()
+            with contextlib.suppress(BufferError):  # a view still open (a session never closed, at exit)
+                segment.close()
 
 
 class Processes(Contender):

@@ -86,6 +86,14 @@ def test_broken_plugins_are_listed_with_the_reason_and_stop_nothing(site: Path) 
     assert {"sequential", "threaded", "native"} <= {c.info.name for c in implementations.available()}
 
 
+def test_a_plugin_that_exits_or_raises_over_lines_is_one_listed_reason(site: Path) -> None:
+    _install(site, "exits_on_import", "exits_on_import", "raise SystemExit('no\\nlicence')\n",
+             {"exits": "exits_on_import:Thing"})  # fmt: skip
+    found = {r.name: r for r in implementations.registry()}
+    assert found["exits"].reason.endswith("failed to load: SystemExit: no licence"), found["exits"].reason
+    assert found["sequential"].available
+
+
 def test_verify_is_the_gate_on_the_command_line(site: Path, tmp_path: Path) -> None:
     source = (EXAMPLES / "one-file" / "eventbench_yours.py").read_text()
     wrong = source.replace("counts[key] = counts.get(key, 0) + 1", "counts[key] = counts.get(key, 0) + 2")
@@ -141,7 +149,8 @@ def test_the_c_example_stops_on_ctrl_c_inside_its_c_loop() -> None:
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler")
 def test_the_c_example_compiles_without_warnings(tmp_path: Path) -> None:
-    """handlers.c is strict C11, -Wall -Wextra -Werror, as its build compiles it (here without Python)."""
+    """handlers.c is strict C11 with no warning (-Wall -Wextra -Wpedantic -Werror, here without Python);
+    its build uses -Wall -Wextra without -Werror, so that a newer compiler cannot break pip install."""
     source = EXAMPLES / "c-contender" / "eventbench_c_example" / "handlers.c"
     flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c"]
     subprocess.run(["gcc", *flags, str(source), "-o", str(tmp_path / "handlers.o")], check=True)

@@ -187,3 +187,78 @@ def test_a_child_process_that_ends_during_the_run_is_charged_too() -> None:
     outcome = run_once(_ShellsOut(), _stream("contention", 100), workers=1, mode="closed")
     assert outcome.valid
     assert outcome.cpu_s >= 0.25, outcome.cpu_s
+
+
+def test_a_session_never_closed_is_released_at_exit(tmp_path: Path) -> None:
+    """Python's API lets a caller drop a session without close(): the interpreter must still exit
+    (multiprocessing's exit hook joins daemon workers with no timeout, and they ignore SIGTERM),
+    and the shared memory must go with it."""
+    script = (
+        "import implementations\n"
+        "from harness import workload\n"
+        "if __name__ == '__main__':\n"
+        "    stream = workload.generate(workload.load_workload('smoke'))\n"
+        "    session = implementations.get('processes').open(stream, 2)\n"
+        "    print(*(s.name for s in session.segments), flush=True)\n"
+    )
+    (tmp_path / "unclosed.py").write_text(script)
+    done = subprocess.run([sys.executable, "unclosed.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = done.stdout.split()
+    assert len(names) == 2, done.stdout
+    assert [name for name in names if (SHM / name.lstrip("/")).exists()] == []
+    assert "leaked" not in done.stderr, done.stderr  # the resource tracker found nothing to clean up
+
+
+@pytest.mark.usefixtures("leaves_nothing_behind")
+def test_a_worker_that_cannot_start_says_why_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A segment a worker cannot map (here: one removed before it starts) is named by the parent."""
+    start_workers = processes.ProcessesSession._start_workers
+
+    def without_the_stream(self: processes.ProcessesSession, stream_name: str, results_name: str) -> None:
+        start_workers(self, "eventbench-no-such-segment", results_name)
+
+    monkeypatch.setattr(processes.ProcessesSession, "_start_workers", without_the_stream)
+    with pytest.raises(ContenderError) as failure:
+        implementations.get("processes").open(_stream("contention", 1000), 2)
+    message = str(failure.value)
+    assert message.startswith("processes: worker ") and "did not start: FileNotFoundError" in message, message
+    assert "\n" not in message
+
+
+def test_every_thread_of_a_worker_process_is_counted() -> None:
+    """A worker with threads: their context switches are counted, not only its main thread's (what
+    psutil reads on Linux), and its CPU time comes at nanosecond resolution, not in 10 ms ticks."""
+    from harness import runner
+
+    if not runner._PER_THREAD:
+        pytest.skip("no per-thread /proc here: psutil's figures are used")
+    script = (
+        "import sys, threading, time\n"
+        "go, slept, done = threading.Event(), threading.Barrier(5), threading.Event()\n"
+        "def sleeper():\n"
+        "    go.wait()\n"
+        "    for _ in range(100): time.sleep(0.0005)\n"
+        "    slept.wait(); done.wait()\n"
+        "threads = [threading.Thread(target=sleeper) for _ in range(4)]\n"
+        "for t in threads: t.start()\n"
+        "print('started', flush=True); sys.stdin.readline(); go.set()\n"
+        "slept.wait(); print('slept', flush=True)\n"
+        "sys.stdin.read(); done.set()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout.readline() == "started\n"
+        before = runner._descendants_usage()[child.pid]
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "slept\n"
+        after = runner._descendants_usage()[child.pid]
+        main_thread_only = psutil.Process(child.pid).num_ctx_switches()
+    finally:
+        child.communicate("")
+    switches = after[1] - before[1]
+    assert switches >= 4 * 100, (switches, main_thread_only)  # each sleep blocks: a switch at least
+    assert switches > main_thread_only.voluntary + main_thread_only.involuntary
+    assert after[0] > before[0] and round(after[0] * 1e9) % 10_000_000 != 0  # not in 10 ms ticks

@@ -18,6 +18,12 @@ from eventbench_c_example._handlers import ffi, lib
 from harness.events import EventStream
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
 
+_FAILURES = {  # handlers.h's codes, in words
+    lib.EVBC_NO_MEMORY: "out of memory (the per-key state arrays)",
+    lib.EVBC_BAD_RECORD: "a record breaks SPEC §1 (kind or key out of range)",
+    lib.EVBC_CANCELLED: "cancelled",
+}
+
 
 class CSequentialSession(Session):
     def __init__(self, stream: EventStream) -> None:
@@ -27,13 +33,17 @@ class CSequentialSession(Session):
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
         digest = ffi.new("uint64_t *")
-        outcome: list[int] = []
+        outcome: list[int | BaseException] = []
+        self.cancel[0] = 0  # a session interrupted once may run again
         records = ffi.from_buffer("evbc_record[]", self.records)
         done = ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
 
         def call() -> None:
-            n = len(self.records)
-            outcome.append(lib.evbc_handle(records, n, self.n_keys, t0_ns, open_loop, self.cancel, done, digest))
+            try:
+                n = len(self.records)
+                outcome.append(lib.evbc_handle(records, n, self.n_keys, t0_ns, open_loop, self.cancel, done, digest))
+            except BaseException as e:  # reported by the calling thread, in one line
+                outcome.append(e)
 
         worker = threading.Thread(target=call, name="eventbench-c-example")
         worker.start()
@@ -43,10 +53,11 @@ class CSequentialSession(Session):
             self.cancel[0] = 1
             worker.join()
             raise
-        if not outcome:
-            raise ContenderError("c-sequential: the call into C raised in its thread (see the traceback above)")
-        if outcome[0] != lib.EVBC_OK:
-            raise ContenderError(f"c-sequential: the C loop failed with code {outcome[0]} (handlers.h)")
+        (result,) = outcome
+        if isinstance(result, BaseException):
+            raise ContenderError(f"c-sequential: the call into C failed: {result!r}") from result
+        if result != lib.EVBC_OK:
+            raise ContenderError(f"c-sequential: the C loop failed: {_FAILURES.get(result, f'code {result}')}")
         return int(digest[0])
 
 
