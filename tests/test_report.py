@@ -237,3 +237,17 @@ def test_a_run_without_the_gil_is_labelled() -> None:
     doc["metadata"]["gil_enabled"] = False
     assert report.comparison_rows([doc], None)[0][0] == "threaded (no GIL)"
     assert report.label(_doc("threaded", 2, 8000.0, None, None)) == "threaded"
+
+
+@pytest.mark.parametrize(("rates", "scale"), [([65_000.0, 9_400_000.0], "log"), ([65_000.0, 130_000.0], "linear")])
+def test_throughputs_far_apart_are_drawn_on_a_log_axis(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rates: list[float], scale: str
+) -> None:
+    """A Python and a native contender differ a hundredfold: on a linear axis the Python bar is a line."""
+    from harness import plots
+
+    drawn: list[Any] = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name: drawn.append(fig) or [])
+    docs = [_doc(name, 1, rate, None, None) for name, rate in zip(("sequential", "native"), rates, strict=True)]
+    plots.throughput_and_allocations(docs, "title", tmp_path, "name")
+    assert drawn[0].axes[0].get_yscale() == scale
