@@ -8,6 +8,7 @@ reported latency is one some event really had.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -76,3 +77,133 @@ def percent_change(value: float | None, baseline: float | None) -> float | None:
     """``(value - baseline) / baseline`` in percent; None where either is missing or the baseline is 0."""
     r = ratio(value, baseline)
     return None if r is None else (r - 1.0) * 100.0
+
+
+# ---------------------------------------------------------------- figures over trials
+#
+# A figure measured over several trials is stated as a point with a confidence interval, and
+# a contender against the baseline as a ratio with its interval. Both intervals are
+# distribution-free and exact for the number of trials (docs/statistics.md says why these,
+# and how they compare with criterion.rs, asv, pyperf and hyperfine):
+#
+# * one contender's figure: the median of its trials, with the order-statistic interval of
+#   the median (the interval the sign test inverts): it assumes only that trials are
+#   independent draws of the same distribution;
+# * a ratio against the baseline: trials of the same round are paired (the drift between
+#   rounds cancels), each pair gives log(value / baseline), and the Hodges-Lehmann estimate
+#   with the interval that Wilcoxon's signed-rank test inverts gives the typical ratio. Under
+#   "no difference" the rounds' shuffled order makes each log ratio symmetric about 0, which
+#   is all the signed-rank test assumes, so its level is exact there.
+#
+# A verdict is "better" or "worse" only where the ratio's interval excludes 1 at the level a
+# family of figures needs: each figure of a comparison is judged at 1 - (1 - FAMILY_CONFIDENCE)
+# / (number of figures judged) (Bonferroni), so that a contender compared with itself is
+# called "no clear difference" on every figure at least FAMILY_CONFIDENCE of the time.
+
+FAMILY_CONFIDENCE = 0.95
+BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and an interval holding the true value with ``confidence`` (exact, achieved)."""
+
+    point: float
+    low: float
+    high: float
+    confidence: float  # the interval's coverage for this many trials: at least the level asked for, where reachable
+    n: int  # trials it rests on
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.point <= self.high:
+            raise ValueError(f"interval must hold its point: {self.low} <= {self.point} <= {self.high}")
+        if not 0 <= self.confidence <= 1 or self.n < 1:
+            raise ValueError(f"confidence must be in [0, 1] and n at least 1, got {self.confidence}, {self.n}")
+
+    def as_dict(self) -> dict[str, float]:
+        return {"point": self.point, "low": self.low, "high": self.high, "confidence": self.confidence, "n": self.n}
+
+
+def per_figure_confidence(figures_judged: int, family: float = FAMILY_CONFIDENCE) -> float:
+    """The level each of ``figures_judged`` figures is judged at so that all hold together at ``family``."""
+    if figures_judged < 1:
+        raise ValueError(f"at least one figure is judged, got {figures_judged}")
+    return 1 - (1 - family) / figures_judged
+
+
+def _lower_rank(tail: np.ndarray, alpha: float) -> tuple[int, float]:
+    """The largest ``k`` (0-based rank of an interval's lower end) whose tail probability
+    ``tail[k] = P(statistic <= k)`` (the chance that the lower end lies above the true value)
+    is at most ``alpha / 2``, and the interval's coverage ``1 - 2 tail[k]``; rank 0 (the
+    extremes, with their own lower coverage) where no rank reaches the level."""
+    reachable = np.nonzero(tail <= alpha / 2)[0]
+    k = int(reachable[-1]) if len(reachable) else 0
+    return k, float(1 - 2 * tail[k])
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """The median of ``values`` and its distribution-free confidence interval.
+
+    The interval runs between two order statistics: the number of values below the true
+    median is Binomial(n, 1/2), so ``[x(k), x(n+1-k)]`` holds it with probability
+    ``1 - 2 P(B < k)``. The widest such interval, ``[min, max]``, is returned with its own
+    (lower) coverage where ``n`` is too small for ``confidence``.
+    """
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = len(x)
+    if n == 0 or not np.all(np.isfinite(x)):
+        raise ValueError("median_interval needs finite values")
+    pmf = np.array([math.comb(n, i) for i in range((n + 1) // 2)], dtype=np.float64) / 2.0**n
+    k, achieved = _lower_rank(np.cumsum(pmf), 1 - confidence)  # P(B <= k): x(k) above the median
+    return Interval(float(np.median(x)), float(x[k]), float(x[n - 1 - k]), achieved, n)
+
+
+def signed_rank_null(n: int) -> np.ndarray:
+    """P(T = t) for t = 0 .. n(n+1)/2: Wilcoxon's signed-rank statistic of ``n`` pairs under "no
+    difference" (each rank's sign a fair coin), by convolution one rank at a time."""
+    p = np.zeros(n * (n + 1) // 2 + 1)
+    p[0] = 1.0
+    for rank in range(1, n + 1):
+        shifted = np.zeros_like(p)
+        shifted[rank:] = p[:-rank]
+        p = (p + shifted) / 2
+    return p
+
+
+def paired_ratio(values: Sequence[float], baseline: Sequence[float], confidence: float = 0.95) -> Interval | None:
+    """The typical ``value / baseline`` of paired trials, with its confidence interval.
+
+    Each pair gives ``d = log(value / baseline)``; the estimate is the Hodges-Lehmann one (the
+    median of all pairwise means of the ``d``, Walsh averages) and the interval the one the
+    signed-rank test inverts: ``[W(k), W(M+1-k)]`` of the ``M`` sorted Walsh averages. Both are
+    returned as ratios. A pair where both are 0 counts as equal; None where a ratio is undefined
+    (one side 0, or a negative value) or there are no pairs.
+    """
+    v, b = np.asarray(values, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    if len(v) != len(b):
+        raise ValueError(f"paired trials must be as many on each side, got {len(v)} and {len(b)}")
+    if len(v) == 0 or not (np.all(np.isfinite(v)) and np.all(np.isfinite(b))):
+        return None
+    both_zero = (v == 0) & (b == 0)
+    if np.any((v <= 0) & ~both_zero) or np.any((b <= 0) & ~both_zero):
+        return None
+    d = np.where(both_zero, 0.0, np.log(np.where(both_zero, 1.0, v) / np.where(both_zero, 1.0, b)))
+    n = len(d)
+    i, j = np.triu_indices(n)
+    walsh = np.sort((d[i] + d[j]) / 2)
+    tail = np.cumsum(signed_rank_null(n))[: (len(walsh) + 1) // 2]  # P(T <= k): W(k) above the true shift
+    k, achieved = _lower_rank(tail, 1 - confidence)
+    low, high = float(walsh[k]), float(walsh[len(walsh) - 1 - k])
+    point = min(max(float(np.median(walsh)), low), high)
+    return Interval(math.exp(point), math.exp(low), math.exp(high), achieved, n)
+
+
+def verdict(ratio_interval: Interval | None, higher_is_better: bool, confidence: float) -> str:
+    """better, worse or no clear difference: only an interval that excludes 1 at ``confidence`` commits."""
+    if ratio_interval is None or ratio_interval.confidence < confidence:
+        return UNCLEAR
+    if ratio_interval.low > 1:
+        return BETTER if higher_is_better else WORSE
+    if ratio_interval.high < 1:
+        return WORSE if higher_is_better else BETTER
+    return UNCLEAR
