@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import allocations, report, results, soak, sweep, workload
+from harness import allocations, report, results, soak, stats, sweep, trials, workload
 from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
-from harness.runner import RunOutcome, figures, reference_digest, run_once
+from harness.runner import RunOutcome, reference_digest, run_once
 from harness.storage import check_writable
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 
@@ -82,8 +83,10 @@ def contenders_named(names: str | None) -> list[Contender]:
     """The contenders of ``--impl A,B`` (every available one when not given)."""
     if not names:
         return implementations.available()
-    chosen = []
+    chosen: list[Contender] = []
     for name in (n.strip() for n in names.split(",")):
+        if name in (c.info.name for c in chosen):
+            raise InvalidInput("--impl", name, "is named twice (each contender is compared once)")
         try:
             chosen.append(implementations.get(name))
         except KeyError:
@@ -149,11 +152,9 @@ def counted_allocations(
 def measured_document(
     outcome: RunOutcome, loaded: LoadedStream, contender: Contender, alloc_events: int
 ) -> dict[str, Any]:
-    """The result document; a valid run gets its figures, allocations included."""
-    if not outcome.valid:
-        return results.document(outcome, None, loaded.info)
-    counted = counted_allocations(contender, loaded, outcome.workers, alloc_events)
-    return results.document(outcome, figures(outcome, loaded.stream), loaded.info, counted)
+    """The result document of one run; a valid run gets its allocations counted."""
+    counted = counted_allocations(contender, loaded, outcome.workers, alloc_events) if outcome.valid else None
+    return results.single_run(outcome, loaded.stream, loaded.info, counted)
 
 
 # ---------------------------------------------------------------- commands
@@ -237,38 +238,45 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise InvalidInput("--baseline", args.baseline, f"is not among the contenders compared ({', '.join(names)})")
     loaded = load_stream(args)
     mode = run_mode(args, loaded)
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
     # Staged: published whole when the block ends; a failure or an interrupt leaves nothing.
     with results.RunDirectory(Path(args.results_dir), f"compare-{loaded.label}") as out:
-        _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop")
-        outcomes = timed_runs(contenders, loaded, mode, args.workers)
-        # Every timed run first: the counting passes install a profiler and allocator hooks,
+        _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop; "
+                  f"{args.trials} trials of each, interleaved (seed {seed}){_expected_duration(loaded.stream, mode)}"
+                  " a trial")  # fmt: skip
+        reference = reference_digest(loaded.stream)
+        entrants = [trials.Entrant(c, c.effective_workers(args.workers), reference) for c in contenders]
+        done = trials.run_trials(entrants, loaded.stream, mode=mode, trials=args.trials, seed=seed, progress=_progress)
+        comparison = {
+            "seed": seed,
+            "trials": args.trials,
+            "orders": [
+                [entrants[i].name for i in order] for order in trials.round_orders(len(entrants), args.trials, seed)
+            ],
+            "method": stats.METHOD,
+            "family_confidence": stats.FAMILY_CONFIDENCE,
+        }
+        # Every timed trial first: the counting passes install a profiler and allocator hooks,
         # and no timed run should follow them in the same process.
         docs = []
-        for contender, outcome in zip(contenders, outcomes, strict=True):
-            doc = measured_document(outcome, loaded, contender, args.alloc_events)
+        for entrant in entrants:
+            runs = done[entrant.name]
+            valid = all(t.outcome.valid for t in runs)
+            counted = (
+                counted_allocations(entrant.contender, loaded, entrant.workers, args.alloc_events) if valid else None
+            )
+            doc = results.document(runs, loaded.info, counted, comparison)
             results.dump(doc, out.path / results.file_name(doc))
             docs.append(doc)
         written = report.build(docs, out.path / "report", args.baseline, print_tables=False) if args.report else []
     baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
-    title = f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · ratios against {args.baseline}"
+    title = (f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · {args.trials} trials · "
+             f"against {args.baseline}")  # fmt: skip
     report.print_comparison(title, docs, baseline)
     print(f"result documents: {out.final}")
     if written:
         print(f"report: {', '.join(str(out.published(p)) for p in written)}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
-
-
-def timed_runs(contenders: list[Contender], loaded: LoadedStream, mode: str, workers: int) -> list[RunOutcome]:
-    """One run of each contender, judged against the reference's digest."""
-    reference = reference_digest(loaded.stream)
-    expected = _expected_duration(loaded.stream, mode)
-    outcomes = []
-    for step, contender in enumerate(contenders, 1):
-        used = contender.effective_workers(workers)
-        what = f"{contender.info.name} ({used} worker{'s' if used > 1 else ''}){expected}"
-        _progress(f"  [{step}/{len(contenders)}] running {what} ...")
-        outcomes.append(run_once(contender, loaded.stream, workers=used, mode=mode, reference_digest=reference))
-    return outcomes
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -447,6 +455,13 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _trials(text: str) -> int:
+    value = _at_least_one(text)
+    if value > trials.MAX_TRIALS:
+        raise argparse.ArgumentTypeError(f"must be at most {trials.MAX_TRIALS}, got {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 1024:
@@ -502,6 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.add_argument("--report", action="store_true", help="also write report.md and the plots (as `report` does)")
+    p.add_argument(
+        "--trials",
+        type=_trials,
+        default=trials.DEFAULT_TRIALS,
+        help=f"runs of each contender, interleaved in shuffled rounds (default {trials.DEFAULT_TRIALS})",
+    )
+    p.add_argument(
+        "--seed", type=_count, metavar="N", help="the seed of the rounds' order (default: random, and recorded)"
+    )
     _alloc_events(p)
     p.set_defaults(func=cmd_compare)
 

@@ -6,15 +6,17 @@ text or prints it; the figures and ratios were computed elsewhere.
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import metadata
+from harness import judgement, metadata, stats
 from harness.soak import MAX_RSS_GROWTH, SoakResult
-from harness.stats import percent_change, ratio
+from harness.stats import Interval, percent_change
 from harness.sweep import SweepPoint, deciding, sustained_rate
 
 
@@ -69,12 +71,14 @@ def allocations(value: float | None) -> str:
 
 
 def _allocations_cell(doc: dict[str, Any]) -> str:
-    """Allocations per event, saying over how many events where the count covered only the first ones."""
-    text = allocations(doc.get("allocations_per_event"))
+    """Allocations per event, marked † where the count covered only the first events (a note says how many)."""
+    return allocations(doc.get("allocations_per_event")) + ("†" if _counted_fewer(doc) else "")
+
+
+def _counted_fewer(doc: dict[str, Any]) -> int | None:
+    """The events the allocation pass counted, where that is fewer than the run's."""
     counted = (doc.get("allocations") or {}).get("events")
-    if counted is not None and counted < doc["events"]:
-        text += f" (first {si(counted)})"
-    return text
+    return counted if counted is not None and counted < doc["events"] else None
 
 
 def percent(value: float | None) -> str:
@@ -93,49 +97,91 @@ def _latency(doc: dict[str, Any], name: str) -> float | None:
     return None if not latency else latency[name]
 
 
-def comparison_rows(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[list[str]]:
-    """One row per result document; ratios are against ``baseline`` (throughput: higher is better)."""
+@dataclass(frozen=True)
+class Column:
+    header: str
+    figure: str  # the figure's name in documents' ``intervals`` and harness.trials.FIGURES
+    read: Callable[[dict[str, Any]], float | None]  # the headline value (the median over trials)
+    text: Callable[[float | None], str]
+
+
+def _per_event_ns(value: float | None) -> str:
+    return duration_ns(value * 1e9 if value is not None else None)
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _seconds(value: float | None) -> str:
+    return duration_ns(value * 1e9 if value is not None else None)
+
+
+# What a contender delivers, then what it costs: two tables, each readable at 100 columns.
+DELIVERS = [Column("events/s", "throughput_eps", lambda d: d["throughput_eps"], si)] + [
+    Column(header, f"latency_ns.{key}", lambda d, key=key: _latency(d, key), duration_ns)  # type: ignore[misc]
+    for key, header in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
+]
+COSTS = [
+    Column("CPU/event", "cpu_s_per_event", lambda d: d["cpu_s_per_event"], _per_event_ns),
+    Column("ctx sw/event", "ctx_switches_per_event", lambda d: d["ctx_switches_per_event"], _count),
+]
+FLOOR_MARK = "*"
+
+
+def spread(doc: dict[str, Any], figure: str) -> str:
+    """The half-width of a figure's 95 % interval, relative to its median: ``±4%``; empty for one trial."""
+    ci = (doc.get("intervals") or {}).get(figure)
+    if not ci or ci["n"] < 2 or not ci["point"]:
+        return ""
+    half = max(ci["high"] / ci["point"] - 1, 1 - ci["low"] / ci["point"]) * 100
+    return f" ±{half:.0f}%" if half >= 1 or half < 0.05 else f" ±{half:.1f}%"
+
+
+def _cell(doc: dict[str, Any], column: Column, floor: dict[str, bool]) -> str:
+    value = column.read(doc)
+    if value is None:
+        return "-"
+    return column.text(value) + spread(doc, column.figure) + (FLOOR_MARK if floor.get(column.figure) else "")
+
+
+def _digest_cell(doc: dict[str, Any]) -> str:
+    return "ok" if doc["digest_ok"] else "unchecked" if doc["digest_ok"] is None else "WRONG"
+
+
+def delivers_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
+    """Per contender: workers, then throughput and latency, medians over trials with their spread."""
     rows = []
     for doc in docs:
+        head = [label(doc), str(doc["workers"])]
         if not doc["valid"]:
-            rows.append([label(doc), model_of(doc), str(doc["workers"]), "WRONG"] + ["-"] * 9)
+            rows.append(head + ["-"] * len(DELIVERS))
             continue
-        tput = doc["throughput_eps"]
-        base_tput = baseline["throughput_eps"] if baseline and baseline["valid"] else None
-        p99 = _latency(doc, "p99")
-        base_p99 = _latency(baseline, "p99") if baseline and baseline["valid"] else None
-        tput_ratio, p99_ratio = ratio(tput, base_tput), ratio(p99, base_p99)
-        cpu = doc["cpu_s_per_event"]
-        rows.append(
-            [
-                label(doc),
-                model_of(doc),
-                str(doc["workers"]),
-                "ok" if doc["digest_ok"] else "unchecked" if doc["digest_ok"] is None else "WRONG",
-                f"{si(tput)} ({times(tput_ratio)})" if tput_ratio is not None else si(tput),
-                duration_ns(_latency(doc, "p50")),
-                f"{duration_ns(p99)} ({times(p99_ratio)})" if p99_ratio is not None else duration_ns(p99),
-                duration_ns(_latency(doc, "p999")),
-                duration_ns(_latency(doc, "max")),
-                duration_ns(cpu * 1e9 if cpu is not None else None),
-                f"{doc['ctx_switches_per_event']:.3g}" if doc["ctx_switches_per_event"] is not None else "-",
-                _allocations_cell(doc),
-                duration_ns(doc["setup_s"] * 1e9 if doc.get("setup_s") is not None else None),
-            ]
-        )
+        floor = judgement.at_floor(doc)
+        rows.append(head + [_cell(doc, c, floor) for c in DELIVERS])
     return rows
 
 
-HEADERS = [
-    "contender", "model", "workers", "digest", "events/s", "p50", "p99", "p99.9", "max", "CPU/event",
-    "ctx sw/event", "allocs/event", "setup",
-]  # fmt: skip
-_ALWAYS_SHOWN = 5  # contender .. events/s
-_LEFT_ALIGNED = 4  # contender .. digest
+def costs_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
+    """Per contender: model, digest, CPU and context switches per event (medians), allocations per event, setup."""
+    rows = []
+    for doc in docs:
+        head = [label(doc), model_of(doc), _digest_cell(doc)]
+        if not doc["valid"]:
+            rows.append(head + ["-"] * (len(COSTS) + 2))
+            continue
+        cells = [_cell(doc, c, {}) for c in COSTS]
+        rows.append(head + cells + [_allocations_cell(doc), _seconds(doc.get("setup_s"))])
+    return rows
+
+
+DELIVERS_HEADERS = ["contender", "w", *(c.header for c in DELIVERS)]
+COSTS_HEADERS = ["contender", "model", "digest", *(c.header for c in COSTS), "allocs/event", "setup"]
+_LEFT = {"contender", "w", "digest", "model"}
 
 # The order in which models are shown: from one loop, through the ways around the GIL, to native
-# code. A plugin's own model comes after these, by name.
-MODELS = ("sequential", "threads", "event loop", "processes", "native")
+# code; then the machine's floor. A plugin's own model comes after these, by name.
+MODELS = ("sequential", "threads", "event loop", "processes", "native", "floor")
 
 
 def label(doc: dict[str, Any]) -> str:
@@ -154,62 +200,132 @@ def _model_rank(doc: dict[str, Any]) -> tuple[int, str]:
     return (MODELS.index(model), "") if model in MODELS else (len(MODELS), model)
 
 
-def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[str]:
-    """One line per contender against the baseline: "native: p99 −97 %, allocations/event −100 %".
+FIGURE_NAMES = {c.figure: c.header for c in DELIVERS + COSTS} | {"latency_ns.p90": "p90"}
 
-    Latency is p99 where both runs have it (open loop), else throughput; allocations where
-    both were counted. Wrong runs say so instead.
-    """
+
+def ratio_text(ci: Interval) -> str:
+    """A ratio and its interval, worded for people: ``0.66x [0.55–0.80]``."""
+    return f"{ci.point:.3g}x [{ci.low:.3g}–{ci.high:.3g}]"
+
+
+def story_parts(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[tuple[str, list[str]]]:
+    """Per contender against the baseline, from the ratios' intervals, never from points alone: its
+    name and what is better, worse and not clearly different ("better p50 0.13x [0.12–0.14]"),
+    then allocations per event. Wrong runs say so instead."""
     if not baseline or not baseline["valid"]:
         return []
-    lines = []
+    out = []
     for doc in docs:
-        if doc is baseline:
+        if doc is baseline or model_of(doc) == "floor":
             continue
-        name = label(doc)
         if not doc["valid"]:
-            lines.append(f"{name}: wrong, no figures")
+            out.append((label(doc), ["wrong, no figures"]))
             continue
-        parts = []
-        if _latency(doc, "p99") is not None and _latency(baseline, "p99") is not None:
-            parts.append(f"p99 {percent(percent_change(_latency(doc, 'p99'), _latency(baseline, 'p99')))}")
+        found = judgement.compare_figures(doc, baseline)
+        if found and all(j.ratio is None or j.ratio.confidence < j.confidence for j in found):
+            n = min(len(judgement.trials_of(doc)), len(judgement.trials_of(baseline)))
+            points = ", ".join(f"{FIGURE_NAMES[j.figure]} {j.ratio.point:.3g}x" for j in found if j.ratio)
+            parts = [f"{n} trial{'s' if n > 1 else ''}, too few for a verdict: {points}"]
         else:
-            parts.append(f"events/s {percent(percent_change(doc['throughput_eps'], baseline['throughput_eps']))}")
+            parts = [
+                f"{word}: {', '.join(_judged(j) for j in found if j.verdict == word)}"
+                for word in (stats.BETTER, stats.WORSE, stats.UNCLEAR)
+                if any(j.verdict == word for j in found)
+            ]
         mine, theirs = doc.get("allocations_per_event"), baseline.get("allocations_per_event")
         if mine is not None and theirs is not None:
             parts.append(f"allocations/event {percent(percent_change(mine, theirs))}")
-        lines.append(f"{name}: " + ", ".join(parts))
+        out.append((label(doc), parts))
+    return out
+
+
+def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[str]:
+    """:func:`story_parts` as one line per contender (markdown's list)."""
+    return [f"{name}: " + "; ".join(parts) for name, parts in story_parts(docs, baseline)]
+
+
+def _judged(j: judgement.FigureJudgement) -> str:
+    name = FIGURE_NAMES[j.figure]
+    return name if j.verdict == stats.UNCLEAR or j.ratio is None else f"{name} {ratio_text(j.ratio)}"
+
+
+def _shown(headers: list[str], rows: list[list[str]]) -> list[int]:
+    """Closed-loop runs have no latency: leave out the columns no row has a value in."""
+    return [i for i, h in enumerate(headers) if h in _LEFT or any(row[i] != "-" for row in rows)]
+
+
+def tables(docs: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The comparison's two tables: (caption, headers, rows), the columns without values left out."""
+    out = []
+    for caption, headers, rows in (
+        ("delivers (median over trials ±half its 95 % interval)", DELIVERS_HEADERS, delivers_rows(docs)),
+        ("costs", COSTS_HEADERS, costs_rows(docs)),
+    ):
+        shown = _shown(headers, rows)
+        out.append((caption, [headers[i] for i in shown], [[row[i] for i in shown] for row in rows]))
+    return out
+
+
+def table_notes(docs: list[dict[str, Any]]) -> list[str]:
+    """What the tables' marks mean, and the machine's own floor, where the documents hold one."""
+    lines = []
+    if any(any(judgement.at_floor(d).values()) for d in docs if d["valid"]):
+        lines.append(f"{FLOOR_MARK} at the machine's floor: not told apart from the latency of pacing alone")
+    fewer = sorted({n for n in map(_counted_fewer, docs) if n is not None})
+    if fewer:
+        counts = " or ".join(f"{n:,}" for n in fewer)
+        lines.append(f"† allocations counted over the first {counts} events, in a separate, untimed pass")
+    floor = next((d["floor"] for d in docs if d.get("floor")), None)
+    jitter = (floor or {}).get("jitter")
+    if jitter:
+        gaps = jitter["gaps_ns"]
+        lines.append(
+            f"machine: a thread that only reads the clock saw gaps of p50 {duration_ns(gaps['p50'])}, "
+            f"p99 {duration_ns(gaps['p99'])}, max {duration_ns(gaps['max'])} "
+            f"({jitter['over_100us_per_s']:.3g} a second over 100 µs)"
+        )
     return lines
 
 
-def _shown_columns(rows: list[list[str]]) -> list[int]:
-    """Closed-loop runs have no latency: leave out columns no row has a value in."""
-    return [i for i in range(len(HEADERS)) if i < _ALWAYS_SHOWN or any(row[i] != "-" for row in rows)]
-
-
 def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
+    from rich import box
     from rich.console import Console  # lazy: keeps `eventbench --help` fast
     from rich.table import Table
 
-    rows = comparison_rows(docs, baseline)
-    shown = _shown_columns(rows)
-    table = Table(title=title, title_justify="left")
-    for i in shown:
-        table.add_column(HEADERS[i], justify="left" if i < _LEFT_ALIGNED else "right")
-    for j, row in enumerate(rows):
-        if j and _model_rank(docs[j]) != _model_rank(docs[j - 1]):
-            table.add_section()  # a rule between models
-        table.add_row(*(row[i] for i in shown))
-    console = Console(width=max(160, Console().width))
-    console.print(table)
+    console = Console(width=max(100, Console().width))
+    console.print(title, highlight=False)
+    for caption, headers, rows in tables(docs):
+        console.print(caption, highlight=False)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for header in headers:
+            table.add_column(header, justify="left" if header in _LEFT else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in table_notes(docs):
+        console.print(line, highlight=False)
     for doc in docs:
         for failure in doc["failures"]:
             console.print(f"[bold red]{doc['implementation']}[/] (workers {doc['workers']}): {failure}")
-    lines = story(docs, baseline)
-    if lines:
-        console.print(f"against {baseline['implementation'] if baseline else ''}:", highlight=False)
-        for line in lines:
-            console.print(f"  {line}", highlight=False)
+    parts = story_parts(docs, baseline)
+    if parts and baseline:
+        console.print(
+            f"against {baseline['implementation']} (ratio [interval]; {_family_note(docs)}):",
+            highlight=False,
+            markup=False,
+        )
+        width = max(len(name) for name, _ in parts)
+        for name, lines in parts:
+            for i, line in enumerate(lines):
+                first = f"  {name if i == 0 else '':<{width}}  "
+                wrapped = textwrap.fill(line, console.width - 1, initial_indent=first,
+                                        subsequent_indent=" " * (len(first) + 2))  # fmt: skip
+                console.print(wrapped, highlight=False, markup=False)
+
+
+def _family_note(docs: list[dict[str, Any]]) -> str:
+    n = min(len(judgement.trials_of(d)) for d in docs)
+    return f"{n} trial{'s' if n > 1 else ''} each, every figure judged together at 95 %"
 
 
 def run_summary(doc: dict[str, Any]) -> str:
@@ -347,13 +463,16 @@ def comparability_notes(docs: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def markdown_table(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> str:
-    rows = comparison_rows(docs, baseline)
-    shown = _shown_columns(rows)
-    lines = ["| " + " | ".join(HEADERS[i] for i in shown) + " |"]
-    lines.append("|" + "|".join("---" if i < _LEFT_ALIGNED else "---:" for i in shown) + "|")
-    lines += ["| " + " | ".join(row[i] for i in shown) + " |" for row in rows]
-    return "\n".join(lines)
+def markdown_table(docs: list[dict[str, Any]]) -> str:
+    """The comparison's tables as markdown, each under its caption."""
+    out = []
+    for caption, headers, rows in tables(docs):
+        out += [f"*{caption}*", ""]
+        out.append("| " + " | ".join(headers) + " |")
+        out.append("|" + "|".join("---" if h in _LEFT else "---:" for h in headers) + "|")
+        out += ["| " + " | ".join(row) + " |" for row in rows]
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def markdown(
@@ -368,7 +487,8 @@ def markdown(
     out += [f"> **Note:** {note}" for note in notes] + ([""] if notes else [])
     for key, docs in groups.items():
         baseline = pick_baseline(docs, baseline_name)
-        out += [f"## {group_title(key, baseline)}", "", markdown_table(docs, baseline), ""]
+        out += [f"## {group_title(key, baseline)}", "", markdown_table(docs), ""]
+        out += [f"{line}  " for line in table_notes(docs)] + ([""] if table_notes(docs) else [])
         out += [f"- {line}" for line in story(docs, baseline)]
         out += [""] + [f"![{name}]({name})" for name in images.get(_slug(key), [])] + [""]
     if sweeps:

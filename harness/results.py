@@ -12,7 +12,15 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 3 — ``model`` (the contender's model: sequential, threads, event loop, processes,
   native ...), by which reports group contenders, and ``setup_s``, the time of the
   contender's untimed setup (``open``: decoding, starting pools and worker processes),
-  shown apart from handling. Documents of 1 and 2 lack both; readers accept 1 to 3.
+  shown apart from handling. Documents of 1 and 2 lack both.
+* 4 — trials (``harness.trials``): ``trials`` holds every trial's figures, checks, digest,
+  round and place in its round; the headline figures (``throughput_eps``, ``latency_ns``,
+  ``cpu_s_per_event``, ...) are the medians over the trials, and ``intervals`` gives each
+  one's median with its 95 % interval (``point``, ``low``, ``high``, ``confidence``, ``n``);
+  ``comparison`` (``compare`` only) the seed, every round's order and the method by which
+  ratios are judged; ``floor`` (``compare`` only) the machine's floor measured in the same run.
+  ``valid`` holds only when every trial was right. A single run (``run``, ``sweep``) is one
+  trial. Readers accept 1 to 4; older documents read as one trial.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import json
 import os
 import re
 import shutil
+import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,53 +39,84 @@ from typing import Any
 from harness import metadata
 from harness.allocations import AllocationCount
 from harness.errors import InvalidInput
-from harness.runner import Figures, RunOutcome
+from harness.events import EventStream
+from harness.runner import RunOutcome
 from harness.storage import atomic_write_text
+from harness.trials import Trial, medians
 
-SCHEMA_VERSION = 3
-SUPPORTED_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
 
 
 def document(
-    outcome: RunOutcome,
-    figures: Figures | None,
+    trials: Sequence[Trial],
     workload: dict[str, Any],
     allocations: AllocationCount | None = None,
+    comparison: dict[str, Any] | None = None,
+    floor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The result document of one run. A wrong run keeps its checks but has no figures."""
-    f = figures
-    counted = allocations if f else None
+    """The result document of one contender's trials (one, for a single run). A contender wrong
+    in any trial keeps every trial's checks but has no figures."""
+    if not trials:
+        raise ValueError("a result document needs at least one trial")
+    first = trials[0].outcome
+    valid = all(t.outcome.valid for t in trials)
+    trial_dicts = [t.as_dict() for t in trials]
+    intervals = medians(trial_dicts) if valid else {}
+    point = {name: ci.point for name, ci in intervals.items()}
+    latency = {p: round(point[f"latency_ns.{p}"]) for p in _LATENCY_KEYS} if "latency_ns.p50" in point else None
+    wrong = next((t.outcome for t in trials if not t.outcome.valid), first)
+    digests_ok = [t.outcome.digest_ok for t in trials]
     return {
         "schema_version": SCHEMA_VERSION,
-        "implementation": outcome.implementation,
-        "model": outcome.model,
-        "workers": outcome.workers,
-        "mode": outcome.mode,
+        "implementation": first.implementation,
+        "model": first.model,
+        "workers": first.workers,
+        "mode": first.mode,
         "workload": workload,
-        "events": outcome.n_events,
-        "n_keys": outcome.n_keys,
-        "digest": outcome.digest,
-        "reference_digest": outcome.reference_digest,
-        "digest_ok": outcome.digest_ok,
-        "valid": outcome.valid,
-        "failures": outcome.failures(),
-        "checks": {c.name: c.passed for c in outcome.checks},
-        "setup_s": outcome.setup_ns / 1e9,
-        "wall_s": f.wall_s if f else None,
-        "throughput_eps": f.throughput_eps if f else None,
-        "latency_ns": f.latency_ns.as_dict() if f and f.latency_ns else None,
-        "allocations_per_event": counted.per_event if counted else None,
-        "allocations": counted.as_dict() if counted else None,
-        "cpu_s": outcome.cpu_s,
-        "cpu_s_per_event": f.cpu_s_per_event if f else None,
-        "ctx_switches": outcome.ctx_switches,
-        "ctx_switches_per_event": f.ctx_switches_per_event if f else None,
+        "events": first.n_events,
+        "n_keys": first.n_keys,
+        "digest": wrong.digest,
+        "reference_digest": first.reference_digest,
+        "digest_ok": None if first.reference_digest is None else all(digests_ok),
+        "valid": valid,
+        "failures": _failures(trials),
+        "checks": {
+            c.name: all(c.name in t["checks"] and t["checks"][c.name] for t in trial_dicts) for c in first.checks
+        },
+        "setup_s": statistics.median(t.outcome.setup_ns / 1e9 for t in trials),
+        "wall_s": statistics.median(t.figures.wall_s for t in trials if t.figures) if valid else None,
+        "throughput_eps": point.get("throughput_eps"),
+        "latency_ns": latency,
+        "allocations_per_event": allocations.per_event if allocations and valid else None,
+        "allocations": allocations.as_dict() if allocations and valid else None,
+        "cpu_s": statistics.median(t.outcome.cpu_s for t in trials),
+        "cpu_s_per_event": point.get("cpu_s_per_event"),
+        "ctx_switches": round(statistics.median(t.outcome.ctx_switches for t in trials)),
+        "ctx_switches_per_event": point.get("ctx_switches_per_event"),
+        "intervals": {name: ci.as_dict() for name, ci in intervals.items()},
+        "trials": trial_dicts,
+        "comparison": comparison,
+        "floor": floor,
         "metadata": metadata.collect(),
         "created_unix_s": time.time(),
     }
+
+
+def _failures(trials: Sequence[Trial]) -> list[str]:
+    """Every wrong trial's failures, naming the trial where there were several."""
+    if len(trials) == 1:
+        return trials[0].outcome.failures()
+    return [f"trial {t.round + 1}: {failure}" for t in trials for failure in t.outcome.failures()]
+
+
+def single_run(outcome: RunOutcome, stream: EventStream, workload: dict[str, Any],
+               allocations: AllocationCount | None = None) -> dict[str, Any]:  # fmt: skip
+    """The document of one run (``run``, ``sweep``): a comparison of one trial."""
+    return document([Trial.of(outcome, stream)], workload, allocations)
 
 
 def dump(doc: dict[str, Any], path: Path) -> Path:
@@ -136,6 +177,12 @@ def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
         not isinstance(latency, dict) or any(not isinstance(latency.get(k), _NUMBER) for k in _LATENCY_KEYS)
     ):
         errors.append(("latency_ns", f"must be null or hold numbers {', '.join(_LATENCY_KEYS)}"))
+    trials = doc.get("trials")
+    if trials is not None and (not isinstance(trials, list) or not all(_is_trial(t) for t in trials)):
+        errors.append(("trials", "must be a list of trials, each with a whole-number round and valid (true or false)"))
+    intervals = doc.get("intervals")
+    if intervals is not None and not (isinstance(intervals, dict) and all(map(_is_interval, intervals.values()))):
+        errors.append(("intervals", f"must map figures to intervals holding numbers {', '.join(_INTERVAL_KEYS)}"))
     sweep = doc.get("sweep")
     if sweep is not None and (
         not isinstance(sweep, dict)
@@ -143,6 +190,23 @@ def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
     ):
         errors.append(("sweep", "must hold numbers offered_eps and objective_p99_ns"))
     return errors
+
+
+_INTERVAL_KEYS = ("point", "low", "high", "confidence", "n")
+
+
+def _is_interval(ci: object) -> bool:
+    return isinstance(ci, dict) and all(isinstance(ci.get(k), _NUMBER) for k in _INTERVAL_KEYS)
+
+
+def _is_trial(trial: object) -> bool:
+    return (
+        isinstance(trial, dict)
+        and isinstance(trial.get("round"), int)
+        and not isinstance(trial.get("round"), bool)
+        and isinstance(trial.get("valid"), bool)
+        and (trial.get("latency_ns") is None or isinstance(trial["latency_ns"], dict))
+    )
 
 
 def timestamp() -> str:

@@ -101,6 +101,13 @@ def percent_change(value: float | None, baseline: float | None) -> float | None:
 # called "no clear difference" on every figure at least FAMILY_CONFIDENCE of the time.
 
 FAMILY_CONFIDENCE = 0.95
+NOISE_THRESHOLD = 0.01  # a change smaller than 1 % is not worth a verdict, however sure (criterion.rs's default)
+METHOD = (
+    "median of trials with its order-statistic 95 % interval; ratios: trials paired by round, "
+    "Hodges-Lehmann estimate of the log ratio with its Wilcoxon signed-rank interval, each figure "
+    "at 1 - 0.05 / (figures judged) so that all hold together at 95 % (Bonferroni); a verdict only "
+    "where the whole interval lies beyond 1 % of no change"
+)
 BETTER, WORSE, UNCLEAR = "better", "worse", "no clear difference"
 
 
@@ -199,11 +206,12 @@ def paired_ratio(values: Sequence[float], baseline: Sequence[float], confidence:
 
 
 def verdict(ratio_interval: Interval | None, higher_is_better: bool, confidence: float) -> str:
-    """better, worse or no clear difference: only an interval that excludes 1 at ``confidence`` commits."""
+    """better, worse or no clear difference: only an interval at ``confidence`` that lies wholly
+    beyond the noise threshold (a ratio within 1 % of 1, as criterion.rs) commits."""
     if ratio_interval is None or ratio_interval.confidence < confidence:
         return UNCLEAR
-    if ratio_interval.low > 1:
+    if ratio_interval.low > 1 + NOISE_THRESHOLD:
         return BETTER if higher_is_better else WORSE
-    if ratio_interval.high < 1:
+    if ratio_interval.high < 1 / (1 + NOISE_THRESHOLD):
         return WORSE if higher_is_better else BETTER
     return UNCLEAR

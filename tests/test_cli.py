@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import implementations
-from harness import results
+from harness import results, trials
 from harness.cli import main
 from harness.errors import InvalidInput
 from harness.workload import builtin_names
@@ -114,14 +114,27 @@ def test_verify_names_a_wrong_contender(monkeypatch: pytest.MonkeyPatch, capsys:
 
 
 def test_compare_writes_verified_documents(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compare", "--workload", "smoke", "--workers", "2", "--results-dir", str(tmp_path)]) == 0
+    """Every contender in every round, in the recorded shuffled order; every trial kept and checked."""
+    args = ["compare", "--workload", "smoke", "--workers", "2", "--trials", "3", "--seed", "11"]
+    assert main([*args, "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "sequential" in out and "threaded" in out and "1x" in out
+    assert "sequential" in out and "threaded" in out and "against sequential (ratio [interval]; 3 trials each" in out
     (run_dir,) = (tmp_path / "runs").iterdir()
     docs = [results.load(p) for p in sorted(run_dir.glob("*.json"))]
-    assert sorted(d["implementation"] for d in docs) == sorted(c.info.name for c in implementations.available())
+    names = [c.info.name for c in implementations.available()]
+    assert sorted(d["implementation"] for d in docs) == sorted(names)
     assert all(d["valid"] and d["digest_ok"] for d in docs)
     assert not list(run_dir.glob(".*"))  # no temporary files left
+    orders = trials.round_orders(len(names), 3, 11)
+    for doc in docs:
+        assert doc["comparison"]["seed"] == 11 and doc["comparison"]["orders"] == [
+            [names[i] for i in o] for o in orders
+        ]
+        assert [t["round"] for t in doc["trials"]] == [0, 1, 2]
+        assert [t["position"] for t in doc["trials"]] == [o.index(names.index(doc["implementation"])) for o in orders]
+        assert all(t["valid"] and t["digest"] == doc["reference_digest"] for t in doc["trials"])
+        assert doc["throughput_eps"] == sorted(t["throughput_eps"] for t in doc["trials"])[1]  # the median
+        assert doc["intervals"]["throughput_eps"]["n"] == 3
 
 
 def test_compare_reports_a_wrong_contender_without_figures(

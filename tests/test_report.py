@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness import report, results
+from harness import report, results, trials
 from harness.cli import main
 from harness.metadata import differences
 
@@ -32,16 +32,27 @@ MODELS = {"sequential": "sequential", "threaded": "threads", "native": "native",
 
 
 def _doc(name: str, workers: int, tput: float, p: list[int] | None, allocs: float | None, **extra: Any) -> dict:
+    """A schema-4 document of 10 trials spread a few percent around the given figures (their medians)."""
     latency = dict(zip(("p50", "p90", "p99", "p999", "max"), p, strict=True)) if p else None
+    spread = [1 + ((r * 7 + len(name)) % 10 - 4.5) / 100 for r in range(10)]  # ±4.5 %, median 1, per contender
+    per_trial = [
+        {"round": r, "position": r % 4, "valid": True, "failures": [], "digest": "00ff", "checks": {},
+         "setup_s": 0.0021, "cpu_s": 1.0, "ctx_switches": 100, "wall_s": 60000 / tput,
+         "throughput_eps": tput / f, "latency_ns": {k: v * f for k, v in latency.items()} if latency else None,
+         "cpu_s_per_event": 1.7e-5 * f, "ctx_switches_per_event": 0.6 * f}
+        for r, f in enumerate(spread)
+    ]  # fmt: skip
     doc = {
-        "schema_version": 3, "implementation": name, "model": MODELS[name], "workers": workers,
+        "schema_version": 4, "implementation": name, "model": MODELS[name], "workers": workers,
         "mode": "open" if p else "closed", "workload": {"name": "mixed", "events": 60000, "seed": 7}, "events": 60000,
         "n_keys": 4096,
         "digest": "00ff", "reference_digest": "00ff", "digest_ok": True, "valid": True, "failures": [],
         "checks": {}, "wall_s": 60000 / tput, "throughput_eps": tput, "latency_ns": latency,
         "allocations_per_event": allocs, "allocations": None, "cpu_s": 1.0, "cpu_s_per_event": 1.7e-5,
         "ctx_switches": 100, "ctx_switches_per_event": 0.6, "metadata": dict(META), "created_unix_s": 0.0,
-        "setup_s": 0.0021,
+        "setup_s": 0.0021, "trials": per_trial,
+        "intervals": {k: v.as_dict() for k, v in trials.medians(per_trial).items()},
+        "comparison": {"seed": 1, "trials": 10}, "floor": None,
     }  # fmt: skip
     doc.update(extra)
     return doc
@@ -92,14 +103,21 @@ def test_terminal_table_and_story_are_pinned(capsys: pytest.CaptureFixture[str])
 
 
 def test_story_lines() -> None:
+    """Verdicts come from the paired ratios' intervals; a document of one trial never commits to one."""
     docs = fixed_documents()
-    assert report.story(docs, docs[0]) == [
-        "native: p99 −29 %, allocations/event −100 %",
-        "native-sequential: p99 −43 %, allocations/event −100 %",
-        "threaded: wrong, no figures",
-    ]
+    native, native_sequential, threaded = report.story(docs, docs[0])
+    assert native.startswith("native: better: p50 0.275x [0.262–0.289], p90 0.433x [0.412–0.455], p99 0.72x")
+    assert "; worse: p99.9 1.44x [1.37–1.52], max 2.17x [2.06–2.28]; " in native
+    assert native.endswith("no clear difference: events/s, CPU/event, ctx sw/event; allocations/event −100 %")
+    assert native_sequential.startswith("native-sequential: better: p50 0.0454x [0.0453–0.0501]")
+    assert threaded == "threaded: wrong, no figures"
     closed = [_doc("sequential", 1, 1000.0, None, None), _doc("native", 2, 150_000.0, None, None)]
-    assert report.story(closed, closed[0]) == ["native: events/s +14900 %"]
+    assert report.story(closed, closed[0]) == ["native: better: events/s 149x [141–156]; no clear difference: "
+                                               "CPU/event, ctx sw/event"]  # fmt: skip
+    older = [{k: v for k, v in d.items() if k not in ("trials", "intervals")} | {"schema_version": 3} for d in closed]
+    assert report.story(older, older[0]) == [
+        "native: 1 trial, too few for a verdict: events/s 150x, CPU/event 1x, ctx sw/event 1x"
+    ]
 
 
 def test_sweep_rows_are_pinned() -> None:
@@ -145,7 +163,8 @@ def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.Ca
             "--workers", "2", "--alloc-events", "400", "--results-dir", str(runs), "--report"]  # fmt: skip
     assert main(args) == 0
     compare_out = capsys.readouterr().out
-    assert "threaded: p99" in compare_out and "allocations/event" in compare_out
+    assert "against sequential (ratio [interval]; 10 trials each" in compare_out
+    assert "\n  threaded " in compare_out and "allocations/event" in compare_out
     (run_dir,) = (runs / "runs").iterdir()
     assert (run_dir / "report" / "report.md").exists()  # compare --report: the same files as `report`
     out = tmp_path / "report"
@@ -161,7 +180,7 @@ def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.Ca
     for svg in out.glob("*.svg"):
         assert ET.parse(svg).getroot().tag.endswith("svg")
     md = (out / "report.md").read_text()
-    assert "| sequential | 1 | ok |" in md and "![mixed-open-400-latency-spectrum.svg]" in md
+    assert "| sequential | sequential | ok |" in md and "![mixed-open-400-latency-spectrum.svg]" in md
 
 
 def test_a_broken_document_is_named_and_the_rest_still_reported(
@@ -215,9 +234,13 @@ def test_a_malformed_document_is_named_not_a_traceback(
 
 def test_an_allocation_count_over_a_prefix_says_so() -> None:
     doc = fixed_documents()[0] | {"allocations": {"events": 20_000}}
-    assert report.comparison_rows([doc], doc)[0][report.HEADERS.index("allocs/event")] == "111 (first 20k)"
+    assert report.costs_rows([doc])[0][report.COSTS_HEADERS.index("allocs/event")] == "111†"
+    assert "† allocations counted over the first 20,000 events, in a separate, untimed pass" in report.table_notes(
+        [doc]
+    )
     whole = fixed_documents()[0] | {"allocations": {"events": 60_000}}
-    assert report.comparison_rows([whole], whole)[0][report.HEADERS.index("allocs/event")] == "111"
+    assert report.costs_rows([whole])[0][report.COSTS_HEADERS.index("allocs/event")] == "111"
+    assert report.table_notes([whole]) == []
 
 
 def test_contenders_are_grouped_by_model_in_a_fixed_order() -> None:
@@ -235,7 +258,7 @@ def test_contenders_are_grouped_by_model_in_a_fixed_order() -> None:
 def test_a_run_without_the_gil_is_labelled() -> None:
     doc = _doc("threaded", 2, 8000.0, None, None)
     doc["metadata"]["gil_enabled"] = False
-    assert report.comparison_rows([doc], None)[0][0] == "threaded (no GIL)"
+    assert report.delivers_rows([doc])[0][0] == report.costs_rows([doc])[0][0] == "threaded (no GIL)"
     assert report.label(_doc("threaded", 2, 8000.0, None, None)) == "threaded"
 
 

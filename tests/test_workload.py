@@ -32,7 +32,7 @@ GOLDEN_SHA256 = {
     "bursty": "af78b4c98bedc2cc68ad4d0e5cfdcdffa5b0c4b0931d18b8a86da93e9b73afba",
     "contention": "7e4add92173c643e713208bcf0697125c83c313f107ec15c28bb7905f052e751",
     "cpu-bound": "31f87f5e19d6566d2da1e854a4b0bc258b0e16fbd4a9be0c03c8dce11e8ee280",
-    "mixed": "dd7a74401aee86c5dc3b73ca773b2ab7d346ead3177f7ddb6fbda0c9418b6bad",
+    "mixed": "e78e4c811ec8a5d0e89402995ef569f1b3c7d0b55f07e13957ee6836c16f041a",
     "paced": "751a7bddbb9fcf413a555993e6ae4f8d87734dc9f2db4f5a7fc20e02521d41fe",
     "smoke": "92d60a60c4543e5a8992fab973d04211dacbfc70deb3f7fc430761358f9039eb",
 }

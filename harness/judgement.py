@@ -1,0 +1,81 @@
+"""Judgements of stored result documents: a contender against the baseline, a latency
+against the machine's floor. Pure functions of documents; ``harness.report`` words them.
+
+Trials of one round are paired by their ``round`` (both ran in it, in shuffled order), and
+each figure's ratio is judged with :func:`harness.stats.paired_ratio` at the level that
+lets every figure of the comparison hold together at ``stats.FAMILY_CONFIDENCE``
+(docs/statistics.md). A document written before trials existed (schema 3 and older) is
+one trial: its ratios come with no confidence, so they never commit to a verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness import stats
+from harness.trials import FIGURES, figure_values
+
+LATENCIES = tuple(f for f in FIGURES if f.startswith("latency_ns."))
+
+
+@dataclass(frozen=True)
+class FigureJudgement:
+    figure: str  # a key of harness.trials.FIGURES
+    ratio: stats.Interval | None  # this contender's figure over the other's; None where undefined
+    verdict: str  # stats.BETTER, WORSE or UNCLEAR, for this contender
+    confidence: float  # the level the figure was judged at
+
+
+def trials_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A document's trials; an older document (no ``trials``) is its own single trial."""
+    trials = doc.get("trials")
+    return list(trials) if trials else [{**doc, "round": 0}]
+
+
+def _paired(doc: dict[str, Any], other: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The two documents' trials of the rounds both have, in round order."""
+    mine = {t["round"]: t for t in trials_of(doc)}
+    theirs = {t["round"]: t for t in trials_of(other)}
+    rounds = sorted(mine.keys() & theirs.keys())
+    return [mine[r] for r in rounds], [theirs[r] for r in rounds]
+
+
+def compare_figures(
+    doc: dict[str, Any], other: dict[str, Any], figures: tuple[str, ...] = tuple(FIGURES)
+) -> list[FigureJudgement]:
+    """``doc`` against ``other`` on each of ``figures`` that both have in every paired trial,
+    the family judged together. Nothing where either is wrong or no round is shared."""
+    if not (doc["valid"] and other["valid"]):
+        return []
+    mine, theirs = _paired(doc, other)
+    if not mine:
+        return []
+    present = []
+    for figure in figures:
+        a, b = figure_values(mine, figure), figure_values(theirs, figure)
+        if a is not None and b is not None:
+            present.append((figure, a, b))
+    if not present:
+        return []
+    level = stats.per_figure_confidence(len(present))
+    out = []
+    for figure, a, b in present:
+        ratio = stats.paired_ratio(a, b, level)
+        out.append(FigureJudgement(figure, ratio, stats.verdict(ratio, FIGURES[figure][1], level), level))
+    return out
+
+
+def against_baseline(doc: dict[str, Any], baseline: dict[str, Any]) -> dict[str, FigureJudgement]:
+    """Every figure of ``doc`` against the baseline's, by figure."""
+    return {j.figure: j for j in compare_figures(doc, baseline)}
+
+
+def at_floor(doc: dict[str, Any]) -> dict[str, bool]:
+    """For each latency percentile: True where ``doc``'s cannot be told apart from its floor's
+    (it is not clearly above it). Empty where the document holds no floor (a closed loop)."""
+    floor = doc.get("floor") or {}
+    if not floor.get("trials"):
+        return {}
+    floor_doc = {"valid": True, "trials": floor["trials"]}
+    return {j.figure: j.verdict != stats.WORSE for j in compare_figures(doc, floor_doc, LATENCIES)}

@@ -1,0 +1,152 @@
+"""Trials: every contender run several times, interleaved, each trial a checked run.
+
+A single run states a figure from one stretch of a shared machine's time; whichever
+contender runs during a noisy stretch loses. So ``compare`` runs each contender
+``trials`` times in rounds: every round runs every contender once, in an order
+shuffled per round from a recorded seed, so that drift and noisy stretches spread
+over all of them instead of landing on one. Trials of one round are later paired
+(``harness.judgement``), which removes the drift between rounds.
+
+Every trial is a whole run through :func:`harness.runner.run_once`, judged against the
+reference digest and SPEC §4's checks; a contender wrong in any trial is wrong. Only a
+trial's figures are kept (a trial's ``done_ns`` of millions of events, kept for every
+trial, would take gigabytes).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from harness import stats
+from harness.events import EventStream
+from harness.runner import Figures, RunOutcome, figures, run_once
+from implementations import Contender
+
+DEFAULT_TRIALS = 10  # the fewest that let 8 figures be judged together at 95 % (docs/statistics.md)
+MAX_TRIALS = 1000
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One checked run of one contender: where it ran in the comparison, what it did, its figures."""
+
+    round: int
+    position: int  # its place in the round's shuffled order (0 first)
+    outcome: RunOutcome  # without its done_ns: the figures below are what is kept of them
+    figures: Figures | None  # None for a wrong run: it has no figures
+
+    @classmethod
+    def of(cls, outcome: RunOutcome, stream: EventStream, round_index: int = 0, position: int = 0) -> Trial:
+        kept = figures(outcome, stream) if outcome.valid else None
+        return cls(round_index, position, replace(outcome, done_ns=np.empty(0, dtype=np.uint64)), kept)
+
+    def as_dict(self) -> dict[str, Any]:
+        f, o = self.figures, self.outcome
+        return {
+            "round": self.round,
+            "position": self.position,
+            "valid": o.valid,
+            "failures": o.failures(),
+            "digest": o.digest,
+            "checks": {c.name: c.passed for c in o.checks},
+            "setup_s": o.setup_ns / 1e9,
+            "cpu_s": o.cpu_s,
+            "ctx_switches": o.ctx_switches,
+            "wall_s": f.wall_s if f else None,
+            "throughput_eps": f.throughput_eps if f else None,
+            "latency_ns": f.latency_ns.as_dict() if f and f.latency_ns else None,
+            "cpu_s_per_event": f.cpu_s_per_event if f else None,
+            "ctx_switches_per_event": f.ctx_switches_per_event if f else None,
+        }
+
+
+@dataclass(frozen=True)
+class Entrant:
+    """Something a round runs: a contender at its worker count, checked against ``reference``
+    (None for a floor, whose digest means nothing; its SPEC §4 checks still apply)."""
+
+    contender: Contender
+    workers: int
+    reference: str | None
+
+    @property
+    def name(self) -> str:
+        return self.contender.info.name
+
+
+def round_orders(n_entrants: int, trials: int, seed: int) -> list[list[int]]:
+    """For each round, the order (indices into the entrants) it runs them in: shuffled per
+    round by one seeded generator, so a seed gives the same comparison again."""
+    rng = random.Random(seed)
+    orders = []
+    for _ in range(trials):
+        order = list(range(n_entrants))
+        rng.shuffle(order)
+        orders.append(order)
+    return orders
+
+
+def run_trials(
+    entrants: Sequence[Entrant],
+    stream: EventStream,
+    *,
+    mode: str,
+    trials: int,
+    seed: int,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, list[Trial]]:
+    """Every entrant ``trials`` times, round by round in shuffled order; its trials by name, in round order.
+
+    A failed handler (:class:`ContenderError`) or an interrupt ends the comparison: it
+    propagates after the contender has stopped its workers, as a single run does.
+    """
+    if not 1 <= trials <= MAX_TRIALS:
+        raise ValueError(f"trials must be in 1..{MAX_TRIALS}, got {trials}")
+    done: dict[str, list[Trial]] = {e.name: [] for e in entrants}
+    for round_index, order in enumerate(round_orders(len(entrants), trials, seed)):
+        progress(f"  round {round_index + 1}/{trials}: " + ", ".join(entrants[i].name for i in order))
+        for position, i in enumerate(order):
+            entrant = entrants[i]
+            outcome = run_once(entrant.contender, stream, workers=entrant.workers, mode=mode,
+                               reference_digest=entrant.reference)  # fmt: skip
+            done[entrant.name].append(Trial.of(outcome, stream, round_index, position))
+    return done
+
+
+# ---------------------------------------------------------------- figures over trials
+
+
+def _latency(percentile: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda trial: (trial.get("latency_ns") or {}).get(percentile)
+
+
+# Every figure a trial has, by the name documents use for it: how to read it from a trial's
+# dict, and whether higher is better.
+FIGURES: dict[str, tuple[Callable[[dict[str, Any]], float | None], bool]] = {
+    "throughput_eps": (lambda t: t.get("throughput_eps"), True),
+    **{f"latency_ns.{p}": (_latency(p), False) for p in ("p50", "p90", "p99", "p999", "max")},
+    "cpu_s_per_event": (lambda t: t.get("cpu_s_per_event"), False),
+    "ctx_switches_per_event": (lambda t: t.get("ctx_switches_per_event"), False),
+}
+
+
+def figure_values(trials: Sequence[dict[str, Any]], figure: str) -> list[float] | None:
+    """The figure over every trial, or None where a trial lacks it (a wrong trial, a closed loop's latency)."""
+    read = FIGURES[figure][0]
+    values = [read(t) for t in trials]
+    return None if not values or any(v is None for v in values) else [float(v) for v in values if v is not None]
+
+
+def medians(trials: Sequence[dict[str, Any]]) -> dict[str, stats.Interval]:
+    """Each figure the trials all have: its median and the median's 95 % interval."""
+    out = {}
+    for figure in FIGURES:
+        values = figure_values(trials, figure)
+        if values is not None:
+            out[figure] = stats.median_interval(values, 0.95)
+    return out
