@@ -1,13 +1,16 @@
 """Allocations per event: one counting method for every contender, Python and native alike.
 
 **Method.** memray's tracker, with Python's allocators traced and native stacks
-captured, watches one whole ``Session.handle`` call. Every allocation call in that
+captured, watches one ``Session.handle`` call and nothing else: the window of every
+other figure (docs/measurement-window.md). What ``open`` prepares (decoding, the per-key
+state, pools) and the digest computed after the run are outside it. Every allocation call in that
 window is counted: ``malloc``, ``calloc``, ``realloc``, the aligned variants and
 ``mmap`` from any library (the Rust engine's included, since memray hooks the
 allocator entry points of every loaded library), and pymalloc's allocations.
 Frees are not allocations and are not counted. The total is every allocation made
 while the run handled its events, not just the blocks alive at the end: those are
-counted apart, as *retained* blocks (what a leak would look like).
+counted apart, as *retained* blocks: still held when ``handle`` returned (the state a
+contender keeps, such as a Python contender's new integers for its keys' states, or a leak).
 
 **Why memray.** ``tracemalloc`` sees only Python's allocators, so a native contender
 would look free; the crate's own counter sees only Rust's global allocator, so a
@@ -117,7 +120,6 @@ _PROFILER_ONLY = ("call_trace", "profile", "instrument")  # frames that do nothi
 # makes the real call through it; only the binding is the observer's.
 _PROFILER_CALL, _PROFILER_BINDING = "trace_call_function", ("PyCMethod_New", "PyCFunction_New")
 _INTERPRETER_LOOP = "_PyEval_EvalFrameDefault"
-_NATIVE_LIBRARY = "evb_native"
 # Blocks the library's code obtains outside Rust's global allocator: std's Thread
 # handles (``System``, rust-lang/rust#144465; v0-mangled ``std::thread::Thread::new``)
 # and glibc's list of thread-local destructors, which std registers per thread.
@@ -149,7 +151,9 @@ class _StackClass:
 
     @classmethod
     def of(cls, symbols: list[str]) -> _StackClass:
-        in_library = any(_NATIVE_LIBRARY in s for s in symbols)
+        # The library's frames: its crate's symbols, and its C exports (``evb_*``), into which the
+        # compiler inlines std's generic code (a thread's spawn, say) with no crate symbol of its own.
+        in_library = any("evb_native" in s or s.startswith("evb_") for s in symbols)
         return cls(
             observer=_is_observer(symbols),
             native_library=in_library,
@@ -209,23 +213,19 @@ def _crate_counter() -> int | None:
 def _tracked_handle(
     contender: Contender, stream: EventStream, workers: int, capture: Path, read_crate: bool
 ) -> int | None:
-    """One closed-loop ``handle`` and ``close`` inside the tracker; returns the crate counter's
-    delta when ``read_crate`` (a native contender) and the library is loaded."""
+    """One closed-loop ``handle`` inside the tracker, and nothing else (``open`` before it,
+    ``close`` after); returns the crate counter's delta over the same window when
+    ``read_crate`` (a native contender) and the library is loaded."""
     import time
 
     from memray import Tracker
 
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
-    sessions = [contender.open(stream, workers)]  # a list, so the window can drop the last reference
-    before = _crate_counter() if read_crate else None
-    # The window ends once the session is closed and released: a pool has then finished
-    # every event and let go of what it held, so blocks still live look like a leak.
-    with Tracker(capture, native_traces=True, trace_python_allocators=True):
-        try:
-            sessions[0].handle(done_ns, time.monotonic_ns(), False)
-        finally:
-            sessions.pop().close()
-    after = _crate_counter() if read_crate else None
+    with contender.open(stream, workers) as session:
+        before = _crate_counter() if read_crate else None
+        with Tracker(capture, native_traces=True, trace_python_allocators=True):
+            session.handle(done_ns, time.monotonic_ns(), False)
+        after = _crate_counter() if read_crate else None
     return None if before is None or after is None else after - before
 
 

@@ -2,10 +2,12 @@
 
 The runner owns everything that must be measured the same way for everyone:
 it allocates ``done_ns``, takes ``t0``, reads resource usage around the handling,
-and applies the checks of SPEC §4. Setup (``Contender.open``) happens before
-``t0``, for every contender alike; it is timed apart (``setup_ns``), since for some
-(worker processes) it is the price of the model and must be seen, never hidden in
-or added to the handling figures.
+and applies the checks of SPEC §4. One window (docs/measurement-window.md): setup
+(``Contender.open``) happens before ``t0``, for every contender alike, and is timed
+apart (``setup_ns``), since for some (worker processes) it is the price of the model
+and must be seen, never hidden in or added to the handling figures; ``Session.handle``
+is the window, and every figure covers it and nothing else; ``Session.digest`` comes
+after the resource usage is read, unmeasured.
 
 Resource usage is that of the whole process tree: ``getrusage`` of this process,
 plus its descendants' CPU time and context switches — the change over the
@@ -56,13 +58,20 @@ class RunOutcome:
     n_keys: int
     digest: str
     t0_ns: int
-    end_ns: int
+    end_ns: int  # when handle returned: the end of the window CPU time and switches cover
     setup_ns: int  # Contender.open: decoding, starting pools and worker processes
     done_ns: np.ndarray
     cpu_s: float
     ctx_switches: int
     checks: list[CheckResult]
     reference_digest: str | None = None
+
+    @property
+    def tail_ns(self) -> int:
+        """The window's tail: from the last completion to ``handle``'s return (joining workers,
+        a last message). Counted in CPU time and switches, not in wall time or throughput."""
+        last = int(self.done_ns.max()) if self.n_events else self.t0_ns
+        return max(0, self.end_ns - last)
 
     @property
     def digest_ok(self) -> bool | None:
@@ -173,9 +182,10 @@ def run_once(
         setup_ns = time.monotonic_ns() - setup_start_ns
         before = _TreeUsage.now(children_first=True)
         t0_ns = time.monotonic_ns()
-        digest = session.handle(done_ns, t0_ns, open_loop)
+        session.handle(done_ns, t0_ns, open_loop)
         end_ns = time.monotonic_ns()
         after = _TreeUsage.now(children_first=False)
+        digest = session.digest()  # after the window, unmeasured
     cpu_s, ctx_switches = after.since(before)
     return RunOutcome(
         implementation=contender.info.name,

@@ -102,7 +102,33 @@ def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
         raise Unavailable(f"{origin} has no ContenderInfo as its info")
     if info.name != name:
         raise Unavailable(f"{origin} calls itself '{info.name}', not '{name}'")
+    if old := _old_protocol_sessions(contender):
+        raise Unavailable(
+            f"{origin} implements the protocol before issue 16: {', '.join(old)} has no digest() "
+            "(handle() now handles only and returns None; digest() gives the digest after the window: "
+            "docs/measurement-window.md)"
+        )
     return contender
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    sub: type
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def _old_protocol_sessions(contender: Contender) -> list[str]:
+    """The Session classes of the contender's package that lack ``digest()``: written for the protocol
+    in which ``handle`` returned the digest. Found now, so that ``eventbench list`` says so, rather
+    than a run failing to instantiate an abstract class."""
+    package = type(contender).__module__.partition(".")[0]
+    return sorted(
+        c.__qualname__
+        for c in _subclasses(Session)
+        if c.__module__.partition(".")[0] == package and "digest" in getattr(c, "__abstractmethods__", ())
+    )
 
 
 def _registered(name: str, make: Callable[[], Contender], origin: str) -> Registration:

@@ -1,11 +1,19 @@
 """The protocol every contender satisfies, whatever its language.
 
-A run has two phases. ``open(stream, workers)`` is setup, done before the clock
-starts: decoding the stream into the contender's own form, starting a pool. Then
-``Session.handle(done_ns, t0_ns, open_loop)`` handles every event, writes each
-event's completion time (``time.monotonic_ns()`` clock) into ``done_ns`` and
-returns the digest of the final state (SPEC §3). The harness times ``handle`` and
-checks what it wrote; a contender never times itself.
+A run has three phases (docs/measurement-window.md):
+
+* ``Contender.open(stream, workers)`` is setup, before the clock: decoding the stream into
+  the contender's own form, making the per-key state, buffers, pools, worker processes.
+  The harness times it apart (``setup_s``).
+* ``Session.handle(done_ns, t0_ns, open_loop)`` is the timed window, and handles only:
+  every event, each one's completion time (``time.monotonic_ns()`` clock) written into
+  ``done_ns`` as it finishes. Every figure of the run (wall time, throughput, latency, CPU
+  time, context switches, allocations) covers this call and nothing else. A session handles
+  once.
+* ``Session.digest()``, after the window: the digest of the final state (SPEC §3), never
+  measured.
+
+The harness times ``handle`` and checks what it wrote; a contender never times itself.
 """
 
 from __future__ import annotations
@@ -36,6 +44,15 @@ class Unavailable(Exception):
     """Raised by a contender's factory when it cannot run here; the message says why."""
 
 
+def done_slots(done_ns: np.ndarray) -> memoryview:
+    """``done_ns`` as a writable view of unsigned 64-bit slots: a store through it costs what a
+    store into a list does (numpy's per-element call costs several times more), and it leaves
+    no copy to make after the last event, inside the window but outside the wall time."""
+    if done_ns.dtype != np.uint64 or not done_ns.flags.c_contiguous or not done_ns.flags.writeable:
+        raise ValueError("done_ns must be a writable C-contiguous uint64 array")
+    return done_ns.data.cast("B").cast("Q")
+
+
 class ContenderError(RuntimeError):
     """A contender failed while handling (an exception in a worker, say)."""
 
@@ -52,14 +69,20 @@ class Session(ABC):
     """One prepared run. Use as a context manager so pools are always shut down."""
 
     @abstractmethod
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        """Handles every event, fills ``done_ns`` (uint64, one per event), returns the digest.
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        """The timed window: handles every event and fills ``done_ns`` (uint64, one per event),
+        each slot as its event finishes; nothing after the last event that can wait for
+        :meth:`digest` (:func:`done_slots` writes straight into ``done_ns``).
 
         A handler that fails raises :class:`ContenderError` naming the contender and the event,
         after every worker has stopped. ``KeyboardInterrupt`` (Ctrl-C, and SIGTERM on the CLI)
         must stop the workers promptly and propagate; a contender whose main thread sits in a
         foreign call sees no signal there (``implementations/interrupts.py`` shows the way out).
         """
+
+    @abstractmethod
+    def digest(self) -> int:
+        """After :meth:`handle` returned: the digest of the final state (SPEC §3), outside the window."""
 
     def close(self) -> None:  # noqa: B027 - a no-op is right for sessions that hold nothing
         """Releases what ``open`` took (threads, native handles). Idempotent."""
@@ -82,7 +105,7 @@ def check_open(stream: object, workers: object, *, check_records: bool = True) -
 
     The stream is checked again here because an ``EventStream`` can be built without
     :func:`harness.events.validated_stream`; this costs one vectorised pass over the records.
-    A contender that validates the records itself on every run (the native engine) passes
+    A contender that validates the records itself as it prepares (the native engine) passes
     ``check_records=False``. Raises ``ValueError`` for a bad argument, :class:`InvalidInput`
     for records that break SPEC §1–2.
     """

@@ -25,7 +25,15 @@ import numpy as np
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
-from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
+from implementations.base import (
+    Contender,
+    ContenderError,
+    ContenderInfo,
+    Session,
+    check_open,
+    done_slots,
+    handler_failed,
+)
 from implementations.python_handlers import DecodedStream, next_state
 
 BATCH_EVENTS = 256  # events per queue item: as in threaded
@@ -40,14 +48,14 @@ async def _sleep_until(deadline_ns: int) -> None:
 
 
 class _Run:
-    """One run's state: the consumers' shared results and the first failure."""
+    """One run's state, made in ``open``: the consumers' shared results and the first failure."""
 
     def __init__(self, events: DecodedStream, workers: int, fault_at: int) -> None:
         self.events, self.workers, self.fault_at = events, workers, fault_at
         self.states = [0] * events.n_keys
         self.counts = [0] * events.n_keys
         self.g = 0
-        self.done = [0] * len(events)
+        self.done = memoryview(b"")  # done_ns's slots, while the run is handled
         self.failure: tuple[int, BaseException] | None = None
 
     async def main(self, t0_ns: int, open_loop: bool) -> None:
@@ -109,15 +117,18 @@ class _Run:
 
 class AsyncioSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
-        self.events = DecodedStream.of(stream)
-        self.workers = workers
-        self.fault_at = faults.armed_at("asyncio")
+        self.run = _Run(DecodedStream.of(stream), workers, faults.armed_at("asyncio"))
+        self.handled = False
         self.loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.loop is None:
             raise ValueError("the session is closed")
-        run = _Run(self.events, self.workers, self.fault_at)
+        if self.handled:
+            raise ContenderError("asyncio: a session handles one run; open another")
+        self.handled = True
+        run = self.run
+        run.done = done_slots(done_ns)
         main = self.loop.create_task(run.main(t0_ns, open_loop))
         try:
             self.loop.run_until_complete(main)
@@ -126,11 +137,15 @@ class AsyncioSession(Session):
             with contextlib.suppress(BaseException):
                 self.loop.run_until_complete(main)
             raise
+        finally:
+            run.done.release()
         if run.failure is not None:
             index, error = run.failure
             raise handler_failed("asyncio", index, error) from error
-        done_ns[:] = run.done
-        return digest(run.g, run.states, run.counts, len(self.events))
+
+    def digest(self) -> int:
+        run = self.run
+        return digest(run.g, run.states, run.counts, len(run.events))
 
     def close(self) -> None:
         if self.loop is not None:

@@ -132,7 +132,8 @@ class _Handle:
 
 
 class Engine(_Handle):
-    """One engine handle: ``run`` handles a whole stream in one call; ``cancel`` stops it."""
+    """One engine handle: ``prepare`` (setup), ``handle`` (the timed window, once per prepare),
+    ``digest`` (after it); ``cancel`` stops a run, from any thread."""
 
     _free_export, _kind = "evb_engine_free", "engine"
 
@@ -145,14 +146,28 @@ class Engine(_Handle):
         super().__init__(out[0])
         self.contender = contender
 
-    def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        ffi, lib = load()
-        handle = self._require()
-        digest = ffi.new("uint64_t *")
+    def prepare(self, records: np.ndarray | bytes, n_keys: int) -> None:
+        """Validates, copies and decodes ``records``, and makes the state; raises InvalidInput."""
         data = _records(records)
-        rustcall(lib.evb_engine_run, handle, data, len(data), n_keys, _done(done_ns), len(done_ns),
-                 t0_ns, int(open_loop), digest, contender=self.contender)  # fmt: skip
-        return int(digest[0])
+        rustcall(load()[1].evb_engine_prepare, self._require(), data, len(data), n_keys)
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        """Handles the prepared stream, writing ``done_ns``: nothing else."""
+        lib, handle = load()[1], self._require()
+        rustcall(lib.evb_engine_run, handle, _done(done_ns), len(done_ns), t0_ns, int(open_loop),
+                 contender=self.contender)  # fmt: skip
+
+    def digest(self) -> int:
+        ffi, lib = load()
+        out = ffi.new("uint64_t *")
+        rustcall(lib.evb_engine_digest, self._require(), out)
+        return int(out[0])
+
+    def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        """``prepare``, ``handle`` and ``digest`` in one call, for tools that need no window; returns the digest."""
+        self.prepare(records, n_keys)
+        self.handle(done_ns, t0_ns, open_loop)
+        return self.digest()
 
     def cancel(self) -> None:
         """Stops the run in progress (from any thread); the engine stays cancelled. No-op once freed."""
@@ -221,12 +236,20 @@ class NativeSession(Session):
     """One run on an engine; Ctrl-C or SIGTERM during it cancels the engine (see the module doc)."""
 
     def __init__(self, stream: EventStream, engine: Engine) -> None:
-        self.stream, self.engine = stream, engine
-        # Started here, before the clock: Ctrl-C and SIGTERM cancel the run.
-        self.signals = WakeupPipe(str(_library_path()), engine.watch_signals, lambda: engine.watch_signals(-1))
+        self.engine = engine
+        try:
+            engine.prepare(stream.records, stream.n_keys)  # validation, decoding, state: setup
+            # Started here, before the clock: Ctrl-C and SIGTERM cancel the run.
+            self.signals = WakeupPipe(str(_library_path()), engine.watch_signals, lambda: engine.watch_signals(-1))
+        except BaseException:
+            engine.free()
+            raise
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        return self.engine.run(self.stream.records, self.stream.n_keys, done_ns, t0_ns, open_loop)
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.engine.handle(done_ns, t0_ns, open_loop)
+
+    def digest(self) -> int:
+        return self.engine.digest()
 
     def close(self) -> None:
         self.signals.close()
@@ -248,7 +271,7 @@ class Native(Contender):
         )
 
     def open(self, stream: EventStream, workers: int) -> Session:
-        check_open(stream, workers, check_records=False)  # the engine validates every run itself
+        check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
         return NativeSession(stream, Engine(MODEL_POOL, workers, self.batch_events, contender="native"))
 
 
@@ -267,5 +290,5 @@ class NativeSequential(Contender):
         load()
 
     def open(self, stream: EventStream, workers: int) -> Session:
-        check_open(stream, workers, check_records=False)  # the engine validates every run itself
+        check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
         return NativeSession(stream, Engine(MODEL_SEQUENTIAL, 1, contender="native-sequential"))

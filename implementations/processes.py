@@ -9,15 +9,17 @@ one through a queue), so nothing here moves per event:
   ``seq`` order, so per-key order holds with no dispatcher at all. In an open loop each
   worker paces itself on the shared arrival times.
 * ``done_ns`` is a shared array: each worker writes its events' slots, one store per event.
-* At the end each worker writes its keys' ``s[k]`` and ``c[k]`` (a key has one owner) and
-  its partial sum of ``G``; the parent adds the partial sums modulo 2^64, which the SPEC
-  allows since addition commutes, and computes the digest.
+* After the run, when the parent asks for the digest (outside the measured window), each
+  worker writes its keys' ``s[k]`` and ``c[k]`` (a key has one owner) and its partial sum
+  of ``G``; the parent adds the partial sums modulo 2^64, which the SPEC allows since
+  addition commutes, and computes the digest.
 
-One message per worker per run crosses a pipe: "go" with ``t0``, and "done" (or the first
-failed event) back.
+Two messages per worker per run cross a pipe: "go" with ``t0``, and "done" (or the first
+failed event) back; then "state" and its answer, for the digest.
 
 **Start-up is setup, not handling.** Starting the workers (each forked from a server that
-has imported numpy, then mapping the memory and decoding its events) happens in ``open``,
+has imported numpy, then mapping the memory, decoding its events and making its keys'
+state) happens in ``open``,
 which the harness times apart and reports as ``setup_s``. Workers come from a
 ``forkserver`` (``spawn`` where there is none), never from ``fork()`` of this process,
 which may hold threads (the native engine's signal watcher, memray's) that a forked child
@@ -134,14 +136,32 @@ class _HandlerFailed(Exception):
         self.index, self.error = index, error
 
 
+@dataclass
+class _OwnState:
+    """One worker's share of the state, made before the clock: key ``k`` at ``k // workers``."""
+
+    states: list[int]
+    counts: list[int]
+    g: int = 0
+
+    @classmethod
+    def of(cls, n_keys: int, workers: int, w: int) -> _OwnState:
+        own_keys = len(range(w, n_keys, workers))
+        return cls([0] * own_keys, [0] * own_keys)
+
+    def write(self, out: _SharedResults, workers: int, w: int) -> None:
+        """Into the shared memory, for the parent's digest (after the window)."""
+        out.states[w::workers] = self.states
+        out.counts[w::workers] = self.counts
+        out.g[w] = self.g
+
+
 def _handle_own_events(
-    ev: _OwnEvents, out: _SharedResults, workers: int, t0_ns: int, open_loop: bool, fault_at: int, conn: Any
-) -> tuple[int, list[int], list[int]]:
-    """Handles this worker's events; returns its partial ``G`` and its own keys' states and counts
-    (key ``k`` at ``k // workers``: a worker holds only its share). Raises :class:`_Cancelled`
-    or :class:`_HandlerFailed`."""
-    own_keys = len(out.states[ev.w :: workers])
-    states, counts, g = [0] * own_keys, [0] * own_keys, 0
+    ev: _OwnEvents, own: _OwnState, out: _SharedResults, workers: int, t0_ns: int, open_loop: bool, fault_at: int,
+    conn: Any,
+) -> None:  # fmt: skip
+    """Handles this worker's events into ``own``. Raises :class:`_Cancelled` or :class:`_HandlerFailed`."""
+    states, counts, g = own.states, own.counts, 0
     # memoryviews: a store or load through one costs a fraction of numpy's per-element call
     done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
     try:
@@ -164,9 +184,9 @@ def _handle_own_events(
             except Exception as e:
                 raise _HandlerFailed(i, repr(e)) from e
     finally:
+        own.g = g
         done.release()
         cancel.release()
-    return g, states, counts
 
 
 def _worker_main(
@@ -185,6 +205,7 @@ def _worker_main(
             records = np.ndarray((n,), dtype=RECORD_DTYPE, buffer=segments[0].buf)
             out = _SharedResults(segments[1].buf, n, n_keys, workers)
             events = _OwnEvents.of(records, workers, w)
+            own = _OwnState.of(n_keys, workers, w)
         except Exception as e:  # the parent says why in one line (a traceback here would be lost)
             conn.send(("error", repr(e)))
             return
@@ -194,17 +215,19 @@ def _worker_main(
             return
         _, t0_ns, open_loop = message
         try:
-            g, states, counts = _handle_own_events(events, out, workers, t0_ns, open_loop, fault_at, conn)
+            _handle_own_events(events, own, out, workers, t0_ns, open_loop, fault_at, conn)
         except _Cancelled:
             conn.send(("cancelled",))
         except _HandlerFailed as failure:
             conn.send(("failed", failure.index, failure.error))
         else:
-            out.states[w::workers] = states
-            out.counts[w::workers] = counts
-            out.g[w] = g
             conn.send(("done",))
-        conn.recv()  # lives until the parent closes the session: the harness reads our CPU time first
+        # Lives until the parent closes the session: the harness reads our CPU time first, then
+        # the parent may ask for our state, for the digest.
+        if conn.recv()[0] == "state":
+            own.write(out, workers, w)
+            conn.send(("state",))
+            conn.recv()
     except (EOFError, OSError):
         pass  # the parent has gone (end of file, broken pipe, reset): nothing to report to
     finally:
@@ -301,7 +324,7 @@ class ProcessesSession(Session):
         process.join(_JOIN_TIMEOUT_S)
         return f"the worker process exited (code {process.exitcode})"
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         out = self.out
         if out is None or self.handled:
             raise ContenderError("processes: a session handles one run; open another")
@@ -333,9 +356,20 @@ class ProcessesSession(Session):
             if index < 0:
                 raise ContenderError(f"processes: {error}")
             raise handler_failed("processes", index, error)
-        done_ns[:] = out.done_ns
-        g = int(out.g.sum(dtype=np.uint64)) & MASK64  # numpy's uint64 sum wraps: modulo 2^64
+        done_ns[:] = out.done_ns  # one copy of n words (about 1 ns an event): the tail of the window
         self.handled = True
+
+    def digest(self) -> int:
+        """Asks every worker for its share of the state, then computes the digest (after the window)."""
+        out = self.out
+        if out is None or not self.handled:
+            raise ContenderError("processes: no digest before a completed run")
+        for conn in self.conns:
+            conn.send(("state",))
+        for w, reply in self._replies(self.conns, _START_TIMEOUT_S):
+            if reply != ("state",):
+                raise ContenderError(f"processes: worker {w} did not give its state: {self._ended(w, reply)}")
+        g = int(out.g.sum(dtype=np.uint64)) & MASK64  # numpy's uint64 sum wraps: modulo 2^64
         return digest(g, out.states.tolist(), out.counts.tolist(), self.n)
 
     def close(self) -> None:

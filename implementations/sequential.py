@@ -13,21 +13,35 @@ import numpy as np
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
-from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
+from implementations.base import (
+    Contender,
+    ContenderError,
+    ContenderInfo,
+    Session,
+    check_open,
+    done_slots,
+    handler_failed,
+)
 from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
 
 
 class SequentialSession(Session):
     def __init__(self, stream: EventStream) -> None:
+        # Setup, before the clock: the decoded stream and the per-key state.
         self.events = DecodedStream.of(stream)
+        self.states = [0] * stream.n_keys
+        self.counts = [0] * stream.n_keys
+        self.g = 0
         self.fault_at = faults.armed_at("sequential")
+        self.handled = False
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        ev = self.events
-        states = [0] * ev.n_keys
-        counts = [0] * ev.n_keys
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        if self.handled:
+            raise ContenderError("sequential: a session handles one run; open another")
+        self.handled = True
+        ev, states, counts = self.events, self.states, self.counts
         g = 0
-        done = [0] * len(ev)
+        done = done_slots(done_ns)
         clock = time.monotonic_ns
         fault_at = self.fault_at
         i = 0
@@ -47,8 +61,12 @@ class SequentialSession(Session):
                 done[i] = clock()
         except Exception as e:  # not KeyboardInterrupt: an interrupt is not the handler's failure
             raise handler_failed("sequential", i, e) from e
-        done_ns[:] = done
-        return digest(g, states, counts, len(ev))
+        finally:
+            self.g = g
+            done.release()
+
+    def digest(self) -> int:
+        return digest(self.g, self.states, self.counts, len(self.events))
 
 
 class Sequential(Contender):

@@ -20,7 +20,15 @@ import numpy as np
 from harness.events import AGGREGATE, BLOCK, EventStream
 from harness.mix import MASK64, digest
 from implementations import faults
-from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
+from implementations.base import (
+    Contender,
+    ContenderError,
+    ContenderInfo,
+    Session,
+    check_open,
+    done_slots,
+    handler_failed,
+)
 from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
@@ -36,7 +44,7 @@ class ThreadedSession(Session):
         self.counts = [0] * stream.n_keys
         self.g = 0
         self.g_lock = threading.Lock()
-        self.done: list[int] = []
+        self.done: memoryview | None = None  # done_ns's slots, while handle runs
         self.failures: list[tuple[int, BaseException]] = []
         self.cancelled = False  # set when handle() is interrupted: workers drain without handling
         self.fault_at = faults.armed_at("threaded")
@@ -49,12 +57,14 @@ class ThreadedSession(Session):
             t.start()
 
     def _work(self, inbox: queue.SimpleQueue[list[int] | None]) -> None:
-        ev, states, counts, done = self.events, self.states, self.counts, self.done
+        ev, states, counts = self.events, self.states, self.counts
         clock = time.monotonic_ns
         fault_at = self.fault_at
         while (batch := inbox.get()) is not _STOP:
             if self.failures or self.cancelled:
                 continue  # a worker failed or the run was interrupted: drain without handling
+            done = self.done  # set before the first batch is sent
+            assert done is not None
             for i in batch:
                 if self.cancelled:
                     break
@@ -88,9 +98,11 @@ class ThreadedSession(Session):
             if batch:
                 self.inboxes[w].put(batch)
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        if self.done is not None or not self.threads:
+            raise ContenderError("threaded: a session handles one run; open another")
         n = len(self.events)
-        self.done.extend([0] * n)
+        done = self.done = done_slots(done_ns)
         arrivals = self.events.arrival_ns
         sent = 0
         try:
@@ -109,11 +121,14 @@ class ThreadedSession(Session):
             self.cancelled = True  # Ctrl-C, say (while dispatching or joining): stop promptly
             self.close()
             raise
+        finally:
+            done.release()  # every worker is joined: nothing writes through it any more
         if self.failures:
             index, error = min(self.failures, key=lambda f: f[0])
             raise handler_failed("threaded", index, error) from error
-        done_ns[:] = self.done
-        return digest(self.g, self.states, self.counts, n)
+
+    def digest(self) -> int:
+        return digest(self.g, self.states, self.counts, len(self.events))
 
     def close(self) -> None:
         for inbox in self.inboxes:

@@ -34,7 +34,7 @@ class _KnownSession(Session):
     def __init__(self, n: int, behaviour: str, kept: list[object]) -> None:
         self.n, self.behaviour, self.kept = n, behaviour, kept
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         kept = self.kept
         # itertools.repeat: counting with range() would allocate an int per event past 256.
         if self.behaviour == "keep":
@@ -46,6 +46,8 @@ class _KnownSession(Session):
         elif self.behaviour == "call":
             for _ in itertools.repeat(None, self.n):
                 _nothing()
+
+    def digest(self) -> int:
         return 0
 
 
@@ -103,7 +105,11 @@ def _native(name: str) -> Contender:
 def test_native_count_agrees_with_the_crates_own_counter(name: str, workers: int) -> None:
     mixed = generate(builtin("mixed").with_events(5000))
     count = count_allocations(_native(name), mixed, workers)
-    assert count.crate_counter is not None and count.crate_counter > 0
+    assert count.crate_counter is not None
+    if name == "native-sequential":  # its state and decoded events are made in open: nothing is left to allocate
+        assert count.crate_counter == 0 and count.native_library == 0, count
+        return
+    assert count.crate_counter > 0  # a pool's run starts its threads
     assert count.cross_check_error is not None and count.cross_check_error <= 0.01, count
     assert count.native_library <= count.allocations
     assert count.per_event is not None and count.per_event < 0.05  # the engine allocates per run, not per event

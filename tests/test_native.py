@@ -126,7 +126,24 @@ def test_stale_handles_and_misuse_are_errors() -> None:
     engine.free()
     engine.free()  # freeing twice through the wrapper is a no-op
     with pytest.raises(ValueError, match="freed"):
-        engine.run(b"", 1, np.zeros(0, dtype=np.uint64), 0, False)
+        engine.prepare(b"", 1)
+    with pytest.raises(ValueError, match="freed"):
+        engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+    with pytest.raises(ValueError, match="freed"):
+        engine.digest()
+    engine = native_cffi.Engine(native_cffi.MODEL_POOL, 2)
+    try:
+        with pytest.raises(ValueError, match="evb_engine_prepare first"):
+            engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+        engine.prepare(b"", 1)
+        with pytest.raises(ValueError, match="not been handled"):
+            engine.digest()
+        engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+        with pytest.raises(ValueError, match="handled already"):
+            engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+        assert engine.digest() == 0x238275BC38FCBE91  # SPEC §3: the empty stream's digest, one key
+    finally:
+        engine.free()
     _, lib = native_cffi.load()
     with pytest.raises(ValueError, match="no live engine"):
         native_cffi.rustcall(lib.evb_engine_free, 987654321)
@@ -216,12 +233,19 @@ def _eventually(condition: Callable[[], bool], attempts: int = 500) -> bool:
     return False
 
 
-def test_done_ns_may_not_overlap_the_records() -> None:
-    buffer = np.zeros(8, dtype=np.uint64)  # 64 bytes: two records, or the done slots of two events
+def test_the_engine_handles_what_was_prepared_even_if_the_buffer_changes_after() -> None:
+    """prepare copies the records (decoding is setup): done_ns may even reuse their memory."""
+    buffer = np.zeros(8, dtype=np.uint64)  # 64 bytes: two records, then the done slots of the run
+    records = buffer.view(RECORD_DTYPE)
+    records["seq"] = [0, 1]
+    records["value"] = [5, 6]
     engine = native_cffi.Engine(native_cffi.MODEL_SEQUENTIAL, 1)
     try:
-        with pytest.raises(ValueError, match="overlaps the records"):
-            engine.run(buffer.view(np.uint8), 1, buffer[4:6], 0, open_loop=False)
+        expected = engine.run(records.copy(), 1, np.zeros(2, np.uint64), 0, False)
+        engine.prepare(buffer.view(np.uint8), 1)
+        engine.handle(buffer[4:6], 0, open_loop=False)  # writes over the records' memory
+        assert engine.digest() == expected
+        assert np.all(buffer[4:6] > 0)
     finally:
         engine.free()
 

@@ -94,6 +94,39 @@ def test_a_plugin_that_exits_or_raises_over_lines_is_one_listed_reason(site: Pat
     assert found["sequential"].available
 
 
+OLD_PROTOCOL = """
+from implementations.base import Contender, ContenderInfo, Session, check_open
+
+
+class OldSession(Session):
+    def handle(self, done_ns, t0_ns, open_loop):
+        return 0  # the digest, as handle returned it before issue 16
+
+
+class Old(Contender):
+    info = ContenderInfo("old", "python", "sequential", parallel=False)
+
+    def open(self, stream, workers):
+        check_open(stream, workers)
+        return OldSession()
+"""
+
+
+def test_a_plugin_written_for_the_old_protocol_is_listed_with_one_line_saying_so(site: Path, tmp_path: Path) -> None:
+    _install(site, "old_protocol", "old_protocol", OLD_PROTOCOL, {"old": "old_protocol:Old"})
+    found = {r.name: r for r in implementations.registry()}
+    reason = found["old"].reason
+    assert not found["old"].available
+    assert "implements the protocol before issue 16: OldSession has no digest()" in reason, reason
+    assert "\n" not in reason and "docs/measurement-window.md" in reason
+    assert found["sequential"].available
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    listed = subprocess.run([sys.executable, "-m", "harness.cli", "list"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert "protocol before issue 16" in listed.stdout.replace("\n", " "), listed.stdout
+
+
 def test_verify_is_the_gate_on_the_command_line(site: Path, tmp_path: Path) -> None:
     source = (EXAMPLES / "one-file" / "eventbench_yours.py").read_text()
     wrong = source.replace("counts[key] = counts.get(key, 0) + 1", "counts[key] = counts.get(key, 0) + 2")

@@ -107,9 +107,9 @@ def test_ctrl_c_stops_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The signal is sent once handling has begun (starting the workers can take seconds here)."""
     handle = processes.ProcessesSession.handle
 
-    def interrupted_handle(self: processes.ProcessesSession, *args: Any) -> int:
+    def interrupted_handle(self: processes.ProcessesSession, *args: Any) -> None:
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-        return handle(self, *args)
+        handle(self, *args)
 
     monkeypatch.setattr(processes.ProcessesSession, "handle", interrupted_handle)
     started = time.monotonic()
@@ -173,10 +173,10 @@ class _ShellsOut(implementations.Contender):
         inner = implementations.get("sequential").open(stream, workers)
         original = inner.handle
 
-        def handle(done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+        def handle(done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
             burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
             subprocess.run([sys.executable, "-c", burn], check=True)
-            return original(done_ns, t0_ns, open_loop)
+            original(done_ns, t0_ns, open_loop)
 
         inner.handle = handle  # type: ignore[method-assign]
         return inner

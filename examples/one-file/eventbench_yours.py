@@ -1,7 +1,8 @@
 """A contender in one file: the README's guide, "Add an implementation in one file".
 
 Per-key state in dicts, one loop in ``seq`` order: swap the body of ``handle`` for the
-design you want to measure. Register it in your package's ``pyproject.toml``:
+design you want to measure. ``open`` is setup, ``handle`` the timed window (handling only),
+``digest`` comes after it (docs/measurement-window.md). Register it in your package's ``pyproject.toml``:
 
     [project.entry-points."eventbench.contenders"]
     yours = "eventbench_yours:Yours"
@@ -28,15 +29,18 @@ def _wait_until(deadline_ns: int) -> None:
 
 class YoursSession(Session):
     def __init__(self, stream: EventStream) -> None:
-        # Setup, before the clock: decode the records into whatever form your handlers want.
+        # Setup, before the clock: decode the records into whatever form your handlers want,
+        # and make the state they keep.
         self.n_keys = stream.n_keys
         columns = (stream.records[c].tolist() for c in ("arrival_ns", "value", "key", "kind", "work"))
         self.events = list(zip(*columns, strict=True))
+        self.states: dict[int, int] = {}
+        self.counts: dict[int, int] = {}
+        self.g = 0
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        states: dict[int, int] = {}
-        counts: dict[int, int] = {}
-        g = 0
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        # The timed window: handling only. Each done_ns[i] is written as event i finishes.
+        states, counts = self.states, self.counts
         for i, (arrival, value, key, kind, work) in enumerate(self.events):
             if open_loop:
                 _wait_until(t0_ns + arrival)  # SPEC §4: never before the intended arrival
@@ -47,14 +51,18 @@ class YoursSession(Session):
                 elif kind == BLOCK:
                     _wait_until(time.monotonic_ns() + work * 1000)
                 elif kind == AGGREGATE:
-                    g = (g + value) & MASK64
+                    self.g = (self.g + value) & MASK64
                 states[key] = mix(states.get(key, 0) ^ value)
                 counts[key] = counts.get(key, 0) + 1
             except Exception as e:
                 raise handler_failed("yours", i, e) from e
             done_ns[i] = time.monotonic_ns()
+
+    def digest(self) -> int:
+        # After the window, never measured: the digest of the final state (SPEC §3).
         keys = range(self.n_keys)
-        return digest(g, [states.get(k, 0) for k in keys], [counts.get(k, 0) for k in keys], len(self.events))
+        states, counts = self.states, self.counts
+        return digest(self.g, [states.get(k, 0) for k in keys], [counts.get(k, 0) for k in keys], len(self.events))
 
 
 class Yours(Contender):

@@ -22,26 +22,30 @@ _FAILURES = {  # handlers.h's codes, in words
     lib.EVBC_NO_MEMORY: "out of memory (the per-key state arrays)",
     lib.EVBC_BAD_RECORD: "a record breaks SPEC §1 (kind or key out of range)",
     lib.EVBC_CANCELLED: "cancelled",
+    lib.EVBC_HANDLED_ALREADY: "a session handles one run; open another",
 }
 
 
 class CSequentialSession(Session):
     def __init__(self, stream: EventStream) -> None:
-        self.records = np.ascontiguousarray(stream.records)  # SPEC §2's layout, as handlers.h declares it
-        self.n_keys = stream.n_keys
+        # Setup, before the clock: the records in SPEC §2's layout and the per-key state.
+        self.records = np.ascontiguousarray(stream.records)  # as handlers.h declares it
         self.cancel = ffi.new("int *")
+        state = lib.evbc_state_new(stream.n_keys)
+        if state == ffi.NULL:
+            raise ContenderError(f"c-sequential: {_FAILURES[lib.EVBC_NO_MEMORY]}")
+        self.state = ffi.gc(state, lib.evbc_state_free)  # freed by close(), or when collected
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        digest = ffi.new("uint64_t *")
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         outcome: list[int | BaseException] = []
-        self.cancel[0] = 0  # a session interrupted once may run again
         records = ffi.from_buffer("evbc_record[]", self.records)
         done = ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
+        state = self._state()
 
         def call() -> None:
             try:
                 n = len(self.records)
-                outcome.append(lib.evbc_handle(records, n, self.n_keys, t0_ns, open_loop, self.cancel, done, digest))
+                outcome.append(lib.evbc_handle(state, records, n, t0_ns, open_loop, self.cancel, done))
             except BaseException as e:  # reported by the calling thread, in one line
                 outcome.append(e)
 
@@ -58,7 +62,20 @@ class CSequentialSession(Session):
             raise ContenderError(f"c-sequential: the call into C failed: {result!r}") from result
         if result != lib.EVBC_OK:
             raise ContenderError(f"c-sequential: the C loop failed: {_FAILURES.get(result, f'code {result}')}")
-        return int(digest[0])
+
+    def digest(self) -> int:
+        return int(lib.evbc_digest(self._state()))
+
+    def _state(self) -> object:
+        if self.state is None:
+            raise ValueError("c-sequential: the session is closed")
+        return self.state
+
+    def close(self) -> None:
+        if self.state is not None:
+            state, self.state = self.state, None
+            ffi.gc(state, None)  # detached from the collector, so that it is freed once: now
+            lib.evbc_state_free(state)
 
 
 class CSequential(Contender):

@@ -14,8 +14,13 @@ ffibuilder.cdef(
     #define EVBC_NO_MEMORY ...
     #define EVBC_BAD_RECORD ...
     #define EVBC_CANCELLED ...
-    int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
-                    const int *cancel, uint64_t *done_ns, uint64_t *digest_out);
+    #define EVBC_HANDLED_ALREADY ...
+    typedef struct evbc_state evbc_state;
+    evbc_state *evbc_state_new(uint32_t n_keys);
+    void evbc_state_free(evbc_state *state);
+    int evbc_handle(evbc_state *state, const evbc_record *records, uint64_t n, uint64_t t0_ns, int open_loop,
+                    const int *cancel, uint64_t *done_ns);
+    uint64_t evbc_digest(const evbc_state *state);
     """
 )
 ffibuilder.set_source(

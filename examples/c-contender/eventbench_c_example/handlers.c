@@ -9,6 +9,14 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "SPEC §2 records are 
 
 #define WAIT_SLICE_NS 10000000u /* a wait looks at *cancel this often */
 
+struct evbc_state {
+    uint32_t n_keys;
+    uint64_t *s, *c; /* s[k], c[k] */
+    uint64_t g;
+    uint64_t n;  /* events handled by the completed run */
+    int handled; /* a state handles one run */
+};
+
 static uint64_t mix(uint64_t x) {
     uint64_t z = x + 0x9E3779B97F4A7C15u;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
@@ -59,20 +67,35 @@ static int handle_one(const evbc_record *r, uint64_t *s, uint64_t *g, const int 
     return 0;
 }
 
-int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_t t0_ns, int open_loop,
-                const int *cancel, uint64_t *done_ns, uint64_t *digest_out) {
-    uint64_t *s = calloc(n_keys ? n_keys : 1, sizeof *s);
-    uint64_t *c = calloc(n_keys ? n_keys : 1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(s);
-        free(c);
-        return EVBC_NO_MEMORY;
+evbc_state *evbc_state_new(uint32_t n_keys) {
+    evbc_state *state = calloc(1, sizeof *state);
+    if (state == NULL) return NULL;
+    state->n_keys = n_keys;
+    state->s = calloc(n_keys ? n_keys : 1, sizeof *state->s);
+    state->c = calloc(n_keys ? n_keys : 1, sizeof *state->c);
+    if (state->s == NULL || state->c == NULL) {
+        evbc_state_free(state);
+        return NULL;
     }
-    uint64_t g = 0;
+    return state;
+}
+
+void evbc_state_free(evbc_state *state) {
+    if (state == NULL) return;
+    free(state->s);
+    free(state->c);
+    free(state);
+}
+
+int evbc_handle(evbc_state *state, const evbc_record *records, uint64_t n, uint64_t t0_ns, int open_loop,
+                const int *cancel, uint64_t *done_ns) {
+    if (state->handled) return EVBC_HANDLED_ALREADY;
+    state->handled = 1;
+    uint64_t *s = state->s, *c = state->c, g = 0;
     int rc = EVBC_OK;
     for (uint64_t i = 0; i < n && rc == EVBC_OK; i++) {
         const evbc_record *r = &records[i];
-        if (r->key >= n_keys || r->kind > 3) {
+        if (r->key >= state->n_keys || r->kind > 3) {
             rc = EVBC_BAD_RECORD; /* the caller validated the stream; never trust it with memory */
         } else if (cancelled(cancel) || (open_loop && wait_until(t0_ns + r->arrival_ns, cancel) != 0) ||
                    handle_one(r, s, &g, cancel) != 0) {
@@ -82,15 +105,16 @@ int evbc_handle(const evbc_record *records, uint64_t n, uint32_t n_keys, uint64_
             done_ns[i] = now_ns();
         }
     }
-    if (rc == EVBC_OK) {
-        uint64_t d = mix(g ^ n);
-        for (uint32_t k = 0; k < n_keys; k++) {
-            d = mix(d ^ s[k]);
-            d = mix(d ^ c[k]);
-        }
-        *digest_out = d;
-    }
-    free(s);
-    free(c);
+    state->g = g;
+    state->n = n;
     return rc;
+}
+
+uint64_t evbc_digest(const evbc_state *state) {
+    uint64_t d = mix(state->g ^ state->n);
+    for (uint32_t k = 0; k < state->n_keys; k++) {
+        d = mix(d ^ state->s[k]);
+        d = mix(d ^ state->c[k]);
+    }
+    return d;
 }

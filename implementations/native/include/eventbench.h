@@ -8,8 +8,13 @@
  * error (EVB_ERR_HANDLE), not undefined behaviour.
  *
  * Records are SPEC §1's 32-byte little-endian records; they must not change while a
- * call reads them, and done_ns (CLOCK_MONOTONIC nanoseconds, one slot per event,
- * indexed by seq) must not overlap them (EVB_ERR_ARGUMENT).
+ * call reads them. done_ns holds CLOCK_MONOTONIC nanoseconds, one slot per event,
+ * indexed by seq.
+ *
+ * An engine's run has three phases (docs/measurement-window.md): evb_engine_prepare is
+ * setup (validation, the engine's own decoded copy of the records, per-key state,
+ * channels), evb_engine_run the timed window (handling only, once per prepare), and
+ * evb_engine_digest the digest of the final state, after the window.
  *
  * The part between the cdef markers is what Python's cffi reads: declarations
  * only, no preprocessor lines.
@@ -45,11 +50,14 @@ const char *evb_last_error_message(void);
 /* model EVB_MODEL_SEQUENTIAL (workers ignored) or EVB_MODEL_POOL (1..1024 workers);
  * batch_events: events per channel message, 1..1048576. */
 int32_t evb_engine_new(uint32_t model, uint32_t workers, uint32_t batch_events, evb_engine *out_engine);
-/* One whole run: validates the records (nothing is handled if any is invalid), then
- * handles them, pacing each to t0_ns + arrival_ns when open_loop is non-zero. */
-int32_t evb_engine_run(evb_engine engine, const uint8_t *records, size_t records_len, uint32_t n_keys,
-                       uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop,
-                       uint64_t *out_digest);
+/* Setup: validates the records (nothing is prepared if any is invalid), copies them decoded
+ * and makes the state; the caller's buffer is not read afterwards. Replaces an earlier one. */
+int32_t evb_engine_prepare(evb_engine engine, const uint8_t *records, size_t records_len, uint32_t n_keys);
+/* Handles the prepared stream once, pacing each event to t0_ns + arrival_ns when open_loop
+ * is non-zero; a second run needs a new prepare (EVB_ERR_ARGUMENT). */
+int32_t evb_engine_run(evb_engine engine, uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop);
+/* The digest of the state a completed run left (EVB_ERR_ARGUMENT before one). */
+int32_t evb_engine_digest(evb_engine engine, uint64_t *out_digest);
 /* Asks the run in progress on this engine (or its next run) to stop; safe from any thread.
  * That run returns EVB_ERR_CANCELLED within about 10 ms plus one event's handling, its
  * workers joined. A cancelled engine stays cancelled: free it. */

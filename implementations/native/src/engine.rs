@@ -224,20 +224,130 @@ impl<'a> Stream<'a> {
     pub fn events(&self) -> impl Iterator<Item = Event> + 'a {
         self.records.chunks_exact(RECORD_SIZE).map(Event::decode)
     }
+
+    pub fn n_keys(&self) -> usize {
+        self.n_keys as usize
+    }
 }
 
-fn check_done(stream: &Stream<'_>, done: DoneSlots<'_>) -> Result<(), EngineError> {
-    if done.len() < stream.len() {
+fn check_done(n_events: usize, done: DoneSlots<'_>) -> Result<(), EngineError> {
+    if done.len() < n_events {
         return Err(EngineError::Argument(format!(
-            "done_ns has room for {} events, the stream has {}",
+            "done_ns has room for {} events, the stream has {n_events}",
             done.len(),
-            stream.len()
         )));
     }
     Ok(())
 }
 
+/// Per-key state, zeroed and touched now: the pages are faulted in during setup, not by the
+/// first events of the timed run (`vec!` alone maps zero pages that fault on first write).
+pub fn zeroed_state(n: usize) -> Vec<u64> {
+    let mut state = vec![0u64; n];
+    // black_box: the compiler must not drop the fill as a store of zeros into zeroed memory.
+    std::hint::black_box(&mut state[..]).fill(0);
+    state
+}
+
+/// A prepared run refuses a second one: its state is the first run's.
+fn handled_already() -> EngineError {
+    EngineError::Argument("this prepared stream was handled already: prepare it again".into())
+}
+
+/// The digest needs a run that handled every event.
+fn not_handled() -> EngineError {
+    EngineError::Argument("no digest: the prepared stream has not been handled to the end".into())
+}
+
+/// A run's three phases, after SPEC's measurement window (docs/measurement-window.md):
+/// `prepare` (setup: decoding, per-key state, channels), `run` (the timed handling, once),
+/// `digest` (after the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Prepared,
+    Running,
+    Handled,
+}
+
 /// `native-sequential`: every event on the calling thread, in `seq` order.
+pub struct SequentialRun {
+    events: Vec<Event>,
+    states: Vec<u64>,
+    counts: Vec<u64>,
+    g: u64,
+    phase: Phase,
+}
+
+impl SequentialRun {
+    /// Setup: the records decoded and the per-key state made (validated by `Stream::new`).
+    pub fn prepare(stream: &Stream<'_>) -> SequentialRun {
+        SequentialRun {
+            events: stream.events().collect(),
+            states: zeroed_state(stream.n_keys()),
+            counts: zeroed_state(stream.n_keys()),
+            g: 0,
+            phase: Phase::Prepared,
+        }
+    }
+
+    /// The timed window: handles every event, writes its completion time, nothing more.
+    pub fn run(
+        &mut self,
+        done: DoneSlots<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        if self.phase != Phase::Prepared {
+            return Err(handled_already());
+        }
+        check_done(self.events.len(), done)?;
+        self.phase = Phase::Running;
+        let g = AtomicU64::new(0);
+        let _precise = open_loop.then(PreciseSleep::new);
+        let (cancel, fault) = (&*control.cancel, control.fault); // hoisted: read once per event, no more
+        let (events, states, counts) = (&self.events, &mut self.states, &mut self.counts);
+        let mut current = None;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for e in events {
+                if open_loop {
+                    wait_until(t0_ns.saturating_add(e.arrival_ns), || control.cancelled());
+                }
+                if cancel.load(Relaxed) {
+                    return Err(EngineError::Cancelled);
+                }
+                current = Some(e.seq);
+                fault.check(e.seq);
+                let k = e.key as usize;
+                handle(e, &mut states[k], &mut counts[k], &g);
+                done[e.seq as usize].store(now_ns(), Relaxed);
+            }
+            Ok(())
+        }));
+        match outcome {
+            Ok(result) => result?,
+            Err(panic) => return Err(EngineError::Handler(handler_failure(current, &panic))),
+        }
+        self.g = g.into_inner();
+        self.phase = Phase::Handled;
+        Ok(())
+    }
+
+    /// After the window: the digest of the final state (SPEC §3).
+    pub fn digest(&self) -> Result<u64, EngineError> {
+        if self.phase != Phase::Handled {
+            return Err(not_handled());
+        }
+        Ok(digest(
+            self.g,
+            &self.states,
+            &self.counts,
+            self.events.len() as u64,
+        ))
+    }
+}
+
+/// Prepare, run and digest in one call (tests, fuzzing, benches: no window to keep apart).
 pub fn run_sequential(
     stream: &Stream<'_>,
     done: DoneSlots<'_>,
@@ -245,39 +355,9 @@ pub fn run_sequential(
     open_loop: bool,
     control: &Control,
 ) -> Result<u64, EngineError> {
-    check_done(stream, done)?;
-    let n_keys = stream.n_keys as usize;
-    let (mut states, mut counts) = (vec![0u64; n_keys], vec![0u64; n_keys]);
-    let g = AtomicU64::new(0);
-    let _precise = open_loop.then(PreciseSleep::new);
-    let (cancel, fault) = (&*control.cancel, control.fault); // hoisted: read once per event, no more
-    let mut current = None;
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        for e in stream.events() {
-            if open_loop {
-                wait_until(t0_ns.saturating_add(e.arrival_ns), || control.cancelled());
-            }
-            if cancel.load(Relaxed) {
-                return Err(EngineError::Cancelled);
-            }
-            current = Some(e.seq);
-            fault.check(e.seq);
-            let k = e.key as usize;
-            handle(&e, &mut states[k], &mut counts[k], &g);
-            done[e.seq as usize].store(now_ns(), Relaxed);
-        }
-        Ok(())
-    }));
-    match outcome {
-        Ok(result) => result?,
-        Err(panic) => return Err(EngineError::Handler(handler_failure(current, &panic))),
-    }
-    Ok(digest(
-        g.into_inner(),
-        &states,
-        &counts,
-        stream.len() as u64,
-    ))
+    let mut run = SequentialRun::prepare(stream);
+    run.run(done, t0_ns, open_loop, control)?;
+    run.digest()
 }
 
 /// What the workers of one pool share.
@@ -329,18 +409,17 @@ pub fn keys_owned(n_keys: usize, workers: usize, w: usize) -> usize {
     (n_keys + workers - 1 - w) / workers
 }
 
-/// A worker: handles batches until its channel closes; returns its keys' `(s, c)`.
+/// A worker: handles batches until its channel closes, into its keys' `(s, c)`.
 /// A panicking handler is caught here and recorded with its event; after a failure or a
 /// cancellation the rest is drained unhandled (checked per event: a batch of `block`
 /// events could otherwise hold a cancelled run for a minute).
 pub fn worker_loop(
     inbox: Receiver<Vec<Event>>,
     recycle: Sender<Vec<Event>>,
-    owned: usize,
+    (states, counts): &mut Parts,
     workers: usize,
     shared: &Shared<'_>,
-) -> (Vec<u64>, Vec<u64>) {
-    let (mut states, mut counts) = (vec![0u64; owned], vec![0u64; owned]);
+) {
     // Hoisted: the flags are read once per event, not looked up through `shared` each time.
     let (failed, cancel, fault) = (
         &*shared.failed,
@@ -367,8 +446,10 @@ pub fn worker_loop(
         batch.clear();
         let _ = recycle.send(batch); // the router may be gone already: nothing to return to
     }
-    (states, counts)
 }
+
+/// One worker's keys' states and counts: key `k` at slot `k / workers` of worker `k % workers`.
+pub type Parts = (Vec<u64>, Vec<u64>);
 
 pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
@@ -378,16 +459,16 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
-/// The workers' `(s, c)`; a worker that died outside its handlers is recorded as a failure.
-pub fn join_workers(
-    results: impl Iterator<Item = std::thread::Result<(Vec<u64>, Vec<u64>)>>,
+/// The workers' results; a worker that died outside its handlers is recorded as a failure.
+pub fn join_workers<T: Default>(
+    results: impl Iterator<Item = std::thread::Result<T>>,
     shared: &Shared<'_>,
-) -> Vec<(Vec<u64>, Vec<u64>)> {
+) -> Vec<T> {
     results
         .map(|joined| {
             joined.unwrap_or_else(|panic| {
                 shared.fail(format!("a worker panicked: {}", panic_message(&panic)));
-                (Vec::new(), Vec::new())
+                T::default()
             })
         })
         .collect()
@@ -470,7 +551,7 @@ impl Router {
 }
 
 /// Global `(s, c)` from the workers' own: key `k` lives at worker `k % W`, slot `k / W`.
-pub fn merge(n_keys: usize, parts: &[(Vec<u64>, Vec<u64>)]) -> (Vec<u64>, Vec<u64>) {
+pub fn merge(n_keys: usize, parts: &[Parts]) -> (Vec<u64>, Vec<u64>) {
     let workers = parts.len();
     let (mut states, mut counts) = (vec![0u64; n_keys], vec![0u64; n_keys]);
     for k in 0..n_keys {
@@ -496,6 +577,94 @@ pub fn check_pool(workers: usize, batch_events: usize) -> Result<(), EngineError
 }
 
 /// `native`: a pool of `workers` threads; the calling thread paces and routes.
+///
+/// Prepared: the decoded events, every worker's share of the state, the channels and the
+/// batch buffers. The worker threads start inside `run` (a scoped pool: they borrow the
+/// state and `done_ns`) and are joined there, after the last event.
+pub struct PoolRun {
+    events: Vec<Event>,
+    n_keys: usize,
+    parts: Vec<Parts>,
+    /// The router, the workers' inboxes and the recycle channel; the run consumes them.
+    channels: Option<(Router, Vec<Receiver<Batch>>, Sender<Batch>)>,
+    g: u64,
+    phase: Phase,
+}
+
+impl PoolRun {
+    pub fn prepare(
+        stream: &Stream<'_>,
+        workers: usize,
+        batch_events: usize,
+    ) -> Result<PoolRun, EngineError> {
+        check_pool(workers, batch_events)?;
+        let n_keys = stream.n_keys();
+        let parts = (0..workers)
+            .map(|w| {
+                let owned = keys_owned(n_keys, workers, w);
+                (zeroed_state(owned), zeroed_state(owned))
+            })
+            .collect();
+        Ok(PoolRun {
+            events: stream.events().collect(),
+            n_keys,
+            parts,
+            channels: Some(Router::new(workers, batch_events)),
+            g: 0,
+            phase: Phase::Prepared,
+        })
+    }
+
+    /// The timed window: starts the workers, routes every event, joins them.
+    pub fn run(
+        &mut self,
+        done: DoneSlots<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        if self.phase != Phase::Prepared {
+            return Err(handled_already());
+        }
+        check_done(self.events.len(), done)?;
+        let (mut router, inboxes, recycle) = self.channels.take().ok_or_else(handled_already)?;
+        self.phase = Phase::Running;
+        let workers = self.parts.len();
+        let shared = Shared::new(done, control.clone());
+        let (events, parts) = (&self.events, &mut self.parts);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = inboxes
+                .into_iter()
+                .zip(parts.iter_mut())
+                .map(|(inbox, part)| {
+                    let (recycle, shared) = (recycle.clone(), &shared);
+                    scope.spawn(move || worker_loop(inbox, recycle, part, workers, shared))
+                })
+                .collect();
+            drop(recycle);
+            let _ = route(events, &mut router, &shared, t0_ns, open_loop);
+            drop(router); // closes the channels: workers finish what they hold and return
+            join_workers(handles.into_iter().map(|h| h.join()), &shared);
+        });
+        if let Some(error) = shared.error() {
+            return Err(error);
+        }
+        self.g = shared.g.load(Relaxed);
+        self.phase = Phase::Handled;
+        Ok(())
+    }
+
+    /// After the window: the digest of the final state (SPEC §3).
+    pub fn digest(&self) -> Result<u64, EngineError> {
+        if self.phase != Phase::Handled {
+            return Err(not_handled());
+        }
+        let (states, counts) = merge(self.n_keys, &self.parts);
+        Ok(digest(self.g, &states, &counts, self.events.len() as u64))
+    }
+}
+
+/// Prepare, run and digest in one call (tests, fuzzing, benches: no window to keep apart).
 pub fn run_pool(
     stream: &Stream<'_>,
     done: DoneSlots<'_>,
@@ -505,50 +674,23 @@ pub fn run_pool(
     batch_events: usize,
     control: &Control,
 ) -> Result<u64, EngineError> {
-    check_pool(workers, batch_events)?;
-    check_done(stream, done)?;
-    let n_keys = stream.n_keys as usize;
-    let shared = Shared::new(done, control.clone());
-    let parts = std::thread::scope(|scope| {
-        let (mut router, inboxes, recycle) = Router::new(workers, batch_events);
-        let handles: Vec<_> = inboxes
-            .into_iter()
-            .enumerate()
-            .map(|(w, inbox)| {
-                let (recycle, shared) = (recycle.clone(), &shared);
-                let owned = keys_owned(n_keys, workers, w);
-                scope.spawn(move || worker_loop(inbox, recycle, owned, workers, shared))
-            })
-            .collect();
-        drop(recycle);
-        let _ = route(stream, &mut router, &shared, t0_ns, open_loop);
-        drop(router); // closes the channels: workers finish what they hold and return
-        join_workers(handles.into_iter().map(|h| h.join()), &shared)
-    });
-    if let Some(error) = shared.error() {
-        return Err(error);
-    }
-    let (states, counts) = merge(n_keys, &parts);
-    Ok(digest(
-        shared.g.load(Relaxed),
-        &states,
-        &counts,
-        stream.len() as u64,
-    ))
+    let mut run = PoolRun::prepare(stream, workers, batch_events)?;
+    run.run(done, t0_ns, open_loop, control)?;
+    run.digest()
 }
 
 /// Releases events to their owners at their intended arrival (open loop) or at once (closed).
 /// While events are due, batches fill; before waiting for the next one, partial batches go out,
 /// so an event never sits in a buffer while the router sleeps.
 fn route(
-    stream: &Stream<'_>,
+    events: &[Event],
     router: &mut Router,
     shared: &Shared<'_>,
     t0_ns: u64,
     open_loop: bool,
 ) -> Result<(), Stopped> {
     let _precise = open_loop.then(PreciseSleep::new);
-    for e in stream.events() {
+    for e in events {
         if open_loop {
             let due = t0_ns.saturating_add(e.arrival_ns);
             if now_ns() < due {
@@ -556,7 +698,7 @@ fn route(
                 wait_until(due, || shared.stopped());
             }
         }
-        router.push(e, shared)?;
+        router.push(*e, shared)?;
     }
     router.flush(shared)
 }
@@ -720,8 +862,9 @@ mod tests {
         };
         inbox_tx.send(vec![bad]).unwrap();
         drop(inbox_tx);
-        let (states, _) = worker_loop(inbox, recycle, 1, 1, &shared);
-        assert_eq!(states, vec![0]);
+        let mut part = (vec![0u64], vec![0u64]);
+        worker_loop(inbox, recycle, &mut part, 1, &shared);
+        assert_eq!(part.0, vec![0]);
         assert!(
             returned.try_recv().is_ok(),
             "the batch's buffer is returned even after a panic"

@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::engine::{run_pool, run_sequential, Control, EngineError, Stream};
+use crate::engine::{Control, DoneSlots, EngineError, PoolRun, SequentialRun, Stream};
 use crate::fault::Fault;
 use crate::session::Session;
 
@@ -143,6 +143,45 @@ struct Engine {
     workers: usize,
     batch_events: usize,
     control: Control,
+    /// The stream `evb_engine_prepare` made ready; locked by a run (`cancel` needs no lock).
+    prepared: Mutex<Option<Prepared>>,
+}
+
+enum Prepared {
+    Sequential(SequentialRun),
+    Pool(PoolRun),
+}
+
+impl Prepared {
+    fn run(
+        &mut self,
+        done: DoneSlots<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        match self {
+            Prepared::Sequential(run) => run.run(done, t0_ns, open_loop, control),
+            Prepared::Pool(run) => run.run(done, t0_ns, open_loop, control),
+        }
+    }
+
+    fn digest(&self) -> Result<u64, EngineError> {
+        match self {
+            Prepared::Sequential(run) => run.digest(),
+            Prepared::Pool(run) => run.digest(),
+        }
+    }
+}
+
+impl Engine {
+    fn prepared(&self) -> std::sync::MutexGuard<'_, Option<Prepared>> {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn nothing_prepared() -> Failure {
+    argument("nothing is prepared on this engine: call evb_engine_prepare first")
 }
 
 static ENGINES: OnceLock<Mutex<Registry<Engine>>> = OnceLock::new();
@@ -192,22 +231,6 @@ unsafe fn done_arg<'a>(ptr: *mut u64, len: usize) -> Result<&'a [AtomicU64], Fai
     }
     // SAFETY: AtomicU64 has the size and (checked) alignment of u64.
     Ok(std::slice::from_raw_parts(ptr as *const AtomicU64, len))
-}
-
-/// Workers write `done_ns` while the records are read: the two must not share memory.
-fn check_disjoint(records: &[u8], done: &[AtomicU64]) -> Result<(), Failure> {
-    let (r0, r1) = (
-        records.as_ptr() as usize,
-        records.as_ptr() as usize + records.len(),
-    );
-    let (d0, d1) = (
-        done.as_ptr() as usize,
-        done.as_ptr() as usize + std::mem::size_of_val(done),
-    );
-    if !records.is_empty() && !done.is_empty() && r0 < d1 && d0 < r1 {
-        return Err(argument("done_ns overlaps the records"));
-    }
-    Ok(())
 }
 
 /// # Safety
@@ -261,51 +284,75 @@ pub unsafe extern "C" fn evb_engine_new(
             workers,
             batch_events,
             control: Control::with_fault(Fault::armed(contender)),
+            prepared: Mutex::new(None),
         };
         write_out(out_engine, insert(&ENGINES, engine), "out_engine")
     })
 }
 
-/// Handles a whole stream in one call; the caller should release its interpreter lock.
+/// Setup, before the clock: validates the records (nothing is prepared if any is invalid),
+/// decodes them into the engine's own copy and makes the per-key state and the pool's
+/// channels. Replaces what was prepared before.
 ///
 /// # Safety
-/// `records` must hold `records_len` readable bytes; `done_ns` `done_len` writable,
-/// 8-byte-aligned `uint64_t`; `out_digest` must be NULL or writable.
+/// `records` must hold `records_len` readable bytes for the duration of the call.
 #[no_mangle]
-pub unsafe extern "C" fn evb_engine_run(
+pub unsafe extern "C" fn evb_engine_prepare(
     engine: u64,
     records: *const u8,
     records_len: usize,
     n_keys: u32,
-    done_ns: *mut u64,
-    done_len: usize,
-    t0_ns: u64,
-    open_loop: i32,
-    out_digest: *mut u64,
 ) -> i32 {
     guarded(|| {
         let engine = lookup(&ENGINES, engine, "engine")?;
         let records = bytes_arg(records, records_len, "records")?;
-        let done = done_arg(done_ns, done_len)?;
-        check_disjoint(records, done)?;
-        if out_digest.is_null() {
-            return Err(argument("out_digest is NULL"));
-        }
         let stream = Stream::new(records, n_keys)?;
-        let open_loop = open_loop != 0;
-        let digest = if engine.model == EVB_MODEL_SEQUENTIAL {
-            run_sequential(&stream, done, t0_ns, open_loop, &engine.control)?
+        let prepared = if engine.model == EVB_MODEL_SEQUENTIAL {
+            Prepared::Sequential(SequentialRun::prepare(&stream))
         } else {
-            run_pool(
+            Prepared::Pool(PoolRun::prepare(
                 &stream,
-                done,
-                t0_ns,
-                open_loop,
                 engine.workers,
                 engine.batch_events,
-                &engine.control,
-            )?
+            )?)
         };
+        *engine.prepared() = Some(prepared);
+        Ok(())
+    })
+}
+
+/// The timed window: handles the prepared stream once, writing each event's completion time;
+/// the caller should release its interpreter lock.
+///
+/// # Safety
+/// `done_ns` must hold `done_len` writable, 8-byte-aligned `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn evb_engine_run(
+    engine: u64,
+    done_ns: *mut u64,
+    done_len: usize,
+    t0_ns: u64,
+    open_loop: i32,
+) -> i32 {
+    guarded(|| {
+        let engine = lookup(&ENGINES, engine, "engine")?;
+        let done = done_arg(done_ns, done_len)?;
+        let mut prepared = engine.prepared();
+        let run = prepared.as_mut().ok_or_else(nothing_prepared)?;
+        Ok(run.run(done, t0_ns, open_loop != 0, &engine.control)?)
+    })
+}
+
+/// After the window: the digest of the state the run left (SPEC §3).
+///
+/// # Safety
+/// `out_digest` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_engine_digest(engine: u64, out_digest: *mut u64) -> i32 {
+    guarded(|| {
+        let engine = lookup(&ENGINES, engine, "engine")?;
+        let prepared = engine.prepared();
+        let digest = prepared.as_ref().ok_or_else(nothing_prepared)?.digest()?;
         write_out(out_digest, digest, "out_digest")
     })
 }
@@ -490,21 +537,17 @@ mod tests {
         assert_eq!(evb_engine_free(engine), EVB_OK);
         assert_eq!(evb_engine_free(engine), EVB_ERR_HANDLE);
         assert!(last_error().contains("freed"));
+        assert_eq!(
+            unsafe { evb_engine_prepare(engine, std::ptr::null(), 0, 1) },
+            EVB_ERR_HANDLE
+        );
+        assert_eq!(
+            unsafe { evb_engine_run(engine, std::ptr::null_mut(), 0, 0, 0) },
+            EVB_ERR_HANDLE
+        );
         let mut digest = 0u64;
         assert_eq!(
-            unsafe {
-                evb_engine_run(
-                    engine,
-                    std::ptr::null(),
-                    0,
-                    1,
-                    std::ptr::null_mut(),
-                    0,
-                    0,
-                    0,
-                    &mut digest,
-                )
-            },
+            unsafe { evb_engine_digest(engine, &mut digest) },
             EVB_ERR_HANDLE
         );
         assert_eq!(
@@ -533,47 +576,93 @@ mod tests {
             ..Default::default()
         }
         .encode();
-        let mut done = [0u64; 1];
-        let mut digest = 0u64;
-        let run = |records: *const u8, len: usize, done: *mut u64, n: usize, out: *mut u64| unsafe {
-            evb_engine_run(engine, records, len, 1, done, n, 0, 0, out)
-        };
-        assert_eq!(
-            run(record.as_ptr(), 32, done.as_mut_ptr(), 1, &mut digest),
-            EVB_ERR_INVALID_STREAM
-        );
+        let prepare =
+            |records: *const u8, len: usize| unsafe { evb_engine_prepare(engine, records, len, 1) };
+        assert_eq!(prepare(record.as_ptr(), 32), EVB_ERR_INVALID_STREAM);
         assert_eq!(
             last_error(),
             "record 0: seq is 1, must equal the record index 0"
         );
+        assert_eq!(prepare(std::ptr::null(), 32), EVB_ERR_ARGUMENT);
+        let mut done = [0u64; 1];
+        let mut digest = 0u64;
+        // Nothing prepared yet (the invalid stream prepared nothing): run and digest refuse.
         assert_eq!(
-            run(std::ptr::null(), 32, done.as_mut_ptr(), 1, &mut digest),
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, 0, 0) },
             EVB_ERR_ARGUMENT
         );
+        assert!(last_error().contains("evb_engine_prepare first"));
         assert_eq!(
-            run(record.as_ptr(), 32, std::ptr::null_mut(), 1, &mut digest),
+            unsafe { evb_engine_digest(engine, &mut digest) },
             EVB_ERR_ARGUMENT
         );
+        assert_eq!(prepare(std::ptr::null(), 0), EVB_OK);
         assert_eq!(
-            run(
-                record.as_ptr(),
-                32,
-                done.as_mut_ptr(),
-                1,
-                std::ptr::null_mut()
-            ),
+            unsafe { evb_engine_digest(engine, &mut digest) },
             EVB_ERR_ARGUMENT
         );
+        assert!(last_error().contains("not been handled"));
         let misaligned = (done.as_mut_ptr() as *mut u8).wrapping_add(1) as *mut u64;
         assert_eq!(
-            run(record.as_ptr(), 0, misaligned, 1, &mut digest),
+            unsafe { evb_engine_run(engine, misaligned, 1, 0, 0) },
             EVB_ERR_ARGUMENT
         );
         assert_eq!(
-            run(std::ptr::null(), 0, done.as_mut_ptr(), 1, &mut digest),
+            unsafe { evb_engine_run(engine, std::ptr::null_mut(), 1, 0, 0) },
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, 0, 0) },
             EVB_OK
         );
+        assert_eq!(
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, 0, 0) },
+            EVB_ERR_ARGUMENT
+        );
+        assert!(last_error().contains("handled already"));
+        assert_eq!(
+            unsafe { evb_engine_digest(engine, std::ptr::null_mut()) },
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(unsafe { evb_engine_digest(engine, &mut digest) }, EVB_OK);
         assert_eq!(digest, 0x238275bc38fcbe91);
+        assert_eq!(evb_engine_free(engine), EVB_OK);
+    }
+
+    #[test]
+    fn the_engine_keeps_its_own_copy_of_the_records() {
+        // Prepared, then the caller's buffer overwritten: the run handles what was prepared.
+        let events: Vec<crate::spec::Event> = (0..64u64)
+            .map(|i| crate::spec::Event {
+                seq: i,
+                value: i * 7,
+                key: (i % 4) as u32,
+                ..Default::default()
+            })
+            .collect();
+        let mut records: Vec<u8> = events.iter().flat_map(|e| e.encode()).collect();
+        let mut engine = 0u64;
+        let mut done = vec![0u64; 64];
+        let mut digest = 0u64;
+        unsafe {
+            assert_eq!(evb_engine_new(EVB_MODEL_POOL, 2, 4, &mut engine), EVB_OK);
+            assert_eq!(
+                evb_engine_prepare(engine, records.as_ptr(), records.len(), 4),
+                EVB_OK
+            );
+            records.fill(0xff);
+            assert_eq!(evb_engine_run(engine, done.as_mut_ptr(), 64, 0, 0), EVB_OK);
+            assert_eq!(evb_engine_digest(engine, &mut digest), EVB_OK);
+        }
+        let mut states = [0u64; 4];
+        let mut counts = [0u64; 4];
+        for e in &events {
+            let k = e.key as usize;
+            states[k] = crate::spec::mix(states[k] ^ e.value);
+            counts[k] += 1;
+        }
+        assert_eq!(digest, crate::spec::digest(0, &states, &counts, 64));
+        assert!(done.iter().all(|&d| d > 0));
         assert_eq!(evb_engine_free(engine), EVB_OK);
     }
 
@@ -630,29 +719,23 @@ mod tests {
         );
         let records = block_records(10_000); // 10 s of 1 ms waits on two workers
         let mut done = vec![0u64; 10_000];
-        let mut digest = 0u64;
+        let prepared = unsafe { evb_engine_prepare(engine, records.as_ptr(), records.len(), 4) };
+        assert_eq!(prepared, EVB_OK);
         let start = std::time::Instant::now();
         let code = std::thread::scope(|scope| {
             scope.spawn(|| {
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 assert_eq!(evb_engine_cancel(engine), EVB_OK);
             });
-            unsafe {
-                evb_engine_run(
-                    engine,
-                    records.as_ptr(),
-                    records.len(),
-                    4,
-                    done.as_mut_ptr(),
-                    done.len(),
-                    0,
-                    0,
-                    &mut digest,
-                )
-            }
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), done.len(), 0, 0) }
         });
         assert_eq!(code, EVB_ERR_CANCELLED);
         assert_eq!(last_error(), "the run was cancelled");
+        let mut digest = 0u64;
+        assert_eq!(
+            unsafe { evb_engine_digest(engine, &mut digest) },
+            EVB_ERR_ARGUMENT
+        );
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
         assert_eq!(evb_engine_free(engine), EVB_OK);
         assert_eq!(evb_engine_cancel(engine), EVB_ERR_HANDLE);

@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::engine::{
-    check_pool, join_workers, keys_owned, merge, worker_loop, Control, EngineError, Router, Shared,
+    check_pool, join_workers, keys_owned, merge, worker_loop, zeroed_state, Control, EngineError,
+    Parts, Router, Shared,
 };
 use crate::spec::{check_n_keys, digest, validate_records, Event, RECORD_SIZE};
-
-type Parts = (Vec<u64>, Vec<u64>);
 
 pub struct Session {
     n_keys: u32,
@@ -47,7 +46,11 @@ impl Session {
                 let owned = keys_owned(n_keys as usize, workers, w);
                 std::thread::Builder::new()
                     .name(format!("evb-session-{w}"))
-                    .spawn(move || worker_loop(inbox, recycle, owned, workers, &shared))
+                    .spawn(move || {
+                        let mut part = (zeroed_state(owned), zeroed_state(owned));
+                        worker_loop(inbox, recycle, &mut part, workers, &shared);
+                        part
+                    })
                     .map_err(|e| {
                         EngineError::Resource(format!("could not start a worker thread: {e}"))
                     })
