@@ -10,6 +10,7 @@
     nox -s verify           every contender against the reference on every built-in workload
     nox -s robustness       tries to break it: fuzzing, faults, interrupts, valgrind, soak runs (results/robustness/)
     nox -s freethreaded     threaded on a Python without the GIL (3.13t+), beside the rest; skips where none is here
+    nox -s calibrate        compare's verdicts proven: self-comparisons, known slowdowns (results/calibration/)
 
 Regression tracking with asv (README "Regression tracking"; tools/asvtrack):
 
@@ -411,3 +412,11 @@ def canary(session: nox.Session) -> None:
     _ensure_chromium(session)
     session.install(*ASV_HOST, *SITE_CHECK)
     session.run("python", "-m", "asvtrack.canary", *session.posargs, env=ASV_TOOLS_ENV)
+
+
+@nox.session
+def calibrate(session: nox.Session) -> None:
+    """compare's verdicts proven here: a contender against itself, and slowed by known amounts, N times
+    (tools/calibrate.py; `-- --runs N`, default 20; about 25 minutes) into results/calibration/STAMP/."""
+    _install(session)
+    session.run("python", "tools/calibrate.py", *session.posargs, env={"PYTHONPATH": "tools"})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import EntryPoint, entry_points
 
+from implementations import calibration
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
 from implementations.event_loop import Asyncio
 from implementations.native_cffi import Native, NativeSequential
@@ -54,6 +55,11 @@ _FACTORIES: dict[str, Callable[[], Contender]] = {
 }
 
 
+def _factories() -> dict[str, Callable[[], Contender]]:
+    """The built-in contenders, and the calibration switch's where it is set (implementations/calibration.py)."""
+    return _FACTORIES | calibration.factories(_FACTORIES)
+
+
 @dataclass(frozen=True)
 class Registration:
     name: str
@@ -83,7 +89,7 @@ def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
     """The plugin contender ``name``; raises Unavailable saying why it cannot be used."""
     if not PLUGIN_NAME.fullmatch(name):
         raise Unavailable(f"{_origin(candidates[0])}: '{name}' is not a usable name (letters, digits, . _ -)")
-    if name in _FACTORIES:
+    if name in _factories():
         raise Unavailable(f"{_origin(candidates[0])} is ignored: '{name}' is a built-in contender's name")
     if len(candidates) > 1:
         raise Unavailable(f"{len(candidates)} plugins claim this name: {', '.join(map(_origin, candidates))}")
@@ -140,9 +146,10 @@ def _registered(name: str, make: Callable[[], Contender], origin: str) -> Regist
 
 def registry() -> list[Registration]:
     """Every registered contender, available or not: the built-in ones, then plugins by name."""
-    out = [_registered(name, factory, "built-in") for name, factory in _FACTORIES.items()]
+    built_in = _factories()
+    out = [_registered(name, factory, "built-in") for name, factory in built_in.items()]
     for name, candidates in _plugins().items():
-        shown = f"{name} (plugin)" if name in _FACTORIES else name  # listed, never in the built-in's place
+        shown = f"{name} (plugin)" if name in built_in else name  # listed, never in the built-in's place
         out.append(_registered(shown, partial(_plugin_contender, name, candidates), _origin(candidates[0])))
     return out
 
@@ -153,8 +160,9 @@ def available() -> list[Contender]:
 
 def get(name: str) -> Contender:
     """The contender called ``name``; raises KeyError or Unavailable with a reason."""
-    if name in _FACTORIES:
-        return _FACTORIES[name]()
+    built_in = _factories()
+    if name in built_in:
+        return built_in[name]()
     plugins = _plugins()
     if name not in plugins:
         raise KeyError(name)

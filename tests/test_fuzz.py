@@ -400,9 +400,7 @@ def good_document() -> dict[str, Any]:
     stream = workload.generate(workload.load_workload("smoke").with_events(200))
     contender = implementations.get("sequential")
     outcome = run_once(contender, stream, workers=1, mode="closed", reference_digest=reference_digest(stream))
-    from harness.runner import figures
-
-    return results.document(outcome, figures(outcome, stream), {"name": "smoke"})
+    return results.single_run(outcome, stream, {"name": "smoke"})
 
 
 @st.composite
