@@ -21,6 +21,7 @@ from importlib.metadata import EntryPoint, entry_points
 from implementations import calibration
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
 from implementations.event_loop import Asyncio
+from implementations.floors import FloorNative, FloorPython
 from implementations.native_cffi import Native, NativeSequential
 from implementations.processes import Processes
 from implementations.sequential import Sequential
@@ -36,6 +37,7 @@ __all__ = [
     "Session",
     "Unavailable",
     "available",
+    "floors",
     "get",
     "registry",
 ]
@@ -52,6 +54,14 @@ _FACTORIES: dict[str, Callable[[], Contender]] = {
     "processes": Processes,
     "native": Native,
     "native-sequential": NativeSequential,
+}
+
+
+# Contenders that handle nothing (implementations/floors.py): never in registry(), so never
+# verified or compared as contenders; what waiting alone costs, for the figures beside them.
+_FLOORS: dict[str, Callable[[], Contender]] = {
+    "floor-python": FloorPython,
+    "floor-native": FloorNative,
 }
 
 
@@ -89,7 +99,7 @@ def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
     """The plugin contender ``name``; raises Unavailable saying why it cannot be used."""
     if not PLUGIN_NAME.fullmatch(name):
         raise Unavailable(f"{_origin(candidates[0])}: '{name}' is not a usable name (letters, digits, . _ -)")
-    if name in _factories():
+    if name in _factories() or name in _FLOORS:
         raise Unavailable(f"{_origin(candidates[0])} is ignored: '{name}' is a built-in contender's name")
     if len(candidates) > 1:
         raise Unavailable(f"{len(candidates)} plugins claim this name: {', '.join(map(_origin, candidates))}")
@@ -152,6 +162,11 @@ def registry() -> list[Registration]:
         shown = f"{name} (plugin)" if name in built_in else name  # listed, never in the built-in's place
         out.append(_registered(shown, partial(_plugin_contender, name, candidates), _origin(candidates[0])))
     return out
+
+
+def floors() -> list[Registration]:
+    """The floors (``model == "floor"``), available or not, with the reason where not."""
+    return [_registered(name, factory, "built-in") for name, factory in _FLOORS.items()]
 
 
 def available() -> list[Contender]:

@@ -41,14 +41,17 @@ extern "C" {
 
 #define EVB_MODEL_SEQUENTIAL 0
 #define EVB_MODEL_POOL 1
+#define EVB_MODEL_FLOOR 2
 
 typedef uint64_t evb_engine;
 typedef uint64_t evb_session;
 
 const char *evb_last_error_message(void);
 
-/* model EVB_MODEL_SEQUENTIAL (workers ignored) or EVB_MODEL_POOL (1..1024 workers);
- * batch_events: events per channel message, 1..1048576. */
+/* model EVB_MODEL_SEQUENTIAL (workers ignored), EVB_MODEL_POOL (1..1024 workers) or
+ * EVB_MODEL_FLOOR (workers ignored: paces the stream as EVB_MODEL_SEQUENTIAL does and writes
+ * done_ns, handling nothing; it has no digest); batch_events: events per channel message,
+ * 1..1048576. */
 int32_t evb_engine_new(uint32_t model, uint32_t workers, uint32_t batch_events, evb_engine *out_engine);
 /* Setup: validates the records (nothing is prepared if any is invalid), copies them decoded
  * and makes the state; the caller's buffer is not read afterwards. Replaces an earlier one. */
@@ -78,6 +81,24 @@ int32_t evb_session_submit(evb_session session, const uint8_t *records, size_t r
 int32_t evb_session_close(evb_session session, uint64_t *out_digest);
 /* Returns once every worker has stopped: nothing writes into done_ns afterwards. */
 int32_t evb_session_free(evb_session session);
+
+/* The jitter probe: a thread of the library reads CLOCK_MONOTONIC in a tight loop for
+ * duration_ns (1 ns .. 1 hour) and summarises the gaps between consecutive reads (percentiles
+ * from an HdrHistogram, 3 significant digits; counts exact). The engine's cancel, and its
+ * signal watcher, stop it (EVB_ERR_CANCELLED). */
+typedef struct {
+    uint64_t reads;
+    uint64_t duration_ns;
+    uint64_t p50_ns;
+    uint64_t p90_ns;
+    uint64_t p99_ns;
+    uint64_t p999_ns;
+    uint64_t max_ns;
+    uint64_t over_10us;
+    uint64_t over_100us;
+    uint64_t over_1ms;
+} evb_jitter_summary;
+int32_t evb_jitter_probe(evb_engine engine, uint64_t duration_ns, evb_jitter_summary *out_summary);
 
 /* A whole .evts image (SPEC §2): header, size and every record. */
 int32_t evb_validate_file(const uint8_t *data, size_t len, uint32_t *out_n_keys, uint64_t *out_n_events);

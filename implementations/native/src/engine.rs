@@ -360,6 +360,49 @@ pub fn run_sequential(
     run.digest()
 }
 
+/// `floor-native`: paces the stream exactly as `native-sequential` does (the same
+/// `wait_until`, sleep then spin, with the same timer slack) and writes each `done_ns`,
+/// handling nothing. Its latencies are what waiting alone costs the engine.
+pub struct FloorRun {
+    arrivals: Vec<u64>,
+    phase: Phase,
+}
+
+impl FloorRun {
+    pub fn prepare(stream: &Stream<'_>) -> FloorRun {
+        FloorRun {
+            arrivals: stream.events().map(|e| e.arrival_ns).collect(),
+            phase: Phase::Prepared,
+        }
+    }
+
+    pub fn run(
+        &mut self,
+        done: DoneSlots<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        if self.phase != Phase::Prepared {
+            return Err(handled_already());
+        }
+        check_done(self.arrivals.len(), done)?;
+        self.phase = Phase::Running;
+        let _precise = open_loop.then(PreciseSleep::new);
+        for (slot, &arrival) in done.iter().zip(&self.arrivals) {
+            if open_loop {
+                wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
+            }
+            if control.cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            slot.store(now_ns(), Relaxed);
+        }
+        self.phase = Phase::Handled;
+        Ok(())
+    }
+}
+
 /// What the workers of one pool share.
 pub struct Shared<'a> {
     pub done: DoneSlots<'a>,

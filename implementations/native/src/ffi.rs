@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::engine::{Control, DoneSlots, EngineError, PoolRun, SequentialRun, Stream};
+use crate::engine::{Control, DoneSlots, EngineError, FloorRun, PoolRun, SequentialRun, Stream};
 use crate::fault::Fault;
 use crate::session::Session;
 
@@ -29,6 +29,7 @@ pub const EVB_ERR_CANCELLED: i32 = 7;
 
 pub const EVB_MODEL_SEQUENTIAL: u32 = 0;
 pub const EVB_MODEL_POOL: u32 = 1;
+pub const EVB_MODEL_FLOOR: u32 = 2;
 
 struct Failure(i32, String);
 
@@ -150,6 +151,7 @@ struct Engine {
 enum Prepared {
     Sequential(SequentialRun),
     Pool(PoolRun),
+    Floor(FloorRun),
 }
 
 impl Prepared {
@@ -163,6 +165,7 @@ impl Prepared {
         match self {
             Prepared::Sequential(run) => run.run(done, t0_ns, open_loop, control),
             Prepared::Pool(run) => run.run(done, t0_ns, open_loop, control),
+            Prepared::Floor(run) => run.run(done, t0_ns, open_loop, control),
         }
     }
 
@@ -170,6 +173,9 @@ impl Prepared {
         match self {
             Prepared::Sequential(run) => run.digest(),
             Prepared::Pool(run) => run.digest(),
+            Prepared::Floor(_) => Err(EngineError::Argument(
+                "a floor handles nothing: it has no digest".into(),
+            )),
         }
     }
 }
@@ -261,23 +267,23 @@ pub unsafe extern "C" fn evb_engine_new(
     out_engine: *mut u64,
 ) -> i32 {
     guarded(|| {
-        if model != EVB_MODEL_SEQUENTIAL && model != EVB_MODEL_POOL {
-            return Err(argument(format!("model must be {EVB_MODEL_SEQUENTIAL} (sequential) or {EVB_MODEL_POOL} (pool), got {model}")));
+        if ![EVB_MODEL_SEQUENTIAL, EVB_MODEL_POOL, EVB_MODEL_FLOOR].contains(&model) {
+            return Err(argument(format!("model must be {EVB_MODEL_SEQUENTIAL} (sequential), {EVB_MODEL_POOL} (pool) or {EVB_MODEL_FLOOR} (floor), got {model}")));
         }
-        let workers = if model == EVB_MODEL_SEQUENTIAL {
-            1
-        } else {
+        let workers = if model == EVB_MODEL_POOL {
             workers as usize
+        } else {
+            1
         };
         let batch_events = batch_events as usize;
         crate::engine::check_pool(workers, batch_events)?;
         if out_engine.is_null() {
             return Err(argument("out_engine is NULL"));
         }
-        let contender = if model == EVB_MODEL_SEQUENTIAL {
-            "native-sequential"
-        } else {
-            "native"
+        let contender = match model {
+            EVB_MODEL_SEQUENTIAL => "native-sequential",
+            EVB_MODEL_FLOOR => "floor-native",
+            _ => "native",
         };
         let engine = Engine {
             model,
@@ -307,14 +313,14 @@ pub unsafe extern "C" fn evb_engine_prepare(
         let engine = lookup(&ENGINES, engine, "engine")?;
         let records = bytes_arg(records, records_len, "records")?;
         let stream = Stream::new(records, n_keys)?;
-        let prepared = if engine.model == EVB_MODEL_SEQUENTIAL {
-            Prepared::Sequential(SequentialRun::prepare(&stream))
-        } else {
-            Prepared::Pool(PoolRun::prepare(
+        let prepared = match engine.model {
+            EVB_MODEL_SEQUENTIAL => Prepared::Sequential(SequentialRun::prepare(&stream)),
+            EVB_MODEL_FLOOR => Prepared::Floor(FloorRun::prepare(&stream)),
+            _ => Prepared::Pool(PoolRun::prepare(
                 &stream,
                 engine.workers,
                 engine.batch_events,
-            )?)
+            )?),
         };
         *engine.prepared() = Some(prepared);
         Ok(())
@@ -473,6 +479,54 @@ pub extern "C" fn evb_session_free(session: u64) -> i32 {
         entry.control.cancel(); // an in-flight submit stops routing and lets go of the lock
         entry.lock().shutdown(); // then every worker is joined
         Ok(())
+    })
+}
+
+/// The jitter probe's figures (`include/eventbench.h`: `evb_jitter_summary`).
+#[repr(C)]
+pub struct JitterSummaryC {
+    pub reads: u64,
+    pub duration_ns: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub over_10us: u64,
+    pub over_100us: u64,
+    pub over_1ms: u64,
+}
+
+/// Reads the clock in a tight loop on a thread of its own for `duration_ns` and summarises the
+/// gaps between reads; the engine's cancel (and its signal watcher) stops it.
+///
+/// # Safety
+/// `out_summary` must be NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn evb_jitter_probe(
+    engine: u64,
+    duration_ns: u64,
+    out_summary: *mut JitterSummaryC,
+) -> i32 {
+    guarded(|| {
+        let engine = lookup(&ENGINES, engine, "engine")?;
+        if out_summary.is_null() {
+            return Err(argument("out_summary is NULL"));
+        }
+        let s = crate::jitter::probe(duration_ns, &engine.control)?;
+        let summary = JitterSummaryC {
+            reads: s.reads,
+            duration_ns: s.duration_ns,
+            p50_ns: s.p50_ns,
+            p90_ns: s.p90_ns,
+            p99_ns: s.p99_ns,
+            p999_ns: s.p999_ns,
+            max_ns: s.max_ns,
+            over_10us: s.over_10us,
+            over_100us: s.over_100us,
+            over_1ms: s.over_1ms,
+        };
+        write_out(out_summary, summary, "out_summary")
     })
 }
 
@@ -663,6 +717,54 @@ mod tests {
         }
         assert_eq!(digest, crate::spec::digest(0, &states, &counts, 64));
         assert!(done.iter().all(|&d| d > 0));
+        assert_eq!(evb_engine_free(engine), EVB_OK);
+    }
+
+    #[test]
+    fn the_floor_paces_and_writes_done_ns_and_has_no_digest() {
+        let events: Vec<crate::spec::Event> = (0..20u64)
+            .map(|i| crate::spec::Event {
+                seq: i,
+                arrival_ns: i * 50_000,
+                kind: crate::spec::COMPUTE,
+                work: 1000,
+                ..Default::default()
+            })
+            .collect();
+        let records: Vec<u8> = events.iter().flat_map(|e| e.encode()).collect();
+        let mut engine = 0u64;
+        let mut done = vec![0u64; 20];
+        let t0 = crate::engine::now_ns();
+        unsafe {
+            assert_eq!(evb_engine_new(EVB_MODEL_FLOOR, 9, 1, &mut engine), EVB_OK);
+            assert_eq!(
+                evb_engine_prepare(engine, records.as_ptr(), records.len(), 1),
+                EVB_OK
+            );
+            assert_eq!(evb_engine_run(engine, done.as_mut_ptr(), 20, t0, 1), EVB_OK);
+            let mut digest = 0u64;
+            assert_eq!(evb_engine_digest(engine, &mut digest), EVB_ERR_ARGUMENT);
+        }
+        assert!(last_error().contains("no digest"));
+        for (e, d) in events.iter().zip(&done) {
+            assert!(*d >= t0 + e.arrival_ns);
+        }
+        let mut summary = std::mem::MaybeUninit::<JitterSummaryC>::uninit();
+        assert_eq!(
+            unsafe { evb_jitter_probe(engine, 1_000_000, summary.as_mut_ptr()) },
+            EVB_OK
+        );
+        let summary = unsafe { summary.assume_init() };
+        assert!(summary.reads > 0 && summary.duration_ns >= 1_000_000);
+        let mut unused = std::mem::MaybeUninit::<JitterSummaryC>::uninit();
+        assert_eq!(
+            unsafe { evb_jitter_probe(engine, 0, unused.as_mut_ptr()) },
+            EVB_ERR_ARGUMENT
+        );
+        assert_eq!(
+            unsafe { evb_jitter_probe(engine, 1, std::ptr::null_mut()) },
+            EVB_ERR_ARGUMENT
+        );
         assert_eq!(evb_engine_free(engine), EVB_OK);
     }
 

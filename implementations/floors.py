@@ -1,0 +1,102 @@
+"""The floors: contenders that handle nothing. They pace the stream and write ``done_ns``.
+
+Their latencies are what waiting alone costs, measured the way every contender is: a
+contender's percentile is only as good as the floor of its kind under it.
+
+* ``floor-python`` waits exactly as the Python contenders do
+  (:func:`implementations.python_handlers.wait_until`, on the calling thread).
+* ``floor-native`` waits exactly as the engine does (its ``wait_until``: sleep, then spin,
+  with a 1 ns timer slack), through the engine's own C ABI (``EVB_MODEL_FLOOR``).
+
+They are not ordinary contenders: ``ContenderInfo.model`` is ``"floor"``, they are listed by
+:func:`implementations.floors`, never by the registry that ``verify`` and ``compare`` read.
+Their digest is meaningless (0: nothing was handled), so a run of one passes
+``reference_digest=None``; the runner still applies every check of SPEC §4 to ``done_ns``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from harness.events import EventStream
+from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open, done_slots
+from implementations.python_handlers import wait_until
+
+FLOOR_MODEL = "floor"
+NO_DIGEST = 0  # what a floor's digest() returns: it handled nothing
+
+
+class FloorPythonSession(Session):
+    def __init__(self, stream: EventStream) -> None:
+        self.arrival_ns = stream.records["arrival_ns"].tolist()
+        self.handled = False
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        if self.handled:
+            raise ContenderError("floor-python: a session handles one run; open another")
+        self.handled = True
+        done = done_slots(done_ns)
+        clock = time.monotonic_ns
+        try:
+            for i, arrival in enumerate(self.arrival_ns):
+                if open_loop:
+                    wait_until(t0_ns + arrival)
+                done[i] = clock()
+        finally:
+            done.release()
+
+    def digest(self) -> int:
+        return NO_DIGEST
+
+
+class FloorPython(Contender):
+    info = ContenderInfo(
+        name="floor-python",
+        language="python",
+        model=FLOOR_MODEL,
+        parallel=False,
+        description="handles nothing: paces the stream as the Python contenders do and writes done_ns",
+    )
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers)
+        return FloorPythonSession(stream)
+
+
+class FloorNativeSession(Session):
+    def __init__(self, stream: EventStream) -> None:
+        from implementations import native_cffi
+
+        self.inner = native_cffi.NativeSession(
+            stream, native_cffi.Engine(native_cffi.MODEL_FLOOR, 1, contender="floor-native")
+        )
+
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.inner.handle(done_ns, t0_ns, open_loop)
+
+    def digest(self) -> int:
+        return NO_DIGEST  # the engine's floor has none (evb_engine_digest refuses)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FloorNative(Contender):
+    info = ContenderInfo(
+        name="floor-native",
+        language="rust",
+        model=FLOOR_MODEL,
+        parallel=False,
+        description="handles nothing: paces the stream as the native engine does (sleep, then spin) and writes done_ns",
+    )
+
+    def __init__(self) -> None:
+        from implementations import native_cffi
+
+        native_cffi.load()  # Unavailable, with the reason, where the library is not
+
+    def open(self, stream: EventStream, workers: int) -> Session:
+        check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
+        return FloorNativeSession(stream)
