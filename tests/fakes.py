@@ -16,7 +16,7 @@ class _FakeSession(Session):
     def __init__(self, stream: EventStream, fault: str) -> None:
         self.stream, self.fault = stream, fault
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
+    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         arrival = self.stream.column("arrival_ns")
         for i in range(self.stream.n_events):
             due = t0_ns + (int(arrival[i]) if open_loop and self.fault != "early" else 0)
@@ -27,6 +27,8 @@ class _FakeSession(Session):
             done_ns[3] = 0
         if self.fault == "reorder":
             done_ns[2], done_ns[4] = done_ns[4], done_ns[2]  # key 0: event 2 after event 4
+
+    def digest(self) -> int:
         good = int(spec_digest_of_file_bytes(self.stream.to_bytes()), 16)
         return good ^ 1 if self.fault == "digest" else good
 
