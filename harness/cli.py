@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,11 +28,14 @@ from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
 from harness.runner import RunOutcome, reference_digest, run_once
 from harness.storage import check_writable
-from implementations import REFERENCE, Contender, ContenderError, Unavailable
+from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
+from implementations.floors import floor_for
+from implementations.native_cffi import JitterSummary
 
 DEFAULT_COMPARE_WORKLOAD = "mixed"
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
 MAX_SWEEP_POINT_S = 600  # a point offering load for longer is a typo (a rate in events/hour, say)
+MAX_JITTER_PROBE_S = 0.25  # per round of compare: at most 2.5 s of the platform's own gaps over 10 rounds
 EXIT_OK, EXIT_WRONG, EXIT_INVALID = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
@@ -127,7 +130,7 @@ def _expected_duration(stream: EventStream, mode: str) -> str:
     """For an open loop, how long a run that keeps up takes (its last arrival)."""
     if mode != "open" or stream.n_events == 0:
         return ""
-    return f", about {int(stream.column('arrival_ns')[-1]) / 1e9:.1f} s"
+    return f", about {_last_arrival_s(stream):.1f} s"
 
 
 # ---------------------------------------------------------------- running
@@ -244,30 +247,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _progress(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop; "
                   f"{args.trials} trials of each, interleaved (seed {seed}){_expected_duration(loaded.stream, mode)}"
                   " a trial")  # fmt: skip
-        reference = reference_digest(loaded.stream)
-        entrants = [trials.Entrant(c, c.effective_workers(args.workers), reference) for c in contenders]
-        done = trials.run_trials(entrants, loaded.stream, mode=mode, trials=args.trials, seed=seed, progress=_progress)
-        comparison = {
-            "seed": seed,
-            "trials": args.trials,
-            "orders": [
-                [entrants[i].name for i in order] for order in trials.round_orders(len(entrants), args.trials, seed)
-            ],
-            "method": stats.METHOD,
-            "family_confidence": stats.FAMILY_CONFIDENCE,
-        }
-        # Every timed trial first: the counting passes install a profiler and allocator hooks,
-        # and no timed run should follow them in the same process.
-        docs = []
-        for entrant in entrants:
-            runs = done[entrant.name]
-            valid = all(t.outcome.valid for t in runs)
-            counted = (
-                counted_allocations(entrant.contender, loaded, entrant.workers, args.alloc_events) if valid else None
-            )
-            doc = results.document(runs, loaded.info, counted, comparison)
+        docs = compared_documents(contenders, loaded, mode, args, seed)
+        for doc in docs:
             results.dump(doc, out.path / results.file_name(doc))
-            docs.append(doc)
         written = report.build(docs, out.path / "report", args.baseline, print_tables=False) if args.report else []
     baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
     title = (f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · {args.trials} trials · "
@@ -277,6 +259,71 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if written:
         print(f"report: {', '.join(str(out.published(p)) for p in written)}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+
+
+def compared_documents(
+    contenders: list[Contender], loaded: LoadedStream, mode: str, args: argparse.Namespace, seed: int
+) -> list[dict[str, Any]]:
+    """The trials of every contender, and in open loop of the floors that pace as they do, with
+    the jitter probe before each round; then each one's document, allocations counted."""
+    reference = reference_digest(loaded.stream)
+    entrants = [trials.Entrant(c, c.effective_workers(args.workers), reference) for c in contenders]
+    floors = machine_floors(contenders) if mode == "open" else {}
+    entrants += [trials.Entrant(floor, 1, None) for floor in dict.fromkeys(floors.values())]
+    probes: list[JitterSummary] = []
+    probe_s = min(MAX_JITTER_PROBE_S, max(0.01, _last_arrival_s(loaded.stream)))  # about as long as a trial
+    done = trials.run_trials(
+        entrants, loaded.stream, mode=mode, trials=args.trials, seed=seed, progress=_progress,
+        between_rounds=lambda _: probes.extend(_jitter(probe_s) if floors else []),
+    )  # fmt: skip
+    orders = trials.round_orders(len(entrants), args.trials, seed)
+    comparison = {
+        "seed": seed,
+        "trials": args.trials,
+        "orders": [[entrants[i].name for i in order] for order in orders],
+        "method": stats.METHOD,
+        "family_confidence": stats.FAMILY_CONFIDENCE,
+    }
+    jitter = stats.jitter_summary([asdict(p) for p in probes])
+    # Every timed trial first: the counting passes install a profiler and allocator hooks,
+    # and no timed run should follow them in the same process.
+    docs = []
+    for entrant in entrants:
+        runs = done[entrant.name]
+        counting = entrant.reference is not None and all(t.outcome.valid for t in runs)  # a floor handles nothing
+        counted = (
+            counted_allocations(entrant.contender, loaded, entrant.workers, args.alloc_events) if counting else None
+        )
+        floor = floors.get(entrant.name)
+        floor_doc = {"name": floor.info.name, "trials": [t.as_dict() for t in done[floor.info.name]],
+                     "jitter": jitter} if floor else None  # fmt: skip
+        docs.append(results.document(runs, loaded.info, counted, comparison, floor_doc))
+    return docs
+
+
+def machine_floors(contenders: list[Contender]) -> dict[str, Contender]:
+    """For each contender, the floor that paces as it does (its latency is read against that floor's):
+    the engine's for the Rust contenders, Python's sleep for every other. None where a floor is
+    unavailable here (a native library that did not build)."""
+    available = {r.name: r.contender for r in implementations.floors() if r.contender is not None}
+    out = {}
+    for contender in contenders:
+        floor = available.get(floor_for(contender.info))
+        if floor is not None:
+            out[contender.info.name] = floor
+    return out
+
+
+def _last_arrival_s(stream: EventStream) -> float:
+    return int(stream.column("arrival_ns")[-1]) / 1e9 if stream.n_events else 0.0
+
+
+def _jitter(seconds: float) -> list[JitterSummary]:
+    """The jitter probe, once; nothing where the native library is unavailable."""
+    try:
+        return [native_cffi.jitter_probe(seconds)]
+    except Unavailable:
+        return []
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

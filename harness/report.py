@@ -294,9 +294,9 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
 
     console = Console(width=max(100, Console().width))
     console.print(title, highlight=False)
-    for caption, headers, rows in tables(docs):
-        console.print(caption, highlight=False)
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, (caption, headers, rows) in enumerate(tables(docs)):
+        console.print(("\n" if i else "") + caption, highlight=False)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
         for header in headers:
             table.add_column(header, justify="left" if header in _LEFT else "right")
         for row in rows:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -215,3 +216,20 @@ def verdict(ratio_interval: Interval | None, higher_is_better: bool, confidence:
     if ratio_interval.high < 1 / (1 + NOISE_THRESHOLD):
         return WORSE if higher_is_better else BETTER
     return UNCLEAR
+
+
+def jitter_summary(probes: Sequence[dict[str, int]]) -> dict[str, Any] | None:
+    """The jitter probe's runs of one comparison together: each gap percentile's median over the
+    runs (the max: the largest), and the gaps over 10 µs, 100 µs and 1 ms per second of probing.
+    ``probes``: ``native_cffi.JitterSummary`` as dicts. None for no probe."""
+    if not probes:
+        return None
+    seconds = sum(p["duration_ns"] for p in probes) / 1e9
+    gaps = {k: float(np.median([p[f"{k}_ns"] for p in probes])) for k in ("p50", "p90", "p99", "p999")}
+    return {
+        "probes": list(probes),
+        "seconds": seconds,
+        "reads": sum(p["reads"] for p in probes),
+        "gaps_ns": gaps | {"max": max(p["max_ns"] for p in probes)},
+        **{f"{k}_per_s": sum(p[k] for p in probes) / seconds for k in ("over_10us", "over_100us", "over_1ms")},
+    }

@@ -99,8 +99,10 @@ def run_trials(
     trials: int,
     seed: int,
     progress: Callable[[str], None] = lambda _: None,
+    between_rounds: Callable[[int], None] = lambda _: None,
 ) -> dict[str, list[Trial]]:
     """Every entrant ``trials`` times, round by round in shuffled order; its trials by name, in round order.
+    ``between_rounds(r)`` runs before round ``r`` (the jitter probe: in the same run, spread alike).
 
     A failed handler (:class:`ContenderError`) or an interrupt ends the comparison: it
     propagates after the contender has stopped its workers, as a single run does.
@@ -109,9 +111,13 @@ def run_trials(
         raise ValueError(f"trials must be in 1..{MAX_TRIALS}, got {trials}")
     done: dict[str, list[Trial]] = {e.name: [] for e in entrants}
     for round_index, order in enumerate(round_orders(len(entrants), trials, seed)):
-        progress(f"  round {round_index + 1}/{trials}: " + ", ".join(entrants[i].name for i in order))
+        between_rounds(round_index)
         for position, i in enumerate(order):
             entrant = entrants[i]
+            workers = f"{entrant.workers} worker{'s' if entrant.workers > 1 else ''}"
+            progress(
+                f"  round {round_index + 1}/{trials} [{position + 1}/{len(order)}] running {entrant.name} ({workers})"
+            )
             outcome = run_once(entrant.contender, stream, workers=entrant.workers, mode=mode,
                                reference_digest=entrant.reference)  # fmt: skip
             done[entrant.name].append(Trial.of(outcome, stream, round_index, position))

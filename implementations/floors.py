@@ -100,3 +100,9 @@ class FloorNative(Contender):
     def open(self, stream: EventStream, workers: int) -> Session:
         check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
         return FloorNativeSession(stream)
+
+
+def floor_for(info: ContenderInfo) -> str:
+    """The floor that waits for arrivals as this contender does: the engine paces the Rust
+    contenders itself; every other contender (Python, the C example) sleeps as Python does."""
+    return "floor-native" if info.language == "rust" else "floor-python"

@@ -290,3 +290,22 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_an_open_loop_compare_measures_the_machine_floor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The floors run in the same rounds; every contender's document holds its floor's trials and the probe."""
+    args = ["compare", "--workload", "mixed", "--n-events", "200", "--impl", "sequential,native-sequential",
+            "--trials", "2", "--alloc-events", "0", "--results-dir", str(tmp_path)]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "floor-python" in out and "floor-native" in out and "machine: a thread that only reads the clock" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    docs = {d["implementation"]: d for d in (results.load(p) for p in run_dir.glob("*.json"))}
+    assert docs["floor-python"]["model"] == docs["floor-native"]["model"] == "floor"
+    assert docs["floor-python"]["digest_ok"] is None and docs["floor-python"]["valid"]
+    for name, floor in (("sequential", "floor-python"), ("native-sequential", "floor-native")):
+        held = docs[name]["floor"]
+        assert held["name"] == floor and held["trials"] == docs[floor]["trials"]
+        assert held["jitter"]["reads"] > 0 and len(held["jitter"]["probes"]) == 2
+        assert 0 < held["jitter"]["gaps_ns"]["p50"] <= held["jitter"]["gaps_ns"]["max"]
+    assert all(d["comparison"]["orders"][0] and len(d["comparison"]["orders"][0]) == 4 for d in docs.values())

@@ -274,3 +274,16 @@ def test_throughputs_far_apart_are_drawn_on_a_log_axis(
     docs = [_doc(name, 1, rate, None, None) for name, rate in zip(("sequential", "native"), rates, strict=True)]
     plots.throughput_and_allocations(docs, "title", tmp_path, "name")
     assert drawn[0].axes[0].get_yscale() == scale
+
+
+def test_a_latency_that_cannot_be_told_from_its_floor_is_marked() -> None:
+    """Paired by round with its floor's trials: a p99 only as high as pacing alone is marked, one far above is not."""
+    doc = _doc("native", 2, 8000.0, [20_000, 90_000, 300_000, 1_000_000, 3_000_000], None)
+    floor = [dict(t, latency_ns={k: v * (1.0 if k in ("p99", "p999") else 0.1) for k, v in t["latency_ns"].items()})
+             for t in doc["trials"]]  # fmt: skip
+    doc["floor"] = {"name": "floor-native", "trials": floor, "jitter": None}
+    marks = dict(zip(report.DELIVERS_HEADERS, report.delivers_rows([doc])[0], strict=True))
+    assert marks["p99"].endswith(report.FLOOR_MARK) and marks["p99.9"].endswith(report.FLOOR_MARK)
+    assert not marks["p50"].endswith(report.FLOOR_MARK) and not marks["max"].endswith(report.FLOOR_MARK)
+    assert any("at the machine's floor" in line for line in report.table_notes([doc]))
+    assert report.delivers_rows([_doc("native", 2, 8000.0, [1, 2, 3, 4, 5], None)])[0][4] == "3 ns ±4%"  # no floor
