@@ -1,9 +1,17 @@
 """nox sessions: what CI and developers run.
 
-    nox -s tests            pytest on every Python 3.10-3.13 installed here
-    nox -s rust             cargo test: the native engine's own tests
-    nox -s memcheck         the native engine's tests under valgrind memcheck (zero errors)
     nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings, actionlint
+    nox -s tests            pytest: the full suite on Python 3.13, what can differ between versions on 3.10-3.12
+    nox -s rust             cargo test: the native engine's own tests
+    nox -s memcheck         the same test binaries under valgrind memcheck (zero errors)
+
+CI (.ci/run) runs the README's test command, ``nox -s lint tests rust memcheck``, on a fresh clone.
+Where its time goes, and why (the rule for the Python matrix is in ``tests``'s docstring):
+
+- the project's wheel is built once per nox run and installed into every session's environment
+  (the engine is the same library for every Python); cargo's ``target/`` is shared by every build;
+- the full suite runs on one Python, the version checks (a selection, few hypothesis examples) on the others;
+- ``rust`` and ``memcheck`` run the same test binaries (cargo's test profile): one build.
     nox -s compare          the main job: `eventbench compare --report` (pass arguments after --)
     nox -s bench            pyperf timings: `eventbench bench` (arguments after --)
     nox -s sweep            latency against load: `eventbench sweep` (default --impl native)
@@ -69,9 +77,30 @@ def _select_pyenv_versions() -> None:
 _select_pyenv_versions()
 
 
+_WHEELS: dict[str, Path] = {}  # the project's wheel, built once per nox run (by the first session that needs it)
+
+
+def _wheel(session: nox.Session) -> Path:
+    """The project's wheel, built once per nox run and installed into every session's environment.
+
+    The engine does not depend on the Python version (cffi ABI mode, ``NoBinding``: the library
+    calls nothing of Python's), so one build serves 3.10-3.13: tagged abi3 from cp310, the wheel
+    installs into each of them. Built by uv from this checkout, so cargo reuses ``target/``.
+    """
+    if "project" not in _WHEELS:
+        out = Path(".nox/wheel").resolve()
+        shutil.rmtree(out, ignore_errors=True)
+        session.run("uv", "build", "--wheel", "--quiet", "--out-dir", str(out),
+                    "-C--build-option=--py-limited-api=cp310", ".")  # fmt: skip
+        (_WHEELS["project"],) = out.glob("eventbench-*.whl")
+    return _WHEELS["project"]
+
+
 def _install(session: nox.Session, *extras: str) -> None:
-    target = f".[{','.join(extras)}]" if extras else "."
-    session.install(target)
+    """The project with ``extras``: from the wheel built once (uv sessions), else built here."""
+    uv = session.venv_backend == "uv"
+    source = str(_wheel(session)) if uv else "."
+    session.install(f"{source}[{','.join(extras)}]" if extras else source)
 
 
 EXAMPLE_PLUGINS = ["./examples/c-contender"]  # built with the C compiler; found through the entry-point group
@@ -83,15 +112,52 @@ def _install_examples(session: nox.Session) -> None:
     session.env["EVENTBENCH_REQUIRE_EXAMPLES"] = "1"
 
 
+# The full suite runs on the newest Python; each older one runs what can differ between versions.
+FULL_SUITE_PYTHON = PYTHONS[-1]
+# What differs between Pythons: how the interpreter runs the contenders (threads, asyncio, processes,
+# signals), what the standard library and each version's wheels (numpy, cffi, memray) do, and the C
+# example's build against this Python. Every test module is still imported (collection), so every
+# module of the project is too.
+VERSION_CHECKS = [
+    "test_differential.py",  # every contender at several worker counts, at the 'versions' size
+    "test_spec_vectors.py",  # every contender, open and closed loop, on the SPEC's vectors
+    "test_plugins.py",  # entry points, the C example built by cffi for this Python, Ctrl-C in its loop
+    "test_cli.py",  # argparse, the installed command, one-line errors, TOML (tomllib or tomli)
+    "test_workload.py",  # the built-in streams, byte for byte, with this Python's numpy
+    "test_threaded.py", "test_processes.py", "test_faults.py",  # interrupts, joins, failing workers, shared memory
+    "test_allocations.py",  # memray's counting under this interpreter's allocators
+]  # fmt: skip
+# ... less what those modules check again at a size, with nothing of the version's own in it.
+VERSION_CHECKS_LEFT_TO_THE_FULL_RUN = [
+    "test_verify_every_builtin_workload",  # every contender through the CLI, per workload: the differential's
+    "test_verify_any_valid_file_written_elsewhere",  # the same per random file, 2.5 s an example
+    "SIGTERM",  # the harness raises it as Ctrl-C: the SIGINT runs show the interpreter's part
+    "test_compare_with_a_failing_contender",  # the CLI's exit code; each contender's part is in-process
+]
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The test suite (hypothesis profile 'ci' under CI=true), one pytest worker per core.
+    """The test suite, one pytest worker per core: in full on the newest Python, the version checks on the others.
 
-    Extra arguments go to pytest (``-- -n 0`` runs it in one process).
+    The rule: the full suite (hypothesis profile 'ci' under CI=true) runs once, on the newest
+    Python, where the interpreter's behaviour changes first (threads, asyncio, signals,
+    multiprocessing, deprecations) and what most users will have. Every older Python runs
+    VERSION_CHECKS: what can differ between versions, with the hypothesis profile 'versions'
+    (fewer examples: each version's own behaviour shows in a few, the properties' strength is the
+    full run's). What cannot differ is checked once: the engine (one wheel, one library for every
+    Python), the statistics, reports and asv tooling (pure Python of the oldest syntax, which
+    ruff and mypy, at Python 3.10, check in ``lint``).
+
+    Extra arguments go to pytest in place of that choice (``-- -k differential``, ``-- -n 0``).
     """
     _install(session, "test")
     _install_examples(session)
-    session.run("pytest", "-n", "auto", "--durations=8", *session.posargs)
+    if session.posargs or session.python == FULL_SUITE_PYTHON:
+        session.run("pytest", "-n", "auto", "--durations=8", *session.posargs)
+    else:
+        selection = f"({' or '.join(VERSION_CHECKS)}) and not ({' or '.join(VERSION_CHECKS_LEFT_TO_THE_FULL_RUN)})"
+        session.run("pytest", "-n", "auto", "--durations=8", "-k", selection, env={"HYPOTHESIS_PROFILE": "versions"})
 
 
 @nox.session
@@ -118,12 +184,17 @@ CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--lib"]]
 
 @nox.session(venv_backend="none")
 def rust(session: nox.Session) -> None:
-    """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch."""
+    """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch.
+
+    In the test profile (debug assertions and overflow checks on), the very binaries that ``memcheck``
+    then runs under valgrind: one build for both. The shipped release build is what the Python tests load.
+    """
     for selection in CARGO_TEST_SETS:
-        session.run("cargo", "test", "--release", *selection, external=True)
+        session.run("cargo", "test", *selection, external=True)
 
 
 def _cargo_test_binaries(session: nox.Session, features: list[str]) -> list[str]:
+    """The test binaries ``cargo test`` (test profile, as in ``rust``) builds for ``features``: built once for both."""
     out = session.run("cargo", "test", "--no-run", *features, "--message-format=json", external=True, silent=True)
     artifacts = (json.loads(line) for line in str(out).splitlines() if line.startswith("{"))
     return [

@@ -7,6 +7,9 @@ from hypothesis import HealthCheck, settings
 # CI runs more examples; a local run stays quick. Never a deadline: this machine is shared.
 settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# nox -s tests on the Pythons other than the newest: what differs between versions shows in a few
+# examples; the properties' strength is the full run's, on the newest (noxfile.py, tests).
+settings.register_profile("versions", max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # nox -s robustness: thousands of malformed inputs per entry point (EVENTBENCH_FUZZ_EXAMPLES to change).
 settings.register_profile(
     "robustness",
