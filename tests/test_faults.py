@@ -41,8 +41,13 @@ def _threads() -> int:
     but for the engine's signal watcher: one per loaded library, started once and kept for good."""
     if not LINUX:
         return threading.active_count()
-    tasks = Path("/proc/self/task").iterdir()
-    return sum(not (t / "comm").read_text().startswith("evb-signals") for t in tasks)
+    count = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            count += not (task / "comm").read_text().startswith("evb-signals")
+        except FileNotFoundError:  # a thread that ended after it was listed
+            continue
+    return count
 
 
 def _threads_back_to(count: int) -> bool:
