@@ -268,21 +268,22 @@ def compared_documents(
     the jitter probe before each round; then each one's document, allocations counted."""
     reference = reference_digest(loaded.stream)
     entrants = [trials.Entrant(c, c.effective_workers(args.workers), reference) for c in contenders]
-    floors = machine_floors(contenders) if mode == "open" else {}
+    floors, floor_unavailable = machine_floors(contenders) if mode == "open" else ({}, None)
     entrants += [trials.Entrant(floor, 1, None) for floor in dict.fromkeys(floors.values())]
     probes: list[JitterSummary] = []
     probe_s = min(MAX_JITTER_PROBE_S, max(0.01, _last_arrival_s(loaded.stream)))  # about as long as a trial
+    orders = trials.round_orders(len(entrants), args.trials, seed)
     done = trials.run_trials(
-        entrants, loaded.stream, mode=mode, trials=args.trials, seed=seed, progress=_progress,
+        entrants, loaded.stream, mode=mode, orders=orders, progress=_progress,
         between_rounds=lambda _: probes.extend(_jitter(probe_s) if floors else []),
     )  # fmt: skip
-    orders = trials.round_orders(len(entrants), args.trials, seed)
     comparison = {
         "seed": seed,
         "trials": args.trials,
         "orders": [[entrants[i].name for i in order] for order in orders],
         "method": stats.METHOD,
         "family_confidence": stats.FAMILY_CONFIDENCE,
+        "floor_unavailable": floor_unavailable or (None if probes or not floors else "the jitter probe failed"),
     }
     jitter = stats.jitter_summary([asdict(p) for p in probes])
     # Every timed trial first: the counting passes install a profiler and allocator hooks,
@@ -301,17 +302,19 @@ def compared_documents(
     return docs
 
 
-def machine_floors(contenders: list[Contender]) -> dict[str, Contender]:
+def machine_floors(contenders: list[Contender]) -> tuple[dict[str, Contender], str | None]:
     """For each contender, the floor that paces as it does (its latency is read against that floor's):
-    the engine's for the Rust contenders, Python's sleep for every other. None where a floor is
-    unavailable here (a native library that did not build)."""
-    available = {r.name: r.contender for r in implementations.floors() if r.contender is not None}
-    out = {}
+    the engine's for the Rust contenders, Python's sleep for every other; and why one is missing,
+    where a floor is unavailable here (a native library that did not build)."""
+    registrations = {r.name: r for r in implementations.floors()}
+    out, missing = {}, []
     for contender in contenders:
-        floor = available.get(floor_for(contender.info))
-        if floor is not None:
-            out[contender.info.name] = floor
-    return out
+        floor = registrations[floor_for(contender.info)]
+        if floor.contender is not None:
+            out[contender.info.name] = floor.contender
+        else:
+            missing.append(f"{floor.name}: {floor.reason}")
+    return out, "; ".join(dict.fromkeys(missing)) or None
 
 
 def _last_arrival_s(stream: EventStream) -> float:
@@ -319,10 +322,11 @@ def _last_arrival_s(stream: EventStream) -> float:
 
 
 def _jitter(seconds: float) -> list[JitterSummary]:
-    """The jitter probe, once; nothing where the native library is unavailable."""
+    """The jitter probe, once; nothing where it cannot run (the documents then say the probe failed)."""
     try:
         return [native_cffi.jitter_probe(seconds)]
-    except Unavailable:
+    except (Unavailable, ContenderError) as e:
+        _progress(f"  jitter probe unavailable: {e}")
         return []
 
 

@@ -19,12 +19,20 @@ from harness.trials import FIGURES, figure_values
 LATENCIES = tuple(f for f in FIGURES if f.startswith("latency_ns."))
 
 
+NOT_COMPARABLE = "not comparable"  # a ratio with 0 on one side (no context switch in a trial, say)
+
+
 @dataclass(frozen=True)
 class FigureJudgement:
     figure: str  # a key of harness.trials.FIGURES
     ratio: stats.Interval | None  # this contender's figure over the other's; None where undefined
-    verdict: str  # stats.BETTER, WORSE or UNCLEAR, for this contender
-    confidence: float  # the level the figure was judged at
+    verdict: str  # stats.BETTER, WORSE or UNCLEAR, or NOT_COMPARABLE, for this contender
+    level: float  # the level the figure was judged at (its interval's own coverage is ratio.confidence)
+
+    @property
+    def decided(self) -> bool:
+        """Whether the trials could have committed at all: an interval reaching the level asked for."""
+        return self.ratio is not None and self.ratio.confidence >= self.level
 
 
 def trials_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -33,8 +41,19 @@ def trials_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return list(trials) if trials else [{**doc, "round": 0}]
 
 
+def same_comparison(doc: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two documents' trials ran in the same rounds of one compare (same seed and orders):
+    only then are trials of one round a pair. Documents of single runs are one trial, and pair."""
+    mine, theirs = doc.get("comparison"), other.get("comparison")
+    if not mine or not theirs:
+        return mine == theirs or len(trials_of(doc)) == len(trials_of(other)) == 1
+    return bool(mine.get("seed") == theirs.get("seed") and mine.get("orders") == theirs.get("orders"))
+
+
 def _paired(doc: dict[str, Any], other: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The two documents' trials of the rounds both have, in round order."""
+    """The two documents' trials of the rounds both have, in round order; none from different comparisons."""
+    if not same_comparison(doc, other):
+        return [], []
     mine = {t["round"]: t for t in trials_of(doc)}
     theirs = {t["round"]: t for t in trials_of(other)}
     rounds = sorted(mine.keys() & theirs.keys())
@@ -62,7 +81,8 @@ def compare_figures(
     out = []
     for figure, a, b in present:
         ratio = stats.paired_ratio(a, b, level)
-        out.append(FigureJudgement(figure, ratio, stats.verdict(ratio, FIGURES[figure][1], level), level))
+        verdict = NOT_COMPARABLE if ratio is None else stats.verdict(ratio, FIGURES[figure][1], level)
+        out.append(FigureJudgement(figure, ratio, verdict, level))
     return out
 
 
@@ -72,10 +92,11 @@ def against_baseline(doc: dict[str, Any], baseline: dict[str, Any]) -> dict[str,
 
 
 def at_floor(doc: dict[str, Any]) -> dict[str, bool]:
-    """For each latency percentile: True where ``doc``'s cannot be told apart from its floor's
-    (it is not clearly above it). Empty where the document holds no floor (a closed loop)."""
+    """For each latency percentile the trials can decide: True where ``doc``'s cannot be told apart
+    from its floor's (it is not clearly above it), False where it is clearly above. Percentiles
+    too few trials cannot decide are left out, as is everything where the document holds no floor."""
     floor = doc.get("floor") or {}
     if not floor.get("trials"):
         return {}
-    floor_doc = {"valid": True, "trials": floor["trials"]}
-    return {j.figure: j.verdict != stats.WORSE for j in compare_figures(doc, floor_doc, LATENCIES)}
+    floor_doc = {"valid": True, "trials": floor["trials"], "comparison": doc.get("comparison")}
+    return {j.figure: j.verdict != stats.WORSE for j in compare_figures(doc, floor_doc, LATENCIES) if j.decided}

@@ -222,14 +222,18 @@ def story_parts(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> 
             out.append((label(doc), ["wrong, no figures"]))
             continue
         found = judgement.compare_figures(doc, baseline)
-        if found and all(j.ratio is None or j.ratio.confidence < j.confidence for j in found):
+        if not judgement.same_comparison(doc, baseline):
+            parts = [f"not from the same compare run as {label(baseline)}: its trials pair with none, no verdict"]
+        elif not found:
+            parts = ["no figure to compare (no events)"]
+        elif not any(j.decided for j in found):
             n = min(len(judgement.trials_of(doc)), len(judgement.trials_of(baseline)))
             points = ", ".join(f"{FIGURE_NAMES[j.figure]} {j.ratio.point:.3g}x" for j in found if j.ratio)
             parts = [f"{n} trial{'s' if n > 1 else ''}, too few for a verdict: {points}"]
         else:
             parts = [
                 f"{word}: {', '.join(_judged(j) for j in found if j.verdict == word)}"
-                for word in (stats.BETTER, stats.WORSE, stats.UNCLEAR)
+                for word in (stats.BETTER, stats.WORSE, stats.UNCLEAR, judgement.NOT_COMPARABLE)
                 if any(j.verdict == word for j in found)
             ]
         mine, theirs = doc.get("allocations_per_event"), baseline.get("allocations_per_event")
@@ -246,7 +250,11 @@ def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[s
 
 def _judged(j: judgement.FigureJudgement) -> str:
     name = FIGURE_NAMES[j.figure]
-    return name if j.verdict == stats.UNCLEAR or j.ratio is None else f"{name} {ratio_text(j.ratio)}"
+    return (
+        name
+        if j.verdict in (stats.UNCLEAR, judgement.NOT_COMPARABLE) or j.ratio is None
+        else (f"{name} {ratio_text(j.ratio)}")
+    )
 
 
 def _shown(headers: list[str], rows: list[list[str]]) -> list[int]:
@@ -258,7 +266,11 @@ def tables(docs: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[s
     """The comparison's two tables: (caption, headers, rows), the columns without values left out."""
     out = []
     for caption, headers, rows in (
-        ("delivers (median over trials ±half its 95 % interval)", DELIVERS_HEADERS, delivers_rows(docs)),
+        (
+            f"delivers (median over trials ±half its {_interval_level(docs)} interval)",
+            DELIVERS_HEADERS,
+            delivers_rows(docs),
+        ),
         ("costs", COSTS_HEADERS, costs_rows(docs)),
     ):
         shown = _shown(headers, rows)
@@ -266,11 +278,26 @@ def tables(docs: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[s
     return out
 
 
+def _interval_level(docs: list[dict[str, Any]]) -> str:
+    """The coverage the ± spreads have: 95 %, or less where there were too few trials to reach it."""
+    levels = [ci["confidence"] for d in docs for ci in (d.get("intervals") or {}).values() if ci["n"] > 1]
+    lowest = min(levels, default=0.95)
+    return "95 %" if lowest >= 0.95 else f"{lowest:.0%} (too few trials for 95 %)".replace("%", " %", 1)
+
+
 def table_notes(docs: list[dict[str, Any]]) -> list[str]:
     """What the tables' marks mean, and the machine's own floor, where the documents hold one."""
     lines = []
-    if any(any(judgement.at_floor(d).values()) for d in docs if d["valid"]):
+    valid = [d for d in docs if d["valid"] and model_of(d) != "floor"]
+    floors = [judgement.at_floor(d) for d in valid]
+    if any(any(f.values()) for f in floors):
         lines.append(f"{FLOOR_MARK} at the machine's floor: not told apart from the latency of pacing alone")
+    held_floor = [(d.get("floor") or {}).get("trials") for d in valid]
+    if any(trials and not decided for trials, decided in zip(held_floor, floors, strict=True)):
+        lines.append("some latencies not compared with the floor: too few trials to tell")
+    unmeasured = next((d["comparison"].get("floor_unavailable") for d in docs if d.get("comparison")), None)
+    if unmeasured:
+        lines.append(f"no machine floor in this run: {unmeasured}")
     fewer = sorted({n for n in map(_counted_fewer, docs) if n is not None})
     if fewer:
         counts = " or ".join(f"{n:,}" for n in fewer)

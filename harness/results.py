@@ -178,8 +178,13 @@ def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
     ):
         errors.append(("latency_ns", f"must be null or hold numbers {', '.join(_LATENCY_KEYS)}"))
     trials = doc.get("trials")
-    if trials is not None and (not isinstance(trials, list) or not all(_is_trial(t) for t in trials)):
-        errors.append(("trials", "must be a list of trials, each with a whole-number round and valid (true or false)"))
+    if trials is not None and (
+        not isinstance(trials, list)
+        or not all(_is_trial(t) for t in trials)
+        or len({t["round"] for t in trials}) != len(trials)
+    ):
+        errors.append(("trials", "must be a list of trials, each with its own whole-number round, valid (true or "
+                                 "false) and numbers or nulls as figures"))  # fmt: skip
     intervals = doc.get("intervals")
     if intervals is not None and not (isinstance(intervals, dict) and all(map(_is_interval, intervals.values()))):
         errors.append(("intervals", f"must map figures to intervals holding numbers {', '.join(_INTERVAL_KEYS)}"))
@@ -199,13 +204,21 @@ def _is_interval(ci: object) -> bool:
     return isinstance(ci, dict) and all(isinstance(ci.get(k), _NUMBER) for k in _INTERVAL_KEYS)
 
 
+def _is_figure(value: object) -> bool:
+    return value is None or (isinstance(value, _NUMBER) and not isinstance(value, bool))
+
+
 def _is_trial(trial: object) -> bool:
+    """A trial readers can judge: a whole-number round, valid true or false, every figure a number or null."""
+    if not isinstance(trial, dict) or not isinstance(trial.get("valid"), bool):
+        return False
+    round_index, latency = trial.get("round"), trial.get("latency_ns")
+    figures = [trial.get(k) for k in ("throughput_eps", "cpu_s_per_event", "ctx_switches_per_event")]
     return (
-        isinstance(trial, dict)
-        and isinstance(trial.get("round"), int)
-        and not isinstance(trial.get("round"), bool)
-        and isinstance(trial.get("valid"), bool)
-        and (trial.get("latency_ns") is None or isinstance(trial["latency_ns"], dict))
+        isinstance(round_index, int)
+        and not isinstance(round_index, bool)
+        and all(map(_is_figure, figures))
+        and (latency is None or (isinstance(latency, dict) and all(map(_is_figure, latency.values()))))
     )
 
 

@@ -7,6 +7,7 @@ reported latency is one some event really had.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -161,8 +162,9 @@ def median_interval(values: Sequence[float], confidence: float = 0.95) -> Interv
     n = len(x)
     if n == 0 or not np.all(np.isfinite(x)):
         raise ValueError("median_interval needs finite values")
-    pmf = np.array([math.comb(n, i) for i in range((n + 1) // 2)], dtype=np.float64) / 2.0**n
-    k, achieved = _lower_rank(np.cumsum(pmf), 1 - confidence)  # P(B <= k): x(k) above the median
+    below = list(itertools.accumulate(math.comb(n, i) for i in range((n + 1) // 2)))  # exact, at any n
+    tail = np.array([count / 2**n for count in below])  # P(B <= k): x(k) above the median
+    k, achieved = _lower_rank(tail, 1 - confidence)
     return Interval(float(np.median(x)), float(x[k]), float(x[n - 1 - k]), achieved, n)
 
 
@@ -202,8 +204,7 @@ def paired_ratio(values: Sequence[float], baseline: Sequence[float], confidence:
     tail = np.cumsum(signed_rank_null(n))[: (len(walsh) + 1) // 2]  # P(T <= k): W(k) above the true shift
     k, achieved = _lower_rank(tail, 1 - confidence)
     low, high = float(walsh[k]), float(walsh[len(walsh) - 1 - k])
-    point = min(max(float(np.median(walsh)), low), high)
-    return Interval(math.exp(point), math.exp(low), math.exp(high), achieved, n)
+    return Interval(math.exp(float(np.median(walsh))), math.exp(low), math.exp(high), achieved, n)
 
 
 def verdict(ratio_interval: Interval | None, higher_is_better: bool, confidence: float) -> str:
@@ -233,3 +234,21 @@ def jitter_summary(probes: Sequence[dict[str, int]]) -> dict[str, Any] | None:
         "gaps_ns": gaps | {"max": max(p["max_ns"] for p in probes)},
         **{f"{k}_per_s": sum(p[k] for p in probes) / seconds for k in ("over_10us", "over_100us", "over_1ms")},
     }
+
+
+def proportion_lower_bound(successes: int, n: int, confidence: float = 0.95) -> float:
+    """The one-sided Clopper-Pearson lower bound of a proportion seen ``successes`` times in ``n``:
+    the smallest p under which seeing at least that many has probability ``1 - confidence``."""
+    if not 0 <= successes <= n or n < 1:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    if successes == 0:
+        return 0.0
+
+    def at_least(p: float) -> float:
+        return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(successes, n + 1))
+
+    low, high = 0.0, 1.0
+    for _ in range(60):  # bisection: at_least grows with p
+        mid = (low + high) / 2
+        low, high = (mid, high) if at_least(mid) < 1 - confidence else (low, mid)
+    return low

@@ -27,7 +27,7 @@ from harness.events import EventStream
 from harness.runner import Figures, RunOutcome, figures, run_once
 from implementations import Contender
 
-DEFAULT_TRIALS = 10  # the fewest that let 8 figures be judged together at 95 % (docs/statistics.md)
+DEFAULT_TRIALS = 10  # 9 is the fewest that let 8 figures be judged together at 95 % (docs/statistics.md)
 MAX_TRIALS = 1000
 
 
@@ -96,21 +96,21 @@ def run_trials(
     stream: EventStream,
     *,
     mode: str,
-    trials: int,
-    seed: int,
+    orders: list[list[int]],
     progress: Callable[[str], None] = lambda _: None,
     between_rounds: Callable[[int], None] = lambda _: None,
 ) -> dict[str, list[Trial]]:
-    """Every entrant ``trials`` times, round by round in shuffled order; its trials by name, in round order.
-    ``between_rounds(r)`` runs before round ``r`` (the jitter probe: in the same run, spread alike).
+    """Every entrant once a round, in each round's order (:func:`round_orders`); its trials by name, in
+    round order. ``between_rounds(r)`` runs before round ``r`` (the jitter probe: spread alike).
 
     A failed handler (:class:`ContenderError`) or an interrupt ends the comparison: it
     propagates after the contender has stopped its workers, as a single run does.
     """
-    if not 1 <= trials <= MAX_TRIALS:
-        raise ValueError(f"trials must be in 1..{MAX_TRIALS}, got {trials}")
+    if not 1 <= len(orders) <= MAX_TRIALS:
+        raise ValueError(f"trials must be in 1..{MAX_TRIALS}, got {len(orders)}")
     done: dict[str, list[Trial]] = {e.name: [] for e in entrants}
-    for round_index, order in enumerate(round_orders(len(entrants), trials, seed)):
+    trials = len(orders)
+    for round_index, order in enumerate(orders):
         between_rounds(round_index)
         for position, i in enumerate(order):
             entrant = entrants[i]

@@ -287,3 +287,39 @@ def test_a_latency_that_cannot_be_told_from_its_floor_is_marked() -> None:
     assert not marks["p50"].endswith(report.FLOOR_MARK) and not marks["max"].endswith(report.FLOOR_MARK)
     assert any("at the machine's floor" in line for line in report.table_notes([doc]))
     assert report.delivers_rows([_doc("native", 2, 8000.0, [1, 2, 3, 4, 5], None)])[0][4] == "3 ns ±4%"  # no floor
+
+
+def test_too_few_trials_never_mark_a_latency_at_the_floor() -> None:
+    """Three trials cannot tell a contender from its floor, even one 100x above it: no mark, a note instead."""
+    doc = _doc("native", 2, 8000.0, [20_000, 90_000, 300_000, 1_000_000, 3_000_000], None)
+    doc["trials"] = doc["trials"][:3]
+    floor = [dict(t, latency_ns={k: v / 100 for k, v in t["latency_ns"].items()}) for t in doc["trials"]]
+    doc["floor"] = {"name": "floor-native", "trials": floor, "jitter": None}
+    assert not any(cell.endswith(report.FLOOR_MARK) for cell in report.delivers_rows([doc])[0])
+    assert "some latencies not compared with the floor: too few trials to tell" in report.table_notes([doc])
+
+
+def test_documents_of_two_compare_runs_get_no_paired_verdict() -> None:
+    """Round 3 of one run and round 3 of another never ran together: pairing them would judge drift."""
+    base, other = fixed_documents()[:2]
+    other = copy.deepcopy(other) | {"comparison": {"seed": 2, "trials": 10}}
+    (line,) = report.story([base, other], base)
+    assert line.startswith(
+        "native: not from the same compare run as sequential: its trials pair with none, no verdict;"
+    )
+
+
+def test_a_ratio_with_zero_on_one_side_is_not_comparable() -> None:
+    base, native = copy.deepcopy(fixed_documents()[:2])
+    base["trials"][4]["ctx_switches_per_event"] = 0.0
+    (line,) = report.story([base, native], base)
+    assert line.split("; ")[-2] == "not comparable: ctx sw/event"
+
+
+def test_a_malformed_trial_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = fixed_documents()[0]
+    doc["trials"][2]["throughput_eps"] = "fast"
+    results.dump(doc, tmp_path / "doc.json")
+    assert main(["report", str(tmp_path / "doc.json"), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "doc.json: trials:" in err and "Traceback" not in err
