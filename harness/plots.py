@@ -2,8 +2,10 @@
 
 Three figures, each written as ``NAME.png`` and ``NAME.svg``:
 
-* the latency percentile spectrum (p50, p90, p99, p99.9, max; log scale), one line per contender;
-* throughput and allocations per event side by side, one bar per contender;
+* the latency percentile spectrum (p50, p90, p99, p99.9, max; log scale), one line per contender
+  (the medians over trials), with a band for each percentile's 95 % interval;
+* throughput and allocations per event side by side, one bar per contender, throughput with
+  its interval as an error bar;
 * latency against load from sweeps: p50 and p99 against achieved throughput,
   one line per contender, with the objective drawn across.
 """
@@ -57,14 +59,27 @@ def _finish_latency_axes(ax: Any, xlabel: str, title: str) -> None:
         ax.legend(fontsize=8)
 
 
+def _interval(doc: dict[str, Any], figure: str) -> tuple[float, float] | None:
+    """A figure's 95 % interval (low, high) where the document holds one over several trials."""
+    ci = (doc.get("intervals") or {}).get(figure)
+    return (ci["low"], ci["high"]) if ci and ci["n"] > 1 else None
+
+
 def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    labels = [label for _, label in SPECTRUM]
     for doc in docs:
         if doc["valid"] and doc.get("latency_ns"):
             values = [doc["latency_ns"][key] / 1000 for key, _ in SPECTRUM]
-            ax.plot([label for _, label in SPECTRUM], values, marker="o", label=_label(doc))
-    _finish_latency_axes(ax, "percentile of all events", title)
+            floor = doc.get("model") == "floor"
+            (line,) = ax.plot(labels, values, marker="o", label=_label(doc), linestyle=":" if floor else "-")
+            bands = [_interval(doc, f"latency_ns.{key}") for key, _ in SPECTRUM]
+            if all(bands):
+                low, high = zip(*(b for b in bands if b), strict=True)
+                ax.fill_between(labels, [v / 1000 for v in low], [v / 1000 for v in high], color=line.get_color(),
+                                alpha=0.12, linewidth=0)  # fmt: skip
+    _finish_latency_axes(ax, "percentile of all events (median over trials, band: 95 % interval)", title)
     return _save(fig, out_dir, name)
 
 
@@ -77,12 +92,15 @@ def throughput_and_allocations(docs: list[dict[str, Any]], title: str, out_dir: 
     from harness.report import si  # imported here: report imports this module
 
     plt = _pyplot()
-    valid = [d for d in docs if d["valid"]]
+    valid = [d for d in docs if d["valid"] and d.get("model") != "floor"]  # floors handle nothing to count
     labels = [_label(d) for d in valid]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     rates = [d["throughput_eps"] or 0 for d in valid]
-    left.bar(labels, rates, color="tab:blue")
-    left.set_title("throughput", fontsize=10)
+    spans = [_interval(d, "throughput_eps") or (r, r) for d, r in zip(valid, rates, strict=True)]
+    errors = [[r - low for r, (low, _) in zip(rates, spans, strict=True)],
+              [high - r for r, (_, high) in zip(rates, spans, strict=True)]]  # fmt: skip
+    left.bar(labels, rates, color="tab:blue", yerr=errors, capsize=3, ecolor="black")
+    left.set_title("throughput (median over trials, bar: 95 % interval)", fontsize=10)
     positive = [r for r in rates if r > 0]
     if positive and max(positive) > LOG_THROUGHPUT_SPREAD * min(positive):
         # Python and native contenders differ a hundredfold: on a linear axis the slower bars vanish.
