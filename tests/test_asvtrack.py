@@ -365,3 +365,14 @@ def test_the_mends_apply_to_asvs_page_and_refuse_one_that_changed(tmp_path: Path
     assert (tmp_path / patches.FIGURES_SCRIPT).read_text().startswith("var EVENTBENCH = {")
     with pytest.raises(patches.PatchError, match=r"summarylist\.js"):
         patches.apply(tmp_path)  # the anchors are gone: a second pass, or a new asv, is refused
+
+
+def test_versions_names_a_broken_store_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asvtrack import versions
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.json").write_text("{not json")
+    assert versions.main(["adopt", str(tmp_path)]) == 2
+    assert versions.main(["check", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "a.json" in err and "nowhere is not a directory" in err and "Traceback" not in err

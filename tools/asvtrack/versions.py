@@ -157,11 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     if not results_dir.is_dir():
         print(f"versions: {results_dir} is not a directory", file=sys.stderr)
         return 2
-    if args.command == "adopt":
-        for note in adopt(results_dir):
-            print(f"versions: {note}")
-        return 0
-    problems = orphans(stored(results_dir), suite_versions(results_dir))
+    from asv.util import UserError
+
+    try:
+        if args.command == "adopt":
+            for note in adopt(results_dir):
+                print(f"versions: {note}")
+            return 0
+        problems = orphans(stored(results_dir), suite_versions(results_dir))
+    except (OSError, KeyError, ValueError, UserError) as e:  # a missing or malformed file of the store
+        print(f"versions: {results_dir}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     for problem in problems:
         print(f"versions: {problem}", file=sys.stderr)
     return 1 if problems else 0
