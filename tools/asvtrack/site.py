@@ -138,8 +138,9 @@ def check(html_dir: Path, out: Path, machines: list[str], regressions: list[str]
             f"document.querySelectorAll('.benchmark-plot canvas').length >= {len(benchmarks)}", timeout=TIMEOUT_MS
         )
         page.screenshot(path=str(out / "grid.png"), full_page=True)
-        seen.changes = _list_view(page, url, out, problems)
-        log_axis = patches.figures(html_dir)["log_axis"]
+        known = patches.figures(html_dir)  # by the rules (verdict's direction, the spread), not by the page
+        seen.changes = _list_view(page, url, out, known["higher_is_better"], problems)  # type: ignore[arg-type]
+        log_axis = known["log_axis"]
         for name in benchmarks:
             seen.graphs[name] = _graph(page, url, name, out, machines, problems, name in log_axis)  # type: ignore[operator]
         two_parameters = [n for n in benchmarks if len(index["benchmarks"][n]["param_names"]) == 2]
@@ -189,7 +190,7 @@ def _parameter_axis(page, url: str, name: str, index: dict[str, Any], out: Path,
 SHADE = {"positive-change": "worse", "negative-change": "better"}
 
 
-def _list_view(page, url: str, out: Path, problems: list[str]) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+def _list_view(page, url: str, out: Path, higher_better: list[str], problems: list[str]) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]  # fmt: skip
     """The list view's shaded changes; one shaded against its figure's direction is a problem."""
     page.goto(url + "index.html#summarylist")
     page.wait_for_selector("#summarylist-body table tbody tr", timeout=TIMEOUT_MS)
@@ -199,8 +200,7 @@ def _list_view(page, url: str, out: Path, problems: list[str]) -> list[dict[str,
             const change = tr.querySelector('td.change');
             return {name: tr.querySelector('td').innerText.trim(),
                     change: change ? change.innerText.trim() : '',
-                    shade: change ? (change.className.match(/(positive|negative)-change/) || [''])[0] : '',
-                    higher_is_better: change ? change.title === 'higher is better' : false};
+                    shade: change ? (change.className.match(/(positive|negative)-change/) || [''])[0] : ''};
         })"""
     )
     shaded = []
@@ -208,7 +208,7 @@ def _list_view(page, url: str, out: Path, problems: list[str]) -> list[dict[str,
         if not row["shade"]:
             continue
         went_up = not row["change"].startswith("\u2212")  # asv writes a drop with a minus sign (U+2212)
-        expected = "better" if went_up == row["higher_is_better"] else "worse"
+        expected = "better" if went_up == (row["name"].split(" (")[0] in higher_better) else "worse"
         entry = {"name": row["name"], "change": row["change"], "shaded": SHADE[row["shade"]], "expected": expected}
         shaded.append(entry)
         if entry["shaded"] != expected:
