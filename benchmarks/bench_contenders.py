@@ -15,6 +15,7 @@ from . import suite
 SAMPLES = 8
 
 
+@suite.versioned
 class Handle:
     """A whole closed-loop workload: how long it takes, and how much memory the process peaks at."""
 
@@ -49,6 +50,7 @@ class Handle:
     sample_throughput.unit = "events/s"  # type: ignore[attr-defined]
 
 
+@suite.versioned
 class OpenLoopLatency:
     """Latency as users feel it: open loop at the workload's arrival rate, one second per run.
 

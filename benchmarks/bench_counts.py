@@ -37,6 +37,7 @@ QUIET = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": 
 SUBJECT = Path(__file__).with_name("callgrind_subject.py")
 
 
+@suite.versioned
 class Allocations:
     """Allocations per event of a closed-loop pass (memray; the harness's own counting method)."""
 
@@ -66,6 +67,7 @@ class Allocations:
     track_allocations_per_event.unit = "allocations/event"  # type: ignore[attr-defined]
 
 
+@suite.versioned
 class Instructions:
     """Instructions per event under callgrind: deterministic for one build, input and environment."""
 

@@ -6,9 +6,12 @@ import time
 
 from harness.workload import builtin, builtin_names, generate
 
+from . import suite
+
 EVENTS = 2_000_000
 
 
+@suite.versioned
 class GenerateWorkload:
     params = (builtin_names(),)
     param_names = ("workload",)

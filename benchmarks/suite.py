@@ -16,6 +16,7 @@ measurement lasts long enough (tens of milliseconds or more) to mean something.
 from __future__ import annotations
 
 import functools
+import re
 
 import implementations
 from harness.runner import figures, run_once
@@ -28,6 +29,47 @@ WORKERS = 2  # the parallel contenders' pool size; the sequential ones use 1 wha
 CLOSED_EVENTS = {"cpu-bound": 20_000, "contention": 50_000, "blocking": 1_000}
 # Open loop: `mixed` arrives at 8,000 events/s, so 8,000 events are one second of load.
 OPEN_WORKLOAD, OPEN_EVENTS = "mixed", 8_000
+
+
+# Each figure's version, which asv stores beside every result and compares with the suite's: a
+# stored result whose version differs from the benchmark's is dropped from the graphs, `asv
+# compare` and `regress`. Left to itself asv versions a benchmark by a hash of its source (the
+# method, its setup and setup_cache), which moves on any edit there, such as a skip for a new
+# contender, and stays put when a helper it calls changes what it counts. So every benchmark
+# carries an explicit version from this table instead. Bump a figure's version only when the
+# figure's meaning changes: what it counts or times, its unit, the size or shape of its stream,
+# the method behind it -- anything after which a result of the same commit would no longer be
+# comparable with the stored ones. Refactoring, comments, new contenders or parameters, new
+# skips and fixes that leave every stored value standing keep the version. A bump ends that
+# figure's history on purpose: list the old version in tools/asvtrack/versions.py RETIRED with
+# the reason. docs/regression-tracking.md has the rule; tests/test_benchmarks.py fails when a
+# stored result no longer matches a benchmark here by name and version.
+VERSIONS = {
+    "bench_contenders.Handle.time_handle": 1,
+    "bench_contenders.Handle.peakmem_handle": 1,
+    "bench_contenders.Handle.sample_throughput": 1,
+    "bench_contenders.OpenLoopLatency.sample_latency_p50": 1,
+    "bench_contenders.OpenLoopLatency.sample_latency_p99": 1,
+    "bench_counts.Allocations.track_allocations_per_event": 1,
+    "bench_counts.Instructions.track_instructions_per_event": 1,
+    "bench_generation.GenerateWorkload.time_generate": 1,
+    "bench_generation.GenerateWorkload.track_events_per_second": 1,
+}
+# asv's benchmark types by name (asv_runner's time, timeraw, mem, peakmem and track; ours, sample)
+BENCHMARK_NAME = re.compile(r"^(time|timeraw|mem|peakmem|track|sample)_")
+
+
+def versioned(cls: type) -> type:
+    """Sets every benchmark method of ``cls`` to its explicit version in :data:`VERSIONS` (asv reads
+    a ``version`` attribute before hashing the source); a benchmark missing there is refused."""
+    module = cls.__module__.split(".", 1)[-1]  # asv names benchmarks relative to the suite's package
+    for attr, method in vars(cls).items():
+        if callable(method) and BENCHMARK_NAME.match(attr):
+            name = f"{module}.{cls.__qualname__}.{attr}"
+            if name not in VERSIONS:
+                raise LookupError(f"{name} has no version in benchmarks/suite.py VERSIONS: add it there")
+            method.version = str(VERSIONS[name])
+    return cls
 
 
 def contender_names() -> list[str]:

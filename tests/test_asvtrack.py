@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import re
 import tarfile
 import urllib.request
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from asvtrack import canary, figures, regress, site, vendor
+from asvtrack import canary, figures, patches, regress, site, vendor
 from asvtrack.verdict import Figure, Thresholds, judge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -286,3 +287,92 @@ def test_the_workflow_is_valid_yaml_and_runs_only_nox_sessions_defined_here() ->
     assert used == {"regress", "history", "publish"} and used <= _nox_sessions()
     for job in ("regress", "measure"):
         assert len(workflow["jobs"][job]["strategy"]["matrix"]["runner"]) >= 2
+
+
+# -- versions: stored history onto explicit versions -----------------------------------------
+
+
+def test_adopt_moves_known_source_hashes_and_nothing_else(tmp_path: Path) -> None:
+    from asvtrack import versions
+
+    legacy = next(iter(versions.LEGACY["bench_counts.Allocations.track_allocations_per_event"]))
+    name = "bench_counts.Allocations.track_allocations_per_event"
+    _store_named(tmp_path, "a" * 40, name, legacy)
+    _store_named(tmp_path, "b" * 40, name, "f" * 64)  # a hash nobody vouched for: left alone
+    before = versions.stored(tmp_path)
+    assert versions.orphans(before, {name: "1"}) and len(versions.adopt(tmp_path)) == 1
+    after = versions.stored(tmp_path)
+    assert set(after) == {(name, "1"), (name, "f" * 64)} and versions.adopt(tmp_path) == []
+    problems = versions.orphans(after, {name: "1"})
+    assert len(problems) == 1 and name in problems[0] and "bump it deliberately" in problems[0]
+
+
+def test_a_retired_version_is_not_an_orphan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asvtrack import versions
+
+    _store_named(tmp_path, "a" * 40, "b.Suite.track_x", "1")
+    assert versions.orphans(versions.stored(tmp_path), {"b.Suite.track_x": "2"})
+    monkeypatch.setitem(versions.RETIRED, ("b.Suite.track_x", "1"), "counted differently from version 2 on")
+    assert versions.orphans(versions.stored(tmp_path), {"b.Suite.track_x": "2"}) == []
+
+
+def _store_named(results: Path, commit: str, name: str, version: str) -> None:
+    from asv.results import Results
+    from asv.runner import BenchmarkResult
+
+    result = Results({"machine": "m", "python": "3.11"}, {}, commit, 0, "3.11", "env", {})
+    measured = BenchmarkResult([1.0], [None], [None], 0, "", None)
+    result.add_result({"name": name, "version": version, "params": []}, measured)
+    result.save(str(results))
+    (results / "m" / "machine.json").write_text('{"machine": "m", "version": 1}')
+
+
+# -- the published page, read the right way round --------------------------------------------
+
+
+def test_every_mend_finds_its_anchor_in_the_installed_asv() -> None:
+    """Each edit of asv's page anchors on asv's text exactly once (an asv upgrade shows here)."""
+    import asv
+
+    www = Path(asv.__file__).parent / "www"
+    for patch in patches.PATCHES:
+        assert (www / patch.file).read_text().count(patch.anchor) == 1, (patch.file, patch.anchor[:60])
+
+
+def test_the_mends_know_direction_and_spread_from_the_published_figures(tmp_path: Path) -> None:
+    units = {"b.S.sample_throughput": "events/s", "b.S.track_allocations": "allocations/event", "b.S.time_x": "seconds"}
+    (tmp_path / "index.json").write_text(json.dumps({"benchmarks": {n: {"unit": u} for n, u in units.items()}}))
+    graphs = tmp_path / "graphs" / "machine-m"
+    graphs.mkdir(parents=True)
+    (graphs / "b.S.track_allocations.json").write_text("[[1, [737.3, 0.0033, null]], [2, null]]")
+    (graphs / "b.S.time_x.json").write_text("[[1, 0.30], [2, 0.031]]")  # under 20x apart: linear
+    (graphs / "b.S.sample_throughput.json").write_text("[[1, [0, 5e6]]]")  # zero is not a value on a log axis
+    known = patches.figures(tmp_path)
+    assert known["higher_is_better"] == ["b.S.sample_throughput"]
+    assert known["log_axis"] == ["b.S.track_allocations"]
+
+
+def test_the_mends_apply_to_asvs_page_and_refuse_one_that_changed(tmp_path: Path) -> None:
+    import asv
+
+    www = Path(asv.__file__).parent / "www"
+    for name in {patch.file for patch in patches.PATCHES}:
+        (tmp_path / name).write_text((www / name).read_text())
+    (tmp_path / "index.json").write_text('{"benchmarks": {}}')
+    (tmp_path / "graphs").mkdir()
+    patches.apply(tmp_path)
+    assert "EVENTBENCH.higher_is_better" in (tmp_path / "summarylist.js").read_text()
+    assert (tmp_path / patches.FIGURES_SCRIPT).read_text().startswith("var EVENTBENCH = {")
+    with pytest.raises(patches.PatchError, match=r"summarylist\.js"):
+        patches.apply(tmp_path)  # the anchors are gone: a second pass, or a new asv, is refused
+
+
+def test_versions_names_a_broken_store_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from asvtrack import versions
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.json").write_text("{not json")
+    assert versions.main(["adopt", str(tmp_path)]) == 2
+    assert versions.main(["check", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "a.json" in err and "nowhere is not a directory" in err and "Traceback" not in err

@@ -122,3 +122,43 @@ def test_the_sampled_type_keeps_samples_and_refuses_too_few() -> None:
             refused.run()
     assert sampled.SampledBenchmark.name_regex.match("sample_latency_p99")
     assert not sampled.SampledBenchmark.name_regex.match("track_latency")
+
+
+# -- versions: the stored history stays whole -----------------------------------------------
+
+
+def _discovered() -> dict[str, str]:
+    """The suite as asv discovers it (asv_runner's own discovery, our sampled type included): name -> version."""
+    from asv_runner import discovery
+
+    if sampled.SampledBenchmark not in discovery.benchmark_types:  # asv finds it only when installed
+        discovery.benchmark_types.append(sampled.SampledBenchmark)
+    return {b.name: b.version for b in discovery.disc_benchmarks(str(ROOT / "benchmarks"))}
+
+
+def test_every_benchmark_carries_its_explicit_version() -> None:
+    """asv's fallback, a hash of the source, moves on edits that change no figure: none may rely on it."""
+    assert _discovered() == {name: str(version) for name, version in suite.VERSIONS.items()}
+
+
+def test_the_stored_history_matches_the_suite() -> None:
+    """Every result in results/asv belongs to a benchmark of this suite at its version, so asv shows it.
+
+    A failure here means an edit would orphan stored history: keep the version if the figure means
+    what it meant, or bump it on purpose and retire the old one (docs/regression-tracking.md).
+    """
+    from asvtrack import versions
+
+    in_store = versions.stored(ROOT / "results" / "asv")
+    assert in_store, "results/asv holds no stored results"
+    problems = versions.orphans(in_store, _discovered())
+    assert not problems, "\n".join(problems)
+
+
+def test_a_benchmark_without_a_version_is_refused() -> None:
+    class Unlisted:
+        def track_something(self) -> float:
+            return 1.0
+
+    with pytest.raises(LookupError, match=r"Unlisted\.track_something has no version"):
+        suite.versioned(Unlisted)

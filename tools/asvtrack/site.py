@@ -5,11 +5,14 @@
     python -m asvtrack.site check HTML_DIR --out DIR [--machines A,B] [--regressions NAME,...]
     python -m asvtrack.site pages --out DIR              two machines merged into one site, checked
 
-``check`` opens the benchmark grid, every benchmark's graph and the regressions page,
-saves a screenshot of each under ``--out``, and fails unless: every benchmark has a
-plotted graph (the screenshot of its plot area has coloured series pixels, not just axes),
-every expected machine is offered on the graph pages, and the regressions page lists
-every expected benchmark. ``check.json`` beside the screenshots says what was seen.
+``check`` opens the benchmark grid, the list view, every benchmark's graph, a
+two-parameter graph with its first parameter as the x axis, and the regressions page, saves
+a screenshot of each under ``--out``, and fails unless: every benchmark has a plotted graph
+(the screenshot of its plot area has coloured series pixels, not just axes), every expected
+machine is offered on the graph pages, the graphs of widely spread figures open on a log
+axis, the list view shades no change against its figure's direction, and the regressions
+page lists every expected benchmark (or, when none is expected, says that there are none).
+``check.json`` beside the screenshots says what was seen.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import asvcli, vendor
+from . import asvcli, patches, vendor, versions
 
 MIN_MACHINES = 2  # the site must show results from two machines merged
 
@@ -93,6 +96,9 @@ class Seen:
     machines: list[str]
     graphs: dict[str, dict[str, object]] = field(default_factory=dict)  # benchmark -> series pixels, screenshot
     regressions: list[str] = field(default_factory=list)  # rows of the rendered regressions page
+    regressions_text: str = ""  # what the regressions page says (its "none" sentence when it has no rows)
+    changes: list[dict[str, str]] = field(default_factory=list)  # the list view's shaded changes
+    parameter_axis: dict[str, object] = field(default_factory=dict)  # a graph with a parameter as x axis
     page_errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -132,47 +138,119 @@ def check(html_dir: Path, out: Path, machines: list[str], regressions: list[str]
             f"document.querySelectorAll('.benchmark-plot canvas').length >= {len(benchmarks)}", timeout=TIMEOUT_MS
         )
         page.screenshot(path=str(out / "grid.png"), full_page=True)
+        known = patches.figures(html_dir)  # by the rules (verdict's direction, the spread), not by the page
+        seen.changes = _list_view(page, url, out, known["higher_is_better"], problems)  # type: ignore[arg-type]
+        log_axis = known["log_axis"]
         for name in benchmarks:
-            seen.graphs[name] = _graph(page, url, name, out, machines, problems)
-        seen.regressions = _regressions(page, url, out, regressions, problems)
+            seen.graphs[name] = _graph(page, url, name, out, machines, problems, name in log_axis)  # type: ignore[operator]
+        two_parameters = [n for n in benchmarks if len(index["benchmarks"][n]["param_names"]) == 2]
+        if two_parameters:  # the most widely spread one: bars of 737 and of 0.003 side by side
+            widest = max(two_parameters, key=lambda n: patches.spread(html_dir, n))
+            seen.parameter_axis = _parameter_axis(page, url, widest, index, out, problems)
+        seen.regressions, seen.regressions_text = _regressions(page, url, out, regressions, problems)
         browser.close()
     (out / "check.json").write_text(json.dumps(asdict(seen), indent=1) + "\n")
     return seen
 
 
-def _graph(page, url: str, name: str, out: Path, machines: list[str], problems: list[str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    page.goto(url + "index.html#" + name)
+def _graph(page, url: str, name: str, out: Path, machines: list[str], problems: list[str], log: bool):  # type: ignore[no-untyped-def]  # fmt: skip
+    coloured = _plot(page, url + "index.html#" + name, out / f"graph-{name}.png")
+    offered = page.locator("#graphdisplay-state-params").inner_text()
+    log_axis = "active" in (page.locator("#log-scale").get_attribute("class") or "")
+    if coloured < MIN_SERIES_PIXELS:
+        problems.append(f"{name}: the graph shows no series ({coloured} coloured pixels)")
+    if log_axis != log:
+        scale = {True: "log", False: "linear"}
+        problems.append(f"{name}: the graph opens on a {scale[log_axis]} axis, not a {scale[log]} one")
+    problems.extend(f"{name}: machine {m} is not offered" for m in machines if m not in offered)
+    return {"series_pixels": coloured, "log_axis": log_axis, "screenshot": f"graph-{name}.png"}
+
+
+def _plot(page, address: str, screenshot: Path) -> int:  # type: ignore[no-untyped-def]
+    """Opens a graph, saves its screenshot; returns its series pixels (legend hidden: only data counts)."""
+    page.goto(address)
     page.wait_for_selector("#main-graph canvas.flot-base", timeout=TIMEOUT_MS)
     page.wait_for_timeout(300)  # flot draws the series just after the axes
     graph = page.locator("#main-graph")
-    graph.screenshot(path=str(out / f"graph-{name}.png"))
+    graph.screenshot(path=str(screenshot))
     page.evaluate("document.querySelectorAll('#main-graph .legend').forEach(e => e.style.display = 'none')")
-    coloured = series_pixels(graph.screenshot())  # the legend's colour swatches hidden: only data counts
-    offered = page.locator("#graphdisplay-state-params").inner_text()
+    return series_pixels(graph.screenshot())
+
+
+def _parameter_axis(page, url: str, name: str, index: dict[str, Any], out: Path, problems: list[str]):  # type: ignore[no-untyped-def]  # fmt: skip
+    """A benchmark's graph with its first parameter as the x axis: bars, not an empty plot."""
+    axis = index["benchmarks"][name]["param_names"][0]
+    coloured = _plot(page, f"{url}index.html#{name}?x-axis={axis}", out / "parameter-axis.png")
     if coloured < MIN_SERIES_PIXELS:
-        problems.append(f"{name}: the graph shows no series ({coloured} coloured pixels)")
-    problems.extend(f"{name}: machine {m} is not offered" for m in machines if m not in offered)
-    return {"series_pixels": coloured, "screenshot": f"graph-{name}.png"}
+        problems.append(f"{name} with {axis} as the x axis: the graph shows no series ({coloured} coloured pixels)")
+    return {"benchmark": name, "x_axis": axis, "series_pixels": coloured, "screenshot": "parameter-axis.png"}
 
 
-def _regressions(page, url: str, out: Path, expected: list[str], problems: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+# A shaded change: asv's classes, positive-change (red) for worse and negative-change (green) for better.
+SHADE = {"positive-change": "worse", "negative-change": "better"}
+
+
+def _list_view(page, url: str, out: Path, higher_better: list[str], problems: list[str]) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]  # fmt: skip
+    """The list view's shaded changes; one shaded against its figure's direction is a problem."""
+    page.goto(url + "index.html#summarylist")
+    page.wait_for_selector("#summarylist-body table tbody tr", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)
+    rows = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#summarylist-body table tbody tr')).map(tr => {
+            const change = tr.querySelector('td.change');
+            return {name: tr.querySelector('td').innerText.trim(),
+                    change: change ? change.innerText.trim() : '',
+                    shade: change ? (change.className.match(/(positive|negative)-change/) || [''])[0] : ''};
+        })"""
+    )
+    shaded = []
+    for row in rows:
+        if not row["shade"]:
+            continue
+        went_up = not row["change"].startswith("\u2212")  # asv writes a drop with a minus sign (U+2212)
+        expected = "better" if went_up == (row["name"].split(" (")[0] in higher_better) else "worse"
+        entry = {"name": row["name"], "change": row["change"], "shaded": SHADE[row["shade"]], "expected": expected}
+        shaded.append(entry)
+        if entry["shaded"] != expected:
+            problems.append(f"list view: {row['name']} {row['change']} is shaded {entry['shaded']}, but is {expected}")
+    # the screenshot shows the first shaded change of a higher-is-better figure, if there is one
+    page.evaluate(
+        """() => { const cell = Array.from(document.querySelectorAll('#summarylist-body td.change'))
+            .find(td => td.title === 'higher is better' && /(positive|negative)-change/.test(td.className));
+            if (cell) cell.scrollIntoView({block: 'center'}); }"""
+    )
+    page.screenshot(path=str(out / "list.png"))
+    return shaded
+
+
+def _regressions(page, url: str, out: Path, expected: list[str], problems: list[str]) -> tuple[list[str], str]:  # type: ignore[no-untyped-def]  # fmt: skip
     page.goto(url + "index.html#/regressions")
     page.wait_for_selector("#regressions-display .regression-div, #regressions-display table", timeout=TIMEOUT_MS)
     page.wait_for_timeout(300)
     page.screenshot(path=str(out / "regressions.png"), full_page=True)
     listed = page.locator("#regressions-display table:not(.ignored) tbody tr td:first-child a").all_inner_texts()
+    text = page.locator("#regressions-display .regression-div").first.inner_text().strip()
     problems.extend(
         f"the regressions page does not list {name}" for name in expected if not any(name in row for row in listed)
     )
-    return listed
+    if not listed and patches.NO_REGRESSIONS not in text:
+        problems.append("the regressions page lists nothing and does not say that there are no regressions")
+    return listed, text
 
 
 def publish(config: Path | None = None, root: Path = asvcli.ROOT) -> Path:
-    """``asv publish``, then the page's libraries vendored; returns the site's directory."""
+    """The stored results onto explicit versions (:func:`versions.adopt`), ``asv publish``, then the
+    page's libraries vendored and asv's page mended (:mod:`patches`); returns the site's directory."""
+    settings = json.loads(config.read_text()) if config else None
+    results = Path(settings["results_dir"]) if settings else asvcli.results_dir(root)
+    for note in versions.adopt(results):
+        print(f"versions: {note}")
     asvcli.asv("publish", *(["--config", str(config)] if config else []), cwd=root)
-    html = Path(json.loads(config.read_text())["html_dir"]) if config else asvcli.html_dir(root)
+    html = Path(settings["html_dir"]) if settings else asvcli.html_dir(root)
     for note in vendor.vendor(html, asvcli.ROOT / ".asv" / "vendor-cache"):
         print(f"vendored: {note}")
+    for note in patches.apply(html):
+        print(f"mended: {note}")
     return html
 
 
@@ -198,7 +276,12 @@ def pages(out: Path) -> int:
     if len(machines) < MIN_MACHINES:
         print(f"site: only {machines} have results; the merge cannot be shown", file=sys.stderr)
         return 1
-    return _verdict(check(publish(config), out, machines, []), out)
+    html = publish(config)
+    # after publish's adopt: a stored result the suite no longer shows is history lost, not a detail
+    orphaned = versions.orphans(versions.stored(scratch / "results"), versions.suite_versions(scratch / "results"))
+    seen = check(html, out, machines, [])
+    seen.problems[:0] = orphaned
+    return _verdict(seen, out)
 
 
 def _scratch_config(scratch: Path) -> Path:
