@@ -330,7 +330,7 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
             table.add_row(*row)
         console.print(table)
     for line in table_notes(docs):
-        console.print(line, highlight=False)
+        console.print(textwrap.fill(line, console.width - 1, subsequent_indent="  "), highlight=False, markup=False)
     for doc in docs:
         for failure in doc["failures"]:
             console.print(f"[bold red]{doc['implementation']}[/] (workers {doc['workers']}): {failure}")
