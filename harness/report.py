@@ -394,6 +394,20 @@ def _digest_note(doc: dict[str, Any]) -> str:
     return "  (matches the reference)" if doc["digest_ok"] else f"  (reference: {doc['reference_digest']})"
 
 
+def bench_summary(medians: dict[str, Interval]) -> str:
+    """``eventbench bench``'s closing lines: per benchmark, seconds per event as median [95 % interval]."""
+    lines = ["seconds per event, median over pyperf's values [95 % interval of the median] (benchmarks ran one "
+             "after another, not interleaved: for verdicts between contenders, use compare)"]  # fmt: skip
+    width = max((len(name) for name in medians), default=0)
+    for name, ci in medians.items():
+        level = "" if ci.confidence >= 0.95 else f" ({ci.confidence:.0%} interval: {ci.n} values)"
+        lines.append(
+            f"  {name:<{width}}  {duration_ns(ci.point * 1e9)} [{duration_ns(ci.low * 1e9)}–"
+            f"{duration_ns(ci.high * 1e9)}]{level}"
+        )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- sweeps
 
 _SWEEP_COLUMNS = ("offered/s", "achieved/s", "p50", "p99", "p99.9", "max", "objective")
@@ -437,13 +451,16 @@ def soak_summary(result: SoakResult) -> str:
         f"soak · {result.implementation} · {result.workers} worker(s) · {result.workload} · "
         f"{result.total_events:,} events in {len(result.rounds)} rounds of {result.events_per_round:,}, "
         f"the first {len(result.warmup)} warm-up",
-        f"{'tenth':>5}  {'throughput (median)':>20}  {'CPU/event (median)':>18}  {'RSS at its end':>14}",
+        f"{'tenth':>5}  {'throughput, median [95 % interval]':>36}  {'CPU/event, median [95 % interval]':>36}"
+        f"  {'RSS at its end':>14}",
     ]
-    rows = zip(result.tenths(), result.tenth_medians("throughput_eps"), result.tenth_medians("cpu_s_per_event"),
+    rows = zip(result.tenths(), result.tenth_intervals("throughput_eps"), result.tenth_intervals("cpu_s_per_event"),
                strict=True)  # fmt: skip
     for t, (tenth, throughput, cpu) in enumerate(rows, 1):
-        lines.append(f"{t:>5}  {si(throughput, 'events/s'):>20}  {duration_ns(cpu * 1e9):>18}  "
-                     f"{tenth[-1].rss_bytes / mib:>10.1f} MiB")  # fmt: skip
+        rate = f"{si(throughput.point)} [{si(throughput.low)}–{si(throughput.high)}] events/s"
+        per_event = f"{duration_ns(cpu.point * 1e9)} [{duration_ns(cpu.low * 1e9)}–{duration_ns(cpu.high * 1e9)}]"
+        level = "" if min(throughput.confidence, cpu.confidence) >= 0.95 else f"  ({len(tenth)} rounds: <95 %)"
+        lines.append(f"{t:>5}  {rate:>36}  {per_event:>36}  {tenth[-1].rss_bytes / mib:>10.1f} MiB{level}")
     growth_ok = "ok" if result.rss_growth < MAX_RSS_GROWTH else "GROWING"
     lines.append(
         f"memory: {result.rss_after_warmup / mib:.1f} MiB after warm-up, "

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import stats
 from harness.events import EventStream
 from harness.runner import figures, run_once
 from implementations import Contender, ContenderError
@@ -144,6 +145,12 @@ class SoakResult:
         """The median of ``figure`` (a key of ``FIGURES``) in each measured tenth."""
         get = FIGURES[figure]
         return [statistics.median(get(r) for r in tenth) for tenth in self.tenths()]
+
+    def tenth_intervals(self, figure: str) -> list[stats.Interval]:
+        """Each measured tenth's median of ``figure`` with the median's 95 % interval (as compare states
+        its trials'); with few rounds a tenth, the interval reaches less, and says so."""
+        get = FIGURES[figure]
+        return [stats.median_interval([get(r) for r in tenth], 0.95) for tenth in self.tenths()]
 
     def figure_verdicts(self) -> list[FigureVerdict]:
         out = []

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli import main, pyperf_medians
 
 
-def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path) -> None:
+def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--impl", "sequential,threaded", "--workload", "smoke", "--n-events", "300", "--workers", "2",
             "--preset", "fast", "--processes", "2", "-o", str(out)]  # fmt: skip
     assert main(args) == 0
+    printed = capsys.readouterr().out  # the spread, stated as compare states it: median [interval of the median]
+    medians = pyperf_medians(out)
+    assert sorted(medians) == ["smoke/sequential-w1", "smoke/threaded-w2"]
+    for name, ci in medians.items():
+        assert ci.low <= ci.point <= ci.high and ci.n >= 2
+        assert f"  {name}  " in printed and "[95 % interval of the median]" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no partial file left beside it
     suite = json.loads(out.read_text())
     names = [b["metadata"]["name"] for b in suite["benchmarks"]]

@@ -70,3 +70,16 @@ def test_soak_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["soak", "--impl", "native", "--events", "0"]) == cli.EXIT_INVALID
     assert cli.main(["soak", "--impl", "nope"]) == cli.EXIT_INVALID
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
+def test_each_tenth_is_stated_with_its_interval() -> None:
+    """As compare states its trials: each tenth's median with the median's 95 % interval, and the level
+    it reaches where a tenth has too few rounds (4 or 5 here: [min, max] at 88-94 %)."""
+    from harness.report import soak_summary
+
+    result = _result([1000.0 + (i % 3) * 10 for i in range(50)], [100_000_000] * 50)
+    intervals = result.tenth_intervals("throughput_eps")
+    assert len(intervals) == 10 and all(ci.low == 1000.0 and ci.high == 1020.0 for ci in intervals)
+    assert [ci.point for ci in intervals] == result.tenth_medians("throughput_eps")
+    text = soak_summary(result)
+    assert "1.01k [1k–1.02k] events/s" in text and "(5 rounds: <95 %)" in text
