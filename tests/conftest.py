@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI runs more examples; a local run stays quick. Never a deadline: this machine is shared.
@@ -26,3 +30,20 @@ def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     import tally
 
     tally.dump()
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in the tests, as at a terminal, even where this process was
+    started with SIGINT ignored (a background job of a shell without job control: Python then
+    never installs its handler, and the tests that send SIGINT would see nothing)."""
+    ignored = (
+        threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    )
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
