@@ -68,6 +68,14 @@ def handler_failed(contender: str, index: int, error: BaseException | str) -> Co
 class Session(ABC):
     """One prepared run. Use as a context manager so pools are always shut down."""
 
+    handled = False  # set by handle_once: a session's state was made for one run
+
+    def handle_once(self, contender: str) -> None:
+        """Marks this session handled; a second run of it is an error naming ``contender``."""
+        if self.handled:
+            raise ContenderError(f"{contender}: a session handles one run; open another")
+        self.handled = True
+
     @abstractmethod
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         """The timed window: handles every event and fills ``done_ns`` (uint64, one per event),

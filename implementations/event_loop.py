@@ -27,7 +27,6 @@ from harness.mix import MASK64, digest
 from implementations import faults
 from implementations.base import (
     Contender,
-    ContenderError,
     ContenderInfo,
     Session,
     check_open,
@@ -118,15 +117,12 @@ class _Run:
 class AsyncioSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
         self.run = _Run(DecodedStream.of(stream), workers, faults.armed_at("asyncio"))
-        self.handled = False
         self.loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.loop is None:
             raise ValueError("the session is closed")
-        if self.handled:
-            raise ContenderError("asyncio: a session handles one run; open another")
-        self.handled = True
+        self.handle_once("asyncio")
         run = self.run
         run.done = done_slots(done_ns)
         main = self.loop.create_task(run.main(t0_ns, open_loop))

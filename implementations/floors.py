@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from harness.events import EventStream
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open, done_slots
+from implementations.base import Contender, ContenderInfo, Session, check_open, done_slots
 from implementations.python_handlers import wait_until
 
 FLOOR_MODEL = "floor"
@@ -31,12 +31,9 @@ NO_DIGEST = 0  # what a floor's digest() returns: it handled nothing
 class FloorPythonSession(Session):
     def __init__(self, stream: EventStream) -> None:
         self.arrival_ns = stream.records["arrival_ns"].tolist()
-        self.handled = False
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        if self.handled:
-            raise ContenderError("floor-python: a session handles one run; open another")
-        self.handled = True
+        self.handle_once("floor-python")
         done = done_slots(done_ns)
         clock = time.monotonic_ns
         try:

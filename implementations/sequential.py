@@ -15,7 +15,6 @@ from harness.mix import MASK64, digest
 from implementations import faults
 from implementations.base import (
     Contender,
-    ContenderError,
     ContenderInfo,
     Session,
     check_open,
@@ -33,12 +32,9 @@ class SequentialSession(Session):
         self.counts = [0] * stream.n_keys
         self.g = 0
         self.fault_at = faults.armed_at("sequential")
-        self.handled = False
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        if self.handled:
-            raise ContenderError("sequential: a session handles one run; open another")
-        self.handled = True
+        self.handle_once("sequential")
         ev, states, counts = self.events, self.states, self.counts
         g = 0
         done = done_slots(done_ns)
