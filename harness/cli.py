@@ -16,6 +16,7 @@ import os
 import secrets
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -277,14 +278,9 @@ def compared_documents(
         entrants, loaded.stream, mode=mode, orders=orders, progress=_progress,
         between_rounds=lambda _: probes.extend(_jitter(probe_s) if floors else []),
     )  # fmt: skip
-    comparison = {
-        "seed": seed,
-        "trials": args.trials,
-        "orders": [[entrants[i].name for i in order] for order in orders],
-        "method": stats.METHOD,
-        "family_confidence": stats.FAMILY_CONFIDENCE,
-        "floor_unavailable": floor_unavailable or (None if probes or not floors else "the jitter probe failed"),
-    }
+    comparison = comparison_record(
+        seed, entrants, orders, floor_unavailable or (None if probes or not floors else "the jitter probe failed")
+    )
     jitter = stats.jitter_summary([asdict(p) for p in probes])
     # Every timed trial first: the counting passes install a profiler and allocator hooks,
     # and no timed run should follow them in the same process.
@@ -300,6 +296,20 @@ def compared_documents(
                      "jitter": jitter} if floor else None  # fmt: skip
         docs.append(results.document(runs, loaded.info, counted, comparison, floor_doc))
     return docs
+
+
+def comparison_record(
+    seed: int, entrants: list[trials.Entrant], orders: list[list[int]], floor_unavailable: str | None
+) -> dict[str, Any]:
+    """How the trials were run, as documents record it: what pairs them by round and how they were judged."""
+    return {
+        "seed": seed,
+        "trials": len(orders),
+        "orders": [[entrants[i].name for i in order] for order in orders],
+        "method": stats.METHOD,
+        "family_confidence": stats.FAMILY_CONFIDENCE,
+        "floor_unavailable": floor_unavailable,
+    }
 
 
 def machine_floors(contenders: list[Contender]) -> tuple[dict[str, Contender], str | None]:
@@ -401,31 +411,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     point_specs = {rate: _sweep_point_spec(spec, rate, args) for rate in rates}
     out = results.RunDirectory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
     references: dict[int, str] = {}  # by event count: arrival times do not change the digest
+    floors, floor_unavailable = machine_floors([contender])
+    floor = floors.get(contender.info.name)
+    seed = args.seed if args.seed is not None else secrets.randbits(32)
 
-    def run_point(rate: float, attempt: int) -> dict[str, Any]:
+    def run_point(rate: float) -> dict[str, Any]:
+        """The point's trials, the floor that paces like the contender in the same rounds."""
         point_spec = point_specs[rate]
-        n_events = point_spec.events
         stream = workload.generate(point_spec)
-        if n_events not in references:
-            references[n_events] = reference_digest(stream)
-        again = ", again to confirm a miss" if attempt > 1 else ""
-        offered = f"{report.si(rate)} events/s offered ({n_events} events, about {n_events / rate:.1f} s{again})"
-        _progress(f"  {contender.info.name} at {offered} ...")
-        outcome = run_once(contender, stream, workers=workers, mode="open", reference_digest=references[n_events])
+        if stream.n_events not in references:
+            references[stream.n_events] = reference_digest(stream)
+        _progress(f"  {contender.info.name} at {report.si(rate)} events/s offered: {args.trials} trials of "
+                  f"{stream.n_events} events, about {stream.n_events / rate:.1f} s each")  # fmt: skip
+        entrants = [trials.Entrant(contender, workers, references[stream.n_events])]
+        entrants += [trials.Entrant(floor, 1, None)] if floor else []
+        orders = trials.round_orders(len(entrants), args.trials, seed)
+        done = trials.run_trials(entrants, stream, mode="open", orders=orders, progress=_progress)
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
-        doc = measured_document(outcome, loaded, contender, 0)
-        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns, "attempt": attempt}
-        suffix = "" if attempt == 1 else f"-attempt{attempt}"
-        results.dump(doc, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps{suffix}.json")
+        floor_doc = {"name": floor.info.name, "trials": [t.as_dict() for t in done[floor.info.name]],
+                     "jitter": None} if floor else None  # fmt: skip
+        comparison = comparison_record(seed, entrants, orders, floor_unavailable)
+        doc = results.document(done[contender.info.name], loaded.info, None, comparison, floor_doc)
+        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns}
+        results.dump(doc, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
         print(report.sweep_row(doc, objective_ns), flush=True)
         return doc
 
     with out:  # published when every point is done; an interrupted sweep leaves nothing
-        print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · objective p99 ≤ "
-              f"{report.duration_ns(objective_ns)}")  # fmt: skip
+        against = f" (and {floor.info.name})" if floor else ""
+        print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · {args.trials} trials a point{against} · "
+              f"objective p99 ≤ {report.duration_ns(objective_ns)}")  # fmt: skip
         print(report.sweep_header())
         docs, sustained = sweep.run_sweep(rates, run_point, objective_ns)
-    print(report.sweep_verdict(contender.info.name, sustained, objective_ns, docs))
+    verdict = report.sweep_verdict(contender.info.name, sustained, objective_ns, docs)
+    unavailable = [f"no floor: {floor_unavailable}"] if floor_unavailable else []
+    for line in [*report.sweep_notes(docs), *unavailable, verdict]:
+        print(textwrap.fill(line, report.TERMINAL_WIDTH - 1, subsequent_indent="  "))
     print(f"result documents: {out.final}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
 
@@ -616,9 +637,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p99-objective-us", type=_finite_positive, default=sweep.DEFAULT_OBJECTIVE_P99_NS / 1000,
                    metavar="US", help="the latency objective: p99 at or below this many µs (default 1000)")  # fmt: skip
     p.add_argument(
-        "--seconds", type=_finite_positive, default=1.0, help="offered load per point, in seconds (default 1)"
+        "--seconds", type=_finite_positive, default=1.0, help="offered load per trial, in seconds (default 1)"
     )
-    p.add_argument("--n-events", type=_at_least_one, metavar="N", help="events per point (overrides --seconds)")
+    p.add_argument("--n-events", type=_at_least_one, metavar="N", help="events per trial (overrides --seconds)")
+    p.add_argument(
+        "--trials",
+        type=_trials,
+        default=sweep.DEFAULT_TRIALS,
+        help=f"runs at each rate; its median p99's 95 %% interval decides it (default {sweep.DEFAULT_TRIALS})",
+    )
+    p.add_argument(
+        "--seed", type=_count, metavar="N", help="the seed of the rounds' order (default: random, and recorded)"
+    )
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.set_defaults(func=cmd_sweep)

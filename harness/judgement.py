@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import stats
-from harness.trials import FIGURES, figure_values
+from harness.trials import FIGURES, figure_values, medians
 
 LATENCIES = tuple(f for f in FIGURES if f.startswith("latency_ns."))
 
@@ -100,3 +100,10 @@ def at_floor(doc: dict[str, Any]) -> dict[str, bool]:
         return {}
     floor_doc = {"valid": True, "trials": floor["trials"], "comparison": doc.get("comparison")}
     return {j.figure: j.verdict != stats.WORSE for j in compare_figures(doc, floor_doc, LATENCIES) if j.decided}
+
+
+def floor_p99(doc: dict[str, Any]) -> float | None:
+    """The median p99 of the floor that ran in the document's rounds, if one did."""
+    floor_trials = (doc.get("floor") or {}).get("trials")
+    ci = medians(floor_trials).get("latency_ns.p99") if floor_trials else None
+    return ci.point if ci else None

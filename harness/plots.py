@@ -6,8 +6,8 @@ Three figures, each written as ``NAME.png`` and ``NAME.svg``:
   (the medians over trials), with a band for each percentile's 95 % interval;
 * throughput and allocations per event side by side, one bar per contender, throughput with
   its interval as an error bar;
-* latency against load from sweeps: p50 and p99 against achieved throughput,
-  one line per contender, with the objective drawn across.
+* latency against load from sweeps: p50 and p99 (with its interval as an error bar) against
+  achieved throughput, one line per contender, with the objective drawn across.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness import judgement
 from harness.storage import atomic_write_bytes
 
 SPECTRUM = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
@@ -128,6 +129,14 @@ def throughput_and_allocations(docs: list[dict[str, Any]], title: str, out_dir: 
     return _save(fig, out_dir, name)
 
 
+def _p99_spread_us(doc: dict[str, Any]) -> tuple[float, float]:
+    """How far the p99 interval reaches below and above the median p99 (zero for one trial)."""
+    ci = (doc.get("intervals") or {}).get("latency_ns.p99")
+    if not ci:
+        return 0.0, 0.0
+    return (ci["point"] - ci["low"]) / 1000, (ci["high"] - ci["point"]) / 1000
+
+
 def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, out_dir: Path, name: str) -> list[Path]:
     """``sweeps``: a contender's label -> its sweep's documents."""
     plt = _pyplot()
@@ -138,9 +147,16 @@ def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, ou
         if not points:  # a wrong contender's sweep: its verdict says so, there is no curve to draw
             continue
         achieved = [d["throughput_eps"] for d in points]
-        (line,) = ax.plot(achieved, [d["latency_ns"]["p99"] / 1000 for d in points], marker="o", label=f"{label} p99")
+        p99 = [d["latency_ns"]["p99"] / 1000 for d in points]
+        below, above = zip(*(_p99_spread_us(d) for d in points), strict=True)
+        line, _, _ = ax.errorbar(achieved, p99, yerr=[below, above], marker="o", capsize=3,
+                                 label=f"{label} p99 [95 % interval]")  # fmt: skip
         ax.plot(achieved, [d["latency_ns"]["p50"] / 1000 for d in points], marker=".", linestyle="--",
                 color=line.get_color(), label=f"{label} p50")  # fmt: skip
+        floors = [(x, ns) for x, d in zip(achieved, points, strict=True) if (ns := judgement.floor_p99(d))]
+        if floors:
+            ax.plot([x for x, _ in floors], [ns / 1000 for _, ns in floors], marker="x", linestyle=":",
+                    color=line.get_color(), alpha=0.6, label=f"{label}: its floor's p99")  # fmt: skip
         objectives.update(d["sweep"]["objective_p99_ns"] for d in docs)
     for objective in sorted(objectives):
         ax.axhline(objective / 1000, color="grey", linestyle=":", label=f"objective p99 ≤ {objective / 1000:g} µs")
@@ -148,5 +164,6 @@ def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, ou
 
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(EngFormatter())  # 20k, not 2×10^4
+    ax.xaxis.set_minor_formatter(EngFormatter())  # a sweep within one decade is labelled by minor ticks
     _finish_latency_axes(ax, "achieved throughput (events/s, log scale)", title)
     return _save(fig, out_dir, name)

@@ -127,6 +127,7 @@ COSTS = [
     Column("ctx sw/event", "ctx_switches_per_event", lambda d: d["ctx_switches_per_event"], _count),
 ]
 FLOOR_MARK = "*"
+TERMINAL_WIDTH = 100  # every table and note is read at 100 columns
 
 
 def spread(doc: dict[str, Any], figure: str) -> str:
@@ -319,7 +320,7 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
     from rich.console import Console  # lazy: keeps `eventbench --help` fast
     from rich.table import Table
 
-    console = Console(width=max(100, Console().width))
+    console = Console(width=max(TERMINAL_WIDTH, Console().width))
     console.print(title, highlight=False)
     for i, (caption, headers, rows) in enumerate(tables(docs)):
         console.print(("\n" if i else "") + caption, highlight=False)
@@ -410,24 +411,31 @@ def bench_summary(medians: dict[str, Interval]) -> str:
 
 # ---------------------------------------------------------------- sweeps
 
-_SWEEP_COLUMNS = ("offered/s", "achieved/s", "p50", "p99", "p99.9", "max", "objective")
+_SWEEP_COLUMNS = (("offered/s", 10), ("achieved/s", 11), ("p50", 9), ("p99 [95 % interval]", 27),
+                  ("p99.9", 9), ("max", 9), ("floor p99", 10), ("objective", 10))  # fmt: skip
 
 
 def sweep_header() -> str:
-    return "  " + "".join(f"{c:>12}" for c in _SWEEP_COLUMNS)
+    return "  " + "".join(f"{c:>{w}}" for c, w in _SWEEP_COLUMNS)
 
 
 def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
-    """One line per point, printed as the point finishes (a live table in plain text)."""
+    """One line per point (medians over its trials), printed as the point finishes: a live table.
+    A p99 not clearly above its floor's is marked ``*``."""
+    widths = [w for _, w in _SWEEP_COLUMNS]
     offered = si(doc["sweep"]["offered_eps"])
-    if doc["sweep"].get("attempt", 1) > 1:
-        offered += " again"  # the run that confirms (or not) a miss
     if not doc["valid"]:
-        return f"  {offered:>12}{'WRONG':>12}  " + "; ".join(doc["failures"])
+        return f"  {offered:>{widths[0]}}{'WRONG':>{widths[1]}}  " + "; ".join(doc["failures"])
     lat = doc["latency_ns"] or {}
-    met = SweepPoint.of(doc).meets(objective_ns)
-    cells = [offered, si(doc["throughput_eps"])] + [duration_ns(lat.get(k)) for k in ("p50", "p99", "p999", "max")]
-    return "  " + "".join(f"{c:>12}" for c in cells) + f"{'met' if met else 'MISSED':>12}"
+    point = SweepPoint.of(doc)
+    p99 = duration_ns(lat.get("p99"))
+    if point.p99_ns is not None and point.p99_ns.n > 1:
+        p99 += f" [{duration_ns(point.p99_ns.low)}–{duration_ns(point.p99_ns.high)}]"
+    p99 += FLOOR_MARK if judgement.at_floor(doc).get("latency_ns.p99") else " "
+    floor = duration_ns(judgement.floor_p99(doc))
+    cells = [offered, si(doc["throughput_eps"]), duration_ns(lat.get("p50")), p99, duration_ns(lat.get("p999")),
+             duration_ns(lat.get("max")), floor, point.decision(objective_ns)]  # fmt: skip
+    return "  " + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
 
 
 def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: list[dict[str, Any]]) -> str:
@@ -435,10 +443,39 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
     if not any(d["valid"] for d in docs):
         return f"{name} failed its checks at every rate tried: wrong, no figures"
     if sustained is None:
-        return f"{name} missed {objective} at every rate tried (lowest {si(docs[0]['sweep']['offered_eps'])}/s)"
+        lowest = min(docs, key=lambda d: d["sweep"]["offered_eps"])
+        return f"{name} did not meet {objective} at any rate tried (lowest {si(lowest['sweep']['offered_eps'])}/s)" + (
+            _at_the_floor(lowest)
+        )
     if sustained >= max(d["sweep"]["offered_eps"] for d in docs):
         return f"{name} sustains at least {si(sustained)} events/s with {objective} (the highest rate tried: no knee)"
-    return f"{name} sustains {si(sustained)} events/s with {objective}"
+    knee = min((SweepPoint.of(d) for d in docs if d["sweep"]["offered_eps"] > sustained), key=lambda p: p.offered_eps)
+    knee_doc = next(d for d in docs if d["sweep"]["offered_eps"] == knee.offered_eps)
+    how = knee.decision(objective_ns).lower() if knee.valid else "wrong"
+    return f"{name} sustains {si(sustained)} events/s with {objective}; at {si(knee.offered_eps)}/s: {how}" + (
+        _at_the_floor(knee_doc)
+    )
+
+
+def sweep_notes(docs: list[dict[str, Any]]) -> list[str]:
+    """The legend of the ``*`` mark where a point has one, and the intervals' level where it is under 95 %."""
+    notes = []
+    if any(judgement.at_floor(d).get("latency_ns.p99") for d in docs if d["valid"]):
+        notes.append(
+            f"{FLOOR_MARK} p99 not clearly above the floor's (same rounds): the machine, not the contender, sets it"
+        )
+    weak = [p.p99_ns for p in map(SweepPoint.of, docs) if p.p99_ns is not None and p.p99_ns.confidence < 0.95]
+    if weak:
+        notes.append(f"too few trials for 95 %: the p99 interval of {weak[0].n} trial(s) holds the median "
+                     f"{weak[0].confidence:.0%} of the time")  # fmt: skip
+    return notes
+
+
+def _at_the_floor(doc: dict[str, Any]) -> str:
+    """Where a point's p99 cannot be told from its floor's: the machine, not the contender, set it."""
+    if not judgement.at_floor(doc).get("latency_ns.p99"):
+        return ""
+    return f", at the machine's floor ({doc['floor']['name']} p99 {duration_ns(judgement.floor_p99(doc))})"
 
 
 # ---------------------------------------------------------------- reports of stored documents
@@ -538,6 +575,9 @@ def markdown(
     if sweeps:
         out += ["## latency against load", ""]
         out += [f"- {sweep_verdict_of(label, docs)}" for label, docs in sweeps.items()]
+        notes_md = [note.replace(FLOOR_MARK, "\\" + FLOOR_MARK, 1) for note in sweep_notes(
+            [d for docs in sweeps.values() for d in docs])]  # fmt: skip
+        out += [f"- {note}" for note in notes_md]  # the mark escaped: "- *" would start a nested list
         out += [""] + [f"![{name}]({name})" for name in images.get("sweeps", [])] + [""]
     every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
     meta = every[0]["metadata"]

@@ -2,16 +2,22 @@
 
 The curve people ask of an event system: latency against achieved throughput,
 and the highest rate at which the contender still meets a latency objective
-(p99 at or below a bound). Every point is a full, checked run of the workload's
-events (only arrival times change with the rate, so one reference digest serves every
-point of the same size); a point that fails its checks has no figures and cannot meet
-the objective.
+(p99 at or below a bound). Every point is several trials, each a full, checked
+run of the workload's events (only arrival times change with the rate, so one
+reference digest serves every point of the same size); a point with a wrong
+trial has no figures and cannot meet the objective.
 
-On a shared machine one disturbance can push a single run's p99 past the bound at
-a rate the contender handles easily. So a miss is confirmed by running the same
-rate once more, and the second run decides the point; both documents are kept
-(the first marked ``"attempt": 1``). A real knee misses twice; a disturbance
-rarely strikes twice in a row.
+A point is decided by the 95 % interval of its median p99 over the trials, never by
+one run: **met** when the whole interval lies at or below the objective, **missed**
+when it lies wholly above, **unclear** otherwise. Unclear counts as not met: the
+sustained rate is one the measurements support, not one a lucky run allows. With
+the default 9 trials the interval runs from the second-lowest to the second-highest
+p99, so one disturbed trial neither makes nor breaks a point.
+
+A point's trials run one after another, not interleaved with other rates' (as
+``compare`` interleaves contenders): a point is judged against a fixed objective, not
+paired with another point, and running rates lowest first is what lets a sweep stop
+past the knee instead of running the overloaded rates every round.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import InvalidInput
+from harness.stats import Interval
 
 DEFAULT_OBJECTIVE_P99_NS = 1_000_000
+DEFAULT_TRIALS = 9  # the fewest at which the median's 95 % interval leaves out the highest trial
 STOP_AFTER_MISSES = 2  # past the knee, each further point only takes longer to fail
+MET, MISSED, UNCLEAR = "met", "MISSED", "unclear"
 
 
 def parse_rates(text: str) -> list[float]:
@@ -50,23 +59,38 @@ def parse_rates(text: str) -> list[float]:
 class SweepPoint:
     offered_eps: float
     achieved_eps: float | None
-    p99_ns: int | None
+    p99_ns: Interval | None  # the median p99 over the point's trials, with its interval
     valid: bool
 
+    def decision(self, objective_p99_ns: int) -> str:
+        """:data:`MET`, :data:`MISSED` or :data:`UNCLEAR`, from where the p99 interval lies."""
+        if not self.valid or self.p99_ns is None:
+            return MISSED
+        if self.p99_ns.high <= objective_p99_ns:
+            return MET
+        return MISSED if self.p99_ns.low > objective_p99_ns else UNCLEAR
+
     def meets(self, objective_p99_ns: int) -> bool:
-        return self.valid and self.p99_ns is not None and self.p99_ns <= objective_p99_ns
+        return self.decision(objective_p99_ns) == MET
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> SweepPoint:
-        latency = doc.get("latency_ns") or {}
-        return cls(doc["sweep"]["offered_eps"], doc.get("throughput_eps"), latency.get("p99"), bool(doc["valid"]))
+        """A point from its result document; one of a single run (a document from before sweeps
+        ran trials) has an interval of its one p99 and is decided by it, as it was then."""
+        ci = (doc.get("intervals") or {}).get("latency_ns.p99")
+        p99 = (doc.get("latency_ns") or {}).get("p99")
+        if ci is not None:
+            interval: Interval | None = Interval(**ci)
+        else:
+            interval = None if p99 is None else Interval(p99, p99, p99, 0.0, 1)
+        return cls(doc["sweep"]["offered_eps"], doc.get("throughput_eps"), interval, bool(doc["valid"]))
 
 
 def sustained_rate(points: list[SweepPoint], objective_p99_ns: int) -> float | None:
-    """The highest offered rate whose p99 met the objective, with every lower rate meeting it too.
+    """The highest offered rate that met the objective, with every lower rate meeting it too.
 
     A rate met after a miss is luck on a noisy machine, not capacity: the knee is the
-    first miss.
+    first point not met.
     """
     best = None
     for point in sorted(points, key=lambda p: p.offered_eps):
@@ -77,35 +101,32 @@ def sustained_rate(points: list[SweepPoint], objective_p99_ns: int) -> float | N
 
 
 def should_stop(points: list[SweepPoint], objective_p99_ns: int) -> bool:
-    """True once the last ``STOP_AFTER_MISSES`` points all missed the objective."""
+    """True once the last ``STOP_AFTER_MISSES`` points all failed to meet the objective."""
     tail = points[-STOP_AFTER_MISSES:]
     return len(tail) == STOP_AFTER_MISSES and not any(p.meets(objective_p99_ns) for p in tail)
 
 
 def run_sweep(
     rates: list[float],
-    run_point: Callable[[float, int], dict[str, Any]],
+    run_point: Callable[[float], dict[str, Any]],
     objective_p99_ns: int,
 ) -> tuple[list[dict[str, Any]], float | None]:
-    """Runs ``run_point(rate, attempt)`` (which returns a result document) at each rate, lowest
-    first, confirming each miss with a second attempt, until ``STOP_AFTER_MISSES`` confirmed
-    misses in a row. Returns every document (first attempts included) and the sustained rate."""
+    """Runs ``run_point(rate)`` (which runs the point's trials and returns its result document)
+    at each rate, lowest first, until ``STOP_AFTER_MISSES`` points in a row are not met.
+    Returns every point's document and the sustained rate."""
     docs: list[dict[str, Any]] = []
     points: list[SweepPoint] = []
     for rate in rates:
-        doc = run_point(rate, 1)
-        if not SweepPoint.of(doc).meets(objective_p99_ns) and doc["valid"]:
-            docs.append(doc)
-            doc = run_point(rate, 2)  # confirm the miss (a wrong run needs no second opinion)
-        docs.append(doc)
-        points.append(SweepPoint.of(doc))
+        docs.append(run_point(rate))
+        points.append(SweepPoint.of(docs[-1]))
         if should_stop(points, objective_p99_ns):
             break
     return docs, sustained_rate(points, objective_p99_ns)
 
 
 def deciding(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documents that decide each rate: the last attempt at each."""
+    """One document per rate. Sweeps stored before points ran trials confirmed a miss with a
+    second run (``"attempt": 2``), which decided the rate: the last attempt is kept."""
     last: dict[float, dict[str, Any]] = {}
     for doc in sorted(docs, key=lambda d: (d["sweep"]["offered_eps"], d["sweep"].get("attempt", 1))):
         last[doc["sweep"]["offered_eps"]] = doc

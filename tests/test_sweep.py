@@ -11,7 +11,19 @@ from hypothesis import strategies as st
 from harness import results
 from harness.cli import main
 from harness.errors import InvalidInput
-from harness.sweep import SweepPoint, deciding, parse_rates, run_sweep, should_stop, sustained_rate
+from harness.stats import Interval, median_interval
+from harness.sweep import (
+    DEFAULT_TRIALS,
+    MET,
+    MISSED,
+    UNCLEAR,
+    SweepPoint,
+    deciding,
+    parse_rates,
+    run_sweep,
+    should_stop,
+    sustained_rate,
+)
 from harness.workload import builtin, generate
 
 OBJECTIVE = 1_000_000
@@ -25,30 +37,51 @@ def test_rates_given_or_geometric() -> None:
             parse_rates(bad)
 
 
-def _point(rate: float, p99: int | None, valid: bool = True) -> SweepPoint:
-    return SweepPoint(rate, rate, p99, valid)
+def _point(rate: float, p99: int | None, valid: bool = True, spread: float = 0.0) -> SweepPoint:
+    interval = None if p99 is None else Interval(p99, p99 * (1 - spread), p99 * (1 + spread), 0.96, 9)
+    return SweepPoint(rate, rate, interval, valid)
 
 
-def test_the_knee_is_the_first_miss() -> None:
+def test_a_point_is_decided_by_its_interval_not_its_median() -> None:
+    assert _point(1, OBJECTIVE).decision(OBJECTIVE) == MET  # at the objective is within it
+    assert _point(1, OBJECTIVE // 2, spread=0.5).decision(OBJECTIVE) == MET
+    assert _point(1, OBJECTIVE - 1, spread=0.1).decision(OBJECTIVE) == UNCLEAR  # median met, interval not
+    assert _point(1, OBJECTIVE + 1, spread=0.1).decision(OBJECTIVE) == UNCLEAR
+    assert _point(1, 2 * OBJECTIVE, spread=0.4).decision(OBJECTIVE) == MISSED
+    assert _point(1, 10, valid=False).decision(OBJECTIVE) == MISSED  # a wrong point meets nothing
+    assert not _point(1, OBJECTIVE - 1, spread=0.1).meets(OBJECTIVE)  # unclear is not met
+
+
+def test_the_knee_is_the_first_point_not_met() -> None:
     points = [_point(1e3, 10), _point(2e3, 20), _point(4e3, 2 * OBJECTIVE), _point(8e3, 30)]
     assert sustained_rate(points, OBJECTIVE) == 2e3  # 8k met after a miss: luck, not capacity
     assert sustained_rate([_point(1e3, 2 * OBJECTIVE)], OBJECTIVE) is None
-    assert sustained_rate([_point(1e3, 10, valid=False)], OBJECTIVE) is None  # a wrong run meets nothing
+    assert sustained_rate([_point(1e3, 10, valid=False)], OBJECTIVE) is None
+    assert sustained_rate([_point(1e3, 10), _point(2e3, OBJECTIVE, spread=0.2)], OBJECTIVE) == 1e3
 
 
-@given(st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 3 * OBJECTIVE)), min_size=1, max_size=12,
-                unique_by=lambda t: t[0]))  # fmt: skip
-def test_sustained_rate_is_met_by_every_lower_rate(raw: list[tuple[int, int]]) -> None:
-    points = [_point(float(rate), p99) for rate, p99 in raw]
+@given(st.lists(st.tuples(st.integers(1, 10**6), st.integers(0, 3 * OBJECTIVE), st.floats(0, 0.9)), min_size=1,
+                max_size=12, unique_by=lambda t: t[0]))  # fmt: skip
+def test_sustained_rate_is_met_by_every_lower_rate(raw: list[tuple[int, int, float]]) -> None:
+    points = [_point(float(rate), p99, spread=spread) for rate, p99, spread in raw]
     best = sustained_rate(points, OBJECTIVE)
     if best is not None:
-        assert all(p.meets(OBJECTIVE) for p in points if p.offered_eps <= best)
+        assert all(p.p99_ns is not None and p.p99_ns.high <= OBJECTIVE for p in points if p.offered_eps <= best)
         assert any(p.offered_eps == best for p in points)
 
 
-def test_stops_after_two_misses_in_a_row() -> None:
+def test_stops_after_two_points_not_met_in_a_row() -> None:
     assert not should_stop([_point(1, 10), _point(2, 2 * OBJECTIVE)], OBJECTIVE)
-    assert should_stop([_point(1, 10), _point(2, 2 * OBJECTIVE), _point(3, 2 * OBJECTIVE)], OBJECTIVE)
+    assert should_stop([_point(1, 10), _point(2, 2 * OBJECTIVE), _point(3, OBJECTIVE, spread=0.1)], OBJECTIVE)
+
+
+def test_one_disturbed_trial_of_nine_neither_makes_nor_breaks_a_point() -> None:
+    """The default trials' interval runs from the second-lowest p99 to the second-highest."""
+    calm, disturbed = [400_000.0] * 8, 5 * OBJECTIVE
+    assert SweepPoint(1, 1, median_interval([*calm, disturbed]), True).decision(OBJECTIVE) == MET
+    busy = [3 * OBJECTIVE] * 8
+    assert SweepPoint(1, 1, median_interval([*busy, 10.0]), True).decision(OBJECTIVE) == MISSED
+    assert median_interval([*calm, disturbed]).confidence >= 0.95 and DEFAULT_TRIALS == 9
 
 
 def test_changing_the_rate_changes_only_arrivals() -> None:
@@ -62,6 +95,7 @@ def test_changing_the_rate_changes_only_arrivals() -> None:
 
 def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["sweep", "--impl", "sequential", "--workload", "paced", "--rates", "2000,4000", "--n-events", "600",
+            "--trials", "3",
             "--p99-objective-us", "1000000", "--results-dir", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -69,7 +103,7 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (run_dir,) = (tmp_path / "runs").iterdir()
     docs = sorted((results.load(p) for p in run_dir.glob("*.json")), key=lambda d: d["sweep"]["offered_eps"])
     assert [d["sweep"]["offered_eps"] for d in docs] == [2000.0, 4000.0]
-    assert all(d["valid"] and d["digest_ok"] and d["mode"] == "open" for d in docs)
+    assert all(d["valid"] and d["digest_ok"] and d["mode"] == "open" and len(d["trials"]) == 3 for d in docs)
     assert main(["report", str(run_dir), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "latency-vs-load.png").exists()
 
@@ -85,6 +119,7 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         ["--p99-objective-us", "-5"],
         ["--seconds", "inf"],
         ["--n-events", "0"],
+        ["--trials", "0"],
     ],
 )
 def test_sweep_refuses_bad_arguments_in_one_line_and_writes_nothing(
@@ -97,22 +132,31 @@ def test_sweep_refuses_bad_arguments_in_one_line_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def _fake_runs(p99_by_attempt: dict[tuple[float, int], int]):  # type: ignore[no-untyped-def]
-    calls: list[tuple[float, int]] = []
-
-    def run_point(rate: float, attempt: int) -> dict:
-        calls.append((rate, attempt))
-        p99 = p99_by_attempt.get((rate, attempt), 10)
-        return {"valid": True, "throughput_eps": rate, "latency_ns": {"p99": p99},
-                "sweep": {"offered_eps": rate, "objective_p99_ns": OBJECTIVE, "attempt": attempt}}  # fmt: skip
-
-    return run_point, calls
+def _fake_point(rate: float, p99s: list[float]) -> dict:
+    ci = median_interval(p99s)
+    return {"valid": True, "throughput_eps": rate, "latency_ns": {"p99": round(ci.point)},
+            "intervals": {"latency_ns.p99": ci.as_dict()},
+            "sweep": {"offered_eps": rate, "objective_p99_ns": OBJECTIVE}}  # fmt: skip
 
 
-def test_a_single_disturbance_is_confirmed_away_and_a_real_knee_is_not() -> None:
-    miss = 2 * OBJECTIVE
-    run_point, calls = _fake_runs({(1.0, 1): miss, (3.0, 1): miss, (3.0, 2): miss, (4.0, 1): miss, (4.0, 2): miss})
+def test_the_sweep_stops_past_the_knee() -> None:
+    p99s = {1.0: [10.0] * 9, 2.0: [10.0] * 8 + [9e9], 3.0: [OBJECTIVE * 0.9] * 4 + [OBJECTIVE * 1.1] * 5,
+            4.0: [9e9] * 9, 5.0: [10.0] * 9}  # fmt: skip
+    calls: list[float] = []
+
+    def run_point(rate: float) -> dict:
+        calls.append(rate)
+        return _fake_point(rate, p99s[rate])
+
     docs, sustained = run_sweep([1.0, 2.0, 3.0, 4.0, 5.0], run_point, OBJECTIVE)
-    assert sustained == 2.0  # 1.0 missed once, then met: a disturbance, not the knee
-    assert calls == [(1.0, 1), (1.0, 2), (2.0, 1), (3.0, 1), (3.0, 2), (4.0, 1), (4.0, 2)]  # stopped after 2 misses
-    assert len(docs) == 7 and [d["sweep"]["offered_eps"] for d in deciding(docs)] == [1.0, 2.0, 3.0, 4.0]
+    assert sustained == 2.0 and calls == [1.0, 2.0, 3.0, 4.0]  # 3.0 unclear, 4.0 missed: stopped
+    assert [SweepPoint.of(d).decision(OBJECTIVE) for d in docs] == [MET, MET, UNCLEAR, MISSED]
+
+
+def test_sweeps_stored_before_trials_are_decided_by_their_last_attempt() -> None:
+    old = [{"valid": True, "throughput_eps": r, "latency_ns": {"p99": p99},
+            "sweep": {"offered_eps": r, "objective_p99_ns": OBJECTIVE, "attempt": a}}
+           for r, a, p99 in [(1.0, 1, 2 * OBJECTIVE), (1.0, 2, 10), (2.0, 1, 2 * OBJECTIVE)]]  # fmt: skip
+    kept = deciding(old)
+    assert [(d["sweep"]["offered_eps"], d["sweep"]["attempt"]) for d in kept] == [(1.0, 2), (2.0, 1)]
+    assert sustained_rate([SweepPoint.of(d) for d in kept], OBJECTIVE) == 1.0
