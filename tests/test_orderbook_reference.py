@@ -12,6 +12,7 @@ import random
 import time
 
 import pytest
+
 from orderbook_reference import (
     M,
     State,
@@ -24,7 +25,6 @@ from orderbook_reference import (
     orderbook_state,
     validate,
 )
-
 from reference import spec_mix as mix
 
 EIGHT = [

@@ -1,0 +1,114 @@
+"""The order book's Python semantics against the contract's vectors and the second reference.
+
+``scenarios.orderbook`` is what every Python executor will run; ``tests/orderbook_reference.py``
+is written straight from docs/scenarios/orderbook.md and shares no code with it. Hypothesis
+streams (few instruments and accounts, prices near one another, cancels of earlier orders) must
+give both the same digest.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scenarios.orderbook.layout import RECORD_DTYPE, field_rules
+from scenarios.orderbook.semantics import CANCEL, LIMIT, MARKET, Accounts, Book, Columns, bind, digest
+
+from orderbook_reference import Row, orderbook_digest
+
+EIGHT: list[Row] = [
+    (0, 0, 0, 0, 1, 1, 101, 5, 0), (1, 0, 0, 0, 1, 2, 100, 3, 0), (2, 1000, 0, 0, 0, 3, 101, 6, 0),
+    (3, 1000, 1, 0, 0, 3, 50, 4, 0), (4, 2000, 0, 2, 0, 0, 0, 0, 3), (5, 2000, 1, 1, 1, 4, 0, 10, 0),
+    (6, 3000, 0, 2, 0, 0, 0, 0, 0), (7, 3000, 0, 0, 0, 5, 99, 1, 0),
+]  # fmt: skip
+
+
+def semantics_digest(n_keys: int, rows: list[Row], guard_calls: list[tuple[int, ...]] | None = None) -> str:
+    columns = Columns(*([list(c) for c in zip(*rows, strict=True)][2:] if rows else [[] for _ in range(7)]))
+    books, accounts = [Book() for _ in range(n_keys)], Accounts()
+
+    def guard(*ids: int) -> nullcontext[None]:
+        if guard_calls is not None:
+            guard_calls.append(ids)
+        return nullcontext()
+
+    handle = bind(columns, books, accounts, guard)
+    assert all(handle(i) == 0 for i in range(len(rows)))  # the order book never waits
+    return f"{digest(len(rows), books, accounts):016x}"
+
+
+def test_the_contract_vectors() -> None:
+    assert semantics_digest(1, []) == "00fbfde4bfe8fd68"
+    assert semantics_digest(2, EIGHT) == "5a57408dd2666bdc"
+    assert semantics_digest(2, EIGHT[:3]) == "7d9b099192e351e7"
+
+
+def test_positions_change_only_inside_the_guard_of_both_accounts() -> None:
+    calls: list[tuple[int, ...]] = []
+    semantics_digest(2, EIGHT, calls)
+    assert calls == [(3, 2), (3, 1), (3, 4)]  # (buyer, seller) of each of the three fills
+
+
+@st.composite
+def order_streams(draw: st.DrawFn) -> tuple[int, list[Row]]:
+    """Valid streams built to collide: 1-3 instruments, 1-4 accounts, prices within 4 ticks,
+    and cancels aimed at earlier orders (of any instrument)."""
+    n_keys = draw(st.integers(1, 3))
+    rows: list[Row] = []
+    for seq in range(draw(st.integers(0, 60))):
+        kind = draw(st.sampled_from([LIMIT, LIMIT, LIMIT, MARKET, CANCEL, CANCEL])) if seq else LIMIT
+        key = draw(st.integers(0, n_keys - 1))
+        if kind == CANCEL:
+            rows.append((seq, seq, key, kind, 0, 0, 0, 0, draw(st.integers(0, seq - 1))))
+            continue
+        side, account = draw(st.integers(0, 1)), draw(st.integers(0, 3)) * 21_845  # accounts up to 65,535
+        qty = draw(st.integers(1, 6) | st.just(2**32 - 1))
+        price = draw(st.integers(98, 102) | st.just(2**32 - 1)) if kind == LIMIT else 0
+        rows.append((seq, seq, key, kind, side, account, price, qty, 0))
+    return n_keys, rows
+
+
+@settings(max_examples=400, deadline=None)
+@given(order_streams())
+def test_agrees_with_the_contracts_reference(stream: tuple[int, list[Row]]) -> None:
+    n_keys, rows = stream
+    assert semantics_digest(n_keys, rows) == orderbook_digest(n_keys, rows)
+
+
+def _records(rows: list[Row]) -> np.ndarray:
+    return np.array(rows, dtype=[(name, RECORD_DTYPE.fields[name][0]) for name in RECORD_DTYPE.names]).astype(
+        RECORD_DTYPE
+    )
+
+
+def test_the_record_is_40_bytes_as_the_contract_lays_it_out() -> None:
+    assert _records(EIGHT).tobytes()[40:80] == bytes.fromhex(
+        "0100000000000000" "0000000000000000" "00000000" "00" "01" "0200" "64000000" "03000000" "0000000000000000"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "rule"),
+    [
+        ((1, 0, 0, 3, 0, 0, 1, 1, 0), "kind 3 is not one of"),
+        ((1, 0, 0, 0, 2, 0, 1, 1, 0), "side 2 is not one of"),
+        ((1, 0, 0, 0, 0, 0, 0, 1, 0), "a limit order's price must be >= 1"),
+        ((1, 0, 0, 1, 0, 0, 0, 0, 0), "a market order's qty must be >= 1"),
+        ((1, 0, 0, 0, 0, 0, 5, 1, 7), "a limit order's target must be 0, got 7"),
+        ((1, 0, 0, 1, 0, 0, 5, 1, 0), "a market order's price must be 0, got 5"),
+        ((1, 0, 0, 2, 1, 0, 0, 0, 0), "a cancel's side must be 0, got 1"),
+        ((1, 0, 0, 2, 0, 9, 0, 0, 0), "a cancel's account must be 0, got 9"),
+        ((1, 0, 0, 2, 0, 0, 3, 0, 0), "a cancel's price must be 0, got 3"),
+        ((1, 0, 0, 2, 0, 0, 0, 4, 0), "a cancel's qty must be 0, got 4"),
+        ((1, 0, 0, 2, 0, 0, 0, 0, 1), "a cancel's target 1 must be < its seq 1"),
+    ],
+)
+def test_each_record_rule_names_itself(row: Row, rule: str) -> None:
+    records = _records([EIGHT[0], row])
+    broken = [describe(1) for bad, describe in field_rules(records) if bad[1]]
+    assert broken and broken[0].startswith(rule), broken
+    assert not any(bad[0] for bad, _ in field_rules(records))
