@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.mix import MASK64, mix
 
 LIMIT, MARKET, CANCEL = 0, 1, 2
@@ -173,3 +175,35 @@ def digest(n_events: int, books: Sequence[Book], accounts: Accounts) -> int:
             d = mix(d ^ p)
             d = mix(d ^ c)
     return d
+
+
+class OrderbookPython:
+    """:class:`scenarios.base.PythonSemantics` for the order book."""
+
+    def columns(self, records: np.ndarray) -> Columns:
+        return Columns(
+            *(records[name].tolist() for name in ("key", "kind", "side", "account", "price", "qty", "target"))
+        )
+
+    def new_keys(self, n_keys: int) -> list[Book]:
+        return [Book() for _ in range(n_keys)]
+
+    def new_shared(self) -> Accounts:
+        return Accounts()
+
+    bind = staticmethod(bind)
+
+    def keys_part(self, keys: list[Book], owned: Sequence[int]) -> list[Book]:
+        return [keys[k] for k in owned]
+
+    def merge(
+        self, n_keys: int, parts: Sequence[tuple[Sequence[int], list[Book]]], shared: Sequence[Accounts]
+    ) -> tuple[list[Book], Accounts]:
+        books = self.new_keys(n_keys)
+        for owned, owned_books in parts:
+            for k, book in zip(owned, owned_books, strict=True):
+                books[k] = book
+        return books, Accounts.merged(shared)
+
+    def digest(self, n_events: int, keys: list[Book], shared: Accounts) -> int:
+        return digest(n_events, keys, shared)

@@ -1,0 +1,107 @@
+"""What a scenario is: the contract an event handler is measured against (SPEC §7).
+
+A scenario declares, once:
+
+* its **name and version** (a version-2 event file names both);
+* its **record**: a numpy structured dtype holding the harness's columns ``seq`` (u64),
+  ``arrival_ns`` (u64) and ``key`` (u32) wherever it likes, and its own fields;
+* its **rules** for its own fields, vectorised (:data:`FieldRules`); the harness applies
+  SPEC §2's rules for ``seq``, ``arrival_ns`` and ``key`` and reports the earliest record
+  broken, naming the file, the record and the rule;
+* its **generator**: its own TOML table, parsed by ``params_from_table``, and
+  ``fill_fields(params, seed, records)``, which fills its own fields of records whose
+  ``seq``, ``arrival_ns`` and ``key`` the harness has drawn;
+* its **semantics in Python** (:class:`PythonSemantics`), once, which every Python executor
+  (a loop, a thread pool, an event loop, processes) runs; the reference digest is the
+  sequential executor's.
+
+A user's scenario is a package that exposes a :class:`Scenario` through the entry-point group
+``eventbench.scenarios`` (docs/scenarios.md, and ``examples/scenario-*``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+# Which records break a rule (a boolean mask over the records) and how to say so for record i.
+FieldRules = Callable[[np.ndarray], list[tuple[np.ndarray, Callable[[int], str]]]]
+
+# guard(*ids) -> a context: where an executor runs several handlers at once it is a lock (or
+# the locks of those ids' stripes), and nothing where one thread handles every event.
+Guard = Callable[..., AbstractContextManager[object]]
+
+# The handler of one event, by its index into the columns: returns the microseconds it then
+# waits for I/O (0 for none), which the executor waits its own way.
+Handler = Callable[[int], int]
+
+NAME = re.compile(r"[a-z0-9-]{1,24}")  # SPEC §7: a version-2 header holds up to 24 such characters
+HARNESS_COLUMNS = {"seq": np.dtype("<u8"), "arrival_ns": np.dtype("<u8"), "key": np.dtype("<u4")}
+
+C = TypeVar("C")  # the decoded columns
+K = TypeVar("K")  # every key's state
+S = TypeVar("S")  # the state shared by every key
+P = TypeVar("P")  # a worker process's part of the keys' state, as it sends it back
+
+
+class PythonSemantics(Protocol, Generic[C, K, S, P]):
+    """A scenario's handling, written once in Python for every Python executor.
+
+    ``columns``, ``new_keys`` and ``new_shared`` are setup (before the clock); ``bind`` gives
+    the per-event handler the executor calls in the timed window; ``digest`` is after it.
+    Keys are independent: an executor hands each key's events, in ``seq`` order, to one
+    handler, so per-key state needs no lock. Shared state is changed only inside ``guard``.
+    Processes each bind their own keys and shared state; the parent then merges their parts.
+    """
+
+    def columns(self, records: np.ndarray) -> C:
+        """The records as the handler reads them (Python lists: far cheaper per event than numpy)."""
+        ...
+
+    def new_keys(self, n_keys: int) -> K: ...
+
+    def new_shared(self) -> S: ...
+
+    def bind(self, columns: C, keys: K, shared: S, guard: Guard) -> Handler: ...
+
+    def keys_part(self, keys: K, owned: Sequence[int]) -> P:
+        """What a worker process sends back: the state of the keys it owned."""
+        ...
+
+    def merge(self, n_keys: int, parts: Sequence[tuple[Sequence[int], P]], shared: Sequence[S]) -> tuple[K, S]:
+        """Every key's state from the workers' parts, and the shared state their partial states sum to."""
+        ...
+
+    def digest(self, n_events: int, keys: K, shared: S) -> int: ...
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    version: int
+    description: str
+    record_dtype: np.dtype
+    field_rules: FieldRules
+    table: str  # the workload TOML's table that holds the generator's parameters
+    params_from_table: Callable[[dict[str, Any], str], Any]
+    fill_fields: Callable[[Any, int, np.ndarray], None]
+    python: PythonSemantics[Any, Any, Any, Any]
+
+    def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(f"scenario name {self.name!r} must be 1-24 of a-z, 0-9 and '-' (SPEC §7)")
+        if not 1 <= self.version < 2**32:
+            raise ValueError(f"scenario {self.name}: version must be a u32 of at least 1, got {self.version}")
+        fields = self.record_dtype.fields or {}
+        for column, dtype in HARNESS_COLUMNS.items():
+            if column not in fields or fields[column][0] != dtype:
+                raise ValueError(f"scenario {self.name}: its record must hold {column} as {dtype}")
+
+    @property
+    def record_size(self) -> int:
+        return self.record_dtype.itemsize
