@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from harness.events import EventStream, empty_records, validated_stream
+from scenarios.orderbook.generate import MAX_PRICE, OrderbookParams
 
 U64_MAX = 2**64 - 1
 
@@ -41,3 +44,42 @@ def streams(draw: st.DrawFn, max_events: int = 60, max_gap_ns: int = 0) -> Event
     """Valid streams: one key or many, empty or not, every kind, edge values."""
     n_keys = draw(st.one_of(st.just(1), st.integers(1, 8), st.integers(1, 5000)))
     return stream_of(n_keys, draw(event_rows(n_keys, max_events, max_gap_ns)))
+
+
+# ---------------------------------------------------------------- scenario orderbook
+
+
+def _orderbook_params(
+    depth: int, mid_offset: int, weights: tuple[float, float, float], **fields: Any
+) -> OrderbookParams:
+    # mid_price anywhere its depth allows: at either bound (where the walk is reflected) or between.
+    low, high = depth + 1, MAX_PRICE - depth
+    limit, market, cancel = weights
+    return OrderbookParams(
+        depth=depth, mid_price=min(low + mid_offset, high),
+        limit_weight=limit, market_weight=market, cancel_weight=cancel, **fields,
+    )  # fmt: skip
+
+
+# The order book's generation parameters: every field across its range, with the edges in reach
+# (one account, Zipf over all 65,536, no cancels, nothing but cancels after record 0, a walk that
+# reaches the price bounds, the widest quantities, a cancel reaching back to the start).
+orderbook_params = st.builds(
+    _orderbook_params,
+    depth=st.one_of(st.integers(1, 20), st.sampled_from([1, 1_000_000])),
+    mid_offset=st.one_of(st.integers(0, 50), st.sampled_from([0, 2**32])),
+    weights=st.one_of(
+        st.just((46.0, 4.0, 50.0)),
+        st.sampled_from([(1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 0.0, 1.0)]),
+        st.tuples(*[st.floats(0.0, 100.0)] * 3).filter(lambda w: sum(w) > 0),
+    ),
+    accounts=st.one_of(st.integers(1, 20), st.sampled_from([1, 4096, 65_536])),
+    account_distribution=st.sampled_from(["uniform", "zipf"]),
+    account_zipf_exponent=st.one_of(st.floats(0.1, 3.0), st.just(10.0)),
+    mid_step=st.one_of(st.integers(0, 3), st.sampled_from([0, 1_000_000])),
+    cross_fraction=st.one_of(st.sampled_from([0.0, 1.0, 0.1]), st.floats(0.0, 1.0)),
+    qty=st.one_of(
+        st.just((1, 100)), st.tuples(st.integers(1, 2**32 - 1), st.integers(1, 2**32 - 1)).map(sorted).map(tuple)
+    ),
+    cancel_reach=st.one_of(st.integers(1, 20), st.just(1_000_000)),
+)
