@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import random
 import secrets
 import signal
 import sys
@@ -35,7 +36,7 @@ from implementations.native_cffi import JitterSummary
 
 DEFAULT_COMPARE_WORKLOAD = "mixed"
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
-MAX_SWEEP_POINT_S = 600  # a point offering load for longer is a typo (a rate in events/hour, say)
+MAX_SWEEP_TRIAL_S = 600  # a trial offering load for longer is a typo (a rate in events/hour, say)
 MAX_JITTER_PROBE_S = 0.25  # per round of compare: at most 2.5 s of the platform's own gaps over 10 rounds
 EXIT_OK, EXIT_WRONG, EXIT_INVALID = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
@@ -292,10 +293,16 @@ def compared_documents(
             counted_allocations(entrant.contender, loaded, entrant.workers, args.alloc_events) if counting else None
         )
         floor = floors.get(entrant.name)
-        floor_doc = {"name": floor.info.name, "trials": [t.as_dict() for t in done[floor.info.name]],
-                     "jitter": jitter} if floor else None  # fmt: skip
+        floor_doc = floor_record(floor, done, jitter) if floor else None
         docs.append(results.document(runs, loaded.info, counted, comparison, floor_doc))
     return docs
+
+
+def floor_record(
+    floor: Contender, done: dict[str, list[trials.Trial]], jitter: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What a document keeps of the floor that ran in its rounds: its trials, and the probe's gaps."""
+    return {"name": floor.info.name, "trials": [t.as_dict() for t in done[floor.info.name]], "jitter": jitter}
 
 
 def comparison_record(
@@ -409,11 +416,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     workers = contender.effective_workers(args.workers)
     # Every point's spec is checked before anything runs or is written: no half sweep on disk.
     point_specs = {rate: _sweep_point_spec(spec, rate, args) for rate in rates}
-    out = results.RunDirectory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}")
     references: dict[int, str] = {}  # by event count: arrival times do not change the digest
     floors, floor_unavailable = machine_floors([contender])
     floor = floors.get(contender.info.name)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
+    point_seeds = random.Random(seed)  # each point its own shuffled orders, all from the sweep's seed
 
     def run_point(rate: float) -> dict[str, Any]:
         """The point's trials, the floor that paces like the contender in the same rounds."""
@@ -425,19 +432,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                   f"{stream.n_events} events, about {stream.n_events / rate:.1f} s each")  # fmt: skip
         entrants = [trials.Entrant(contender, workers, references[stream.n_events])]
         entrants += [trials.Entrant(floor, 1, None)] if floor else []
-        orders = trials.round_orders(len(entrants), args.trials, seed)
+        point_seed = point_seeds.getrandbits(32)
+        orders = trials.round_orders(len(entrants), args.trials, point_seed)
         done = trials.run_trials(entrants, stream, mode="open", orders=orders, progress=_progress)
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
-        floor_doc = {"name": floor.info.name, "trials": [t.as_dict() for t in done[floor.info.name]],
-                     "jitter": None} if floor else None  # fmt: skip
-        comparison = comparison_record(seed, entrants, orders, floor_unavailable)
+        floor_doc = floor_record(floor, done, None) if floor else None
+        comparison = comparison_record(point_seed, entrants, orders, floor_unavailable)
         doc = results.document(done[contender.info.name], loaded.info, None, comparison, floor_doc)
-        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns}
+        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns, "seed": seed}
         results.dump(doc, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
         print(report.sweep_row(doc, objective_ns), flush=True)
         return doc
 
-    with out:  # published when every point is done; an interrupted sweep leaves nothing
+    with results.RunDirectory(Path(args.results_dir), f"sweep-{spec.name}-{contender.info.name}") as out:
+        # Published when every point is done; an interrupted sweep leaves nothing.
         against = f" (and {floor.info.name})" if floor else ""
         print(f"{spec.name} · {contender.info.name} · {workers} worker(s) · {args.trials} trials a point{against} · "
               f"objective p99 ≤ {report.duration_ns(objective_ns)}")  # fmt: skip
@@ -446,7 +454,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     verdict = report.sweep_verdict(contender.info.name, sustained, objective_ns, docs)
     unavailable = [f"no floor: {floor_unavailable}"] if floor_unavailable else []
     for line in [*report.sweep_notes(docs), *unavailable, verdict]:
-        print(textwrap.fill(line, report.TERMINAL_WIDTH - 1, subsequent_indent="  "))
+        print(textwrap.fill(line, report.TERMINAL_WIDTH - 1, subsequent_indent="  ", break_on_hyphens=False))
     print(f"result documents: {out.final}")
     return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
 
@@ -473,13 +481,13 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
 def _sweep_point_spec(spec: workload.WorkloadSpec, rate: float, args: argparse.Namespace) -> workload.WorkloadSpec:
     """The workload at ``rate``: ``--n-events`` events, else ``--seconds`` of load (at least
-    MIN_SWEEP_EVENTS); a point that would offer load for longer than MAX_SWEEP_POINT_S is refused."""
+    MIN_SWEEP_EVENTS); a point whose trials would each offer load for longer than MAX_SWEEP_TRIAL_S is refused."""
     n_events = args.n_events if args.n_events is not None else max(MIN_SWEEP_EVENTS, round(rate * args.seconds))
-    if n_events / rate > MAX_SWEEP_POINT_S:
+    if n_events / rate > MAX_SWEEP_TRIAL_S:
         raise InvalidInput(
             "--rates", report.si(rate),
             f"{n_events} events at this rate offer load for {n_events / rate:.0f} s, over the "
-            f"{MAX_SWEEP_POINT_S} s a point may take (raise the rate or lower --n-events)",
+            f"{MAX_SWEEP_TRIAL_S} s a trial may take (raise the rate or lower --n-events)",
         )  # fmt: skip
     return spec.with_rate(rate).with_events(n_events)
 
@@ -541,6 +549,15 @@ def _trials(text: str) -> int:
     value = _at_least_one(text)
     if value > trials.MAX_TRIALS:
         raise argparse.ArgumentTypeError(f"must be at most {trials.MAX_TRIALS}, got {value}")
+    return value
+
+
+def _sweep_trials(text: str) -> int:
+    value = _trials(text)
+    if value < sweep.MIN_TRIALS:
+        raise argparse.ArgumentTypeError(
+            f"must be at least {sweep.MIN_TRIALS}: fewer trials cannot give a 95 % interval of the median p99"
+        )
     return value
 
 
@@ -642,9 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-events", type=_at_least_one, metavar="N", help="events per trial (overrides --seconds)")
     p.add_argument(
         "--trials",
-        type=_trials,
+        type=_sweep_trials,
         default=sweep.DEFAULT_TRIALS,
-        help=f"runs at each rate; its median p99's 95 %% interval decides it (default {sweep.DEFAULT_TRIALS})",
+        help=f"runs at each rate, at least {sweep.MIN_TRIALS}; its median p99's 95 %% interval decides it "
+        f"(default {sweep.DEFAULT_TRIALS})",
     )
     p.add_argument(
         "--seed", type=_count, metavar="N", help="the seed of the rounds' order (default: random, and recorded)"

@@ -150,12 +150,12 @@ def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, ou
         p99 = [d["latency_ns"]["p99"] / 1000 for d in points]
         below, above = zip(*(_p99_spread_us(d) for d in points), strict=True)
         line, _, _ = ax.errorbar(achieved, p99, yerr=[below, above], marker="o", capsize=3,
-                                 label=f"{label} p99 [95 % interval]")  # fmt: skip
+                                 label=f"{label} p99" + (" [95 % interval]" if any(above) else ""))  # fmt: skip
         ax.plot(achieved, [d["latency_ns"]["p50"] / 1000 for d in points], marker=".", linestyle="--",
                 color=line.get_color(), label=f"{label} p50")  # fmt: skip
         floors = [(x, ns) for x, d in zip(achieved, points, strict=True) if (ns := judgement.floor_p99(d))]
         if floors:
-            ax.plot([x for x, _ in floors], [ns / 1000 for _, ns in floors], marker="x", linestyle=":",
+            ax.plot([x for x, _ in floors], [ns / 1000 for _, ns in floors], marker="x", linestyle="-.",
                     color=line.get_color(), alpha=0.6, label=f"{label}: its floor's p99")  # fmt: skip
         objectives.update(d["sweep"]["objective_p99_ns"] for d in docs)
     for objective in sorted(objectives):
@@ -164,6 +164,8 @@ def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, ou
 
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(EngFormatter())  # 20k, not 2×10^4
-    ax.xaxis.set_minor_formatter(EngFormatter())  # a sweep within one decade is labelled by minor ticks
+    low, high = ax.get_xlim()
+    if high < 10 * low:  # within one decade no major tick may show: label the minor ones
+        ax.xaxis.set_minor_formatter(EngFormatter())
     _finish_latency_axes(ax, "achieved throughput (events/s, log scale)", title)
     return _save(fig, out_dir, name)

@@ -419,13 +419,12 @@ def sweep_header() -> str:
     return "  " + "".join(f"{c:>{w}}" for c, w in _SWEEP_COLUMNS)
 
 
-def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
-    """One line per point (medians over its trials), printed as the point finishes: a live table.
-    A p99 not clearly above its floor's is marked ``*``."""
-    widths = [w for _, w in _SWEEP_COLUMNS]
+def sweep_cells(doc: dict[str, Any], objective_ns: int) -> list[str]:
+    """A point's cells under :data:`_SWEEP_COLUMNS` (medians over its trials); a p99 not clearly above
+    its floor's is marked ``*``. A wrong point has its rate, ``WRONG`` and its failures."""
     offered = si(doc["sweep"]["offered_eps"])
     if not doc["valid"]:
-        return f"  {offered:>{widths[0]}}{'WRONG':>{widths[1]}}  " + "; ".join(doc["failures"])
+        return [offered, "WRONG", "; ".join(doc["failures"])]
     lat = doc["latency_ns"] or {}
     point = SweepPoint.of(doc)
     p99 = duration_ns(lat.get("p99"))
@@ -433,9 +432,27 @@ def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
         p99 += f" [{duration_ns(point.p99_ns.low)}–{duration_ns(point.p99_ns.high)}]"
     p99 += FLOOR_MARK if judgement.at_floor(doc).get("latency_ns.p99") else " "
     floor = duration_ns(judgement.floor_p99(doc))
-    cells = [offered, si(doc["throughput_eps"]), duration_ns(lat.get("p50")), p99, duration_ns(lat.get("p999")),
-             duration_ns(lat.get("max")), floor, point.decision(objective_ns)]  # fmt: skip
-    return "  " + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+    return [offered, si(doc["throughput_eps"]), duration_ns(lat.get("p50")), p99, duration_ns(lat.get("p999")),
+            duration_ns(lat.get("max")), floor, point.decision(objective_ns)]  # fmt: skip
+
+
+def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
+    """One line per point, printed as the point finishes: a live table in plain text."""
+    cells = sweep_cells(doc, objective_ns)
+    if not doc["valid"]:
+        widths = [w for _, w in _SWEEP_COLUMNS]
+        return f"  {cells[0]:>{widths[0]}}{cells[1]:>{widths[1]}}  {cells[2]}"
+    return "  " + "".join(f"{c:>{w}}" for c, (_, w) in zip(cells, _SWEEP_COLUMNS, strict=True))
+
+
+def sweep_markdown(docs: list[dict[str, Any]]) -> list[str]:
+    """A stored sweep's points as a markdown table."""
+    objective = docs[0]["sweep"]["objective_p99_ns"]
+    out = ["| " + " | ".join(h for h, _ in _SWEEP_COLUMNS) + " |", "|" + "---:|" * len(_SWEEP_COLUMNS)]
+    for doc in docs:
+        cells = [c.strip().replace(FLOOR_MARK, "\\" + FLOOR_MARK) for c in sweep_cells(doc, objective)]
+        out.append("| " + " | ".join(cells + [""] * (len(_SWEEP_COLUMNS) - len(cells))) + " |")
+    return out
 
 
 def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: list[dict[str, Any]]) -> str:
@@ -444,9 +461,14 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
         return f"{name} failed its checks at every rate tried: wrong, no figures"
     if sustained is None:
         lowest = min(docs, key=lambda d: d["sweep"]["offered_eps"])
-        return f"{name} did not meet {objective} at any rate tried (lowest {si(lowest['sweep']['offered_eps'])}/s)" + (
-            _at_the_floor(lowest)
-        )
+        first = SweepPoint.of(lowest)
+        if not any(SweepPoint.of(d).meets(objective_ns) for d in docs):
+            return f"{name} did not meet {objective} at any rate tried (lowest {si(first.offered_eps)}/s)" + (
+                _at_the_floor(lowest)
+            )
+        how = first.decision(objective_ns).lower() if first.valid else "wrong"
+        return (f"{name} sustains no rate with {objective}: at {si(first.offered_eps)}/s, the lowest, {how}"
+                f"{_at_the_floor(lowest)}; a rate met above one not met does not count")  # fmt: skip
     if sustained >= max(d["sweep"]["offered_eps"] for d in docs):
         return f"{name} sustains at least {si(sustained)} events/s with {objective} (the highest rate tried: no knee)"
     knee = min((SweepPoint.of(d) for d in docs if d["sweep"]["offered_eps"] > sustained), key=lambda p: p.offered_eps)
@@ -458,16 +480,23 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
 
 
 def sweep_notes(docs: list[dict[str, Any]]) -> list[str]:
-    """The legend of the ``*`` mark where a point has one, and the intervals' level where it is under 95 %."""
+    """What the table's marks and gaps mean, where they occur: the ``*`` mark, points of one run
+    (stored before sweeps ran trials), floors too few trials could not judge or that failed."""
+    valid = [d for d in docs if d["valid"]]
     notes = []
-    if any(judgement.at_floor(d).get("latency_ns.p99") for d in docs if d["valid"]):
+    if any(judgement.at_floor(d).get("latency_ns.p99") for d in valid):
         notes.append(
             f"{FLOOR_MARK} p99 not clearly above the floor's (same rounds): the machine, not the contender, sets it"
         )
-    weak = [p.p99_ns for p in map(SweepPoint.of, docs) if p.p99_ns is not None and p.p99_ns.confidence < 0.95]
-    if weak:
-        notes.append(f"too few trials for 95 %: the p99 interval of {weak[0].n} trial(s) holds the median "
-                     f"{weak[0].confidence:.0%} of the time")  # fmt: skip
+    if any(SweepPoint.of(d).one_run for d in docs):
+        notes.append("each point is one run (a sweep stored before points ran trials): no interval, decided by its p99")
+    floors = [(d.get("floor") or {}).get("trials") or [] for d in valid]
+    if any(f and all(t["valid"] for t in f) and "latency_ns.p99" not in judgement.at_floor(d)
+           for d, f in zip(valid, floors, strict=True)):  # fmt: skip
+        notes.append("some p99s not compared with the floor: too few trials to tell")
+    failed = sum(1 for f in floors for t in f if not t["valid"])
+    if failed:
+        notes.append(f"the floor failed its checks in {failed} trial(s): those points are not compared with it")
     return notes
 
 
@@ -574,7 +603,8 @@ def markdown(
         out += [""] + [f"![{name}]({name})" for name in images.get(_slug(key), [])] + [""]
     if sweeps:
         out += ["## latency against load", ""]
-        out += [f"- {sweep_verdict_of(label, docs)}" for label, docs in sweeps.items()]
+        for label, docs in sweeps.items():
+            out += [f"**{label}**", "", *sweep_markdown(docs), "", f"- {sweep_verdict_of(label, docs)}", ""]
         notes_md = [note.replace(FLOOR_MARK, "\\" + FLOOR_MARK, 1) for note in sweep_notes(
             [d for docs in sweeps.values() for d in docs])]  # fmt: skip
         out += [f"- {note}" for note in notes_md]  # the mark escaped: "- *" would start a nested list
@@ -656,7 +686,11 @@ def build(
         images[slug] = [f.name for f in files if f.suffix == ".svg"]
     if sweeps:
         for label, points in sweeps.items() if print_tables else ():
-            print(sweep_verdict_of(label, points))
+            objective = points[0]["sweep"]["objective_p99_ns"]
+            print(f"{label} · objective p99 ≤ {duration_ns(objective)}")
+            print("\n".join([sweep_header()] + [sweep_row(d, objective) for d in points]))
+            for line in [*sweep_notes(points), sweep_verdict_of(label, points)]:
+                print(textwrap.fill(line, TERMINAL_WIDTH - 1, subsequent_indent="  ", break_on_hyphens=False))
         if with_plots:
             files = plots.latency_against_load(sweeps, "latency against load (open loop)", out_dir, "latency-vs-load")
             written += files

@@ -21,6 +21,11 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
   ratios are judged; ``floor`` (``compare`` only) the machine's floor measured in the same run.
   ``valid`` holds only when every trial was right. A single run (``run``, ``sweep``) is one
   trial. Readers accept 1 to 4; older documents read as one trial.
+* 5 — sweep points (``sweep``) run trials too: each point holds its trials, ``comparison``
+  (its own seed and round orders) and ``floor`` (the floor that ran in its rounds), and
+  ``sweep`` holds ``offered_eps``, ``objective_p99_ns`` and the sweep's ``seed``. A point is
+  decided by its median p99's interval (``harness.sweep``); a point of 4 or older is one run
+  (a miss confirmed by a second, ``"attempt": 2``), decided by its p99.
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ from harness.runner import RunOutcome
 from harness.storage import atomic_write_text
 from harness.trials import Trial, medians
 
-SCHEMA_VERSION = 4
-SUPPORTED_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
@@ -115,7 +120,7 @@ def _failures(trials: Sequence[Trial]) -> list[str]:
 
 def single_run(outcome: RunOutcome, stream: EventStream, workload: dict[str, Any],
                allocations: AllocationCount | None = None) -> dict[str, Any]:  # fmt: skip
-    """The document of one run (``run``, ``sweep``): a comparison of one trial."""
+    """The document of one run (``run``): a comparison of one trial."""
     return document([Trial.of(outcome, stream)], workload, allocations)
 
 

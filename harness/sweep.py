@@ -12,7 +12,8 @@ one run: **met** when the whole interval lies at or below the objective, **misse
 when it lies wholly above, **unclear** otherwise. Unclear counts as not met: the
 sustained rate is one the measurements support, not one a lucky run allows. With
 the default 9 trials the interval runs from the second-lowest to the second-highest
-p99, so one disturbed trial neither makes nor breaks a point.
+p99, so one disturbed trial neither makes nor breaks a point; fewer than 6 trials cannot
+give a 95 % interval of a median, and a sweep refuses them.
 
 A point's trials run one after another, not interleaved with other rates' (as
 ``compare`` interleaves contenders): a point is judged against a fixed objective, not
@@ -32,6 +33,7 @@ from harness.stats import Interval
 
 DEFAULT_OBJECTIVE_P99_NS = 1_000_000
 DEFAULT_TRIALS = 9  # the fewest at which the median's 95 % interval leaves out the highest trial
+MIN_TRIALS = 6  # the fewest whose median interval reaches 95 % at all (from the lowest to the highest)
 STOP_AFTER_MISSES = 2  # past the knee, each further point only takes longer to fail
 MET, MISSED, UNCLEAR = "met", "MISSED", "unclear"
 
@@ -61,11 +63,15 @@ class SweepPoint:
     achieved_eps: float | None
     p99_ns: Interval | None  # the median p99 over the point's trials, with its interval
     valid: bool
+    one_run: bool = False  # a point stored before sweeps ran trials: decided by its one p99
 
     def decision(self, objective_p99_ns: int) -> str:
-        """:data:`MET`, :data:`MISSED` or :data:`UNCLEAR`, from where the p99 interval lies."""
+        """:data:`MET`, :data:`MISSED` or :data:`UNCLEAR`, from where the p99 interval lies; an
+        interval short of 95 % decides nothing (unclear), unless the point is one old run."""
         if not self.valid or self.p99_ns is None:
             return MISSED
+        if self.p99_ns.confidence < 0.95 and not self.one_run:
+            return UNCLEAR
         if self.p99_ns.high <= objective_p99_ns:
             return MET
         return MISSED if self.p99_ns.low > objective_p99_ns else UNCLEAR
@@ -83,7 +89,8 @@ class SweepPoint:
             interval: Interval | None = Interval(**ci)
         else:
             interval = None if p99 is None else Interval(p99, p99, p99, 0.0, 1)
-        return cls(doc["sweep"]["offered_eps"], doc.get("throughput_eps"), interval, bool(doc["valid"]))
+        one_run = "trials" not in doc
+        return cls(doc["sweep"]["offered_eps"], doc.get("throughput_eps"), interval, bool(doc["valid"]), one_run)
 
 
 def sustained_rate(points: list[SweepPoint], objective_p99_ns: int) -> float | None:

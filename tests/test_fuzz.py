@@ -344,7 +344,7 @@ _COMMANDS: dict[str, tuple[list[str], list[str]]] = {
     "compare": (["--trials", "2"], ["--impl", "--workload", "--events", "--n-events", "--mode", "--workers",
                                     "--baseline", "--report", "--alloc-events", "--trials", "--seed"]),
     "report": (["RESULTS"], ["--out", "--baseline", "--no-plots"]),
-    "sweep": (["--impl", "native", "--rates", "20000", "--trials", "2"],
+    "sweep": (["--impl", "native", "--rates", "20000", "--trials", "6"],
               ["--impl", "--workload", "--rates", "--p99-objective-us", "--seconds", "--n-events", "--workers",
                "--trials", "--seed"]),
     "bench": ([], ["--impl", "--workload", "--workers", "--preset", "--processes", "-o"]),

@@ -123,6 +123,21 @@ def test_story_lines() -> None:
     ]
 
 
+def test_a_sweep_met_only_above_a_point_not_met_sustains_nothing_and_says_so() -> None:
+    docs = sweep_documents()
+    first = docs[2] | {"sweep": docs[2]["sweep"] | {"offered_eps": 1000.0}}  # unclear, at the lowest rate
+    verdict = report.sweep_verdict("native", report.sustained_of([first, *docs[:2]]), 1_000_000, [first, *docs[:2]])
+    assert verdict.startswith("native sustains no rate with p99 ≤ 1 ms: at 1k/s, the lowest, unclear")
+    assert verdict.endswith("a rate met above one not met does not count")
+
+
+def test_stored_sweeps_of_one_run_say_so() -> None:
+    old = [{k: v for k, v in d.items() if k not in ("trials", "intervals", "floor", "comparison")}
+           for d in sweep_documents()]  # fmt: skip
+    assert "each point is one run" in " ".join(report.sweep_notes(old))
+    assert [report.sweep_cells(d, 1_000_000)[-1] for d in old] == ["met", "met", "met", "MISSED"]
+
+
 def test_sweep_rows_are_pinned() -> None:
     docs = sweep_documents()
     lines = [report.sweep_header()] + [report.sweep_row(d, 1_000_000) for d in docs]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import results
+from harness import report, results, trials
 from harness.cli import main
 from harness.errors import InvalidInput
 from harness.stats import Interval, median_interval
@@ -50,6 +51,12 @@ def test_a_point_is_decided_by_its_interval_not_its_median() -> None:
     assert _point(1, 2 * OBJECTIVE, spread=0.4).decision(OBJECTIVE) == MISSED
     assert _point(1, 10, valid=False).decision(OBJECTIVE) == MISSED  # a wrong point meets nothing
     assert not _point(1, OBJECTIVE - 1, spread=0.1).meets(OBJECTIVE)  # unclear is not met
+
+
+def test_an_interval_short_of_95_percent_decides_nothing_unless_the_point_is_one_old_run() -> None:
+    short = Interval(10, 5, 20, 0.75, 3)
+    assert SweepPoint(1, 1, short, True).decision(OBJECTIVE) == UNCLEAR
+    assert SweepPoint(1, 1, Interval(10, 10, 10, 0.0, 1), True, one_run=True).decision(OBJECTIVE) == MET
 
 
 def test_the_knee_is_the_first_point_not_met() -> None:
@@ -94,8 +101,8 @@ def test_changing_the_rate_changes_only_arrivals() -> None:
 
 
 def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["sweep", "--impl", "sequential", "--workload", "paced", "--rates", "2000,4000", "--n-events", "600",
-            "--trials", "3",
+    args = ["sweep", "--impl", "sequential", "--workload", "paced", "--rates", "2000,4000", "--n-events", "300",
+            "--trials", "6", "--seed", "7",
             "--p99-objective-us", "1000000", "--results-dir", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -103,7 +110,17 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     (run_dir,) = (tmp_path / "runs").iterdir()
     docs = sorted((results.load(p) for p in run_dir.glob("*.json")), key=lambda d: d["sweep"]["offered_eps"])
     assert [d["sweep"]["offered_eps"] for d in docs] == [2000.0, 4000.0]
-    assert all(d["valid"] and d["digest_ok"] and d["mode"] == "open" and len(d["trials"]) == 3 for d in docs)
+    assert all(d["valid"] and d["digest_ok"] and d["mode"] == "open" and len(d["trials"]) == 6 for d in docs)
+    # The floor that paces like sequential ran in the same rounds, each point shuffled from its own seed.
+    seeds = random.Random(7)
+    for doc in docs:
+        point_seed = seeds.getrandbits(32)
+        assert doc["sweep"]["seed"] == 7 and doc["comparison"]["seed"] == point_seed
+        orders = trials.round_orders(2, 6, point_seed)
+        assert doc["comparison"]["orders"] == [[["sequential", "floor-python"][i] for i in o] for o in orders]
+        assert doc["floor"]["name"] == "floor-python"
+        assert [t["round"] for t in doc["floor"]["trials"]] == [t["round"] for t in doc["trials"]] == list(range(6))
+        assert report.sweep_cells(doc, 10**9)[6] != "-"  # the floor's p99 is in the row
     assert main(["report", str(run_dir), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "latency-vs-load.png").exists()
 
@@ -120,6 +137,7 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         ["--seconds", "inf"],
         ["--n-events", "0"],
         ["--trials", "0"],
+        ["--trials", "5"],  # too few for a 95 % interval of the median
     ],
 )
 def test_sweep_refuses_bad_arguments_in_one_line_and_writes_nothing(
