@@ -1,13 +1,16 @@
-"""The event record and the ``.evts`` file (SPEC §1–2): layout, reading, writing, validation.
+"""Event streams and ``.evts`` files (SPEC §1–2, §7): reading, writing, validation, any scenario.
 
-A stream is held as one numpy structured array whose memory *is* the record
-layout of SPEC §1, so the bytes handed to every contender are the bytes of the
-file, and writing a file is one ``tobytes()``.
+A stream is held as one numpy structured array whose memory *is* its scenario's record
+layout, so the bytes handed to every contender are the bytes of the file, and writing a
+file is one ``tobytes()``. A version-1 file is scenario ``synthetic`` (SPEC §2); a version-2
+file names its scenario in a 64-byte header (SPEC §7). The harness checks ``seq``,
+``arrival_ns`` and ``key``; each scenario checks its own fields (``Scenario.field_rules``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,22 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+import scenarios
 from harness.errors import InvalidInput
 from harness.storage import atomic_write_bytes
+from scenarios.base import Scenario
+from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE, RECORD_DTYPE, RECORD_SIZE, UPDATE
 
-UPDATE, COMPUTE, BLOCK, AGGREGATE = 0, 1, 2, 3
-
-RECORD_DTYPE = np.dtype(
-    {
-        "names": ["seq", "arrival_ns", "value", "key", "kind", "flags", "work"],
-        "formats": ["<u8", "<u8", "<u8", "<u4", "u1", "u1", "<u2"],
-        "offsets": [0, 8, 16, 24, 28, 29, 30],
-        "itemsize": 32,
-    }
-)
-RECORD_SIZE = 32
-HEADER = struct.Struct("<8sIIQQ")  # magic, version, n_keys, n_events, reserved
+__all__ = ["AGGREGATE", "BLOCK", "COMPUTE", "RECORD_DTYPE", "RECORD_SIZE", "UPDATE"]  # synthetic's, as before
+SYNTHETIC = scenarios.get(scenarios.DEFAULT)
+HEADER = struct.Struct("<8sIIQQ")  # version 1: magic, version, n_keys, n_events, reserved
 HEADER_SIZE = HEADER.size
+HEADER_V2 = struct.Struct("<8sIIQII24sQ")  # magic, version, n_keys, n_events, record_size, scenario version,
+HEADER_V2_SIZE = HEADER_V2.size  # scenario name (NUL-padded), reserved
 MAGIC = b"EVTSTRM1"
 VERSION = 1
 MAX_KEYS = 16_777_216
@@ -38,7 +37,7 @@ MAX_KEYS = 16_777_216
 # latencies in int64, so arrivals at or beyond it can only be replayed closed-loop.
 OPEN_LOOP_MAX_ARRIVAL_NS = 2**63
 
-assert RECORD_DTYPE.itemsize == RECORD_SIZE and HEADER_SIZE == 32
+assert HEADER_SIZE == 32 and HEADER_V2_SIZE == 64
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,13 +51,19 @@ class EventStream:
     n_keys: int
     records: np.ndarray
     source: str = "<stream>"  # the file or workload it came from, for error messages
+    scenario: Scenario = SYNTHETIC
 
     @property
     def n_events(self) -> int:
         return len(self.records)
 
     def header_bytes(self) -> bytes:
-        return HEADER.pack(MAGIC, VERSION, self.n_keys, self.n_events, 0)
+        """Version 1 for ``synthetic`` version 1, as SPEC §2 has always written it; version 2 otherwise."""
+        s = self.scenario
+        if s.name == SYNTHETIC.name and s.version == SYNTHETIC.version:
+            return HEADER.pack(MAGIC, VERSION, self.n_keys, self.n_events, 0)
+        name = s.name.encode("ascii")
+        return HEADER_V2.pack(MAGIC, 2, self.n_keys, self.n_events, s.record_size, s.version, name, 0)
 
     def to_bytes(self) -> bytes:
         """The stream as a ``.evts`` file's bytes."""
@@ -71,7 +76,9 @@ class EventStream:
         """The first ``n_events`` events: a valid stream too (SPEC §2's rules hold for any prefix)."""
         if n_events >= self.n_events:
             return self
-        return EventStream(self.n_keys, self.records[:n_events], f"{self.source} (first {n_events} events)")
+        return EventStream(
+            self.n_keys, self.records[:n_events], f"{self.source} (first {n_events} events)", self.scenario
+        )
 
     def check_open_loop(self) -> None:
         """Raises :class:`InvalidInput` when an arrival is too far away to wait for."""
@@ -85,27 +92,28 @@ class EventStream:
             )
 
 
-def empty_records(n_events: int) -> np.ndarray:
-    return np.zeros(n_events, dtype=RECORD_DTYPE)
+def empty_records(n_events: int, scenario: Scenario = SYNTHETIC) -> np.ndarray:
+    return np.zeros(n_events, dtype=scenario.record_dtype)
 
 
-def validated_stream(n_keys: int, records: np.ndarray, source: str) -> EventStream:
+def validated_stream(n_keys: int, records: np.ndarray, source: str, scenario: Scenario = SYNTHETIC) -> EventStream:
     """Applies the header's key range and every per-record rule; raises :class:`InvalidInput`."""
     _check_n_keys(n_keys, source)
-    if records.dtype != RECORD_DTYPE:
-        records = np.frombuffer(records.tobytes(), dtype=RECORD_DTYPE)
-    problem = first_bad_record(records, n_keys)
+    if records.dtype != scenario.record_dtype:
+        records = np.frombuffer(records.tobytes(), dtype=scenario.record_dtype)
+    problem = first_bad_record(records, n_keys, scenario)
     if problem is not None:
         index, rule = problem
         raise InvalidInput(source, f"record {index}", rule)
-    return EventStream(n_keys, records, source)
+    return EventStream(n_keys, records, source, scenario)
 
 
-def first_bad_record(records: np.ndarray, n_keys: int) -> tuple[int, str] | None:
-    """The lowest record index that breaks a rule of SPEC §1–2, with the rule, or None.
+def first_bad_record(records: np.ndarray, n_keys: int, scenario: Scenario = SYNTHETIC) -> tuple[int, str] | None:
+    """The lowest record index that breaks a rule (SPEC §2's on the harness's columns, then the
+    scenario's own), with the rule, or None.
 
-    Vectorised: each rule is one pass over a column; the earliest failure wins,
-    and at one index the rules are reported in the SPEC's order.
+    Vectorised: each rule is one pass over a column; the earliest failure wins, and at one index
+    the rules are reported in the SPEC's order, the scenario's after the harness's.
     """
     n = len(records)
     if n == 0:
@@ -113,8 +121,6 @@ def first_bad_record(records: np.ndarray, n_keys: int) -> tuple[int, str] | None
     seq = records["seq"]
     arrival = records["arrival_ns"]
     key = records["key"]
-    kind = records["kind"]
-    flags = records["flags"]
     rules: list[tuple[np.ndarray, Callable[[int], str]]] = [
         (seq != np.arange(n, dtype=np.uint64), lambda i: f"seq is {seq[i]}, must equal the record index {i}"),
         (
@@ -125,8 +131,7 @@ def first_bad_record(records: np.ndarray, n_keys: int) -> tuple[int, str] | None
             ),
         ),
         (key >= n_keys, lambda i: f"key {key[i]} must be < n_keys {n_keys}"),
-        (kind > 3, lambda i: f"kind {kind[i]} is not one of 0 update, 1 compute, 2 block, 3 aggregate"),
-        (flags != 0, lambda i: f"flags {flags[i]} must be 0 (reserved)"),
+        *scenario.field_rules(records),
     ]
     best: tuple[int, str] | None = None
     for bad, describe in rules:
@@ -141,38 +146,84 @@ def _check_n_keys(n_keys: int, source: str) -> None:
         raise InvalidInput(source, "header", f"n_keys {n_keys} is out of range 1..{MAX_KEYS}")
 
 
-def parse_header(header: bytes, file_size: int, source: str) -> tuple[int, int]:
-    """Checks the header against SPEC §2 and the file's size; returns ``(n_keys, n_events)``.
+@dataclass(frozen=True)
+class Header:
+    n_keys: int
+    n_events: int
+    size: int  # the header's own size: where the records start
+    scenario: Scenario
 
-    The size is checked here, before the body is read, so a header that claims
-    2**60 events is refused without allocating anything for them.
+
+def parse_header(header: bytes, file_size: int, source: str) -> Header:
+    """Checks a version-1 (SPEC §2) or version-2 (SPEC §7) header and the file's size.
+
+    The size is checked here, before the body is read, so a header that claims 2**60 events
+    is refused without allocating anything for them. Header rules come first, then the size.
     """
     if len(header) < HEADER_SIZE:
         raise InvalidInput(source, "header", f"file is {file_size} bytes, shorter than the {HEADER_SIZE}-byte header")
-    magic, version, n_keys, n_events, reserved = HEADER.unpack(header[:HEADER_SIZE])
+    magic, version = struct.unpack_from("<8sI", header)
     if magic != MAGIC:
         raise InvalidInput(source, "header", f"magic is {magic!r}, must be {MAGIC!r}")
-    if version != VERSION:
-        raise InvalidInput(source, "header", f"version is {version}, must be {VERSION}")
-    _check_n_keys(n_keys, source)
-    if reserved != 0:
-        raise InvalidInput(source, "header", f"reserved field is {reserved}, must be 0")
-    expected = HEADER_SIZE + RECORD_SIZE * n_events
+    if version == 1:
+        _, _, n_keys, n_events, reserved = HEADER.unpack(header[:HEADER_SIZE])
+        _check_n_keys(n_keys, source)
+        if reserved != 0:
+            raise InvalidInput(source, "header", f"reserved field is {reserved}, must be 0")
+        parsed = Header(n_keys, n_events, HEADER_SIZE, SYNTHETIC)
+    elif version == 2:
+        parsed = _parse_v2(header, file_size, source)
+    else:
+        raise InvalidInput(source, "header", f"version is {version}, must be 1 or 2")
+    expected = parsed.size + parsed.scenario.record_size * parsed.n_events
     if file_size != expected:
         raise InvalidInput(
             source,
             "size",
-            f"file is {file_size} bytes; a header of {n_events} events needs exactly {expected}",
+            f"file is {file_size} bytes; a header of {parsed.n_events} events needs exactly {expected}",
         )
-    return n_keys, n_events
+    return parsed
+
+
+def _parse_v2(header: bytes, file_size: int, source: str) -> Header:
+    if len(header) < HEADER_V2_SIZE:
+        raise InvalidInput(
+            source, "header", f"file is {file_size} bytes, shorter than the {HEADER_V2_SIZE}-byte version-2 header"
+        )
+    _, _, n_keys, n_events, record_size, scenario_version, raw_name, reserved = HEADER_V2.unpack(
+        header[:HEADER_V2_SIZE]
+    )
+    _check_n_keys(n_keys, source)
+    name = raw_name.rstrip(b"\0")
+    if b"\0" in name or not re.fullmatch(rb"[a-z0-9-]{1,24}", name):
+        raise InvalidInput(
+            source, "header", f"scenario name {raw_name!r} must be 1-24 of a-z, 0-9 and '-', then NUL bytes only"
+        )
+    try:
+        scenario = scenarios.get(name.decode("ascii"))
+    except KeyError as e:
+        raise InvalidInput(source, "scenario", str(e.args[0])) from None
+    if record_size != scenario.record_size:
+        raise InvalidInput(
+            source, "record_size", f"{record_size} bytes, but a record of {scenario.name} is {scenario.record_size}"
+        )
+    if scenario_version != scenario.version:
+        raise InvalidInput(
+            source, "scenario_version",
+            f"{scenario.name} version {scenario_version} is not the one this eventbench knows ({scenario.version})",
+        )  # fmt: skip
+    if reserved != 0:
+        raise InvalidInput(source, "header", f"reserved field is {reserved}, must be 0")
+    return Header(n_keys, n_events, HEADER_V2_SIZE, scenario)
 
 
 def stream_from_bytes(data: bytes | bytearray | memoryview, source: str = "<bytes>") -> EventStream:
     """Parses and validates a whole ``.evts`` image held in memory."""
     view = memoryview(data).cast("B")
-    n_keys, n_events = parse_header(bytes(view[:HEADER_SIZE]), len(view), source)
-    records = np.frombuffer(view, dtype=RECORD_DTYPE, count=n_events, offset=HEADER_SIZE).copy()
-    return validated_stream(n_keys, records, source)
+    header = parse_header(bytes(view[:HEADER_V2_SIZE]), len(view), source)
+    dtype = header.scenario.record_dtype
+    records = np.frombuffer(view, dtype=dtype, count=header.n_events, offset=header.size).copy()
+    return validated_stream(header.n_keys, records, source, header.scenario)
 
 
 def read_evts(path: str | os.PathLike[str]) -> EventStream:
@@ -181,13 +232,14 @@ def read_evts(path: str | os.PathLike[str]) -> EventStream:
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            n_keys, n_events = parse_header(f.read(HEADER_SIZE), size, source)
-            records = np.fromfile(f, dtype=RECORD_DTYPE, count=n_events)
+            header = parse_header(f.read(HEADER_V2_SIZE), size, source)
+            f.seek(header.size)
+            records = np.fromfile(f, dtype=header.scenario.record_dtype, count=header.n_events)
     except OSError as e:
         raise InvalidInput(source, "file", e.strerror or str(e)) from None
-    if len(records) != n_events:  # the file shrank while we read it
-        raise InvalidInput(source, "size", f"ended after {len(records)} of {n_events} records")
-    return validated_stream(n_keys, records, source)
+    if len(records) != header.n_events:  # the file shrank while we read it
+        raise InvalidInput(source, "size", f"ended after {len(records)} of {header.n_events} records")
+    return validated_stream(header.n_keys, records, source, header.scenario)
 
 
 def write_evts(stream: EventStream, path: str | os.PathLike[str]) -> Path:

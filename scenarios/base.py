@@ -25,9 +25,12 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable  # 3.11 on; importlib.abc's is deprecated
 
 # Which records break a rule (a boolean mask over the records) and how to say so for record i.
 FieldRules = Callable[[np.ndarray], list[tuple[np.ndarray, Callable[[int], str]]]]
@@ -87,10 +90,11 @@ class Scenario:
     description: str
     record_dtype: np.dtype
     field_rules: FieldRules
-    table: str  # the workload TOML's table that holds the generator's parameters
-    params_from_table: Callable[[dict[str, Any], str], Any]
-    fill_fields: Callable[[Any, int, np.ndarray], None]
+    tables: tuple[str, ...]  # the workload TOML's tables that hold the generator's parameters
+    params_from_tables: Callable[[dict[str, dict[str, Any]], str], Any]  # (tables by name, source) -> params
+    fill_fields: Callable[[Any, int, np.ndarray], None]  # (params, seed, records) -> None
     python: PythonSemantics[Any, Any, Any, Any]
+    workloads: Traversable | None = None  # the built-in workloads' TOML files, if any
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):
@@ -105,3 +109,10 @@ class Scenario:
     @property
     def record_size(self) -> int:
         return self.record_dtype.itemsize
+
+    def workload_files(self) -> dict[str, Traversable]:
+        """The built-in workloads by name."""
+        if self.workloads is None:
+            return {}
+        files = [f for f in self.workloads.iterdir() if f.name.endswith(".toml")]
+        return {f.name[: -len(".toml")]: f for f in sorted(files, key=lambda f: f.name)}

@@ -68,7 +68,8 @@ def _replace(index: int, **changes: int) -> list[tuple[int, ...]]:
     ("data", "where", "rule"),
     [
         (_file(magic=b"EVTSTRM2"), "header", "magic is b'EVTSTRM2', must be b'EVTSTRM1'"),
-        (_file(version=2), "header", "version is 2, must be 1"),
+        (_file(version=3), "header", "version is 3, must be 1 or 2"),
+        (_file(version=2), "header", "must be 1-24 of a-z, 0-9 and '-', then NUL bytes only"),  # read as SPEC §7
         (_file(n_keys=0), "header", "n_keys 0 is out of range 1..16777216"),
         (_file(n_keys=16_777_217), "header", "n_keys 16777217 is out of range"),
         (_file(reserved=9), "header", "reserved field is 9, must be 0"),

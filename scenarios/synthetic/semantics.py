@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.mix import MASK64, mix
-
-UPDATE, COMPUTE, BLOCK, AGGREGATE = 0, 1, 2, 3
+from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE
 
 Guard = Callable[..., AbstractContextManager[object]]
 
