@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import numpy as np
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable  # 3.11 on; importlib.abc's is deprecated
+    from importlib.abc import Traversable  # for the types only: deprecated at run time from 3.12
 
 # Which records break a rule (a boolean mask over the records) and how to say so for record i.
 FieldRules = Callable[[np.ndarray], list[tuple[np.ndarray, Callable[[int], str]]]]
@@ -101,7 +101,7 @@ class Scenario:
             raise ValueError(f"scenario name {self.name!r} must be 1-24 of a-z, 0-9 and '-' (SPEC §7)")
         if not 1 <= self.version < 2**32:
             raise ValueError(f"scenario {self.name}: version must be a u32 of at least 1, got {self.version}")
-        fields = self.record_dtype.fields or {}
+        fields: dict[str, Any] = dict(self.record_dtype.fields or {})
         for column, dtype in HARNESS_COLUMNS.items():
             if column not in fields or fields[column][0] != dtype:
                 raise ValueError(f"scenario {self.name}: its record must hold {column} as {dtype}")
