@@ -25,6 +25,7 @@ import numpy as np
 from harness.errors import InvalidInput
 from harness.events import BLOCK, COMPUTE, MAX_KEYS, EventStream, empty_records, validated_stream
 from harness.mix import MASK64, random_stream
+from scenarios.tables import int_pair, typed
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -126,41 +127,22 @@ _WORK_KEYS = {"compute_rounds": list, "block_us": list}
 _ARRIVAL_KEYS = {"process": str, "rate_eps": (int, float), "burst_size": int}
 
 
-def _typed(table: dict[str, Any], allowed: dict[str, Any], where: str, source: str) -> dict[str, Any]:
-    """Rejects unknown keys and wrong types (bool is not a number here)."""
-    for key, value in table.items():
-        if key not in allowed:
-            names = ", ".join(sorted(allowed))
-            raise InvalidInput(source, f"{where}{key}", f"unknown key (expected one of: {names})")
-        want = allowed[key]
-        if isinstance(value, bool) or not isinstance(value, want):
-            kinds = want.__name__ if isinstance(want, type) else " or ".join(t.__name__ for t in want)
-            raise InvalidInput(source, f"{where}{key}", f"must be {kinds}, got {type(value).__name__} {value!r}")
-    return table
-
-
-def _range_pair(value: list[Any], where: str, source: str) -> tuple[int, int]:
-    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise InvalidInput(source, where, f"must be [low, high] integers, got {value!r}")
-    return (value[0], value[1])
-
-
 def spec_from_toml_text(text: str, source: str) -> WorkloadSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InvalidInput(source, "toml", f"not valid TOML ({e})") from None
-    top = _typed(data, _TOP_KEYS, "", source)
-    mix = _typed(top.pop("mix", {}), _MIX_KEYS, "mix.", source)
-    work = _typed(top.pop("work", {}), _WORK_KEYS, "work.", source)
-    arrival = _typed(top.pop("arrival", {}), _ARRIVAL_KEYS, "arrival.", source)
+    top = typed(data, _TOP_KEYS, "", source)
+    mix = typed(top.pop("mix", {}), _MIX_KEYS, "mix.", source)
+    work = typed(top.pop("work", {}), _WORK_KEYS, "work.", source)
+    arrival = typed(top.pop("arrival", {}), _ARRIVAL_KEYS, "arrival.", source)
     if "name" not in top:
         top["name"] = Path(source).stem
     spec = WorkloadSpec(
         **top,
         mix=KindMix(**{k: float(v) for k, v in mix.items()}) if mix else KindMix(update=1.0),
-        compute_rounds=_range_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
-        block_us=_range_pair(work.get("block_us", [0, 0]), "work.block_us", source),
+        compute_rounds=int_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
+        block_us=int_pair(work.get("block_us", [0, 0]), "work.block_us", source),
         arrival=Arrival(
             process=arrival.get("process", "closed"),
             rate_eps=float(arrival["rate_eps"]) if "rate_eps" in arrival else None,
