@@ -86,13 +86,19 @@ def _native_error(data: bytes) -> str | None:
     cut=st.one_of(st.none(), st.integers(0, 32 + 12 * 32)),
 )
 def test_the_engine_validates_like_the_harness(stream: EventStream, offset: int, byte: int, cut: int | None) -> None:
-    """Any corrupted or truncated image: the same verdict and the same message on both sides."""
+    """Any corrupted or truncated image: the same verdict and the same message on both sides,
+    but for the version field: the harness reads versions 1 and 2 (SPEC §7: version 2 names a
+    scenario), the engine version 1 only, so there both refuse, each in its own words."""
     data = bytearray(stream.to_bytes())
     if offset < len(data):
         data[offset] = byte
     if cut is not None:
         del data[cut:]
-    assert _native_error(bytes(data)) == _python_error(bytes(data))
+    native, python = _native_error(bytes(data)), _python_error(bytes(data))
+    if native is not None and native.startswith("header: version is "):
+        assert python is not None, "the harness read an image whose version the engine refused"
+        return
+    assert native == python
 
 
 @given(
