@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, replace
-from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,13 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InvalidInput
-from harness.events import BLOCK, COMPUTE, MAX_KEYS, EventStream, empty_records, validated_stream
+from harness.events import MAX_KEYS, EventStream, empty_records, validated_stream
 from harness.mix import MASK64, random_stream
+from scenarios.synthetic import generate as synthetic
+from scenarios.synthetic.generate import KindMix, SyntheticParams
 from scenarios.tables import int_pair, typed
+
+__all__ = ["Arrival", "KindMix", "WorkloadSpec", "builtin", "builtin_names", "generate", "load_workload"]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,26 +38,13 @@ else:  # pragma: no cover - exercised on 3.10 only
 ARRIVAL_PROCESSES = ("closed", "constant", "poisson", "bursts")
 KEY_DISTRIBUTIONS = ("uniform", "zipf")
 MAX_EVENTS = 200_000_000  # 6.4 GB of records: anything larger is a typo, not a benchmark
-MAX_WORK = 65_535
 # The last arrival must stay below 2**63 ns (292 years): arrivals are compared as int64.
 MAX_SPAN_NS = 2**63 - 1
 
 # One stream id per drawn field; never renumber (it would change every workload's bytes).
-_KEY_STREAM, _KIND_STREAM, _VALUE_STREAM, _ARRIVAL_STREAM = 1, 2, 3, 4
+# The synthetic fields' own (2 and 3) are scenarios/synthetic/generate.py's.
+_KEY_STREAM, _ARRIVAL_STREAM = 1, 4
 _U = np.uint64
-
-
-@dataclass(frozen=True)
-class KindMix:
-    """Relative weights of the four kinds (any non-negative numbers, not all zero)."""
-
-    update: float = 0.0
-    compute: float = 0.0
-    block: float = 0.0
-    aggregate: float = 0.0
-
-    def weights(self) -> tuple[float, float, float, float]:
-        return (self.update, self.compute, self.block, self.aggregate)
 
 
 @dataclass(frozen=True)
@@ -122,8 +112,6 @@ _TOP_KEYS = {
     "key_distribution": str, "zipf_exponent": (int, float),
     "mix": dict, "work": dict, "arrival": dict,
 }  # fmt: skip
-_MIX_KEYS = {"update": (int, float), "compute": (int, float), "block": (int, float), "aggregate": (int, float)}
-_WORK_KEYS = {"compute_rounds": list, "block_us": list}
 _ARRIVAL_KEYS = {"process": str, "rate_eps": (int, float), "burst_size": int}
 
 
@@ -133,8 +121,8 @@ def spec_from_toml_text(text: str, source: str) -> WorkloadSpec:
     except tomllib.TOMLDecodeError as e:
         raise InvalidInput(source, "toml", f"not valid TOML ({e})") from None
     top = typed(data, _TOP_KEYS, "", source)
-    mix = typed(top.pop("mix", {}), _MIX_KEYS, "mix.", source)
-    work = typed(top.pop("work", {}), _WORK_KEYS, "work.", source)
+    mix = typed(top.pop("mix", {}), synthetic.MIX_KEYS, "mix.", source)
+    work = typed(top.pop("work", {}), synthetic.WORK_KEYS, "work.", source)
     arrival = typed(top.pop("arrival", {}), _ARRIVAL_KEYS, "arrival.", source)
     if "name" not in top:
         top["name"] = Path(source).stem
@@ -172,12 +160,7 @@ def validate(spec: WorkloadSpec) -> None:
         raise bad("key_distribution", f"must be one of {', '.join(KEY_DISTRIBUTIONS)}, got {spec.key_distribution!r}")
     if not (math.isfinite(spec.zipf_exponent) and 0 < spec.zipf_exponent <= 10):
         raise bad("zipf_exponent", f"must be in (0, 10], got {spec.zipf_exponent}")
-    weights = spec.mix.weights()
-    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
-        raise bad("mix", f"weights must be finite, >= 0 and not all 0, got {weights}")
-    for where, (low, high) in (("work.compute_rounds", spec.compute_rounds), ("work.block_us", spec.block_us)):
-        if not 0 <= low <= high <= MAX_WORK:
-            raise bad(where, f"must be [low, high] with 0 <= low <= high <= {MAX_WORK}, got [{low}, {high}]")
+    synthetic.validate(SyntheticParams(spec.mix, spec.compute_rounds, spec.block_us), spec.source)
     arrival = spec.arrival
     if arrival.process not in ARRIVAL_PROCESSES:
         raise bad("arrival.process", f"must be one of {', '.join(ARRIVAL_PROCESSES)}, got {arrival.process!r}")
@@ -228,11 +211,6 @@ def load_workload(name_or_path: str) -> WorkloadSpec:
 # ---------------------------------------------------------------- generation
 
 
-def _uniform_below(draws: np.ndarray, bound: int) -> np.ndarray:
-    """Maps the high 32 bits of each draw onto ``0..bound-1`` by multiply-shift (bound <= 2**32)."""
-    return ((draws >> _U(32)) * _U(bound)) >> _U(32)
-
-
 def _unit_floats(draws: np.ndarray) -> np.ndarray:
     """Exact multiples of 2**-53 in [0, 1) from the top 53 bits of each draw."""
     return (draws >> _U(11)).astype(np.float64) * (2.0**-53)
@@ -250,7 +228,6 @@ class _Generator:
     def __init__(self, spec: WorkloadSpec) -> None:
         self.spec = spec
         self.zipf_cdf = self._zipf_cdf(spec) if spec.key_distribution == "zipf" and spec.keys > 1 else None
-        self.kind_thresholds = _kind_thresholds(spec.mix)
         rate = spec.arrival.rate_eps
         self.interval_ns = 1e9 / rate if rate else 0.0
         self.last_arrival = _U(0)  # Poisson arrivals carry their running sum across chunks
@@ -262,29 +239,17 @@ class _Generator:
         return cdf / cdf[-1]
 
     def fill(self, chunk: np.ndarray, start: int) -> None:
-        spec, count = self.spec, len(chunk)
+        """The harness's columns: ``seq``, ``arrival_ns`` and ``key``."""
+        count = len(chunk)
         chunk["seq"] = np.arange(start, start + count, dtype=np.uint64)
         chunk["arrival_ns"] = self._arrivals(start, count)
-        chunk["value"] = random_stream(spec.seed, _VALUE_STREAM, start, count)
-        chunk["key"] = self._keys(random_stream(spec.seed, _KEY_STREAM, start, count))
-        kind_draws = random_stream(spec.seed, _KIND_STREAM, start, count)
-        # Low 32 bits choose the kind, high 32 bits the work: independent bits of one draw.
-        kinds = np.searchsorted(self.kind_thresholds, kind_draws & _U(0xFFFFFFFF), side="right")
-        chunk["kind"] = kinds
-        chunk["work"] = self._work(kinds, kind_draws)
+        chunk["key"] = self._keys(random_stream(self.spec.seed, _KEY_STREAM, start, count))
 
     def _keys(self, draws: np.ndarray) -> np.ndarray:
         if self.zipf_cdf is None:
-            return _uniform_below(draws, self.spec.keys)
+            return synthetic.uniform_below(draws, self.spec.keys)
         keys = np.searchsorted(self.zipf_cdf, _unit_floats(draws), side="right")
         return np.minimum(keys, self.spec.keys - 1)
-
-    def _work(self, kinds: np.ndarray, draws: np.ndarray) -> np.ndarray:
-        work = np.zeros(len(kinds), dtype=np.uint16)
-        for kind, (low, high) in ((COMPUTE, self.spec.compute_rounds), (BLOCK, self.spec.block_us)):
-            chosen = kinds == kind
-            work[chosen] = _U(low) + _uniform_below(draws[chosen], high - low + 1)
-        return work
 
     def _arrivals(self, start: int, count: int) -> np.ndarray:
         arrival = self.spec.arrival
@@ -305,21 +270,11 @@ class _Generator:
         return times
 
 
-def _kind_thresholds(mix: KindMix) -> np.ndarray:
-    """Cumulative weights as exact 32-bit thresholds (Fractions: no rounding differences)."""
-    weights = [Fraction(w) for w in mix.weights()]
-    total = sum(weights)
-    cumulative, acc = [], Fraction(0)
-    for w in weights[:-1]:
-        acc += w
-        cumulative.append(int(acc * 2**32 / total))
-    return np.array(cumulative, dtype=np.uint64)
-
-
 def generate(spec: WorkloadSpec) -> EventStream:
     """The spec's stream, checked against every SPEC rule like any other input."""
     records = empty_records(spec.events)
     generator = _Generator(spec)
     for start in range(0, spec.events, _Generator.CHUNK):
         generator.fill(records[start : start + _Generator.CHUNK], start)
+    synthetic.fill_fields(SyntheticParams(spec.mix, spec.compute_rounds, spec.block_us), spec.seed, records)
     return validated_stream(spec.keys, records, spec.source)

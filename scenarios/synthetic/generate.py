@@ -24,8 +24,8 @@ MAX_WORK = 65_535
 _KIND_STREAM, _VALUE_STREAM = 2, 3
 _U = np.uint64
 TABLES = ("mix", "work")
-_MIX_KEYS = {"update": (int, float), "compute": (int, float), "block": (int, float), "aggregate": (int, float)}
-_WORK_KEYS = {"compute_rounds": list, "block_us": list}
+MIX_KEYS = {"update": (int, float), "compute": (int, float), "block": (int, float), "aggregate": (int, float)}
+WORK_KEYS = {"compute_rounds": list, "block_us": list}
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class SyntheticParams:
 
 
 def params_from_tables(tables: dict[str, dict[str, Any]], source: str) -> SyntheticParams:
-    mix = typed(tables.get("mix", {}), _MIX_KEYS, "mix.", source)
-    work = typed(tables.get("work", {}), _WORK_KEYS, "work.", source)
+    mix = typed(tables.get("mix", {}), MIX_KEYS, "mix.", source)
+    work = typed(tables.get("work", {}), WORK_KEYS, "work.", source)
     params = SyntheticParams(
         mix=KindMix(**{k: float(v) for k, v in mix.items()}) if mix else KindMix(update=1.0),
         compute_rounds=int_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
