@@ -26,7 +26,8 @@ from harness.errors import InvalidInput
 from harness.events import MAX_KEYS, SYNTHETIC, EventStream, empty_records, validated_stream
 from harness.mix import MASK64, random_stream
 from scenarios.base import Scenario
-from scenarios.synthetic.generate import KindMix, SyntheticParams, typed, uniform_below
+from scenarios.synthetic.generate import KindMix, SyntheticParams, uniform_below
+from scenarios.tables import typed
 
 if sys.version_info >= (3, 11):
     import tomllib

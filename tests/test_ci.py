@@ -23,3 +23,22 @@ def test_ci_runs_the_readmes_test_command_with_lint() -> None:
     assert test_command in ci_lines, f".ci/run does not run the README's test command {test_command!r}"
     sessions = test_command.split("nox -s", 1)[1].split()
     assert {"lint", "tests", "rust", "memcheck"} <= set(sessions), sessions
+
+
+def test_every_package_of_the_source_tree_is_in_the_wheel() -> None:
+    """pyproject.toml lists packages by hand: a package missing there works from the checkout
+    (the tests import it from the tree) and is missing from every installed eventbench."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("harness", "implementations", "scenarios")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert found <= listed, f"packages missing from pyproject.toml's [tool.setuptools] packages: {found - listed}"

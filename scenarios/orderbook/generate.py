@@ -27,6 +27,7 @@ from harness.errors import InvalidInput
 from harness.mix import random_stream
 from scenarios.orderbook.layout import RECORD_DTYPE
 from scenarios.orderbook.semantics import BUY, CANCEL, LIMIT, N_ACCOUNTS
+from scenarios.tables import int_pair, typed
 
 MAX_PRICE = 2**32 - 1
 MAX_QTY = 2**32 - 1
@@ -91,19 +92,10 @@ def params_from_table(table: dict[str, Any], source: str) -> OrderbookParams:
     """The ``[orderbook]`` table (as ``tomllib`` gives it), checked; raises :class:`InvalidInput`
     naming ``orderbook.<field>`` and the rule broken. Missing keys take the defaults."""
     values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in _PARAM_TYPES:
-            names = ", ".join(sorted(_PARAM_TYPES))
-            raise InvalidInput(source, f"orderbook.{key}", f"unknown key (expected one of: {names})")
-        want = _PARAM_TYPES[key]
-        if isinstance(value, bool) or not isinstance(value, want):
-            kinds = want.__name__ if isinstance(want, type) else " or ".join(t.__name__ for t in want)
-            raise InvalidInput(source, f"orderbook.{key}", f"must be {kinds}, got {type(value).__name__} {value!r}")
+    for key, value in typed(table, _PARAM_TYPES, "orderbook.", source).items():
         if key == "qty":
-            if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise InvalidInput(source, "orderbook.qty", f"must be [low, high] integers, got {value!r}")
-            value = (value[0], value[1])
-        elif want is _NUMBER:
+            value = int_pair(value, "orderbook.qty", source)
+        elif _PARAM_TYPES[key] is _NUMBER:
             value = float(value)
         values[key] = value
     params = OrderbookParams(**values)

@@ -18,6 +18,7 @@ import numpy as np
 from harness.errors import InvalidInput
 from harness.mix import random_stream
 from scenarios.synthetic.layout import BLOCK, COMPUTE
+from scenarios.tables import int_pair, typed
 
 MAX_WORK = 65_535
 _KIND_STREAM, _VALUE_STREAM = 2, 3
@@ -47,32 +48,13 @@ class SyntheticParams:
     block_us: tuple[int, int] = (0, 0)
 
 
-def typed(table: dict[str, Any], allowed: dict[str, Any], where: str, source: str) -> dict[str, Any]:
-    """Rejects unknown keys and wrong types (bool is not a number here)."""
-    for key, value in table.items():
-        if key not in allowed:
-            names = ", ".join(sorted(allowed))
-            raise InvalidInput(source, f"{where}{key}", f"unknown key (expected one of: {names})")
-        want = allowed[key]
-        if isinstance(value, bool) or not isinstance(value, want):
-            kinds = want.__name__ if isinstance(want, type) else " or ".join(t.__name__ for t in want)
-            raise InvalidInput(source, f"{where}{key}", f"must be {kinds}, got {type(value).__name__} {value!r}")
-    return table
-
-
-def _range_pair(value: list[Any], where: str, source: str) -> tuple[int, int]:
-    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise InvalidInput(source, where, f"must be [low, high] integers, got {value!r}")
-    return (value[0], value[1])
-
-
 def params_from_tables(tables: dict[str, dict[str, Any]], source: str) -> SyntheticParams:
     mix = typed(tables.get("mix", {}), _MIX_KEYS, "mix.", source)
     work = typed(tables.get("work", {}), _WORK_KEYS, "work.", source)
     params = SyntheticParams(
         mix=KindMix(**{k: float(v) for k, v in mix.items()}) if mix else KindMix(update=1.0),
-        compute_rounds=_range_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
-        block_us=_range_pair(work.get("block_us", [0, 0]), "work.block_us", source),
+        compute_rounds=int_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
+        block_us=int_pair(work.get("block_us", [0, 0]), "work.block_us", source),
     )
     validate(params, source)
     return params
