@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.mix import mix
 from scenarios.orderbook.layout import RECORD_DTYPE, field_rules
 from scenarios.orderbook.semantics import CANCEL, LIMIT, MARKET, Accounts, Book, Columns, bind, digest
 
@@ -28,7 +29,8 @@ EIGHT: list[Row] = [
 
 
 def semantics_digest(n_keys: int, rows: list[Row], guard_calls: list[tuple[int, ...]] | None = None) -> str:
-    columns = Columns(*([list(c) for c in zip(*rows, strict=True)][2:] if rows else [[] for _ in range(7)]))
+    fields = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
+    columns = Columns(fields[0], *fields[2:])  # every field but arrival_ns
     books, accounts = [Book() for _ in range(n_keys)], Accounts()
 
     def guard(*ids: int) -> nullcontext[None]:
@@ -112,3 +114,15 @@ def test_each_record_rule_names_itself(row: Row, rule: str) -> None:
     broken = [describe(1) for bad, describe in field_rules(records) if bad[1]]
     assert broken and broken[0].startswith(rule), broken
     assert not any(bad[0] for bad, _ in field_rules(records))
+
+
+def test_an_orders_id_is_its_seq_not_its_place_among_the_events_decoded() -> None:
+    """A worker process decodes its own keys' events only: ids must come from ``seq``."""
+    instrument_1 = [row for row in EIGHT if row[2] == 1]  # (3, ...) rests as #3, (5, ...) fills it
+    books, accounts = [Book(), Book()], Accounts()
+    fields = [list(c) for c in zip(*instrument_1, strict=True)]
+    handle = bind(Columns(fields[0], *fields[2:]), books, accounts, lambda *_: nullcontext())
+    handle(0)
+    assert list(books[1].where) == [3]
+    handle(1)
+    assert books[1].fills == 1 and books[1].h == mix(mix(0 ^ 3) ^ ((50 << 32) | 4))

@@ -32,7 +32,18 @@ from scenarios.orderbook.generate import (
     params_from_table,
 )
 from scenarios.orderbook.layout import RECORD_DTYPE, field_rules
-from scenarios.orderbook.semantics import BUY, CANCEL, LIMIT, MARKET, SELL, Accounts, Book, Columns, bind, digest
+from scenarios.orderbook.semantics import (
+    BUY,
+    CANCEL,
+    LIMIT,
+    MARKET,
+    SELL,
+    Accounts,
+    Book,
+    OrderbookPython,
+    bind,
+    digest,
+)
 
 from orderbook_reference import orderbook_digest
 from strategies import orderbook_params
@@ -285,9 +296,7 @@ def test_accounts_are_skewed_or_uniform(book: np.ndarray) -> None:
 
 def _handled(n_keys: int, records: np.ndarray) -> tuple[list[Book], Accounts]:
     """The stream through the Python semantics, one thread (as tests/test_orderbook.py drives it)."""
-    columns = Columns(
-        *(records[name].tolist() for name in ("key", "kind", "side", "account", "price", "qty", "target"))
-    )
+    columns = OrderbookPython().columns(records)
     books, accounts = [Book() for _ in range(n_keys)], Accounts()
     handle = bind(columns, books, accounts, lambda *ids: nullcontext())
     for i in range(len(records)):

@@ -91,8 +91,11 @@ class Accounts:
 
 @dataclass(frozen=True)
 class Columns:
-    """The stream's fields as Python lists (per-event access is far cheaper than on numpy)."""
+    """The stream's fields as Python lists (per-event access is far cheaper than on numpy). An
+    executor may decode some of the events only (a worker process, its keys'): an order's id is
+    its event's ``seq``, never its index here."""
 
+    seq: list[int]
     key: list[int]
     kind: list[int]
     side: list[int]
@@ -105,7 +108,7 @@ class Columns:
 def bind(columns: Columns, books: list[Book], accounts: Accounts, guard: Guard) -> Callable[[int], int]:
     """The handler of event ``i`` over these books and accounts; returns the microseconds the
     event then waits for I/O (always 0: the order book only computes)."""
-    key, kind, side, account = columns.key, columns.kind, columns.side, columns.account
+    seq, key, kind, side, account = columns.seq, columns.key, columns.kind, columns.side, columns.account
     price, qty, target = columns.price, columns.qty, columns.target
     pos, cash = accounts.pos, accounts.cash
 
@@ -152,7 +155,7 @@ def bind(columns: Columns, books: list[Book], accounts: Accounts, guard: Guard) 
         s = side[i]
         left = take(book, i, s, qty[i], k == MARKET)
         if left and k == LIMIT:
-            book.rest(s, price[i], i, account[i], left)
+            book.rest(s, price[i], seq[i], account[i], left)
         return 0
 
     return handle
@@ -181,9 +184,8 @@ class OrderbookPython:
     """:class:`scenarios.base.PythonSemantics` for the order book."""
 
     def columns(self, records: np.ndarray) -> Columns:
-        return Columns(
-            *(records[name].tolist() for name in ("key", "kind", "side", "account", "price", "qty", "target"))
-        )
+        names = ("seq", "key", "kind", "side", "account", "price", "qty", "target")
+        return Columns(*(records[name].tolist() for name in names))
 
     def new_keys(self, n_keys: int) -> list[Book]:
         return [Book() for _ in range(n_keys)]
