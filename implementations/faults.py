@@ -39,9 +39,10 @@ def armed_at(contender: str) -> int:
         return NOWHERE
 
 
-def wrapped(handler: Callable[[int], int], contender: str) -> Callable[[int], int]:
-    """``handler``, failing at the armed event if the switch names ``contender``; itself if not."""
-    at = armed_at(contender)
+def wrapped(handler: Callable[[int], int], contender: str, at: int | None = None) -> Callable[[int], int]:
+    """``handler``, failing at the armed event (``at``, where the caller read the switch itself: a
+    worker process, whose environment is its server's) if the switch names ``contender``; itself if not."""
+    at = armed_at(contender) if at is None else at
     if at == NOWHERE:
         return handler
 
