@@ -14,7 +14,7 @@ unset; the others compare each event's index with -1, which is all it costs them
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 ENV = "EVENTBENCH_FAULT_AT"
 NOWHERE = -1  # no event has this index
@@ -39,16 +39,20 @@ def armed_at(contender: str) -> int:
         return NOWHERE
 
 
-def wrapped(handler: Callable[[int], int], contender: str, at: int | None = None) -> Callable[[int], int]:
-    """``handler``, failing at the armed event (``at``, where the caller read the switch itself: a
-    worker process, whose environment is its server's) if the switch names ``contender``; itself if not."""
+def wrapped(
+    handler: Callable[[int], int], contender: str, at: int | None = None, seq: Sequence[int] | None = None
+) -> Callable[[int], int]:
+    """``handler``, failing at the armed event if the switch names ``contender``; itself if not.
+
+    A worker process passes what it read itself (``at``: its environment is its server's) and,
+    where it handles some of the events only, their ``seq`` by index (the switch names a seq)."""
     at = armed_at(contender) if at is None else at
     if at == NOWHERE:
         return handler
 
     def failing(i: int) -> int:
-        if i == at:
-            raise InjectedFault(contender, i)
+        if (i if seq is None else seq[i]) == at:
+            raise InjectedFault(contender, at)
         return handler(i)
 
     return failing

@@ -119,8 +119,7 @@ class _Own:
         self.keys = semantics.new_keys(n_keys)
         self.shared = semantics.new_shared()
         handler = semantics.bind(semantics.columns(picked), self.keys, self.shared, no_guard)
-        local_fault = self.index.index(fault_at) if fault_at in self.index else faults.NOWHERE
-        self.handler = faults.wrapped(handler, "processes", local_fault)  # by its own events' order
+        self.handler = faults.wrapped(handler, "processes", fault_at, self.index)
 
     def state(self) -> tuple[Any, Any]:
         return self.semantics.keys_part(self.keys, self.owned), self.shared
