@@ -33,6 +33,7 @@ from harness.storage import check_writable
 from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
 from implementations.floors import floor_for
 from implementations.native_cffi import JitterSummary
+from scenarios.base import Scenario
 
 DEFAULT_COMPARE_WORKLOAD = "mixed"
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
@@ -99,6 +100,21 @@ def contenders_named(names: str | None) -> list[Contender]:
             raise InvalidInput("--impl", name, f"no such implementation (known: {known})") from None
         except Unavailable as e:
             raise InvalidInput("--impl", name, f"unavailable here: {e}") from None
+    return chosen
+
+
+def hosting(contenders: list[Contender], scenario: Scenario, names: str | None) -> list[Contender]:
+    """Those of ``contenders`` that host ``scenario``: every one named in ``--impl`` must (else
+    one line saying which scenarios it hosts); without ``--impl``, the others are left out."""
+    if names:
+        for contender in contenders:
+            if not contender.info.hosts(scenario.name):
+                hosted = ", ".join(contender.info.scenarios or ())
+                raise InvalidInput("--impl", contender.info.name, f"hosts {hosted} only, not scenario {scenario.name}")
+        return contenders
+    chosen = [c for c in contenders if c.info.hosts(scenario.name)]
+    if not chosen:
+        raise InvalidInput("--scenario", scenario.name, "no available contender hosts it")
     return chosen
 
 
@@ -205,6 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         check_writable(Path(args.json))
     loaded = load_stream(args)
+    (contender,) = hosting([contender], loaded.stream.scenario, args.impl)
     mode = run_mode(args, loaded)
     reference = None if contender.info.name == REFERENCE else reference_digest(loaded.stream)
     outcome = run_once(contender, loaded.stream, workers=args.workers, mode=mode, reference_digest=reference)
@@ -221,6 +238,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     contenders = contenders_named(args.impl)
     counts = worker_counts(args.workers)
     loaded = load_stream(args)
+    contenders = hosting(contenders, loaded.stream.scenario, args.impl)
     mode = run_mode(args, loaded)
     reference = reference_digest(loaded.stream)
     print(f"{loaded.label}: reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
@@ -237,11 +255,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    contenders = contenders_named(args.impl)
+    loaded = load_stream(args)
+    contenders = hosting(contenders_named(args.impl), loaded.stream.scenario, args.impl)
     names = [c.info.name for c in contenders]
     if args.baseline not in names:
         raise InvalidInput("--baseline", args.baseline, f"is not among the contenders compared ({', '.join(names)})")
-    loaded = load_stream(args)
     mode = run_mode(args, loaded)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     # Staged: published whole when the block ends; a failure or an interrupt leaves nothing.
@@ -351,8 +369,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """pyperf timings (harness/rigorous.py) in worker processes; checks its input here first."""
     import subprocess
 
-    contenders = contenders_named(args.impl)
     spec = workload.load_workload(args.workload)
+    contenders = hosting(contenders_named(args.impl), spec.scenario, args.impl)
     if args.n_events is not None:
         spec = spec.with_events(args.n_events)
     if spec.events == 0:
@@ -413,6 +431,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     rates = sweep.parse_rates(args.rates)
     objective_ns = round(args.p99_objective_us * 1000)
     spec = workload.load_workload(args.workload)
+    (contender,) = hosting([contender], spec.scenario, args.impl)
     workers = contender.effective_workers(args.workers)
     # Every point's spec is checked before anything runs or is written: no half sweep on disk.
     point_specs = {rate: _sweep_point_spec(spec, rate, args) for rate in rates}
@@ -463,6 +482,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     """Many verified rounds of one stream: resident memory and figures must hold steady."""
     contender = one_contender(args.impl, "soak")
     spec = workload.load_workload(args.workload).with_events(args.round_events)
+    (contender,) = hosting([contender], spec.scenario, args.impl)
     if args.json:
         check_writable(Path(args.json))
     stream = workload.generate(spec)

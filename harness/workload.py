@@ -1,13 +1,14 @@
 """Workloads: the spec (TOML or built-in name), its validation, and the generator.
 
-A workload spec says what a stream looks like (how many events and keys, how keys
-are drawn, the mix of kinds, the work of each, when events arrive); the generator
-turns it into the SPEC's bytes. Generation is deterministic and vectorised: every
-field is drawn from its own counter-based SplitMix64 stream (``harness.mix``), so
-the same spec gives the same bytes on every machine, Python and numpy version.
-Integer arithmetic decides keys, kinds, work and values exactly; the two draws
-that go through floating point (Zipf's table, Poisson gaps) are rounded to
-integers, and ``tests/test_workload.py`` pins every built-in workload's bytes.
+A workload spec says what a stream looks like: the harness's part (how many events and
+keys, how keys are drawn, when events arrive) and its scenario's (its own TOML tables:
+``[mix]`` and ``[work]`` for ``synthetic``, ``[orderbook]`` for the order book). The
+generator turns it into the scenario's bytes. Generation is deterministic and vectorised:
+every field is drawn from its own counter-based SplitMix64 stream (``harness.mix``), so the
+same spec gives the same bytes on every machine, Python and numpy version. Integer
+arithmetic decides keys exactly; the two harness draws that go through floating point
+(Zipf's table, Poisson gaps) are rounded to integers, and ``tests/test_workload.py`` pins
+every built-in workload's bytes.
 """
 
 from __future__ import annotations
@@ -15,25 +16,25 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import scenarios
 from harness.errors import InvalidInput
-from harness.events import MAX_KEYS, EventStream, empty_records, validated_stream
+from harness.events import MAX_KEYS, SYNTHETIC, EventStream, empty_records, validated_stream
 from harness.mix import MASK64, random_stream
-from scenarios.synthetic import generate as synthetic
-from scenarios.synthetic.generate import KindMix, SyntheticParams
-from scenarios.tables import int_pair, typed
-
-__all__ = ["Arrival", "KindMix", "WorkloadSpec", "builtin", "builtin_names", "generate", "load_workload"]
+from scenarios.base import Scenario
+from scenarios.synthetic.generate import KindMix, SyntheticParams, uniform_below
+from scenarios.tables import typed
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+__all__ = ["Arrival", "KindMix", "SyntheticParams", "WorkloadSpec", "builtin", "generate", "load_workload"]
 
 ARRIVAL_PROCESSES = ("closed", "constant", "poisson", "bursts")
 KEY_DISTRIBUTIONS = ("uniform", "zipf")
@@ -42,7 +43,7 @@ MAX_EVENTS = 200_000_000  # 6.4 GB of records: anything larger is a typo, not a 
 MAX_SPAN_NS = 2**63 - 1
 
 # One stream id per drawn field; never renumber (it would change every workload's bytes).
-# The synthetic fields' own (2 and 3) are scenarios/synthetic/generate.py's.
+# Scenarios draw their own fields from other ids (synthetic: 2 and 3; orderbook: 11 and up).
 _KEY_STREAM, _ARRIVAL_STREAM = 1, 4
 _U = np.uint64
 
@@ -58,6 +59,9 @@ class Arrival:
 
 @dataclass(frozen=True)
 class WorkloadSpec:
+    """A workload: what the harness draws (how many events and keys, how keys are drawn, when
+    events arrive) and, in ``params``, what its scenario draws (its own TOML tables)."""
+
     name: str
     description: str = ""
     seed: int = 0
@@ -65,11 +69,10 @@ class WorkloadSpec:
     keys: int = 16
     key_distribution: str = "uniform"
     zipf_exponent: float = 1.0
-    mix: KindMix = field(default_factory=lambda: KindMix(update=1.0))
-    compute_rounds: tuple[int, int] = (0, 0)
-    block_us: tuple[int, int] = (0, 0)
     arrival: Arrival = field(default_factory=Arrival)
     source: str = "<spec>"
+    scenario: Scenario = SYNTHETIC
+    params: Any = field(default_factory=SyntheticParams)
 
     @property
     def default_mode(self) -> str:
@@ -96,6 +99,7 @@ class WorkloadSpec:
         return {
             "name": self.name,
             "description": self.description,
+            "scenario": self.scenario.name,
             "events": self.events,
             "keys": self.keys,
             "key_distribution": self.key_distribution,
@@ -108,42 +112,62 @@ class WorkloadSpec:
 # ---------------------------------------------------------------- parsing and validation
 
 _TOP_KEYS = {
-    "name": str, "description": str, "seed": int, "events": int, "keys": int,
-    "key_distribution": str, "zipf_exponent": (int, float),
-    "mix": dict, "work": dict, "arrival": dict,
+    "name": str, "description": str, "scenario": str, "seed": int, "events": int, "keys": int,
+    "key_distribution": str, "zipf_exponent": (int, float), "arrival": dict,
 }  # fmt: skip
 _ARRIVAL_KEYS = {"process": str, "rate_eps": (int, float), "burst_size": int}
 
 
-def spec_from_toml_text(text: str, source: str) -> WorkloadSpec:
+def spec_from_toml_text(text: str, source: str, scenario: Scenario | None = None) -> WorkloadSpec:
+    """A spec from TOML: the harness's keys, ``scenario`` (default: ``scenario``, else synthetic)
+    and that scenario's own tables."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InvalidInput(source, "toml", f"not valid TOML ({e})") from None
-    top = typed(data, _TOP_KEYS, "", source)
-    mix = typed(top.pop("mix", {}), synthetic.MIX_KEYS, "mix.", source)
-    work = typed(top.pop("work", {}), synthetic.WORK_KEYS, "work.", source)
+    chosen = _scenario_of(data, source, scenario)
+    tables = {name: data.pop(name) for name in chosen.tables if name in data}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise InvalidInput(source, name, f"must be a table, got {type(table).__name__} {table!r}")
+    top = typed(data, _TOP_KEYS | {t: dict for t in chosen.tables}, "", source)
+    top.pop("scenario", None)
     arrival = typed(top.pop("arrival", {}), _ARRIVAL_KEYS, "arrival.", source)
     if "name" not in top:
         top["name"] = Path(source).stem
     spec = WorkloadSpec(
         **top,
-        mix=KindMix(**{k: float(v) for k, v in mix.items()}) if mix else KindMix(update=1.0),
-        compute_rounds=int_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
-        block_us=int_pair(work.get("block_us", [0, 0]), "work.block_us", source),
         arrival=Arrival(
             process=arrival.get("process", "closed"),
             rate_eps=float(arrival["rate_eps"]) if "rate_eps" in arrival else None,
             burst_size=arrival.get("burst_size", 1),
         ),
         source=source,
+        scenario=chosen,
+        params=chosen.params_from_tables(tables, source),
     )
     validate(spec)
     return spec
 
 
+def _scenario_of(data: dict[str, Any], source: str, given: Scenario | None) -> Scenario:
+    named = data.get("scenario")
+    if named is None:
+        return given or SYNTHETIC
+    if not isinstance(named, str):
+        raise InvalidInput(source, "scenario", f"must be str, got {type(named).__name__} {named!r}")
+    try:
+        found = scenarios.get(named)
+    except KeyError as e:
+        raise InvalidInput(source, "scenario", str(e.args[0])) from None
+    if given is not None and given.name != found.name:
+        raise InvalidInput(source, "scenario", f"is {found.name}, but --scenario {given.name} was asked for")
+    return found
+
+
 def validate(spec: WorkloadSpec) -> None:
-    """Every rule a spec must keep; raises :class:`InvalidInput` naming the field."""
+    """Every rule the harness's part of a spec must keep; raises :class:`InvalidInput` naming the
+    field. (The scenario's parameters were checked as they were read.)"""
 
     def bad(where: str, rule: str) -> InvalidInput:
         return InvalidInput(spec.source, where, rule)
@@ -160,7 +184,6 @@ def validate(spec: WorkloadSpec) -> None:
         raise bad("key_distribution", f"must be one of {', '.join(KEY_DISTRIBUTIONS)}, got {spec.key_distribution!r}")
     if not (math.isfinite(spec.zipf_exponent) and 0 < spec.zipf_exponent <= 10):
         raise bad("zipf_exponent", f"must be in (0, 10], got {spec.zipf_exponent}")
-    synthetic.validate(SyntheticParams(spec.mix, spec.compute_rounds, spec.block_us), spec.source)
     arrival = spec.arrival
     if arrival.process not in ARRIVAL_PROCESSES:
         raise bad("arrival.process", f"must be one of {', '.join(ARRIVAL_PROCESSES)}, got {arrival.process!r}")
@@ -183,28 +206,41 @@ def validate(spec: WorkloadSpec) -> None:
 # ---------------------------------------------------------------- catalog
 
 
-def builtin_names() -> list[str]:
-    files = resources.files("harness").joinpath("workloads").iterdir()
-    return sorted(f.name[: -len(".toml")] for f in files if f.name.endswith(".toml"))
+def _catalog() -> dict[str, tuple[Scenario, Any]]:
+    """Every usable scenario's built-in workloads, by name."""
+    out: dict[str, tuple[Scenario, Any]] = {}
+    for registration in scenarios.registry():
+        if registration.scenario is not None:
+            for name, path in registration.scenario.workload_files().items():
+                out.setdefault(name, (registration.scenario, path))
+    return out
+
+
+def builtin_names(scenario: Scenario | None = None) -> list[str]:
+    """The built-in workloads' names (of one scenario, or of all)."""
+    return sorted(n for n, (s, _) in _catalog().items() if scenario is None or s.name == scenario.name)
 
 
 def builtin(name: str) -> WorkloadSpec:
-    path = resources.files("harness").joinpath("workloads").joinpath(f"{name}.toml")
-    return spec_from_toml_text(path.read_text(encoding="utf-8"), f"workload '{name}'")
+    scenario, path = _catalog()[name]
+    return spec_from_toml_text(path.read_text(encoding="utf-8"), f"workload '{name}'", scenario)
 
 
-def load_workload(name_or_path: str) -> WorkloadSpec:
-    """A built-in workload by name, or a TOML file by path."""
+def load_workload(name_or_path: str, scenario: Scenario | None = None) -> WorkloadSpec:
+    """A built-in workload by name, or a TOML file by path; of ``scenario`` where one is asked for."""
     if name_or_path in builtin_names():
-        return builtin(name_or_path)
+        spec = builtin(name_or_path)
+        if scenario is not None and spec.scenario.name != scenario.name:
+            raise InvalidInput(name_or_path, "workload", f"is a {spec.scenario.name} workload, not {scenario.name}")
+        return spec
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InvalidInput(str(path), "file", getattr(e, "strerror", None) or str(e)) from None
-        return spec_from_toml_text(text, str(path))
-    names = ", ".join(builtin_names())
+        return spec_from_toml_text(text, str(path), scenario)
+    names = ", ".join(builtin_names(scenario))
     raise InvalidInput(name_or_path, "workload", f"no built-in workload or TOML file by that name (built-ins: {names})")
 
 
@@ -217,7 +253,7 @@ def _unit_floats(draws: np.ndarray) -> np.ndarray:
 
 
 class _Generator:
-    """What a spec needs precomputed (tables, thresholds), then one chunk at a time.
+    """The harness's columns (``seq``, ``arrival_ns``, ``key``), one chunk at a time.
 
     Chunks of 64 Ki events keep every intermediate array in cache; only the
     final field writes touch the large record array.
@@ -239,7 +275,6 @@ class _Generator:
         return cdf / cdf[-1]
 
     def fill(self, chunk: np.ndarray, start: int) -> None:
-        """The harness's columns: ``seq``, ``arrival_ns`` and ``key``."""
         count = len(chunk)
         chunk["seq"] = np.arange(start, start + count, dtype=np.uint64)
         chunk["arrival_ns"] = self._arrivals(start, count)
@@ -247,7 +282,7 @@ class _Generator:
 
     def _keys(self, draws: np.ndarray) -> np.ndarray:
         if self.zipf_cdf is None:
-            return synthetic.uniform_below(draws, self.spec.keys)
+            return uniform_below(draws, self.spec.keys)
         keys = np.searchsorted(self.zipf_cdf, _unit_floats(draws), side="right")
         return np.minimum(keys, self.spec.keys - 1)
 
@@ -271,10 +306,11 @@ class _Generator:
 
 
 def generate(spec: WorkloadSpec) -> EventStream:
-    """The spec's stream, checked against every SPEC rule like any other input."""
-    records = empty_records(spec.events)
+    """The spec's stream, checked against every rule like any other input: the harness draws
+    ``seq``, ``arrival_ns`` and ``key``, the scenario its own fields."""
+    records = empty_records(spec.events, spec.scenario)
     generator = _Generator(spec)
     for start in range(0, spec.events, _Generator.CHUNK):
         generator.fill(records[start : start + _Generator.CHUNK], start)
-    synthetic.fill_fields(SyntheticParams(spec.mix, spec.compute_rounds, spec.block_us), spec.seed, records)
-    return validated_stream(spec.keys, records, spec.source)
+    spec.scenario.fill_fields(spec.params, spec.seed, records)
+    return validated_stream(spec.keys, records, spec.source, spec.scenario)

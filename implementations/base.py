@@ -24,7 +24,7 @@ from types import TracebackType
 
 import numpy as np
 
-from harness.events import RECORD_DTYPE, EventStream, validated_stream
+from harness.events import EventStream, validated_stream
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,12 @@ class ContenderInfo:
     # processes' CPU time and context switches, and says allocations are not counted
     # (memray's tracker sees this process only).
     in_process: bool = True
+    # The scenarios it can handle: their names, or None for every scenario with semantics in
+    # Python (the Python executors, which run a scenario's handler rather than their own).
+    scenarios: tuple[str, ...] | None = ("synthetic",)
+
+    def hosts(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
 
 class Unavailable(Exception):
@@ -121,12 +127,12 @@ def check_open(stream: object, workers: object, *, check_records: bool = True) -
         raise ValueError(f"stream must be an EventStream (from harness.events), got {type(stream).__name__}")
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers!r}")
-    if not isinstance(stream.records, np.ndarray) or stream.records.dtype != RECORD_DTYPE:
-        raise ValueError("stream.records must be a numpy array of harness.events.RECORD_DTYPE")
+    if not isinstance(stream.records, np.ndarray) or stream.records.dtype != stream.scenario.record_dtype:
+        raise ValueError(f"stream.records must be a numpy array of the {stream.scenario.name} scenario's record dtype")
     if not isinstance(stream.n_keys, int) or isinstance(stream.n_keys, bool):
         raise ValueError(f"stream.n_keys must be an integer, got {stream.n_keys!r}")
     if check_records:
-        validated_stream(stream.n_keys, stream.records, stream.source)
+        validated_stream(stream.n_keys, stream.records, stream.source, stream.scenario)
 
 
 class Contender(ABC):

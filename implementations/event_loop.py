@@ -1,9 +1,10 @@
-"""``asyncio``: one event loop; handlers are coroutines, ``block`` is an awaited sleep.
+"""``asyncio``: one event loop; a handler's wait for I/O is an awaited sleep. Any scenario.
 
 The model most Python services use. Keys are sharded to ``workers`` consumer tasks
 (``key % workers``), each draining its own queue in ``seq`` order, so per-key
-order holds. Everything runs on one thread, so ``G`` and the states need no lock;
-what the loop gives is overlapping *waits* (a ``block`` event awaits, and other
+order holds. Each consumer calls the scenario's handler and awaits the wait it
+asks for. Everything runs on one thread, so the shared state's guard is nothing;
+what the loop gives is overlapping *waits* (an event that waits awaits, and other
 keys' tasks run meanwhile), never parallel computation. A dispatcher coroutine
 releases each event once its intended arrival has passed (open loop), in batches
 (one queue item per batch, as ``threaded`` does), and yields to the consumers.
@@ -22,8 +23,7 @@ import time
 
 import numpy as np
 
-from harness.events import AGGREGATE, BLOCK, EventStream
-from harness.mix import MASK64, digest
+from harness.events import EventStream
 from implementations import faults
 from implementations.base import (
     Contender,
@@ -33,7 +33,7 @@ from implementations.base import (
     done_slots,
     handler_failed,
 )
-from implementations.python_handlers import DecodedStream, next_state
+from implementations.sequential import no_guard
 
 BATCH_EVENTS = 256  # events per queue item: as in threaded
 _STOP = None
@@ -47,13 +47,17 @@ async def _sleep_until(deadline_ns: int) -> None:
 
 
 class _Run:
-    """One run's state, made in ``open``: the consumers' shared results and the first failure."""
+    """One run's state, made in ``open``: the decoded stream, the state, the handler, the first failure."""
 
-    def __init__(self, events: DecodedStream, workers: int, fault_at: int) -> None:
-        self.events, self.workers, self.fault_at = events, workers, fault_at
-        self.states = [0] * events.n_keys
-        self.counts = [0] * events.n_keys
-        self.g = 0
+    def __init__(self, stream: EventStream, workers: int) -> None:
+        self.semantics = stream.scenario.python
+        self.n_events, self.workers = stream.n_events, workers
+        self.arrival_ns = stream.records["arrival_ns"].tolist()
+        self.owner = (stream.records["key"] % workers).tolist()
+        self.keys = self.semantics.new_keys(stream.n_keys)
+        self.shared = self.semantics.new_shared()
+        handler = self.semantics.bind(self.semantics.columns(stream.records), self.keys, self.shared, no_guard)
+        self.handler = faults.wrapped(handler, "asyncio")
         self.done = memoryview(b"")  # done_ns's slots, while the run is handled
         self.failure: tuple[int, BaseException] | None = None
 
@@ -71,7 +75,7 @@ class _Run:
             await asyncio.gather(*consumers, return_exceptions=True)
 
     async def _dispatch(self, queues: list[asyncio.Queue[list[int] | None]], t0_ns: int, open_loop: bool) -> None:
-        n, arrivals, key = len(self.events), self.events.arrival_ns, self.events.key
+        n, arrivals, owner = self.n_events, self.arrival_ns, self.owner
         sent = 0
         while sent < n and self.failure is None:
             if open_loop:
@@ -82,7 +86,7 @@ class _Run:
             due = min(due, sent + BATCH_EVENTS * self.workers * 4)  # consumers start before all is sent
             batches: list[list[int]] = [[] for _ in range(self.workers)]
             for i in range(sent, due):
-                batches[key[i] % self.workers].append(i)
+                batches[owner[i]].append(i)
             for q, batch in zip(queues, batches, strict=True):
                 for start in range(0, len(batch), BATCH_EVENTS):
                     q.put_nowait(batch[start : start + BATCH_EVENTS])
@@ -90,24 +94,15 @@ class _Run:
             await asyncio.sleep(0)  # let the consumers run
 
     async def _consume(self, inbox: asyncio.Queue[list[int] | None]) -> None:
-        ev, states, counts, done = self.events, self.states, self.counts, self.done
-        fault_at = self.fault_at
+        handler, done = self.handler, self.done
         while (batch := await inbox.get()) is not _STOP:
             for i in batch:
                 if self.failure is not None:
                     return  # another consumer failed: stop handling
                 try:
-                    if i == fault_at:
-                        raise faults.InjectedFault("asyncio", i)
-                    kind, k, value = ev.kind[i], ev.key[i], ev.value[i]
-                    if kind == BLOCK:
-                        work = ev.work[i]
-                        if work:
-                            await _sleep_until(_clock() + work * 1000)
-                    elif kind == AGGREGATE:
-                        self.g = (self.g + value) & MASK64  # one thread: no lock
-                    states[k] = next_state(states[k], kind, value, ev.work[i])
-                    counts[k] += 1
+                    wait_us = handler(i)
+                    if wait_us:
+                        await _sleep_until(_clock() + wait_us * 1000)
                     done[i] = _clock()
                 except Exception as e:  # reported by handle(), once every task has ended
                     self.failure = (i, e)
@@ -116,7 +111,7 @@ class _Run:
 
 class AsyncioSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
-        self.run = _Run(DecodedStream.of(stream), workers, faults.armed_at("asyncio"))
+        self.run = _Run(stream, workers)
         self.loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
@@ -141,7 +136,7 @@ class AsyncioSession(Session):
 
     def digest(self) -> int:
         run = self.run
-        return digest(run.g, run.states, run.counts, len(run.events))
+        return run.semantics.digest(run.n_events, run.keys, run.shared)
 
     def close(self) -> None:
         if self.loop is not None:
@@ -155,7 +150,8 @@ class Asyncio(Contender):
         language="python",
         model="event loop",
         parallel=True,
-        description="one asyncio loop; keys sharded to consumer tasks; block is an awaited sleep",
+        description="one asyncio loop; keys sharded to consumer tasks; a wait is an awaited sleep; any scenario",
+        scenarios=None,
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:

@@ -55,6 +55,7 @@ class FloorPython(Contender):
         model=FLOOR_MODEL,
         parallel=False,
         description="handles nothing: paces the stream as the Python contenders do and writes done_ns",
+        scenarios=None,
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:

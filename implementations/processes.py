@@ -9,13 +9,16 @@ one through a queue), so nothing here moves per event:
   ``seq`` order, so per-key order holds with no dispatcher at all. In an open loop each
   worker paces itself on the shared arrival times.
 * ``done_ns`` is a shared array: each worker writes its events' slots, one store per event.
-* After the run, when the parent asks for the digest (outside the measured window), each
-  worker writes its keys' ``s[k]`` and ``c[k]`` (a key has one owner) and its partial sum
-  of ``G``; the parent adds the partial sums modulo 2^64, which the SPEC allows since
-  addition commutes, and computes the digest.
+* Each worker runs the scenario's handler over its own keys and its own copy of the shared
+  state, with nothing to guard (one thread). After the run, when the parent asks for the
+  digest (outside the measured window), each worker sends its keys' state (a key has one
+  owner) and its partial shared state through its pipe; the scenario merges them (for
+  ``synthetic``, the partial sums of ``G`` added modulo 2^64, which the SPEC allows since
+  addition commutes; for the order book, positions and cash likewise) and the parent
+  computes the digest.
 
 Two messages per worker per run cross a pipe: "go" with ``t0``, and "done" (or the first
-failed event) back; then "state" and its answer, for the digest.
+failed event) back; then "state" and the worker's state, for the digest.
 
 **Start-up is setup, not handling.** Starting the workers (each forked from a server that
 has imported numpy, then mapping the memory, decoding its events and making its keys'
@@ -40,18 +43,18 @@ import os
 import signal
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
 import numpy as np
 
+import scenarios
 from harness.errors import InvalidInput
-from harness.events import AGGREGATE, BLOCK, RECORD_DTYPE, EventStream
-from harness.mix import MASK64, digest
+from harness.events import EventStream
 from implementations import faults
 from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open, handler_failed
-from implementations.python_handlers import next_state
+from implementations.sequential import no_guard
+from scenarios.base import Scenario
 
 _clock = time.monotonic_ns
 _WAIT_SLICE_NS = 10_000_000  # a waiting worker looks at the cancel flag this often
@@ -63,20 +66,16 @@ _SHM = "/dev/shm"
 
 
 class _SharedResults:
-    """The memory workers write into, laid out as uint64 words:
-    ``done_ns[n] | states[n_keys] | counts[n_keys] | g[workers] | cancel[1]``."""
+    """The memory workers write into, laid out as uint64 words: ``done_ns[n] | cancel[1]``."""
 
-    def __init__(self, buffer: Any, n: int, n_keys: int, workers: int) -> None:
-        words = np.ndarray((n + 2 * n_keys + workers + 1,), dtype=np.uint64, buffer=buffer)
+    def __init__(self, buffer: Any, n: int) -> None:
+        words = np.ndarray((n + 1,), dtype=np.uint64, buffer=buffer)
         self.done_ns = words[:n]
-        self.states = words[n : n + n_keys]
-        self.counts = words[n + n_keys : n + 2 * n_keys]
-        self.g = words[n + 2 * n_keys : n + 2 * n_keys + workers]
         self.cancel = words[-1:]
 
     @staticmethod
-    def size(n: int, n_keys: int, workers: int) -> int:
-        return 8 * (n + 2 * n_keys + workers + 1)
+    def size(n: int) -> int:
+        return 8 * (n + 1)
 
 
 def _context() -> Any:
@@ -105,25 +104,25 @@ def _wait_until(deadline_ns: int, cancel: memoryview, conn: Any) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class _OwnEvents:
-    """One worker's events (those of keys ``key % workers == w``), in ``seq`` order, decoded into
-    lists before the clock starts: per-event access in Python is far cheaper on a list."""
+class _Own:
+    """One worker's part, made before the clock: its events (those of keys ``key % workers == w``)
+    in ``seq`` order, decoded for the scenario's handler, and its own copy of every key's state
+    and of the shared state (it touches only its keys)."""
 
-    w: int
-    index: list[int]
-    arrival_ns: list[int]
-    value: list[int]
-    key: list[int]
-    kind: list[int]
-    work: list[int]
-
-    @classmethod
-    def of(cls, records: np.ndarray, workers: int, w: int) -> _OwnEvents:
+    def __init__(self, scenario: Scenario, records: np.ndarray, n_keys: int, workers: int, w: int, fault_at: int):
+        self.semantics = semantics = scenario.python
         mine = np.flatnonzero(records["key"] % workers == w)
         picked = records[mine]
-        columns = (picked[c].tolist() for c in ("arrival_ns", "value", "key", "kind", "work"))
-        return cls(w, mine.tolist(), *columns)
+        self.index: list[int] = mine.tolist()
+        self.arrival_ns: list[int] = picked["arrival_ns"].tolist()
+        self.owned = range(w, n_keys, workers)
+        self.keys = semantics.new_keys(n_keys)
+        self.shared = semantics.new_shared()
+        handler = semantics.bind(semantics.columns(picked), self.keys, self.shared, no_guard)
+        self.handler = faults.wrapped(handler, "processes", fault_at, self.index)
+
+    def state(self) -> tuple[Any, Any]:
+        return self.semantics.keys_part(self.keys, self.owned), self.shared
 
 
 class _Cancelled(BaseException):  # not an Exception: a handler's `except Exception` must not stop it
@@ -136,62 +135,33 @@ class _HandlerFailed(Exception):
         self.index, self.error = index, error
 
 
-@dataclass
-class _OwnState:
-    """One worker's share of the state, made before the clock: key ``k`` at ``k // workers``."""
-
-    states: list[int]
-    counts: list[int]
-    g: int = 0
-
-    @classmethod
-    def of(cls, n_keys: int, workers: int, w: int) -> _OwnState:
-        own_keys = len(range(w, n_keys, workers))
-        return cls([0] * own_keys, [0] * own_keys)
-
-    def write(self, out: _SharedResults, workers: int, w: int) -> None:
-        """Into the shared memory, for the parent's digest (after the window)."""
-        out.states[w::workers] = self.states
-        out.counts[w::workers] = self.counts
-        out.g[w] = self.g
-
-
-def _handle_own_events(
-    ev: _OwnEvents, own: _OwnState, out: _SharedResults, workers: int, t0_ns: int, open_loop: bool, fault_at: int,
-    conn: Any,
-) -> None:  # fmt: skip
-    """Handles this worker's events into ``own``. Raises :class:`_Cancelled` or :class:`_HandlerFailed`."""
-    states, counts, g = own.states, own.counts, 0
+def _handle_own_events(own: _Own, out: _SharedResults, t0_ns: int, open_loop: bool, conn: Any) -> None:
+    """Handles this worker's events. Raises :class:`_Cancelled` or :class:`_HandlerFailed`."""
+    handler, index, arrival_ns = own.handler, own.index, own.arrival_ns
     # memoryviews: a store or load through one costs a fraction of numpy's per-element call
     done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
     try:
-        for j, i in enumerate(ev.index):
-            if cancel[0] or (open_loop and not _wait_until(t0_ns + ev.arrival_ns[j], cancel, conn)):
+        for j, i in enumerate(index):
+            if cancel[0] or (open_loop and not _wait_until(t0_ns + arrival_ns[j], cancel, conn)):
                 raise _Cancelled
             if not j % _POLL_EVERY and conn.poll():  # the parent is gone (or stopping us)
                 raise _Cancelled
             try:
-                if i == fault_at:
-                    raise faults.InjectedFault("processes", i)
-                k, kind, value, work = ev.key[j] // workers, ev.kind[j], ev.value[j], ev.work[j]
-                if kind == BLOCK and work and not _wait_until(_clock() + work * 1000, cancel, conn):
+                wait_us = handler(j)
+                if wait_us and not _wait_until(_clock() + wait_us * 1000, cancel, conn):
                     raise _Cancelled
-                if kind == AGGREGATE:
-                    g = (g + value) & MASK64
-                states[k] = next_state(states[k], kind, value, work)
-                counts[k] += 1
                 done[i] = _clock()
             except Exception as e:
                 raise _HandlerFailed(i, repr(e)) from e
     finally:
-        own.g = g
         done.release()
         cancel.release()
 
 
 def _worker_main(
-    conn: Any, w: int, workers: int, stream_name: str, results_name: str, n: int, n_keys: int, fault_at: int
-) -> None:
+    conn: Any, w: int, workers: int, scenario_name: str, stream_name: str, results_name: str, n: int, n_keys: int,
+    fault_at: int,
+) -> None:  # fmt: skip
     # The parent stops us through the cancel flag: a Ctrl-C, or a SIGTERM to the process group
     # (timeout, systemd, docker stop), must reach it alone, so that it reports an interrupt and
     # not a dead worker.
@@ -201,11 +171,11 @@ def _worker_main(
     records = out = None
     try:
         try:
+            scenario = scenarios.get(scenario_name)
             segments.extend(SharedMemory(name=name) for name in (stream_name, results_name))
-            records = np.ndarray((n,), dtype=RECORD_DTYPE, buffer=segments[0].buf)
-            out = _SharedResults(segments[1].buf, n, n_keys, workers)
-            events = _OwnEvents.of(records, workers, w)
-            own = _OwnState.of(n_keys, workers, w)
+            records = np.ndarray((n,), dtype=scenario.record_dtype, buffer=segments[0].buf)
+            out = _SharedResults(segments[1].buf, n)
+            own = _Own(scenario, records, n_keys, workers, w, fault_at)
         except Exception as e:  # the parent says why in one line (a traceback here would be lost)
             conn.send(("error", repr(e)))
             return
@@ -215,7 +185,7 @@ def _worker_main(
             return
         _, t0_ns, open_loop = message
         try:
-            _handle_own_events(events, own, out, workers, t0_ns, open_loop, fault_at, conn)
+            _handle_own_events(own, out, t0_ns, open_loop, conn)
         except _Cancelled:
             conn.send(("cancelled",))
         except _HandlerFailed as failure:
@@ -225,8 +195,7 @@ def _worker_main(
         # Lives until the parent closes the session: the harness reads our CPU time first, then
         # the parent may ask for our state, for the digest.
         if conn.recv()[0] == "state":
-            own.write(out, workers, w)
-            conn.send(("state",))
+            conn.send(("state", *own.state()))
             conn.recv()
     except (EOFError, OSError):
         pass  # the parent has gone (end of file, broken pipe, reset): nothing to report to
@@ -257,6 +226,7 @@ def _check_room(needed: int) -> None:
 class ProcessesSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
         self.n, self.n_keys, self.workers = stream.n_events, stream.n_keys, workers
+        self.scenario = stream.scenario
         self.handled = False
         self.processes: list[Any] = []
         self.conns: list[Any] = []
@@ -269,13 +239,13 @@ class ProcessesSession(Session):
             self, _release, args=(self.processes, self.conns, self.segments), exitpriority=10
         )
         try:
-            sizes = (max(1, stream.records.nbytes), _SharedResults.size(self.n, self.n_keys, workers))
+            sizes = (max(1, stream.records.nbytes), _SharedResults.size(self.n))
             _check_room(sum(sizes))
             for size in sizes:
                 self.segments.append(SharedMemory(create=True, size=size))
             stream_shm, results_shm = self.segments
-            np.ndarray((self.n,), dtype=RECORD_DTYPE, buffer=stream_shm.buf)[:] = stream.records
-            self.out = _SharedResults(results_shm.buf, self.n, self.n_keys, workers)
+            np.ndarray((self.n,), dtype=self.scenario.record_dtype, buffer=stream_shm.buf)[:] = stream.records
+            self.out = _SharedResults(results_shm.buf, self.n)
             self.out.cancel[0] = 0
             self._start_workers(stream_shm.name, results_shm.name)
         except BaseException:
@@ -288,7 +258,7 @@ class ProcessesSession(Session):
             parent_end, child_end = ctx.Pipe()
             # Everything a worker needs comes as arguments: a forkserver's child inherits the
             # environment the server started with, not this process's (the fault switch's, say).
-            args = (child_end, w, self.workers, stream_name, results_name, self.n, self.n_keys,
+            args = (child_end, w, self.workers, self.scenario.name, stream_name, results_name, self.n, self.n_keys,
                     faults.armed_at("processes"))  # fmt: skip
             process = ctx.Process(target=_worker_main, args=args, name=f"eventbench-worker-{w}", daemon=True)
             process.start()
@@ -366,11 +336,15 @@ class ProcessesSession(Session):
             raise ContenderError("processes: no digest before a completed run")
         for conn in self.conns:
             conn.send(("state",))
+        parts, shared = [], []
         for w, reply in self._replies(self.conns, _START_TIMEOUT_S):
-            if reply != ("state",):
+            if not (isinstance(reply, tuple) and len(reply) == 3 and reply[0] == "state"):
                 raise ContenderError(f"processes: worker {w} did not give its state: {self._ended(w, reply)}")
-        g = int(out.g.sum(dtype=np.uint64)) & MASK64  # numpy's uint64 sum wraps: modulo 2^64
-        return digest(g, out.states.tolist(), out.counts.tolist(), self.n)
+            parts.append((range(w, self.n_keys, self.workers), reply[1]))
+            shared.append(reply[2])
+        semantics = self.scenario.python
+        keys, total = semantics.merge(self.n_keys, parts, shared)
+        return semantics.digest(self.n, keys, total)
 
     def close(self) -> None:
         """Stops and joins the workers, then frees the shared memory. Idempotent."""
@@ -410,8 +384,9 @@ class Processes(Contender):
         language="python",
         model="processes",
         parallel=True,
-        description="Python worker processes, keys sharded to them, stream and done_ns in shared memory",
+        description="Python worker processes, keys sharded to them, stream and done_ns in shared memory, any scenario",
         in_process=False,
+        scenarios=None,
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:

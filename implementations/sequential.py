@@ -1,17 +1,19 @@
-"""``sequential``: the reference. One loop, one event at a time, in ``seq`` order.
+"""``sequential``: the reference. One loop, one event at a time, in ``seq`` order, for any scenario.
 
-Plain and obviously correct on purpose: every other contender is verified
-against its digest.
+Plain and obviously correct on purpose: every other contender is verified against its digest.
+It runs the scenario's own handler (``scenarios.base.PythonSemantics``): the loop paces, calls
+the handler, waits as long as the handler asks (I/O), and writes the completion time. One
+thread handles every event, so the shared state's guard is nothing.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
-from harness.events import AGGREGATE, BLOCK, EventStream
-from harness.mix import MASK64, digest
+from harness.events import EventStream
 from implementations import faults
 from implementations.base import (
     Contender,
@@ -21,48 +23,48 @@ from implementations.base import (
     done_slots,
     handler_failed,
 )
-from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
+from implementations.python_handlers import wait_at_least_us, wait_until
+
+_NO_GUARD = nullcontext()
+
+
+def no_guard(*_ids: int) -> nullcontext[None]:
+    """The guard of one thread: nothing to exclude."""
+    return _NO_GUARD
 
 
 class SequentialSession(Session):
     def __init__(self, stream: EventStream) -> None:
-        # Setup, before the clock: the decoded stream and the per-key state.
-        self.events = DecodedStream.of(stream)
-        self.states = [0] * stream.n_keys
-        self.counts = [0] * stream.n_keys
-        self.g = 0
-        self.fault_at = faults.armed_at("sequential")
+        # Setup, before the clock: the decoded stream, the keys' and the shared state, the handler.
+        self.semantics = stream.scenario.python
+        self.n_events = stream.n_events
+        self.arrival_ns = stream.records["arrival_ns"].tolist()
+        self.keys = self.semantics.new_keys(stream.n_keys)
+        self.shared = self.semantics.new_shared()
+        handler = self.semantics.bind(self.semantics.columns(stream.records), self.keys, self.shared, no_guard)
+        self.handler = faults.wrapped(handler, "sequential")
 
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         self.handle_once("sequential")
-        ev, states, counts = self.events, self.states, self.counts
-        g = 0
+        handler, arrival_ns = self.handler, self.arrival_ns
         done = done_slots(done_ns)
         clock = time.monotonic_ns
-        fault_at = self.fault_at
         i = 0
         try:
-            for i in range(len(ev)):
+            for i in range(self.n_events):
                 if open_loop:
-                    wait_until(t0_ns + ev.arrival_ns[i])
-                if i == fault_at:
-                    raise faults.InjectedFault("sequential", i)
-                kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
-                if kind == BLOCK:
-                    wait_at_least_us(ev.work[i])
-                elif kind == AGGREGATE:
-                    g = (g + value) & MASK64
-                states[key] = next_state(states[key], kind, value, ev.work[i])
-                counts[key] += 1
+                    wait_until(t0_ns + arrival_ns[i])
+                wait_us = handler(i)
+                if wait_us:
+                    wait_at_least_us(wait_us)
                 done[i] = clock()
         except Exception as e:  # not KeyboardInterrupt: an interrupt is not the handler's failure
             raise handler_failed("sequential", i, e) from e
         finally:
-            self.g = g
             done.release()
 
     def digest(self) -> int:
-        return digest(self.g, self.states, self.counts, len(self.events))
+        return self.semantics.digest(self.n_events, self.keys, self.shared)
 
 
 class Sequential(Contender):
@@ -71,7 +73,8 @@ class Sequential(Contender):
         language="python",
         model="sequential",
         parallel=False,
-        description="the reference: one Python loop, events in seq order",
+        description="the reference: one Python loop, events in seq order, any scenario",
+        scenarios=None,
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:

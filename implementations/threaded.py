@@ -1,11 +1,12 @@
-"""``threaded``: a pool of Python threads fed through queues.
+"""``threaded``: a pool of Python threads fed through queues, for any scenario.
 
 Keys are sharded to workers (``key % workers``), so each key's events reach one
-worker in ``seq`` order and per-key state needs no lock. The shared ``G`` sits
-behind a lock; ``block`` waits hold nothing. The calling thread is the
-dispatcher: it releases every event whose intended arrival has passed, in
-batches (one queue message per batch, not per event), then sleeps until the next
-arrival. In closed loop every event has arrived at ``t0``.
+worker in ``seq`` order and per-key state needs no lock. Every worker runs the
+scenario's handler; the state shared by every key is changed only inside the
+handler's ``guard``, here one lock for the pool; waits for I/O hold nothing. The
+calling thread is the dispatcher: it releases every event whose intended arrival
+has passed, in batches (one queue message per batch, not per event), then sleeps
+until the next arrival. In closed loop every event has arrived at ``t0``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import time
 
 import numpy as np
 
-from harness.events import AGGREGATE, BLOCK, EventStream
-from harness.mix import MASK64, digest
+from harness.events import EventStream
 from implementations import faults
 from implementations.base import (
     Contender,
@@ -29,7 +29,7 @@ from implementations.base import (
     done_slots,
     handler_failed,
 )
-from implementations.python_handlers import DecodedStream, next_state, wait_at_least_us, wait_until
+from implementations.python_handlers import wait_at_least_us, wait_until
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
 _STOP = None
@@ -37,17 +37,21 @@ _STOP = None
 
 class ThreadedSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
-        self.events = DecodedStream.of(stream)
+        # Setup, before the clock: the decoded stream, the state, one handler per worker, the threads.
+        self.semantics = stream.scenario.python
+        self.n_events = stream.n_events
+        self.arrival_ns = stream.records["arrival_ns"].tolist()
         self.workers = workers
-        self.owner = [k % workers for k in self.events.key]
-        self.states = [0] * stream.n_keys
-        self.counts = [0] * stream.n_keys
-        self.g = 0
-        self.g_lock = threading.Lock()
+        self.owner = (stream.records["key"] % workers).tolist()
+        self.keys = self.semantics.new_keys(stream.n_keys)
+        self.shared = self.semantics.new_shared()
+        lock = threading.Lock()
+        columns = self.semantics.columns(stream.records)
+        handler = self.semantics.bind(columns, self.keys, self.shared, lambda *_ids: lock)
+        self.handler = faults.wrapped(handler, "threaded")
         self.done: memoryview | None = None  # done_ns's slots, while handle runs
         self.failures: list[tuple[int, BaseException]] = []
         self.cancelled = False  # set when handle() is interrupted: workers drain without handling
-        self.fault_at = faults.armed_at("threaded")
         self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
         self.threads = [
             threading.Thread(target=self._work, args=(inbox,), name=f"eventbench-worker-{w}", daemon=True)
@@ -57,9 +61,8 @@ class ThreadedSession(Session):
             t.start()
 
     def _work(self, inbox: queue.SimpleQueue[list[int] | None]) -> None:
-        ev, states, counts = self.events, self.states, self.counts
+        handler = self.handler
         clock = time.monotonic_ns
-        fault_at = self.fault_at
         while (batch := inbox.get()) is not _STOP:
             if self.failures or self.cancelled:
                 continue  # a worker failed or the run was interrupted: drain without handling
@@ -69,16 +72,9 @@ class ThreadedSession(Session):
                 if self.cancelled:
                     break
                 try:
-                    if i == fault_at:
-                        raise faults.InjectedFault("threaded", i)
-                    kind, key, value = ev.kind[i], ev.key[i], ev.value[i]
-                    if kind == BLOCK:
-                        wait_at_least_us(ev.work[i])
-                    elif kind == AGGREGATE:
-                        with self.g_lock:
-                            self.g = (self.g + value) & MASK64
-                    states[key] = next_state(states[key], kind, value, ev.work[i])
-                    counts[key] += 1
+                    wait_us = handler(i)
+                    if wait_us:
+                        wait_at_least_us(wait_us)
                     done[i] = clock()
                 except BaseException as e:  # reported by handle(), after every thread is joined
                     self.failures.append((i, e))
@@ -101,9 +97,9 @@ class ThreadedSession(Session):
     def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.done is not None or not self.threads:
             raise ContenderError("threaded: a session handles one run; open another")
-        n = len(self.events)
+        n = self.n_events
         done = self.done = done_slots(done_ns)
-        arrivals = self.events.arrival_ns
+        arrivals = self.arrival_ns
         sent = 0
         try:
             while sent < n and not self.failures:  # a failed worker ends the run now, not at the last arrival
@@ -128,7 +124,7 @@ class ThreadedSession(Session):
             raise handler_failed("threaded", index, error) from error
 
     def digest(self) -> int:
-        return digest(self.g, self.states, self.counts, len(self.events))
+        return self.semantics.digest(self.n_events, self.keys, self.shared)
 
     def close(self) -> None:
         for inbox in self.inboxes:
@@ -145,7 +141,8 @@ class Threaded(Contender):
         language="python",
         model="threads",
         parallel=True,
-        description="Python thread pool, keys sharded to workers, G behind a lock",
+        description="Python thread pool, keys sharded to workers, shared state behind one lock, any scenario",
+        scenarios=None,
     )
 
     def open(self, stream: EventStream, workers: int) -> Session:

@@ -15,7 +15,6 @@ from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import replace
 from fractions import Fraction
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,7 @@ from hypothesis import strategies as st
 
 from harness.errors import InvalidInput
 from harness.mix import random_stream
-from harness.workload import Arrival, WorkloadSpec, generate, validate
+from harness.workload import WorkloadSpec, builtin, generate
 from scenarios.orderbook.generate import (
     MAX_PRICE,
     OrderbookParams,
@@ -50,9 +49,9 @@ from orderbook_reference import orderbook_digest
 from strategies import orderbook_params
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    pass
 
 WORKLOADS = ("book", "book-paced", "book-contention", "book-smoke")
 
@@ -84,32 +83,15 @@ def _broken(records: np.ndarray) -> list[str]:
 
 
 def builtin_workload(name: str) -> tuple[WorkloadSpec, OrderbookParams]:
-    """A built-in order-book workload: the harness's common keys as a spec, and the [orderbook] table."""
-    source = f"workload '{name}'"
-    text = (
-        resources.files("scenarios.orderbook")
-        .joinpath("workloads")
-        .joinpath(f"{name}.toml")
-        .read_text(encoding="utf-8")
-    )
-    data = tomllib.loads(text)
-    params = params_from_table(data.pop("orderbook"), source)
-    arrival = data.pop("arrival", {})
-    if "rate_eps" in arrival:
-        arrival["rate_eps"] = float(arrival["rate_eps"])
-    spec = WorkloadSpec(**data, arrival=Arrival(**arrival), source=source)
-    validate(spec)
-    return spec, params
+    """A built-in order-book workload as the harness reads it, and its [orderbook] table."""
+    spec = builtin(name)
+    assert spec.scenario.name == "orderbook"
+    return spec, spec.params
 
 
 def stream_of(spec: WorkloadSpec, params: OrderbookParams) -> np.ndarray:
-    """The harness draws seq, arrival_ns and key (as for a synthetic spec); the generator the rest."""
-    synthetic = generate(spec).records
-    records = np.zeros(spec.events, dtype=RECORD_DTYPE)
-    for column in ("seq", "arrival_ns", "key"):
-        records[column] = synthetic[column]
-    fill_orderbook_fields(params, spec.seed, records)
-    return records
+    """The harness draws seq, arrival_ns and key; the scenario's generator the rest."""
+    return generate(replace(spec, params=params)).records
 
 
 # ---------------------------------------------------------------- the generator's rule, one event at a time

@@ -12,11 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import InvalidInput
-from harness.events import first_bad_record
+from harness.events import SYNTHETIC, first_bad_record
 from harness.mix import GAMMA, MASK64, mix, random_stream
 from harness.workload import (
     Arrival,
     KindMix,
+    SyntheticParams,
     WorkloadSpec,
     builtin,
     builtin_names,
@@ -39,7 +40,7 @@ GOLDEN_SHA256 = {
 
 
 def test_catalog_has_the_promised_workloads() -> None:
-    assert set(builtin_names()) == set(GOLDEN_SHA256)
+    assert set(builtin_names(SYNTHETIC)) == set(GOLDEN_SHA256)
     assert len(builtin_names()) >= 6
 
 
@@ -65,9 +66,12 @@ specs = st.builds(
     keys=st.integers(1, 3000),
     key_distribution=st.sampled_from(["uniform", "zipf"]),
     zipf_exponent=st.floats(0.1, 3.0),
-    mix=st.builds(KindMix, *[st.integers(0, 5)] * 4).filter(lambda m: sum(m.weights()) > 0),
-    compute_rounds=st.tuples(st.integers(0, 100), st.integers(0, 100)).map(sorted).map(tuple),
-    block_us=st.tuples(st.integers(0, 65535), st.integers(0, 65535)).map(sorted).map(tuple),
+    params=st.builds(
+        SyntheticParams,
+        mix=st.builds(KindMix, *[st.integers(0, 5)] * 4).filter(lambda m: sum(m.weights()) > 0),
+        compute_rounds=st.tuples(st.integers(0, 100), st.integers(0, 100)).map(sorted).map(tuple),
+        block_us=st.tuples(st.integers(0, 65535), st.integers(0, 65535)).map(sorted).map(tuple),
+    ),
     arrival=st.one_of(
         st.just(Arrival()),
         st.builds(Arrival, process=st.sampled_from(["constant", "poisson", "bursts"]),
@@ -83,11 +87,11 @@ def test_generated_streams_are_valid_and_deterministic(spec: WorkloadSpec) -> No
     assert first_bad_record(stream.records, stream.n_keys) is None
     assert generate(spec).to_bytes() == stream.to_bytes()
     kinds, work = stream.column("kind"), stream.column("work")
-    for kind, (low, high) in ((1, spec.compute_rounds), (2, spec.block_us)):
+    for kind, (low, high) in ((1, spec.params.compute_rounds), (2, spec.params.block_us)):
         chosen = work[kinds == kind]
         assert np.all((chosen >= low) & (chosen <= high))
     assert not np.any(work[(kinds == 0) | (kinds == 3)])
-    weights = spec.mix.weights()
+    weights = spec.params.mix.weights()
     assert all(weights[k] > 0 for k in np.unique(kinds))
 
 
@@ -96,7 +100,7 @@ def _spec(**changes: object) -> WorkloadSpec:
 
 
 def test_kind_mix_proportions() -> None:
-    stream = generate(_spec(mix=KindMix(60, 25, 10, 5)))
+    stream = generate(_spec(params=SyntheticParams(mix=KindMix(60, 25, 10, 5))))
     share = np.bincount(stream.column("kind"), minlength=4) / stream.n_events
     assert np.allclose(share, [0.60, 0.25, 0.10, 0.05], atol=0.005)
 
@@ -149,7 +153,7 @@ def test_toml_file_and_defaults(tmp_path: Path) -> None:
     path.write_text(GOOD_TOML)
     spec = load_workload(str(path))
     assert spec.name == "mine" and spec.default_mode == "open"
-    assert spec.mix == KindMix(compute=1.0)
+    assert spec.params.mix == KindMix(compute=1.0)
     no_name = tmp_path / "anon.toml"
     no_name.write_text("events = 5\n")
     assert load_workload(str(no_name)).name == "anon"
