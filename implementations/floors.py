@@ -4,7 +4,7 @@ Their latencies are what waiting alone costs, measured the way every contender i
 contender's percentile is only as good as the floor of its kind under it.
 
 * ``floor-python`` waits exactly as the Python contenders do
-  (:func:`implementations.python_handlers.wait_until`, on the calling thread).
+  (:func:`implementations.waiting.wait_until`, on the calling thread).
 * ``floor-native`` waits exactly as the engine does (its ``wait_until``: sleep, then spin,
   with a 1 ns timer slack), through the engine's own C ABI (``EVB_MODEL_FLOOR``).
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from harness.events import EventStream
 from implementations.base import Contender, ContenderInfo, Session, check_open, done_slots
-from implementations.python_handlers import wait_until
+from implementations.waiting import wait_until
 
 FLOOR_MODEL = "floor"
 NO_DIGEST = 0  # what a floor's digest() returns: it handled nothing

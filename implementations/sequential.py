@@ -23,7 +23,7 @@ from implementations.base import (
     done_slots,
     handler_failed,
 )
-from implementations.python_handlers import wait_at_least_us, wait_until
+from implementations.waiting import wait_at_least_us, wait_until
 
 _NO_GUARD = nullcontext()
 

@@ -29,7 +29,7 @@ from implementations.base import (
     done_slots,
     handler_failed,
 )
-from implementations.python_handlers import wait_at_least_us, wait_until
+from implementations.waiting import wait_at_least_us, wait_until
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
 _STOP = None

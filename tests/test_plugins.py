@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import implementations
+import scenarios
 from harness import workload
 from harness.runner import reference_digest, run_once
 
@@ -52,7 +53,7 @@ def test_the_one_file_example_is_found_and_matches_the_reference(site: Path) -> 
     found = {r.name: r for r in implementations.registry()}
     assert found["yours"].available, found["yours"].reason
     assert found["yours"].origin == "plugin eventbench_yours:Yours from eventbench_yours 0.1"
-    for name in workload.builtin_names():
+    for name in workload.builtin_names(scenarios.get("synthetic")):  # the one scenario it hosts
         stream = workload.generate(workload.builtin(name).with_events(3000))
         outcome = run_once(implementations.get("yours"), stream, workers=1, mode="closed",
                            reference_digest=reference_digest(stream))  # fmt: skip
@@ -156,7 +157,7 @@ def _c_example() -> implementations.Contender:
         pytest.skip("the C example is not installed (pip install ./examples/c-contender; nox -s tests does)")
 
 
-@pytest.mark.parametrize("name", workload.builtin_names())
+@pytest.mark.parametrize("name", workload.builtin_names(scenarios.get("synthetic")))
 def test_the_c_example_passes_verify_on_every_built_in_workload(name: str) -> None:
     contender = _c_example()
     stream = workload.generate(workload.builtin(name).with_events(20_000))

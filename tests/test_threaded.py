@@ -11,7 +11,7 @@ import pytest
 
 import implementations.threaded as threaded
 from harness.runner import run_once
-from implementations import ContenderError
+from implementations import ContenderError, faults
 
 from strategies import stream_of
 
@@ -21,16 +21,9 @@ def _live_workers() -> int:
 
 
 def test_a_failing_handler_names_the_event_and_joins_every_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = threaded.next_state
-
-    def failing(state: int, kind: int, value: int, work: int) -> int:
-        if value == 13:
-            raise RuntimeError("injected fault")
-        return real(state, kind, value, work)
-
-    monkeypatch.setattr(threaded, "next_state", failing)
+    monkeypatch.setenv(faults.ENV, "threaded:13")
     stream = stream_of(4, [(i, 0, i, i % 4, 0, 0, 0) for i in range(100)])
-    with pytest.raises(ContenderError, match=r"threaded: handling event 13 failed: RuntimeError\('injected fault'\)"):
+    with pytest.raises(ContenderError, match=r"threaded: handling event 13 failed: InjectedFault\("):
         run_once(threaded.Threaded(), stream, workers=3, mode="closed")
     assert _live_workers() == 0
 

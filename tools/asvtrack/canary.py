@@ -84,11 +84,11 @@ STEPS = (
         "python handlers: compute 25 % slower (canary)",
         (
             Edit(
-                "implementations/python_handlers.py",
-                "        for _ in range(work):\n            value = mix(value)\n",
-                "        for _ in range(work):\n            value = mix(value)\n"
-                "        wasted = value  # canary: 25 % more rounds, result thrown away\n"
-                "        for _ in range(work // 4):\n            wasted = mix(wasted)\n",
+                "scenarios/synthetic/semantics.py",
+                "            for _ in range(work[i]):\n                v = mix(v)\n",
+                "            for _ in range(work[i]):\n                v = mix(v)\n"
+                "            wasted = v  # canary: 25 % more rounds, result thrown away\n"
+                "            for _ in range(work[i] // 4):\n                wasted = mix(wasted)\n",
             ),
         ),
         caught_by=((INSTRUCTIONS, "sequential, cpu-bound"),),
@@ -98,9 +98,9 @@ STEPS = (
         "docs: reword a comment and a sentence (canary: changes nothing that runs)",
         (
             Edit(
-                "implementations/python_handlers.py",
-                '"""``s[k]`` after one event.',
-                '"""The state ``s[k]`` after one event.',
+                "scenarios/synthetic/semantics.py",
+                '"""The handler of event ``i``:',
+                '"""The handler of the event at index ``i``:',
             ),
             Edit("README.md", "## Quick start\n", "## Quick start\n\n<!-- canary: nothing that runs changed -->\n"),
         ),
