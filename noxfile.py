@@ -377,7 +377,7 @@ def robustness(session: nox.Session) -> None:
     except nox.command.CommandFailed:
         problems.append("valgrind memcheck")
     for name, events in SOAKS.items():
-        session.run("eventbench", "soak", "--impl", name, "--events", str(events), "--round-events",
+        session.run("eventbench", "soak", "--impl", name, "--n-events", str(events), "--round-events",
                     str(events // 100), "--json", str(out / f"soak-{name}.json"), success_codes=[0, 1])  # fmt: skip
         document = out / f"soak-{name}.json"
         if not document.exists() or not json.loads(document.read_text())["steady"]:

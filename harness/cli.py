@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
+import scenarios
 from harness import allocations, report, results, soak, stats, sweep, trials, workload
 from harness.errors import InvalidInput
 from harness.events import EventStream, read_evts, write_evts
@@ -35,7 +36,6 @@ from implementations.floors import floor_for
 from implementations.native_cffi import JitterSummary
 from scenarios.base import Scenario
 
-DEFAULT_COMPARE_WORKLOAD = "mixed"
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
 MAX_SWEEP_TRIAL_S = 600  # a trial offering load for longer is a typo (a rate in events/hour, say)
 MAX_JITTER_PROBE_S = 0.25  # per round of compare: at most 2.5 s of the platform's own gaps over 10 rounds
@@ -61,15 +61,45 @@ class LoadedStream:
     default_mode: str
 
 
+def asked_scenario(args: argparse.Namespace) -> Scenario | None:
+    """The scenario of ``--scenario``, where given (else the workload or the file names its own)."""
+    name = getattr(args, "scenario", None)
+    if name is None:
+        return None
+    try:
+        return scenarios.get(name)
+    except KeyError as e:
+        raise InvalidInput("--scenario", name, str(e.args[0])) from None
+
+
+def workload_spec(args: argparse.Namespace, command: str) -> workload.WorkloadSpec:
+    """``--workload`` (which must be of ``--scenario`` where both are given), else the scenario's
+    built-in workload for ``command`` (compare, sweep or soak)."""
+    asked = asked_scenario(args)
+    name = args.workload or (asked or scenarios.get(scenarios.DEFAULT)).default_workload(command)
+    if name is None:
+        assert asked is not None  # synthetic has built-in workloads
+        raise InvalidInput(
+            "--workload", "missing", f"scenario {asked.name} has no built-in workloads: name a TOML file"
+        )
+    return workload.load_workload(name, asked)
+
+
 def load_stream(args: argparse.Namespace) -> LoadedStream:
     if args.events:
         stream = read_evts(args.events)
+        asked = asked_scenario(args)
+        if asked is not None and asked.name != stream.scenario.name:
+            raise InvalidInput(
+                args.events, "scenario", f"the file holds {stream.scenario.name} events, not {asked.name}"
+            )
         if args.n_events is not None:
             raise InvalidInput("--n-events", "argument", "applies to --workload only, not to a recorded --events file")
         has_arrivals = stream.n_events > 0 and int(stream.column("arrival_ns")[-1]) > 0
-        info = {"file": str(args.events), "events": stream.n_events, "n_keys": stream.n_keys}
+        info = {"file": str(args.events), "scenario": stream.scenario.name, "events": stream.n_events,
+                "n_keys": stream.n_keys}  # fmt: skip
         return LoadedStream(stream, Path(args.events).stem, info, "open" if has_arrivals else "closed")
-    spec = workload.load_workload(args.workload or DEFAULT_COMPARE_WORKLOAD)
+    spec = workload_spec(args, "compare")
     if args.n_events is not None:
         spec = spec.with_events(args.n_events)
     info = spec.summary() | {"seed": spec.seed, "source": spec.source}
@@ -182,6 +212,8 @@ def measured_document(
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    asked = asked_scenario(args)
+    contenders = implementations.registry()
     entries = [
         {
             "name": r.name,
@@ -191,21 +223,60 @@ def cmd_list(args: argparse.Namespace) -> int:
             "reason": r.reason,
             "description": r.contender.info.description if r.contender else "",
             "origin": r.origin,
+            "scenarios": list(r.contender.info.scenarios or ["any"]) if r.contender else [],
         }
-        for r in implementations.registry()
+        for r in contenders
+        if asked is None or r.contender is None or r.contender.info.hosts(asked.name)
     ]
-    workloads = [workload.builtin(name).summary() for name in workload.builtin_names()]
+    scenario_entries = [
+        _scenario_entry(r, contenders) for r in scenarios.registry() if asked is None or r.name == asked.name
+    ]
     if args.json:
-        print(json.dumps({"implementations": entries, "workloads": workloads}, indent=2))
+        print(json.dumps({"scenarios": scenario_entries, "implementations": entries}, indent=2))
         return EXIT_OK
+    for e in scenario_entries:
+        if not e["available"]:
+            print(f"scenario {e['name']}  [unavailable: {e['reason']}]")
+            continue
+        print(_wrapped(f"scenario {e['name']} (version {e['version']}): {e['description']}", "  "))
+        print(textwrap.fill(", ".join(e["contenders"]) or "none available", report.TERMINAL_WIDTH - 1,
+                            initial_indent="  hosted by: ", subsequent_indent="    "))  # fmt: skip
+        for w in e["workloads"]:
+            print(_wrapped(f"  {w['name']:<18} {w['description']}", " " * 21))
     print("implementations:")
     for e in entries:
         state = "" if e["available"] else f"  [unavailable: {e['reason']}]"
-        print(f"  {e['name']:<20} {e['language'] or '?':<8} {e['model'] or '?':<12} {e['description']}{state}")
-    print("workloads:")
-    for w in workloads:
-        print(f"  {w['name']:<20} {w['description']}")
+        line = f"  {e['name']:<20} {e['language'] or '?':<8} {e['model'] or '?':<12} {e['description']}{state}"
+        print(_wrapped(line, " " * 45))
     return EXIT_OK
+
+
+def _wrapped(line: str, indent: str) -> str:
+    """One entry of ``list``, wrapped to the terminal's width."""
+    return textwrap.fill(line, report.TERMINAL_WIDTH - 1, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def _scenario_entry(
+    registration: scenarios.Registration, contenders: list[implementations.Registration]
+) -> dict[str, Any]:
+    """A scenario as ``list`` shows it: its workloads and the available contenders that host it."""
+    found = registration.scenario
+    if found is None:
+        return {"name": registration.name, "available": False, "reason": registration.reason,
+                "origin": registration.origin}  # fmt: skip
+    hosts = [
+        r.name for r in contenders if r.contender is not None and r.available and r.contender.info.hosts(found.name)
+    ]
+    return {
+        "name": found.name,
+        "version": found.version,
+        "description": found.description,
+        "available": True,
+        "reason": "",
+        "origin": registration.origin,
+        "contenders": hosts,
+        "workloads": [workload.builtin(name).summary() for name in workload.builtin_names(found)],
+    }
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -235,13 +306,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Every contender against the reference: on the input given, else on every built-in workload
+    of the scenario (``--scenario``, default synthetic), one after another."""
     contenders = contenders_named(args.impl)
     counts = worker_counts(args.workers)
-    loaded = load_stream(args)
-    contenders = hosting(contenders, loaded.stream.scenario, args.impl)
+    if args.workload or args.events:
+        inputs = [args]
+    else:
+        scenario = asked_scenario(args) or scenarios.get(scenarios.DEFAULT)
+        names = workload.builtin_names(scenario)
+        if not names:
+            raise InvalidInput("--scenario", scenario.name, "has no built-in workloads: give --workload or --events")
+        inputs = [argparse.Namespace(**vars(args) | {"workload": name}) for name in names]
+    wrong = sum(_verify_one(load_stream(given), contenders, counts, given) for given in inputs)
+    if wrong:
+        print(f"{wrong} run(s) differ from the reference", file=sys.stderr)
+    return EXIT_WRONG if wrong else EXIT_OK
+
+
+def _verify_one(loaded: LoadedStream, named: list[Contender], counts: list[int], args: argparse.Namespace) -> int:
+    """Verifies one stream; returns how many runs were wrong."""
+    contenders = hosting(named, loaded.stream.scenario, args.impl)
     mode = run_mode(args, loaded)
     reference = reference_digest(loaded.stream)
-    print(f"{loaded.label}: reference ({REFERENCE}) digest {reference} · {loaded.stream.n_events} events · {mode} loop")
+    scenario = loaded.stream.scenario
+    print(f"{loaded.label} ({scenario.name} v{scenario.version}): reference ({REFERENCE}) digest {reference} · "
+          f"{loaded.stream.n_events} events · {mode} loop")  # fmt: skip
     wrong = 0
     for contender in contenders:
         for workers in counts if contender.info.parallel else [1]:
@@ -249,9 +339,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             verdict = "ok" if outcome.valid else "WRONG: " + "; ".join(outcome.failures())
             print(f"  {contender.info.name:<20} workers {workers:<3} digest {outcome.digest}  {verdict}")
             wrong += not outcome.valid
-    if wrong:
-        print(f"{wrong} run(s) differ from the reference", file=sys.stderr)
-    return EXIT_WRONG if wrong else EXIT_OK
+    return wrong
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -369,7 +457,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """pyperf timings (harness/rigorous.py) in worker processes; checks its input here first."""
     import subprocess
 
-    spec = workload.load_workload(args.workload)
+    spec = workload_spec(args, "compare")
     contenders = hosting(contenders_named(args.impl), spec.scenario, args.impl)
     if args.n_events is not None:
         spec = spec.with_events(args.n_events)
@@ -383,7 +471,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     # pyperf writes its file after each benchmark; it goes in place only when every one is done.
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     partial.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "harness.rigorous", "--workload", args.workload, "-o", str(partial),
+    workload_arg = args.workload or spec.name  # a built-in's name, or the TOML file given
+    command = [sys.executable, "-m", "harness.rigorous", "--workload", workload_arg, "-o", str(partial),
                "--impl", ",".join(c.info.name for c in contenders), "--workers", str(args.workers),
                "--inherit-environ", "EVENTBENCH_NATIVE_LIB,EVENTBENCH_COMMIT,PYTHONPATH"]  # fmt: skip
     if args.n_events is not None:
@@ -419,6 +508,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"eventbench: {error}", file=sys.stderr)
     if not docs:
         raise InvalidInput(", ".join(args.paths), "documents", "no eventbench result documents found")
+    asked = asked_scenario(args)
+    if asked is not None:
+        for doc in docs:
+            if (found := results.scenario_of(doc)[0]) != asked.name:
+                raise InvalidInput(doc["_path"], "scenario", f"is {found}, not --scenario {asked.name}")
     first = paths[0]
     out_dir = Path(args.out) if args.out else (first if first.is_dir() else first.parent) / "report"
     written = report.build(docs, out_dir, args.baseline, with_plots=not args.no_plots)
@@ -430,7 +524,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     contender = one_contender(args.impl, "sweep")
     rates = sweep.parse_rates(args.rates)
     objective_ns = round(args.p99_objective_us * 1000)
-    spec = workload.load_workload(args.workload)
+    spec = workload_spec(args, "sweep")
     (contender,) = hosting([contender], spec.scenario, args.impl)
     workers = contender.effective_workers(args.workers)
     # Every point's spec is checked before anything runs or is written: no half sweep on disk.
@@ -481,17 +575,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     """Many verified rounds of one stream: resident memory and figures must hold steady."""
     contender = one_contender(args.impl, "soak")
-    spec = workload.load_workload(args.workload).with_events(args.round_events)
+    spec = workload_spec(args, "soak").with_events(args.round_events)
     (contender,) = hosting([contender], spec.scenario, args.impl)
     if args.json:
         check_writable(Path(args.json))
     stream = workload.generate(spec)
     reference = reference_digest(stream)
-    rounds = soak.rounds_for(args.events, stream.n_events)
+    rounds = soak.rounds_for(args.n_events, stream.n_events)
     # No line per round: one printed between rounds pinned ~1 MiB of heap (measured), which
     # the memory verdict would then count against the contender.
     _progress(f"soak: {contender.info.name}, {rounds} rounds of {stream.n_events} events ({spec.name}, closed loop)")
-    result = soak.soak(contender, stream, workers=args.workers, total_events=args.events, reference=reference,
+    result = soak.soak(contender, stream, workers=args.workers, total_events=args.n_events, reference=reference,
                        workload_name=spec.name)  # fmt: skip
     print(report.soak_summary(result))
     if args.json:
@@ -515,7 +609,12 @@ def _sweep_point_spec(spec: workload.WorkloadSpec, rate: float, args: argparse.N
 # ---------------------------------------------------------------- parser
 
 
+def _add_scenario(p: argparse.ArgumentParser, what: str = "the workload's or file's own; synthetic by default") -> None:
+    p.add_argument("--scenario", metavar="NAME", help=f"the scenario (eventbench list shows them): {what}")
+
+
 def _add_input(p: argparse.ArgumentParser, *, required: bool) -> None:
+    _add_scenario(p)
     src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--workload", metavar="W", help="a built-in workload's name or a TOML file")
     src.add_argument("--events", metavar="FILE.evts", help="a recorded stream (SPEC §2)")
@@ -591,8 +690,10 @@ def _positive(text: str) -> int:
 def _add_soak(sub: Any) -> None:
     p = sub.add_parser("soak", help="a long run in rounds: memory flat after warm-up, figures steady")
     p.add_argument("--impl", required=True, metavar="NAME")
-    p.add_argument("--workload", default="contention", metavar="W", help="built-in or TOML file (default contention)")
-    p.add_argument("--events", type=_at_least_one, default=2_000_000, help="events in all (default 2,000,000)")
+    _add_scenario(p)
+    p.add_argument("--workload", metavar="W", help="built-in or TOML file (default: the scenario's soak workload; "
+                   "synthetic: contention)")  # fmt: skip
+    p.add_argument("--n-events", type=_at_least_one, default=2_000_000, help="events in all (default 2,000,000)")
     p.add_argument("--round-events", type=_at_least_one, default=20_000, help="events per round (default 20,000)")
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--json", metavar="OUT", help="write the soak's rounds and verdict here")
@@ -603,11 +704,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="eventbench", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("list", help="implementations and built-in workloads")
+    p = sub.add_parser("list", help="scenarios, with their workloads and contenders; every implementation")
     p.add_argument("--json", action="store_true")
+    _add_scenario(p, "that one only")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("export", help="write a workload's stream as a .evts file")
+    _add_scenario(p, "the workload's own, checked")
     p.add_argument("--workload", metavar="W", required=True)
     p.add_argument("--n-events", type=int, metavar="N", help="override the workload's event count")
     p.add_argument("-o", "--output", required=True, metavar="FILE.evts")
@@ -623,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check every implementation against the reference")
     p.add_argument("--impl", metavar="A,B,...")
-    _add_input(p, required=True)
+    _add_input(p, required=False)  # none: every built-in workload of the scenario
     p.add_argument("--mode", choices=("open", "closed"), help="default: open where the stream has arrival times")
     p.add_argument("--workers", default=",".join(map(str, sorted({1, 2, os.cpu_count() or 1, 4}))),
                    help="comma-separated worker counts for parallel contenders")  # fmt: skip
@@ -650,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="rigorous timings with pyperf (seconds per event, pyperf JSON)")
     p.add_argument("--impl", metavar="A,B,...")
-    p.add_argument("--workload", default=DEFAULT_COMPARE_WORKLOAD, metavar="W")
+    _add_scenario(p)
+    p.add_argument("--workload", metavar="W", help="default: the scenario's compare workload (synthetic: mixed)")
     p.add_argument("--n-events", type=int, metavar="N", help="override the workload's event count")
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--preset", choices=("fast", "default", "rigorous"), default="default",
@@ -665,11 +769,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="where report.md and the plots go (default: PATH/report)")
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender where present")
     p.add_argument("--no-plots", action="store_true", help="tables and markdown only")
+    _add_scenario(p, "the documents must all be of it (they must all be of one scenario anyway)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sweep", help="latency against load: open loop at a series of rates")
     p.add_argument("--impl", required=True, metavar="NAME")
-    p.add_argument("--workload", default="paced", metavar="W", help="a built-in workload or TOML file (default paced)")
+    _add_scenario(p)
+    p.add_argument("--workload", metavar="W", help="a built-in workload or TOML file (default: the scenario's "
+                   "sweep workload; synthetic: paced)")  # fmt: skip
     p.add_argument("--rates", default="2000:64000:6", help="events/s: A,B,C or LOW:HIGH:STEPS (geometric)")
     p.add_argument("--p99-objective-us", type=_finite_positive, default=sweep.DEFAULT_OBJECTIVE_P99_NS / 1000,
                    metavar="US", help="the latency objective: p99 at or below this many µs (default 1000)")  # fmt: skip

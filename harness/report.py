@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import judgement, metadata, stats
+from harness.results import one_scenario, scenario_of
 from harness.soak import MAX_RSS_GROWTH, SoakResult
 from harness.stats import Interval, percent_change
 from harness.sweep import SweepPoint, deciding, sustained_rate
@@ -593,14 +594,16 @@ def markdown(
     images: dict[str, list[str]],
 ) -> str:
     """The whole report as markdown, ready to paste into a pull request. ``images``: section -> file names."""
-    out = ["# eventbench report", ""]
+    every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
+    name, version = scenario_of(every[0])
+    out = ["# eventbench report", "", f"Scenario: **{name}** (version {version}).", ""]
     out += [f"> **Note:** {note}" for note in notes] + ([""] if notes else [])
     for key, docs in groups.items():
         baseline = pick_baseline(docs, baseline_name)
         out += [f"## {group_title(key, baseline)}", "", markdown_table(docs), ""]
         out += [f"{line}  " for line in table_notes(docs)] + ([""] if table_notes(docs) else [])
         out += [f"- {line}" for line in story(docs, baseline)]
-        out += [""] + [f"![{name}]({name})" for name in images.get(_slug(key), [])] + [""]
+        out += [""] + [f"![{image}]({image})" for image in images.get(_slug(key), [])] + [""]
     if sweeps:
         out += ["## latency against load", ""]
         for label, docs in sweeps.items():
@@ -608,8 +611,7 @@ def markdown(
         notes_md = [note.replace(FLOOR_MARK, "\\" + FLOOR_MARK, 1) for note in sweep_notes(
             [d for docs in sweeps.values() for d in docs])]  # fmt: skip
         out += [f"- {note}" for note in notes_md]  # the mark escaped: "- *" would start a nested list
-        out += [""] + [f"![{name}]({name})" for name in images.get("sweeps", [])] + [""]
-    every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
+        out += [""] + [f"![{image}]({image})" for image in images.get("sweeps", [])] + [""]
     meta = every[0]["metadata"]
     commits = ", ".join(sorted({str(d["metadata"].get("commit")) for d in every}))
     out.append(
@@ -664,6 +666,7 @@ def build(
     from harness import plots
     from harness.storage import atomic_write_text
 
+    one_scenario(docs)
     groups, sweeps = split_documents(docs)
     groups = {key: ordered(group, baseline_name) for key, group in groups.items()}
     notes = comparability_notes(docs)

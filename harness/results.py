@@ -26,6 +26,9 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
   ``sweep`` holds ``offered_eps``, ``objective_p99_ns`` and the sweep's ``seed``. A point is
   decided by its median p99's interval (``harness.sweep``); a point of 4 or older is one run
   (a miss confirmed by a second, ``"attempt": 2``), decided by its p99.
+* 6 — ``scenario``: the scenario whose semantics the run computed, ``{"name", "version"}``
+  (SPEC §7). Documents of 1 to 5 are ``synthetic`` version 1, the only scenario there was.
+  Readers refuse to compare documents of different scenarios (:func:`one_scenario`).
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ from harness.runner import RunOutcome
 from harness.storage import atomic_write_text
 from harness.trials import Trial, medians
 
-SCHEMA_VERSION = 5
-SUPPORTED_VERSIONS = (1, 2, 3, 4, 5)
+SCHEMA_VERSION = 6
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
@@ -79,6 +82,7 @@ def document(
         "schema_version": SCHEMA_VERSION,
         "implementation": first.implementation,
         "model": first.model,
+        "scenario": {"name": first.scenario, "version": first.scenario_version},
         "workers": first.workers,
         "mode": first.mode,
         "workload": workload,
@@ -199,6 +203,14 @@ def _shape_errors(doc: dict[str, Any]) -> list[tuple[str, str]]:
         or not all(isinstance(sweep.get(k), _NUMBER) for k in ("offered_eps", "objective_p99_ns"))
     ):
         errors.append(("sweep", "must hold numbers offered_eps and objective_p99_ns"))
+    scenario = doc.get("scenario")
+    if doc["schema_version"] >= 6 and not (
+        isinstance(scenario, dict)
+        and isinstance(scenario.get("name"), str)
+        and isinstance(scenario.get("version"), int)
+        and not isinstance(scenario.get("version"), bool)
+    ):
+        errors.append(("scenario", "must hold its name (a string) and version (a whole number)"))
     return errors
 
 
@@ -282,6 +294,28 @@ class RunDirectory:
             os.rename(self.staging, self.final)
         except OSError as e:
             raise InvalidInput(str(self.final), "results directory", e.strerror or str(e)) from None
+
+
+def scenario_of(doc: dict[str, Any]) -> tuple[str, int]:
+    """The scenario a document's run computed, and its version (before schema 6: synthetic 1)."""
+    found = doc.get("scenario") or {"name": "synthetic", "version": 1}
+    return str(found["name"]), int(found["version"])
+
+
+def one_scenario(docs: Sequence[dict[str, Any]]) -> None:
+    """Refuses documents of more than one scenario (or version): their figures measure different
+    work, so no ratio or table of them means anything. Names the first document that differs."""
+    if not docs:
+        return
+    first = scenario_of(docs[0])
+    for doc in docs[1:]:
+        found = scenario_of(doc)
+        if found != first:
+            raise InvalidInput(
+                str(doc.get("_path", doc["implementation"])), "scenario",
+                f"is {found[0]} v{found[1]}, but {docs[0].get('_path', docs[0]['implementation'])} is "
+                f"{first[0]} v{first[1]}: runs of different scenarios do not compare (report them apart)",
+            )  # fmt: skip
 
 
 def file_name(doc: dict[str, Any]) -> str:

@@ -65,6 +65,8 @@ class RunOutcome:
     ctx_switches: int
     checks: list[CheckResult]
     reference_digest: str | None = None
+    scenario: str = "synthetic"  # the stream's scenario and its version: a digest means nothing without them
+    scenario_version: int = 1
 
     @property
     def tail_ns(self) -> int:
@@ -206,6 +208,8 @@ def run_once(
         ctx_switches=ctx_switches,
         checks=check_run(stream, done_ns, t0_ns, open_loop),
         reference_digest=reference_digest,
+        scenario=stream.scenario.name,
+        scenario_version=stream.scenario.version,
     )
 
 

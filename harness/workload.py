@@ -231,7 +231,9 @@ def load_workload(name_or_path: str, scenario: Scenario | None = None) -> Worklo
     if name_or_path in builtin_names():
         spec = builtin(name_or_path)
         if scenario is not None and spec.scenario.name != scenario.name:
-            raise InvalidInput(name_or_path, "workload", f"is a {spec.scenario.name} workload, not {scenario.name}")
+            raise InvalidInput(
+                name_or_path, "workload", f"is a workload of scenario {spec.scenario.name}, not {scenario.name}"
+            )
         return spec
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():

@@ -84,6 +84,15 @@ class PythonSemantics(Protocol, Generic[C, K, S, P]):
 
 
 @dataclass(frozen=True)
+class DefaultWorkloads:
+    """The built-in workload each command takes when ``--workload`` is not given."""
+
+    compare: str  # compare, bench, and list's first
+    sweep: str | None = None  # sweep paces it at each rate itself; default: compare's
+    soak: str | None = None  # default: compare's
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     version: int
@@ -95,6 +104,7 @@ class Scenario:
     fill_fields: Callable[[Any, int, np.ndarray], None]  # (params, seed, records) -> None
     python: PythonSemantics[Any, Any, Any, Any]
     workloads: Traversable | None = None  # the built-in workloads' TOML files, if any
+    defaults: DefaultWorkloads | None = None  # default: the first built-in workload, for every command
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):
@@ -109,6 +119,12 @@ class Scenario:
     @property
     def record_size(self) -> int:
         return self.record_dtype.itemsize
+
+    def default_workload(self, command: str) -> str | None:
+        """The built-in workload ``command`` (compare, sweep, soak) takes by default, if any."""
+        if self.defaults is not None:
+            return getattr(self.defaults, command, None) or self.defaults.compare
+        return next(iter(self.workload_files()), None)
 
     def workload_files(self) -> dict[str, Traversable]:
         """The built-in workloads by name."""

@@ -6,8 +6,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.events import EventStream, empty_records, validated_stream
+from harness.events import EventStream, empty_records, stream_from_bytes, validated_stream
 from scenarios.orderbook.generate import MAX_PRICE, OrderbookParams
+from scenarios.orderbook.layout import CANCEL, LIMIT, MARKET
+
+from orderbook_reference import Row, encode_v2
 
 U64_MAX = 2**64 - 1
 
@@ -83,3 +86,39 @@ orderbook_params = st.builds(
     ),
     cancel_reach=st.one_of(st.integers(1, 20), st.just(1_000_000)),
 )
+
+
+@st.composite
+def order_streams(draw: st.DrawFn, max_events: int = 60, max_gap_ns: int = 0) -> tuple[int, list[Row]]:
+    """Valid order-book rows built to collide: 1-3 instruments, 1-4 accounts (up to 65,535),
+    prices within 4 ticks or at the top, and cancels aimed at earlier orders of any instrument
+    (or at ids that are no longer resting). Arrivals ``max_gap_ns`` apart at most."""
+    n_keys = draw(st.integers(1, 3))
+    rows: list[Row] = []
+    arrival = 0
+    for seq in range(draw(st.integers(0, max_events))):
+        arrival += draw(st.integers(0, max_gap_ns)) if max_gap_ns else 0
+        kind = draw(st.sampled_from([LIMIT, LIMIT, LIMIT, MARKET, CANCEL, CANCEL])) if seq else LIMIT
+        key = draw(st.integers(0, n_keys - 1))
+        if kind == CANCEL:
+            rows.append((seq, arrival, key, kind, 0, 0, 0, 0, draw(st.integers(0, seq - 1))))
+            continue
+        side, account = draw(st.integers(0, 1)), draw(st.integers(0, 3)) * 21_845  # accounts up to 65,535
+        qty = draw(st.integers(1, 6) | st.just(2**32 - 1))
+        price = draw(st.integers(98, 102) | st.just(2**32 - 1)) if kind == LIMIT else 0
+        rows.append((seq, arrival, key, kind, side, account, price, qty, 0))
+    return n_keys, rows
+
+
+def orderbook_stream_of(n_keys: int, rows: list[Row]) -> EventStream:
+    """The stream the harness reads from the version-2 file the tests' own encoder writes:
+    a file the project's writer had no part in (SPEC §7)."""
+    return stream_from_bytes(encode_v2(n_keys, rows), "<test v2>")
+
+
+@st.composite
+def orderbook_streams(draw: st.DrawFn, max_events: int = 60, max_gap_ns: int = 0) -> tuple[EventStream, bytes]:
+    """An order-book stream and its file image, for the differential tests."""
+    n_keys, rows = draw(order_streams(max_events, max_gap_ns))
+    data = encode_v2(n_keys, rows)
+    return stream_from_bytes(data, "<test v2>"), data

@@ -14,14 +14,17 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_orderbook import EIGHT
 
 import implementations
+import scenarios
 from harness import results, trials, workload
 from harness.cli import main
 from harness.errors import InvalidInput
 from harness.workload import builtin_names
 
 from fakes import Fake
+from orderbook_reference import encode_v2
 from reference import spec_digest_of_file_bytes
 from strategies import event_rows
 
@@ -46,8 +49,22 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     names = {i["name"] for i in listing["implementations"]}
     assert {"sequential", "threaded"} <= names
     for entry in listing["implementations"]:
-        assert {"name", "language", "model", "available", "reason"} <= set(entry)
-    assert {w["name"] for w in listing["workloads"]} == set(builtin_names())
+        assert {"name", "language", "model", "available", "reason", "scenarios"} <= set(entry)
+    found = {s["name"]: s for s in listing["scenarios"]}
+    assert {"synthetic", "orderbook"} <= set(found)
+    every = [w["name"] for s in found.values() if s["available"] for w in s["workloads"]]
+    assert sorted(every) == sorted(builtin_names())  # each built-in workload under its one scenario
+    assert {w["name"] for w in found["orderbook"]["workloads"]} == set(builtin_names(scenarios.get("orderbook")))
+    assert {"sequential", "threaded", "asyncio", "processes"} <= set(found["orderbook"]["contenders"])
+    assert "native" not in found["orderbook"]["contenders"] and "native" in found["synthetic"]["contenders"]
+
+
+def test_list_of_one_scenario_fits_100_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--scenario", "orderbook"]) == 0
+    out = capsys.readouterr().out
+    assert "scenario orderbook (version 1)" in out and "book-contention" in out and "synthetic" not in out
+    assert "native " not in out  # contenders that do not host it are left out
+    assert max(map(len, out.splitlines())) < 100
 
 
 def test_export_then_replay_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,6 +122,49 @@ def test_verify_every_builtin_workload(name: str, capsys: pytest.CaptureFixture[
     scenario = workload.builtin(name).scenario.name
     runs = sum(3 if c.info.parallel else 1 for c in implementations.available() if c.info.hosts(scenario))
     assert out.count(" ok") == runs and "WRONG" not in out
+
+
+def test_verify_without_input_takes_every_workload_of_the_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--scenario", "orderbook", "--n-events", "500", "--workers", "1,2"]) == 0
+    out = capsys.readouterr().out
+    for name in builtin_names(scenarios.get("orderbook")):
+        assert f"{name} (orderbook v1): reference (sequential)" in out
+    assert "WRONG" not in out and "native" not in out
+
+
+def test_an_orderbook_file_written_elsewhere_verifies_and_names_its_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version-2 file from the tests' own encoder (the contract's eight-event vector): every
+    contender that hosts the order book agrees with the contract's digest; asking for another
+    scenario, or for a contender that does not host it, is one line and exit 2."""
+    path = tmp_path / "eight.evts"
+    path.write_bytes(encode_v2(2, EIGHT))
+    assert main(["verify", "--events", str(path), "--scenario", "orderbook", "--workers", "1,3"]) == 0
+    out = capsys.readouterr().out
+    assert "eight (orderbook v1): reference (sequential) digest 5a57408dd2666bdc" in out and "WRONG" not in out
+    assert main(["verify", "--events", str(path), "--scenario", "synthetic"]) == 2
+    _one_line_error(capsys, str(path), "scenario", "holds orderbook events, not synthetic")
+    assert main(["run", "--impl", "native", "--events", str(path)]) == 2
+    _one_line_error(capsys, "native", "hosts synthetic only, not scenario orderbook")
+    assert main(["compare", "--workload", "book-smoke", "--scenario", "synthetic"]) == 2
+    _one_line_error(capsys, "book-smoke", "is a workload of scenario orderbook, not synthetic")
+    assert main(["list", "--scenario", "nope"]) == 2
+    _one_line_error(capsys, "--scenario", "no scenario 'nope' (known: synthetic, orderbook")
+
+
+def test_report_refuses_documents_of_two_scenarios(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("smoke", "book-smoke"):
+        out = tmp_path / f"{name}.json"
+        assert main(["run", "--impl", "sequential", "--workload", name, "--n-events", "200", "--json", str(out),
+                     "--alloc-events", "0"]) == 0  # fmt: skip
+        assert results.load(out)["scenario"] == {"name": workload.builtin(name).scenario.name, "version": 1}
+    capsys.readouterr()
+    assert main(["report", str(tmp_path), "--no-plots"]) == 2
+    _one_line_error(capsys, "scenario", "runs of different scenarios do not compare")
+    assert not (tmp_path / "report").exists()
+    assert main(["report", str(tmp_path / "smoke.json"), "--scenario", "orderbook", "--no-plots"]) == 2
+    _one_line_error(capsys, "smoke.json", "is synthetic, not --scenario orderbook")
 
 
 def test_verify_names_a_wrong_contender(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

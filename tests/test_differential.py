@@ -1,7 +1,10 @@
 """The heart of the suite: hypothesis streams through every contender, at several worker counts.
 
-Every registered contender must give the digest of the tests' own SPEC reference
-and pass the runner's checks (every event done, none early, per-key order).
+Every registered contender must give the digest of the tests' own reference for the scenario
+(``tests/reference.py`` for SPEC §3, ``tests/orderbook_reference.py`` for the order book, each
+written from its contract and sharing no code with the project) and pass the runner's checks
+(every event done, none early, per-key order). A contender that does not host a scenario is
+skipped for it; every executor hosts both.
 """
 
 from __future__ import annotations
@@ -13,15 +16,18 @@ import implementations
 from harness.events import EventStream
 from harness.runner import run_once
 
+from orderbook_reference import orderbook_digest_of_file_bytes
 from reference import spec_digest_of_file_bytes
-from strategies import streams
+from strategies import orderbook_streams, streams
 
 WORKER_COUNTS = [1, 2, 3, 5]
 CONTENDERS = implementations.registry()
 
 
-def _check(contender: implementations.Contender, stream: EventStream, workers: int, mode: str) -> None:
-    expected = spec_digest_of_file_bytes(stream.to_bytes())
+def _check(
+    contender: implementations.Contender, stream: EventStream, workers: int, mode: str, expected: str | None = None
+) -> None:
+    expected = expected or spec_digest_of_file_bytes(stream.to_bytes())
     outcome = run_once(contender, stream, workers=workers, mode=mode, reference_digest=expected)
     assert outcome.valid, f"{contender.info.name} w={workers} {mode}: {outcome.failures()}"
 
@@ -46,3 +52,31 @@ def test_open_loop_matches_the_spec_and_is_paced(
     if registration.contender is None:
         pytest.skip(registration.reason)
     _check(registration.contender, stream, workers, "open")
+
+
+def _hosting_orderbook(registration: implementations.Registration) -> implementations.Contender:
+    if registration.contender is None:
+        pytest.skip(registration.reason)
+    if not registration.contender.info.hosts("orderbook"):
+        pytest.skip(f"{registration.name} does not host the order book")
+    return registration.contender
+
+
+@pytest.mark.parametrize("registration", CONTENDERS, ids=lambda r: r.name)
+@pytest.mark.parametrize("workers", WORKER_COUNTS)
+@given(drawn=orderbook_streams())
+def test_orderbook_closed_loop_matches_the_contract(
+    registration: implementations.Registration, workers: int, drawn: tuple[EventStream, bytes]
+) -> None:
+    stream, data = drawn
+    _check(_hosting_orderbook(registration), stream, workers, "closed", orderbook_digest_of_file_bytes(data))
+
+
+@pytest.mark.parametrize("registration", CONTENDERS, ids=lambda r: r.name)
+@pytest.mark.parametrize("workers", [1, 3])
+@given(drawn=orderbook_streams(max_events=30, max_gap_ns=200_000))
+def test_orderbook_open_loop_matches_the_contract_and_is_paced(
+    registration: implementations.Registration, workers: int, drawn: tuple[EventStream, bytes]
+) -> None:
+    stream, data = drawn
+    _check(_hosting_orderbook(registration), stream, workers, "open", orderbook_digest_of_file_bytes(data))

@@ -125,7 +125,7 @@ def test_a_plugin_written_for_the_old_protocol_is_listed_with_one_line_saying_so
     listed = subprocess.run([sys.executable, "-m", "harness.cli", "list"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert listed.returncode == 0, listed.stderr
-    assert "protocol before issue 16" in listed.stdout.replace("\n", " "), listed.stdout
+    assert "protocol before issue 16" in " ".join(listed.stdout.split()), listed.stdout
 
 
 def test_verify_is_the_gate_on_the_command_line(site: Path, tmp_path: Path) -> None:

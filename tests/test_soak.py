@@ -53,7 +53,7 @@ def test_a_slowdown_beyond_the_runs_own_noise_is_not_steady() -> None:
 @pytest.mark.parametrize("name", ["sequential", "threaded", "native"])
 def test_a_short_soak_through_the_cli(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "soak.json"
-    code = cli.main(["soak", "--impl", name, "--events", "40000", "--round-events", "2000", "--workers", "2",
+    code = cli.main(["soak", "--impl", name, "--n-events", "40000", "--round-events", "2000", "--workers", "2",
                      "--json", str(out)])  # fmt: skip
     printed = capsys.readouterr().out
     doc = json.loads(out.read_text())
@@ -67,7 +67,7 @@ def test_a_short_soak_through_the_cli(name: str, tmp_path: Path, capsys: pytest.
 
 
 def test_soak_refuses_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["soak", "--impl", "native", "--events", "0"]) == cli.EXIT_INVALID
+    assert cli.main(["soak", "--impl", "native", "--n-events", "0"]) == cli.EXIT_INVALID
     assert cli.main(["soak", "--impl", "nope"]) == cli.EXIT_INVALID
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
 

@@ -3,7 +3,7 @@
 from importlib import resources
 from typing import Any
 
-from scenarios.base import Scenario
+from scenarios.base import DefaultWorkloads, Scenario
 from scenarios.orderbook import generate, layout
 from scenarios.orderbook.semantics import OrderbookPython
 
@@ -23,4 +23,5 @@ SCENARIO = Scenario(
     fill_fields=generate.fill_orderbook_fields,
     python=OrderbookPython(),
     workloads=resources.files("scenarios.orderbook").joinpath("workloads"),
+    defaults=DefaultWorkloads(compare="book", sweep="book-paced", soak="book-contention"),
 )

@@ -2,7 +2,7 @@
 
 from importlib import resources
 
-from scenarios.base import Scenario
+from scenarios.base import DefaultWorkloads, Scenario
 from scenarios.synthetic import generate, layout
 from scenarios.synthetic.semantics import SyntheticPython
 
@@ -17,4 +17,5 @@ SCENARIO = Scenario(
     fill_fields=generate.fill_fields,
     python=SyntheticPython(),
     workloads=resources.files("harness").joinpath("workloads"),
+    defaults=DefaultWorkloads(compare="mixed", sweep="paced", soak="contention"),
 )
