@@ -53,13 +53,14 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from harness.events import EventStream
+from harness.runner import checked_run
 from implementations.base import Contender
 
 DEFAULT_MAX_EVENTS = 100_000  # all of every built-in but cpu-bound; reading records costs ~1 µs each
@@ -210,23 +211,26 @@ def _crate_counter() -> int | None:
         return None
 
 
-def _tracked_handle(
+def _tracked_run(
     contender: Contender, stream: EventStream, workers: int, capture: Path, read_crate: bool
 ) -> int | None:
-    """One closed-loop ``handle`` inside the tracker, and nothing else (``open`` before it,
-    ``close`` after); returns the crate counter's delta over the same window when
-    ``read_crate`` (a native contender) and the library is loaded."""
-    import time
-
+    """One closed-loop run with the tracker around its window and nothing else (``open`` before
+    it, ``close`` after), checked as every run is; returns the crate counter's delta over the
+    same window when ``read_crate`` (a native contender) and the library is loaded."""
     from memray import Tracker
 
-    done_ns = np.zeros(stream.n_events, dtype=np.uint64)
-    with contender.open(stream, workers) as session:
+    deltas: list[int | None] = []
+
+    @contextmanager
+    def tracked() -> Iterator[None]:
         before = _crate_counter() if read_crate else None
         with Tracker(capture, native_traces=True, trace_python_allocators=True):
-            session.handle(done_ns, time.monotonic_ns(), False)
+            yield
         after = _crate_counter() if read_crate else None
-    return None if before is None or after is None else after - before
+        deltas.append(None if before is None or after is None else after - before)
+
+    checked_run(contender, stream, workers=workers, around_window=tracked)
+    return deltas[0]
 
 
 def count_allocations(
@@ -244,9 +248,9 @@ def count_allocations(
     counted = stream.prefix(max_events)
     uses_library = contender.info.language == "rust"
     with tempfile.TemporaryDirectory(prefix="eventbench-alloc-") as tmp:
-        _tracked_handle(contender, stream.prefix(WARMUP_EVENTS), workers, Path(tmp) / "warm", uses_library)
+        _tracked_run(contender, stream.prefix(WARMUP_EVENTS), workers, Path(tmp) / "warm", uses_library)
         capture = Path(tmp) / "count"
-        crate = _tracked_handle(contender, counted, workers, capture, uses_library)
+        crate = _tracked_run(contender, counted, workers, capture, uses_library)
         allocations, retained, observer, in_library, handles = _tally(capture)
     return AllocationCount(
         events=counted.n_events,

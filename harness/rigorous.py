@@ -7,7 +7,7 @@ whole stream once, closed loop; ``inner_loops`` is the number of events, so ever
 value pyperf stores is **seconds per event**. Opening a session (setup) is outside
 the timed span, as in the harness's own runs. Before any timing, the parent
 process checks every contender's digest against the reference, and every timed
-run checks its digest again: a wrong contender gets no figure.
+run is checked as every run is (SPEC §4, and the digest again): a wrong contender gets no figure.
 
 Run directly: ``python -m harness.rigorous --workload W --impl A,B -o out.json [pyperf options]``.
 """
@@ -16,35 +16,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
-
-import numpy as np
 
 import implementations
 from harness import metadata, workload
 from harness.events import EventStream
-from harness.mix import digest_hex
-from harness.runner import reference_digest, run_once
+from harness.runner import checked_run, reference_digest, run_once
 from implementations import Contender
 
 _OUR_OPTIONS = ("--workload", "--n-events", "--impl", "--workers", "--reference-digest")
 
 
 def time_handling(loops: int, contender: Contender, stream: EventStream, workers: int, expected: str) -> float:
-    """pyperf's time function: ``loops`` whole runs, returning the seconds spent handling."""
-    total = 0.0
+    """pyperf's time function: ``loops`` whole runs, each checked against ``expected``, returning
+    the seconds spent in their timed windows (handling only)."""
+    total_ns = 0
     for _ in range(loops):
-        done_ns = np.zeros(stream.n_events, dtype=np.uint64)
-        with contender.open(stream, workers) as session:
-            start = time.perf_counter()
-            session.handle(done_ns, time.monotonic_ns(), False)
-            total += time.perf_counter() - start
-            digest = session.digest()
-        if digest_hex(digest) != expected:
-            name = contender.info.name
-            raise RuntimeError(f"{name}: digest {digest_hex(digest)} differs from the reference {expected}")
-    return total
+        outcome = checked_run(contender, stream, workers=workers, reference_digest=expected)
+        total_ns += outcome.end_ns - outcome.t0_ns
+    return total_ns / 1e9
 
 
 def _forward(cmd: list[str], args: argparse.Namespace) -> None:

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +173,14 @@ def run_once(
     workers: int,
     mode: str,
     reference_digest: str | None = None,
+    around_window: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> RunOutcome:
+    """The one way a run is driven, for every caller: ``open`` (setup, untimed), the timed
+    window (``handle``, and nothing else), the digest after it, and SPEC §4's checks.
+
+    ``around_window`` wraps the window and nothing else, for the passes that observe a run
+    rather than time it (memray's tracker, say); its own cost falls outside ``t0``..``end``.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not contender.info.hosts(stream.scenario.name):
@@ -186,9 +195,10 @@ def run_once(
     with contender.open(stream, workers) as session:
         setup_ns = time.monotonic_ns() - setup_start_ns
         before = _TreeUsage.now(children_first=True)
-        t0_ns = time.monotonic_ns()
-        session.handle(done_ns, t0_ns, open_loop)
-        end_ns = time.monotonic_ns()
+        with around_window() if around_window else nullcontext():
+            t0_ns = time.monotonic_ns()
+            session.handle(done_ns, t0_ns, open_loop)
+            end_ns = time.monotonic_ns()
         after = _TreeUsage.now(children_first=False)
         digest = session.digest()  # after the window, unmeasured
     cpu_s, ctx_switches = after.since(before)
@@ -211,6 +221,24 @@ def run_once(
         scenario=stream.scenario.name,
         scenario_version=stream.scenario.version,
     )
+
+
+def checked_run(
+    contender: Contender,
+    stream: EventStream,
+    *,
+    workers: int,
+    reference_digest: str | None = None,
+    around_window: Callable[[], AbstractContextManager[object]] | None = None,
+) -> RunOutcome:
+    """A closed-loop :func:`run_once` for the passes that measure something other than the run
+    itself (allocations, pyperf's timings, instruction counts): a run that fails a check (or
+    the digest, where ``reference_digest`` is given) is an error there, never a figure."""
+    outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference_digest,
+                       around_window=around_window)  # fmt: skip
+    if not outcome.valid:
+        raise ContenderError(f"{contender.info.name} is wrong, so it has no figure: {'; '.join(outcome.failures())}")
+    return outcome
 
 
 def reference_digest(stream: EventStream) -> str:

@@ -10,6 +10,7 @@ crate's own counter.
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
@@ -46,6 +47,7 @@ class _KnownSession(Session):
         elif self.behaviour == "call":
             for _ in itertools.repeat(None, self.n):
                 _nothing()
+        done_ns.fill(time.monotonic_ns())  # every event done, for the runner's checks: no allocation per event
 
     def digest(self) -> int:
         return 0
