@@ -826,6 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ContenderError as e:
         print(f"eventbench: {e}", file=sys.stderr)
         return EXIT_WRONG
+    except BrokenPipeError:  # the reader left (`eventbench list | head`): a shell's exit status, no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit fails too
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as e:
         what, code = ("terminated", EXIT_TERMINATED) if isinstance(e, Terminated) else ("interrupted", EXIT_INTERRUPTED)
         print(f"eventbench: {what}; every worker stopped, no result written for this invocation", file=sys.stderr)

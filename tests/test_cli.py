@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -287,6 +288,16 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
     assert "shorter than the 32-byte header" in done.stderr
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """`eventbench list | head -1`: the pipe closes before the listing is written."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "list"], stdout=write, stderr=subprocess.PIPE,
+                          text=True, check=False, timeout=120)  # fmt: skip
+    os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
 
 
 # 25 files: each is verified by every contender in both modes (2.5 s here); what more examples would

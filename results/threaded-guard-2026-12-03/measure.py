@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 import sys
 import threading
-from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from harness import stats, workload
 from harness.runner import figures, reference_digest, run_once
@@ -72,9 +72,11 @@ def main() -> None:
                 eps[label] = figures(outcome, stream).throughput_eps
             ratios.append(eps["striped"] / eps["one lock"])
         ci = stats.median_interval(ratios, 0.95)
-        print(f"{name} ({stream.n_events} events, {workers} workers): striped/one-lock events/s "
-              f"median {ci.point:.3f} [{ci.low:.3f}-{ci.high:.3f}] ({ci.confidence:.0%}, n={ci.n}); "
-              f"range {min(ratios):.3f}-{max(ratios):.3f}")
+        print(
+            f"{name} ({stream.n_events} events, {workers} workers): striped/one-lock events/s "
+            f"median {ci.point:.3f} [{ci.low:.3f}-{ci.high:.3f}] ({ci.confidence:.0%}, n={ci.n}); "
+            f"range {min(ratios):.3f}-{max(ratios):.3f}"
+        )
 
 
 if __name__ == "__main__":

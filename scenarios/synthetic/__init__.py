@@ -16,6 +16,6 @@ SCENARIO = Scenario(
     params_from_tables=generate.params_from_tables,
     fill_fields=generate.fill_fields,
     python=SyntheticPython(),
-    workloads=resources.files("harness").joinpath("workloads"),
+    workloads=resources.files("scenarios.synthetic").joinpath("workloads"),
     defaults=DefaultWorkloads(compare="mixed", sweep="paced", soak="contention"),
 )
