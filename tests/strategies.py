@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from hypothesis import strategies as st
 
 from harness.events import EventStream, empty_records, validated_stream
+from scenarios.orderbook import SCENARIO as ORDERBOOK
 from scenarios.orderbook.generate import MAX_PRICE, OrderbookParams
+from scenarios.orderbook.semantics import CANCEL, LIMIT, MARKET
+
+from orderbook_reference import Row
 
 U64_MAX = 2**64 - 1
 
@@ -82,4 +87,29 @@ orderbook_params = st.builds(
         st.just((1, 100)), st.tuples(st.integers(1, 2**32 - 1), st.integers(1, 2**32 - 1)).map(sorted).map(tuple)
     ),
     cancel_reach=st.one_of(st.integers(1, 20), st.just(1_000_000)),
+)
+
+
+@st.composite
+def order_streams(draw: st.DrawFn) -> tuple[int, list[Row]]:
+    """Valid streams built to collide: 1-3 instruments, 1-4 accounts, prices within 4 ticks,
+    and cancels aimed at earlier orders (of any instrument)."""
+    n_keys = draw(st.integers(1, 3))
+    rows: list[Row] = []
+    for seq in range(draw(st.integers(0, 60))):
+        kind = draw(st.sampled_from([LIMIT, LIMIT, LIMIT, MARKET, CANCEL, CANCEL])) if seq else LIMIT
+        key = draw(st.integers(0, n_keys - 1))
+        if kind == CANCEL:
+            rows.append((seq, seq, key, kind, 0, 0, 0, 0, draw(st.integers(0, seq - 1))))
+            continue
+        side, account = draw(st.integers(0, 1)), draw(st.integers(0, 3)) * 21_845  # accounts up to 65,535
+        qty = draw(st.integers(1, 6) | st.just(2**32 - 1))
+        price = draw(st.integers(98, 102) | st.just(2**32 - 1)) if kind == LIMIT else 0
+        rows.append((seq, seq, key, kind, side, account, price, qty, 0))
+    return n_keys, rows
+
+
+# The same streams as eventbench reads them, for the executors (tests/test_differential.py).
+orderbook_streams = order_streams().map(
+    lambda drawn: validated_stream(drawn[0], np.array(drawn[1], dtype=ORDERBOOK.record_dtype), "<test>", ORDERBOOK)
 )

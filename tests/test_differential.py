@@ -1,7 +1,11 @@
 """The heart of the suite: hypothesis streams through every contender, at several worker counts.
 
 Every registered contender must give the digest of the tests' own SPEC reference
-and pass the runner's checks (every event done, none early, per-key order).
+and pass the runner's checks (every event done, none early, per-key order). Then every
+registered scenario (the built-ins, and any installed, as ``nox -s tests`` installs
+examples/scenario-ratelimit) through every contender that hosts it: the test a scenario
+package gets from ``harness.testing`` in one line, here with the tests' own references
+(written from each contract) and strategies.
 """
 
 from __future__ import annotations
@@ -10,11 +14,14 @@ import pytest
 from hypothesis import given
 
 import implementations
+import scenarios
 from harness.events import EventStream
 from harness.runner import run_once
+from harness.testing import differential_tests
 
+from orderbook_reference import orderbook_digest_of_file_bytes
 from reference import spec_digest_of_file_bytes
-from strategies import streams
+from strategies import orderbook_streams, streams
 
 WORKER_COUNTS = [1, 2, 3, 5]
 CONTENDERS = implementations.registry()
@@ -46,3 +53,12 @@ def test_open_loop_matches_the_spec_and_is_paced(
     if registration.contender is None:
         pytest.skip(registration.reason)
     _check(registration.contender, stream, workers, "open")
+
+
+REFERENCES = {"synthetic": spec_digest_of_file_bytes, "orderbook": orderbook_digest_of_file_bytes}
+STREAMS = {"synthetic": streams(), "orderbook": orderbook_streams}
+for _scenario in scenarios.registry():
+    if _scenario.scenario is not None:
+        globals()[f"test_scenario_{_scenario.name.replace('-', '_')}"] = differential_tests(
+            _scenario.name, reference=REFERENCES.get(_scenario.name), streams=STREAMS.get(_scenario.name)
+        )

@@ -13,13 +13,13 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from harness.mix import mix
 from scenarios.orderbook.layout import RECORD_DTYPE, field_rules
-from scenarios.orderbook.semantics import CANCEL, LIMIT, MARKET, Accounts, Book, Columns, bind, digest
+from scenarios.orderbook.semantics import Accounts, Book, Columns, bind, digest
 
 from orderbook_reference import Row, orderbook_digest
+from strategies import order_streams
 
 EIGHT: list[Row] = [
     (0, 0, 0, 0, 1, 1, 101, 5, 0), (1, 0, 0, 0, 1, 2, 100, 3, 0), (2, 1000, 0, 0, 0, 3, 101, 6, 0),
@@ -53,25 +53,6 @@ def test_positions_change_only_inside_the_guard_of_both_accounts() -> None:
     calls: list[tuple[int, ...]] = []
     semantics_digest(2, EIGHT, calls)
     assert calls == [(3, 2), (3, 1), (3, 4)]  # (buyer, seller) of each of the three fills
-
-
-@st.composite
-def order_streams(draw: st.DrawFn) -> tuple[int, list[Row]]:
-    """Valid streams built to collide: 1-3 instruments, 1-4 accounts, prices within 4 ticks,
-    and cancels aimed at earlier orders (of any instrument)."""
-    n_keys = draw(st.integers(1, 3))
-    rows: list[Row] = []
-    for seq in range(draw(st.integers(0, 60))):
-        kind = draw(st.sampled_from([LIMIT, LIMIT, LIMIT, MARKET, CANCEL, CANCEL])) if seq else LIMIT
-        key = draw(st.integers(0, n_keys - 1))
-        if kind == CANCEL:
-            rows.append((seq, seq, key, kind, 0, 0, 0, 0, draw(st.integers(0, seq - 1))))
-            continue
-        side, account = draw(st.integers(0, 1)), draw(st.integers(0, 3)) * 21_845  # accounts up to 65,535
-        qty = draw(st.integers(1, 6) | st.just(2**32 - 1))
-        price = draw(st.integers(98, 102) | st.just(2**32 - 1)) if kind == LIMIT else 0
-        rows.append((seq, seq, key, kind, side, account, price, qty, 0))
-    return n_keys, rows
 
 
 @settings(max_examples=400, deadline=None)
