@@ -103,11 +103,13 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install(f"{source}[{','.join(extras)}]" if extras else source)
 
 
-EXAMPLE_PLUGINS = ["./examples/c-contender"]  # built with the C compiler; found through the entry-point group
+# Found through the entry-point groups: a contender built with the C compiler, and a scenario.
+EXAMPLE_PLUGINS = ["./examples/c-contender", "./examples/scenario-ratelimit"]
+EXAMPLE_TESTS = ["examples/scenario-ratelimit/tests"]  # the scenario example's own suite, run with the project's
 
 
 def _install_examples(session: nox.Session) -> None:
-    """The example plugin contenders, after the project (they depend on it); the tests then require them."""
+    """The example plugins, after the project (they depend on it); the tests then require them."""
     session.install(*EXAMPLE_PLUGINS)
     session.env["EVENTBENCH_REQUIRE_EXAMPLES"] = "1"
 
@@ -149,12 +151,15 @@ def tests(session: nox.Session) -> None:
     Python), the statistics, reports and asv tooling (pure Python of the oldest syntax, which
     ruff and mypy, at Python 3.10, check in ``lint``).
 
-    Extra arguments go to pytest in place of that choice (``-- -k differential``, ``-- -n 0``).
+    The full suite is the project's tests and the scenario example's own (``EXAMPLE_TESTS``: its
+    contract's vectors and generator; its differential test runs in ``test_differential.py`` too,
+    with every registered scenario). Extra arguments go to pytest in place of that choice
+    (``-- -k differential``, ``-- -n 0``).
     """
     _install(session, "test")
     _install_examples(session)
     if session.posargs or session.python == FULL_SUITE_PYTHON:
-        session.run("pytest", "-n", "auto", "--durations=8", *session.posargs)
+        session.run("pytest", "-n", "auto", "--durations=8", *(session.posargs or ["tests", *EXAMPLE_TESTS]))
     else:
         selection = f"({' or '.join(VERSION_CHECKS)}) and not ({' or '.join(VERSION_CHECKS_LEFT_TO_THE_FULL_RUN)})"
         session.run("pytest", "-n", "auto", "--durations=8", "-k", selection, env={"HYPOTHESIS_PROFILE": "versions"})

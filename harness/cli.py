@@ -275,8 +275,16 @@ def _scenario_entry(
         "reason": "",
         "origin": registration.origin,
         "contenders": hosts,
-        "workloads": [workload.builtin(name).summary() for name in workload.builtin_names(found)],
+        "workloads": [_workload_entry(name) for name in workload.builtin_names(found)],
     }
+
+
+def _workload_entry(name: str) -> dict[str, Any]:
+    """A built-in workload as ``list`` shows it; a broken one (a plugin's bad TOML) with its reason."""
+    try:
+        return workload.builtin(name).summary()
+    except InvalidInput as e:
+        return {"name": name, "description": f"[unusable: {e}]", "unusable": str(e)}
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -60,6 +60,24 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "native" not in found["orderbook"]["contenders"] and "native" in found["synthetic"]["contenders"]
 
 
+def test_list_shows_a_broken_workload_with_its_reason_and_the_rest(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plugin's bad workload TOML is one entry's reason, not the listing's end."""
+    real = workload.builtin
+
+    def broken_book_smoke(name: str) -> workload.WorkloadSpec:
+        if name == "book-smoke":
+            raise InvalidInput("workload 'book-smoke'", "orderbook.depth", "must be at least 1, got 0")
+        return real(name)
+
+    monkeypatch.setattr(workload, "builtin", broken_book_smoke)
+    assert main(["list"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "book-smoke [unusable: workload 'book-smoke': orderbook.depth: must be at least 1, got 0]" in out
+    assert "book-contention" in out and "mixed" in out
+
+
 def test_list_of_one_scenario_fits_100_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list", "--scenario", "orderbook"]) == 0
     out = capsys.readouterr().out

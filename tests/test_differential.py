@@ -5,6 +5,11 @@ Every registered contender must give the digest of the tests' own reference for 
 written from its contract and sharing no code with the project) and pass the runner's checks
 (every event done, none early, per-key order). A contender that does not host a scenario is
 skipped for it; every executor hosts both.
+
+Then every registered scenario (the built-ins, and any installed, as ``nox -s tests`` installs
+examples/scenario-ratelimit) through every contender that hosts it, on streams its own generator
+draws: the test a scenario package gets from ``harness.testing`` in one line, here with the
+tests' own references and strategies as well.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ import pytest
 from hypothesis import given
 
 import implementations
+import scenarios
 from harness.events import EventStream
 from harness.runner import run_once
+from harness.testing import differential_tests
 
 from orderbook_reference import orderbook_digest_of_file_bytes
 from reference import spec_digest_of_file_bytes
@@ -80,3 +87,12 @@ def test_orderbook_open_loop_matches_the_contract_and_is_paced(
 ) -> None:
     stream, data = drawn
     _check(_hosting_orderbook(registration), stream, workers, "open", orderbook_digest_of_file_bytes(data))
+
+
+REFERENCES = {"synthetic": spec_digest_of_file_bytes, "orderbook": orderbook_digest_of_file_bytes}
+STREAMS = {"synthetic": streams(), "orderbook": orderbook_streams().map(lambda drawn: drawn[0])}
+for _scenario in scenarios.registry():
+    if _scenario.scenario is not None:
+        globals()[f"test_scenario_{_scenario.name.replace('-', '_')}"] = differential_tests(
+            _scenario.name, reference=REFERENCES.get(_scenario.name), streams=STREAMS.get(_scenario.name)
+        )

@@ -1,10 +1,12 @@
-"""Contenders from other packages: the entry-point group, its failure modes, and the examples.
+"""Contenders and scenarios from other packages: the entry-point groups, their failure modes, and the examples.
 
 The one-file example (examples/one-file/eventbench_yours.py, the README's guide) is
 installed here as a real distribution would be: a ``*.dist-info`` with its entry point,
 on ``sys.path``. The C example (examples/c-contender) is built and installed by
 ``nox -s tests``; there, ``EVENTBENCH_REQUIRE_EXAMPLES=1`` makes its absence a failure,
-and the differential tests take it in with every other registered contender.
+and the differential tests take it in with every other registered contender. The scenario
+example (examples/scenario-ratelimit) likewise: installed by ``nox -s tests``, else here as
+a distribution, and taken in by the differential tests with every other registered scenario.
 """
 
 from __future__ import annotations
@@ -25,18 +27,28 @@ import scenarios
 from harness import workload
 from harness.runner import reference_digest, run_once
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REQUIRED = os.environ.get("EVENTBENCH_REQUIRE_EXAMPLES") == "1"
 
 
-def _install(site: Path, dist: str, module: str, source: str, entry_points: dict[str, str]) -> None:
-    """A distribution as pip leaves it: the module, and METADATA and entry_points.txt."""
-    (site / f"{module}.py").write_text(source)
+def _install(
+    site: Path, dist: str, module: str, source: str, entry_points: dict[str, str],
+    group: str = implementations.ENTRY_POINT_GROUP,
+) -> None:  # fmt: skip
+    """A distribution as pip leaves it: the module (a file, or a package already copied to
+    ``site`` where ``source`` is empty), and METADATA and entry_points.txt."""
+    if source:
+        (site / f"{module}.py").write_text(source)
     info = site / f"{dist}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
     lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[{implementations.ENTRY_POINT_GROUP}]\n{lines}")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
 
 
 @pytest.fixture
@@ -188,3 +200,61 @@ def test_the_c_example_compiles_without_warnings(tmp_path: Path) -> None:
     source = EXAMPLES / "c-contender" / "eventbench_c_example" / "handlers.c"
     flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-c"]
     subprocess.run(["gcc", *flags, str(source), "-o", str(tmp_path / "handlers.o")], check=True)
+
+
+RATELIMIT = EXAMPLES / "scenario-ratelimit"
+
+
+def _install_ratelimit(site: Path, scenario: str = "ratelimit") -> Path:
+    """The scenario example as pip leaves it, by its own pyproject.toml's entry point. Under another
+    scenario name (a copy to break), its package is renamed to match, with its smoke workload alone."""
+    project = tomllib.loads((RATELIMIT / "pyproject.toml").read_text())["project"]
+    (target,) = project["entry-points"][scenarios.ENTRY_POINT_GROUP].values()
+    package = "eventbench_" + scenario.replace("-", "_")
+    copy = site / package
+    shutil.copytree(RATELIMIT / "eventbench_ratelimit", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    dist = project["name"].replace("-", "_")
+    if scenario != "ratelimit":
+        dist = package
+        for path in copy.rglob("*.py"):
+            path.write_text(path.read_text().replace("eventbench_ratelimit", package))
+        record = copy / "record.py"
+        record.write_text(record.read_text().replace('NAME = "ratelimit"', f'NAME = "{scenario}"'))
+        smoke = (copy / "workloads" / "ratelimit-smoke.toml").read_text()
+        smoke = smoke.replace('name = "ratelimit-smoke"', f'name = "{scenario}-smoke"')
+        smoke = smoke.replace('scenario = "ratelimit"', f'scenario = "{scenario}"')
+        for toml in (copy / "workloads").glob("*.toml"):
+            toml.unlink()
+        (copy / "workloads" / f"{scenario}-smoke.toml").write_text(smoke)
+    entry_point = {scenario: target.replace("eventbench_ratelimit", package)}
+    _install(site, dist, package, "", entry_point, scenarios.ENTRY_POINT_GROUP)
+    return copy
+
+
+def test_the_scenario_example_installs_and_passes_verify_on_the_command_line(site: Path, tmp_path: Path) -> None:
+    installed = any(r.name == "ratelimit" and r.scenario is not None for r in scenarios.registry())
+    if REQUIRED:
+        assert installed, "the scenario example is not installed here (nox -s tests installs it)"
+    if not installed:  # a second copy of an installed one would be a second plugin claiming the name
+        _install_ratelimit(site)
+    # The same, with a worker process's ledger lost when the parent merges them: only processes can tell.
+    handler = _install_ratelimit(site, "ratelimit-broken") / "handler.py"
+    source = handler.read_text()
+    handler.write_text(source.replace("for part in parts:", "for part in parts[:1]:"))
+    assert handler.read_text() != source
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    listed = cli("list")
+    assert listed.returncode == 0 and "ratelimit-smoke" in listed.stdout, listed.stdout + listed.stderr
+    for name in ("ratelimit-smoke", "ratelimit", "ratelimit-paced"):  # closed loop, and open loop (paced)
+        good = cli("verify", "--workload", name, "--n-events", "1500", "--workers", "1,2")
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert {"sequential", "threaded", "asyncio", "processes"} <= set(good.stdout.split()), good.stdout
+    bad = cli("verify", "--workload", "ratelimit-broken-smoke", "--workers", "2")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    wrong = [line.split()[0] for line in bad.stdout.splitlines() if "WRONG" in line]
+    assert wrong == ["processes"], bad.stdout
