@@ -2,7 +2,7 @@
 
 A workload spec says what a stream looks like: the harness's part (how many events and
 keys, how keys are drawn, when events arrive) and its scenario's (its own TOML tables:
-``[mix]`` and ``[work]`` for ``synthetic``, ``[orderbook]`` for the order book). The
+``[kinds]`` and ``[work]`` for ``synthetic``, ``[orderbook]`` for the order book). The
 generator turns it into the scenario's bytes. Generation is deterministic and vectorised:
 every field is drawn from its own counter-based SplitMix64 stream (``harness.mix``), so the
 same spec gives the same bytes on every machine, Python and numpy version. Integer
@@ -26,7 +26,7 @@ from harness.errors import InvalidInput
 from harness.events import MAX_KEYS, SYNTHETIC, EventStream, empty_records, validated_stream
 from harness.mix import MASK64, random_stream
 from scenarios.base import Scenario
-from scenarios.synthetic.generate import KindMix, SyntheticParams, uniform_below
+from scenarios.synthetic.generate import KindWeights, SyntheticParams, uniform_below
 from scenarios.tables import typed
 
 if sys.version_info >= (3, 11):
@@ -34,7 +34,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-__all__ = ["Arrival", "KindMix", "SyntheticParams", "WorkloadSpec", "builtin", "generate", "load_workload"]
+__all__ = ["Arrival", "KindWeights", "SyntheticParams", "WorkloadSpec", "builtin", "generate", "load_workload"]
 
 ARRIVAL_PROCESSES = ("closed", "constant", "poisson", "bursts")
 KEY_DISTRIBUTIONS = ("uniform", "zipf")

@@ -275,11 +275,11 @@ def test_bad_arguments_exit_2_with_one_line(
 
 def test_bad_workload_file_leaves_no_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "w.toml"
-    spec.write_text("events = 10\n[mix]\nupdate = 'lots'\n")
+    spec.write_text("events = 10\n[kinds]\nupdate = 'lots'\n")
     out = tmp_path / "out.evts"
     out.write_bytes(b"previous contents")
     assert main(["export", "--workload", str(spec), "-o", str(out)]) == 2
-    _one_line_error(capsys, str(spec), "mix.update", "must be int or float, got str")
+    _one_line_error(capsys, str(spec), "kinds.update", "must be int or float, got str")
     assert out.read_bytes() == b"previous contents"
     assert main(["run", "--impl", "sequential", "--workload", str(spec), "--json", str(tmp_path / "r.json")]) == 2
     assert not (tmp_path / "r.json").exists()

@@ -222,7 +222,7 @@ _TOP = {
     "key_distribution": st.sampled_from(["uniform", "zipf", "pareto", ""]),
     "zipf_exponent": st.one_of(st.floats(0.1, 3), st.sampled_from([0, -1, 11, float("inf"), float("nan")])),
 }
-_MIX = st.dictionaries(st.sampled_from(["update", "compute", "block", "aggregate", "updates"]),
+_KINDS = st.dictionaries(st.sampled_from(["update", "compute", "block", "aggregate", "updates"]),
                        st.one_of(st.integers(-2, 5), st.floats(allow_nan=True)), max_size=4)  # fmt: skip
 _WORK = st.dictionaries(st.sampled_from(["compute_rounds", "block_us", "sleep"]),
                         st.one_of(st.lists(st.integers(-1, 70_000), max_size=3), st.sampled_from([[0, 50], [1, 30]])),
@@ -256,7 +256,7 @@ def workload_texts(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         top[draw(st.sampled_from([*sorted(_TOP), "colour"]))] = draw(_ANY)  # a wrong type, or an unknown key
     lines = [f"{key} = {_toml_value(value)}" for key, value in top.items()]
-    for table, strategy in (("mix", _MIX), ("work", _WORK), ("arrival", _ARRIVAL)):
+    for table, strategy in (("kinds", _KINDS), ("work", _WORK), ("arrival", _ARRIVAL)):
         if draw(st.booleans()):
             lines += [f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in draw(strategy).items()]
     text = "\n".join(lines) + "\n"

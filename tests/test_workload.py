@@ -16,7 +16,7 @@ from harness.events import SYNTHETIC, first_bad_record
 from harness.mix import GAMMA, MASK64, mix, random_stream
 from harness.workload import (
     Arrival,
-    KindMix,
+    KindWeights,
     SyntheticParams,
     WorkloadSpec,
     builtin,
@@ -68,7 +68,7 @@ specs = st.builds(
     zipf_exponent=st.floats(0.1, 3.0),
     params=st.builds(
         SyntheticParams,
-        mix=st.builds(KindMix, *[st.integers(0, 5)] * 4).filter(lambda m: sum(m.weights()) > 0),
+        kinds=st.builds(KindWeights, *[st.integers(0, 5)] * 4).filter(lambda m: sum(m.weights()) > 0),
         compute_rounds=st.tuples(st.integers(0, 100), st.integers(0, 100)).map(sorted).map(tuple),
         block_us=st.tuples(st.integers(0, 65535), st.integers(0, 65535)).map(sorted).map(tuple),
     ),
@@ -91,7 +91,7 @@ def test_generated_streams_are_valid_and_deterministic(spec: WorkloadSpec) -> No
         chosen = work[kinds == kind]
         assert np.all((chosen >= low) & (chosen <= high))
     assert not np.any(work[(kinds == 0) | (kinds == 3)])
-    weights = spec.params.mix.weights()
+    weights = spec.params.kinds.weights()
     assert all(weights[k] > 0 for k in np.unique(kinds))
 
 
@@ -100,7 +100,7 @@ def _spec(**changes: object) -> WorkloadSpec:
 
 
 def test_kind_mix_proportions() -> None:
-    stream = generate(_spec(params=SyntheticParams(mix=KindMix(60, 25, 10, 5))))
+    stream = generate(_spec(params=SyntheticParams(kinds=KindWeights(60, 25, 10, 5))))
     share = np.bincount(stream.column("kind"), minlength=4) / stream.n_events
     assert np.allclose(share, [0.60, 0.25, 0.10, 0.05], atol=0.005)
 
@@ -138,7 +138,7 @@ name = "mine"
 seed = 3
 events = 100
 keys = 4
-[mix]
+[kinds]
 compute = 1
 [work]
 compute_rounds = [1, 2]
@@ -153,7 +153,7 @@ def test_toml_file_and_defaults(tmp_path: Path) -> None:
     path.write_text(GOOD_TOML)
     spec = load_workload(str(path))
     assert spec.name == "mine" and spec.default_mode == "open"
-    assert spec.params.mix == KindMix(compute=1.0)
+    assert spec.params.kinds == KindWeights(compute=1.0)
     no_name = tmp_path / "anon.toml"
     no_name.write_text("events = 5\n")
     assert load_workload(str(no_name)).name == "anon"
@@ -171,9 +171,9 @@ def test_toml_file_and_defaults(tmp_path: Path) -> None:
         ("keys = 16777217", "keys", "must be in 1..16777216"),
         ("seed = -1", "seed", "must be in 0..2^64-1"),
         ("colour = 'red'", "colour", "unknown key"),
-        ("[mix]\nupdates = 1", "mix.updates", "unknown key"),
-        ("[mix]\nupdate = -1", "mix", "weights must be finite, >= 0 and not all 0"),
-        ("[mix]\nupdate = 0", "mix", "not all 0"),
+        ("[kinds]\nupdates = 1", "kinds.updates", "unknown key"),
+        ("[kinds]\nupdate = -1", "kinds", "weights must be finite, >= 0 and not all 0"),
+        ("[kinds]\nupdate = 0", "kinds", "not all 0"),
         ("key_distribution = 'pareto'", "key_distribution", "must be one of uniform, zipf"),
         ("zipf_exponent = 0", "zipf_exponent", "must be in (0, 10]"),
         ("[work]\ncompute_rounds = [5, 1]", "work.compute_rounds", "0 <= low <= high <= 65535"),

@@ -1,4 +1,4 @@
-"""The ``synthetic`` scenario's workload tables (``[mix]``, ``[work]``) and its fields' generator.
+"""The ``synthetic`` scenario's workload tables (``[kinds]``, ``[work]``) and its fields' generator.
 
 The harness draws ``seq``, ``arrival_ns`` and ``key``; this fills ``value`` (stream 3), ``kind``
 and ``work`` (stream 2: its low 32 bits choose the kind, its high 32 bits the work). Stream ids
@@ -23,13 +23,13 @@ from scenarios.tables import int_pair, typed
 MAX_WORK = 65_535
 _KIND_STREAM, _VALUE_STREAM = 2, 3
 _U = np.uint64
-TABLES = ("mix", "work")
-MIX_KEYS = {"update": (int, float), "compute": (int, float), "block": (int, float), "aggregate": (int, float)}
+TABLES = ("kinds", "work")
+KIND_KEYS = {"update": (int, float), "compute": (int, float), "block": (int, float), "aggregate": (int, float)}
 WORK_KEYS = {"compute_rounds": list, "block_us": list}
 
 
 @dataclass(frozen=True)
-class KindMix:
+class KindWeights:
     """Relative weights of the four kinds (any non-negative numbers, not all zero)."""
 
     update: float = 0.0
@@ -43,16 +43,16 @@ class KindMix:
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    mix: KindMix = field(default_factory=lambda: KindMix(update=1.0))
+    kinds: KindWeights = field(default_factory=lambda: KindWeights(update=1.0))
     compute_rounds: tuple[int, int] = (0, 0)
     block_us: tuple[int, int] = (0, 0)
 
 
 def params_from_tables(tables: dict[str, dict[str, Any]], source: str) -> SyntheticParams:
-    mix = typed(tables.get("mix", {}), MIX_KEYS, "mix.", source)
+    kinds = typed(tables.get("kinds", {}), KIND_KEYS, "kinds.", source)
     work = typed(tables.get("work", {}), WORK_KEYS, "work.", source)
     params = SyntheticParams(
-        mix=KindMix(**{k: float(v) for k, v in mix.items()}) if mix else KindMix(update=1.0),
+        kinds=KindWeights(**{k: float(v) for k, v in kinds.items()}) if kinds else KindWeights(update=1.0),
         compute_rounds=int_pair(work.get("compute_rounds", [0, 0]), "work.compute_rounds", source),
         block_us=int_pair(work.get("block_us", [0, 0]), "work.block_us", source),
     )
@@ -61,9 +61,9 @@ def params_from_tables(tables: dict[str, dict[str, Any]], source: str) -> Synthe
 
 
 def validate(params: SyntheticParams, source: str) -> None:
-    weights = params.mix.weights()
+    weights = params.kinds.weights()
     if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
-        raise InvalidInput(source, "mix", f"weights must be finite, >= 0 and not all 0, got {weights}")
+        raise InvalidInput(source, "kinds", f"weights must be finite, >= 0 and not all 0, got {weights}")
     for where, (low, high) in (("work.compute_rounds", params.compute_rounds), ("work.block_us", params.block_us)):
         if not 0 <= low <= high <= MAX_WORK:
             raise InvalidInput(
@@ -76,9 +76,9 @@ def uniform_below(draws: np.ndarray, bound: int) -> np.ndarray:
     return ((draws >> _U(32)) * _U(bound)) >> _U(32)
 
 
-def _kind_thresholds(mix: KindMix) -> np.ndarray:
+def _kind_thresholds(kinds: KindWeights) -> np.ndarray:
     """Cumulative weights as exact 32-bit thresholds (Fractions: no rounding differences)."""
-    weights = [Fraction(w) for w in mix.weights()]
+    weights = [Fraction(w) for w in kinds.weights()]
     total = sum(weights)
     cumulative, acc = [], Fraction(0)
     for w in weights[:-1]:
@@ -93,7 +93,7 @@ CHUNK = 1 << 16  # 64 Ki events a pass keeps every intermediate array in cache
 def fill_fields(params: SyntheticParams, seed: int, records: np.ndarray) -> None:
     """Fills ``value``, ``kind`` and ``work``, chunk by chunk (each field's draws are counter-based:
     any chunking gives the same bytes)."""
-    thresholds = _kind_thresholds(params.mix)
+    thresholds = _kind_thresholds(params.kinds)
     for start in range(0, len(records), CHUNK):
         chunk = records[start : start + CHUNK]
         count = len(chunk)
