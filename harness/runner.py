@@ -42,7 +42,7 @@ import psutil
 from harness import stats
 from harness.checks import CheckResult, check_run
 from harness.events import EventStream
-from harness.mix import digest_hex
+from harness.splitmix import digest_hex
 from implementations.base import Contender, ContenderError
 
 MODES = ("open", "closed")

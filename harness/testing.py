@@ -33,8 +33,8 @@ import implementations
 import scenarios
 from harness import workload
 from harness.events import EventStream
-from harness.mix import MASK64
 from harness.runner import reference_digest, run_once
+from harness.splitmix import MASK64
 from harness.workload import Arrival, WorkloadSpec
 from scenarios.base import Scenario
 

@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import InvalidInput
-from harness.mix import random_stream
+from harness.splitmix import random_stream
 from harness.workload import WorkloadSpec, builtin, generate
 from scenarios.orderbook.generate import (
     MAX_PRICE,

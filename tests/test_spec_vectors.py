@@ -1,4 +1,4 @@
-"""SPEC §3's test vectors, through the tests' own reference, harness.mix and every contender."""
+"""SPEC §3's test vectors, through the tests' own reference, harness.splitmix and every contender."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 
 import implementations
 from harness.events import empty_records, validated_stream
-from harness.mix import digest, digest_hex, mix, mix_array
 from harness.runner import run_once
+from harness.splitmix import digest, digest_hex, mix, mix_array
 
 from reference import spec_digest_of_file_bytes, spec_mix
 from strategies import stream_of

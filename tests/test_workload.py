@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from harness.errors import InvalidInput
 from harness.events import SYNTHETIC, first_bad_record
-from harness.mix import GAMMA, MASK64, mix, random_stream
+from harness.splitmix import GAMMA, MASK64, mix, random_stream
 from harness.workload import (
     Arrival,
     KindWeights,

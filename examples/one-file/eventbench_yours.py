@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from harness.events import AGGREGATE, BLOCK, COMPUTE, EventStream
-from harness.mix import MASK64, digest, mix
+from harness.splitmix import MASK64, digest, mix
 from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.mix import MASK64, mix
+from harness.splitmix import MASK64, mix
 
 LIMIT, MARKET, CANCEL = 0, 1, 2
 BUY, SELL = 0, 1

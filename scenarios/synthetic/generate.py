@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InvalidInput
-from harness.mix import random_stream
+from harness.splitmix import random_stream
 from scenarios.synthetic.layout import BLOCK, COMPUTE
 from scenarios.tables import int_pair, typed
 

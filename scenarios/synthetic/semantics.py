@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.mix import MASK64, mix
+from harness.splitmix import MASK64, mix
 from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE
 
 Guard = Callable[..., AbstractContextManager[object]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eventbench_ratelimit.record import N_ENDPOINTS
-from harness.mix import mix
+from harness.splitmix import mix
 
 MICRO = 1_000_000  # tokens are counted in millionths, so that a refill is an exact integer
 CAPACITY = (20, 100, 500, 5000)  # tokens, by plan: free, basic, pro, enterprise
