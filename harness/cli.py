@@ -223,7 +223,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             "reason": r.reason,
             "description": r.contender.info.description if r.contender else "",
             "origin": r.origin,
-            "scenarios": list(r.contender.info.scenarios or ["any"]) if r.contender else [],
+            "scenarios": list(r.contender.info.scenarios) if r.contender and r.contender.info.scenarios else None,
         }
         for r in contenders
         if asked is None or r.contender is None or r.contender.info.hosts(asked.name)
@@ -232,7 +232,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         _scenario_entry(r, contenders) for r in scenarios.registry() if asked is None or r.name == asked.name
     ]
     if args.json:
-        print(json.dumps({"scenarios": scenario_entries, "implementations": entries}, indent=2))
+        every_workload = [w for e in scenario_entries for w in e.get("workloads", []) if "unusable" not in w]
+        listing = {"implementations": entries, "workloads": every_workload, "scenarios": scenario_entries}
+        print(json.dumps(listing, indent=2))  # SPEC §6's keys first; "scenarios" groups the same workloads
         return EXIT_OK
     for e in scenario_entries:
         if not e["available"]:
@@ -275,7 +277,11 @@ def _scenario_entry(
         "reason": "",
         "origin": registration.origin,
         "contenders": hosts,
-        "workloads": [_workload_entry(name) for name in workload.builtin_names(found)],
+        "workloads": [_workload_entry(name) for name in workload.builtin_names(found)]
+        + [
+            {"name": name, "description": f"[{why}]", "unusable": why}
+            for name, why in workload.name_clashes(found).items()
+        ],
     }
 
 
@@ -351,8 +357,9 @@ def _verify_one(loaded: LoadedStream, named: list[Contender], counts: list[int],
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    named = contenders_named(args.impl)  # a misspelt name is refused before the stream is made
     loaded = load_stream(args)
-    contenders = hosting(contenders_named(args.impl), loaded.stream.scenario, args.impl)
+    contenders = hosting(named, loaded.stream.scenario, args.impl)
     names = [c.info.name for c in contenders]
     if args.baseline not in names:
         raise InvalidInput("--baseline", args.baseline, f"is not among the contenders compared ({', '.join(names)})")
@@ -485,6 +492,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                "--inherit-environ", "EVENTBENCH_NATIVE_LIB,EVENTBENCH_COMMIT,PYTHONPATH"]  # fmt: skip
     if args.n_events is not None:
         command += ["--n-events", str(args.n_events)]
+    command += ["--scenario", args.scenario] if args.scenario else []
     command += [f"--{args.preset}"] if args.preset != "default" else []
     command += ["--processes", str(args.processes)] if args.processes else []
     _progress(f"bench: {' '.join(command[1:])}")
@@ -698,7 +706,7 @@ def _positive(text: str) -> int:
 def _add_soak(sub: Any) -> None:
     p = sub.add_parser("soak", help="a long run in rounds: memory flat after warm-up, figures steady")
     p.add_argument("--impl", required=True, metavar="NAME")
-    _add_scenario(p)
+    _add_scenario(p, "the workload's own; synthetic by default")
     p.add_argument("--workload", metavar="W", help="built-in or TOML file (default: the scenario's soak workload; "
                    "synthetic: contention)")  # fmt: skip
     p.add_argument("--n-events", type=_at_least_one, default=2_000_000, help="events in all (default 2,000,000)")

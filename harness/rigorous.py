@@ -19,12 +19,13 @@ import sys
 from typing import Any
 
 import implementations
+import scenarios
 from harness import metadata, workload
 from harness.events import EventStream
 from harness.runner import checked_run, reference_digest, run_once
 from implementations import Contender
 
-_OUR_OPTIONS = ("--workload", "--n-events", "--impl", "--workers", "--reference-digest")
+_OUR_OPTIONS = ("--scenario", "--workload", "--n-events", "--impl", "--workers", "--reference-digest")
 
 
 def time_handling(loops: int, contender: Contender, stream: EventStream, workers: int, expected: str) -> float:
@@ -40,6 +41,7 @@ def time_handling(loops: int, contender: Contender, stream: EventStream, workers
 def _forward(cmd: list[str], args: argparse.Namespace) -> None:
     """pyperf's hook: our options, passed on to every worker process."""
     cmd += ["--workload", args.workload, "--impl", args.impl, "--workers", str(args.workers)]
+    cmd += ["--scenario", args.scenario] if args.scenario else []
     cmd += ["--reference-digest", args.reference_digest]
     if args.n_events is not None:
         cmd += ["--n-events", str(args.n_events)]
@@ -60,6 +62,7 @@ def main() -> None:
 
     runner = pyperf.Runner(program_args=("-m", "harness.rigorous"), add_cmdline_args=_forward)
     parser = runner.argparser
+    parser.add_argument("--scenario", help="the scenario a TOML file without its own is read as")
     parser.add_argument("--workload", default="mixed")
     parser.add_argument("--n-events", type=int)
     parser.add_argument("--impl", default=",".join(c.info.name for c in implementations.available()))
@@ -67,7 +70,7 @@ def main() -> None:
     parser.add_argument("--reference-digest", default="")
     args = runner.parse_args()
 
-    spec = workload.load_workload(args.workload)
+    spec = workload.load_workload(args.workload, scenarios.get(args.scenario) if args.scenario else None)
     if args.n_events is not None:
         spec = spec.with_events(args.n_events)
     stream = workload.generate(spec)
@@ -79,6 +82,7 @@ def main() -> None:
         {
             "eventbench_commit": str(meta["commit"]),
             "eventbench_workload": spec.name,
+            "eventbench_scenario": f"{spec.scenario.name} v{spec.scenario.version}",
             "eventbench_events": str(stream.n_events),
             "eventbench_value": "seconds per event (one loop handles the whole stream, closed loop)",
         }

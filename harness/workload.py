@@ -118,7 +118,9 @@ _TOP_KEYS = {
 _ARRIVAL_KEYS = {"process": str, "rate_eps": (int, float), "burst_size": int}
 
 
-def spec_from_toml_text(text: str, source: str, scenario: Scenario | None = None) -> WorkloadSpec:
+def spec_from_toml_text(
+    text: str, source: str, scenario: Scenario | None = None, default_name: str | None = None
+) -> WorkloadSpec:
     """A spec from TOML: the harness's keys, ``scenario`` (default: ``scenario``, else synthetic)
     and that scenario's own tables."""
     try:
@@ -134,7 +136,7 @@ def spec_from_toml_text(text: str, source: str, scenario: Scenario | None = None
     top.pop("scenario", None)
     arrival = typed(top.pop("arrival", {}), _ARRIVAL_KEYS, "arrival.", source)
     if "name" not in top:
-        top["name"] = Path(source).stem
+        top["name"] = default_name or Path(source).stem
     spec = WorkloadSpec(
         **top,
         arrival=Arrival(
@@ -207,7 +209,8 @@ def validate(spec: WorkloadSpec) -> None:
 
 
 def _catalog() -> dict[str, tuple[Scenario, Any]]:
-    """Every usable scenario's built-in workloads, by name."""
+    """Every usable scenario's built-in workloads, by name; where two scenarios name one workload
+    alike, the first registered (the built-ins come first) keeps it (:func:`name_clashes`)."""
     out: dict[str, tuple[Scenario, Any]] = {}
     for registration in scenarios.registry():
         if registration.scenario is not None:
@@ -216,14 +219,25 @@ def _catalog() -> dict[str, tuple[Scenario, Any]]:
     return out
 
 
+def name_clashes(scenario: Scenario) -> dict[str, str]:
+    """``scenario``'s built-in workloads that another scenario's of the same name hides, and why."""
+    catalog = _catalog()
+    return {
+        name: f"unusable: scenario {catalog[name][0].name} has a built-in workload of this name"
+        for name in scenario.workload_files()
+        if catalog[name][0].name != scenario.name
+    }
+
+
 def builtin_names(scenario: Scenario | None = None) -> list[str]:
     """The built-in workloads' names (of one scenario, or of all)."""
     return sorted(n for n, (s, _) in _catalog().items() if scenario is None or s.name == scenario.name)
 
 
 def builtin(name: str) -> WorkloadSpec:
+    """A built-in workload; its name is its file's unless the file says otherwise."""
     scenario, path = _catalog()[name]
-    return spec_from_toml_text(path.read_text(encoding="utf-8"), f"workload '{name}'", scenario)
+    return spec_from_toml_text(path.read_text(encoding="utf-8"), f"workload '{name}'", scenario, default_name=name)
 
 
 def load_workload(name_or_path: str, scenario: Scenario | None = None) -> WorkloadSpec:

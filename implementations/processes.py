@@ -10,7 +10,10 @@ one through a queue), so nothing here moves per event:
   worker paces itself on the shared arrival times.
 * ``done_ns`` is a shared array: each worker writes its events' slots, one store per event.
 * Each worker runs the scenario's handler over its own keys and its own copy of the shared
-  state, with nothing to guard (one thread). After the run, when the parent asks for the
+  state, with nothing to guard (one thread). It makes every key's state (``new_keys(n_keys)``)
+  though it touches its own keys only, so memory is workers times the keys' state: about
+  265 MiB a worker for synthetic's limit of 2^24 keys (a known cost, kept for a handler
+  model without a key map). After the run, when the parent asks for the
   digest (outside the measured window), each worker sends its keys' state (a key has one
   owner) and its partial shared state through its pipe; the scenario merges them (for
   ``synthetic``, the partial sums of ``G`` added modulo 2^64, which the SPEC allows since
@@ -393,4 +396,13 @@ class Processes(Contender):
         check_open(stream, workers)
         if workers > MAX_PROCESS_WORKERS:
             raise InvalidInput("processes", "workers", f"at most {MAX_PROCESS_WORKERS} worker processes, got {workers}")
+        try:  # a worker finds the scenario by its name, in the registry: an unregistered one has none
+            registered = scenarios.get(stream.scenario.name) is stream.scenario
+        except KeyError:
+            registered = False
+        if not registered:
+            raise ContenderError(
+                f"processes: scenario {stream.scenario.name} is not the registered scenario of that name "
+                "(a worker process finds it through the registry: register it with an entry point)"
+            )
         return ProcessesSession(stream, workers)

@@ -37,7 +37,7 @@ _STOP = None
 
 class ThreadedSession(Session):
     def __init__(self, stream: EventStream, workers: int) -> None:
-        # Setup, before the clock: the decoded stream, the state, one handler per worker, the threads.
+        # Setup, before the clock: the decoded stream, the state, the handler (every worker calls it), the threads.
         self.semantics = stream.scenario.python
         self.n_events = stream.n_events
         self.arrival_ns = stream.records["arrival_ns"].tolist()

@@ -51,6 +51,10 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"sequential", "threaded"} <= names
     for entry in listing["implementations"]:
         assert {"name", "language", "model", "available", "reason", "scenarios"} <= set(entry)
+    assert list(listing) == ["implementations", "workloads", "scenarios"]  # SPEC §6's two keys stay
+    assert sorted(w["name"] for w in listing["workloads"]) == sorted(builtin_names())
+    assert {w["scenario"] for w in listing["workloads"]} >= {"synthetic", "orderbook"}
+    assert next(i for i in listing["implementations"] if i["name"] == "threaded")["scenarios"] is None  # any
     found = {s["name"]: s for s in listing["scenarios"]}
     assert {"synthetic", "orderbook"} <= set(found)
     every = [w["name"] for s in found.values() if s["available"] for w in s["workloads"]]
@@ -76,6 +80,29 @@ def test_list_shows_a_broken_workload_with_its_reason_and_the_rest(
     out = " ".join(capsys.readouterr().out.split())
     assert "book-smoke [unusable: workload 'book-smoke': orderbook.depth: must be at least 1, got 0]" in out
     assert "book-contention" in out and "mixed" in out
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rule"),
+    [
+        (None, r"must hold its name \(a string\) and version \(a whole number\)"),
+        ({"name": "synthetic", "version": True}, "must hold its name"),
+        ({"name": 3, "version": 1}, "must hold its name"),
+    ],
+)
+def test_a_version_6_document_must_say_its_scenario(tmp_path: Path, scenario: object, rule: str) -> None:
+    out = tmp_path / "run.json"
+    assert main(["run", "--impl", "sequential", "--workload", "smoke", "--n-events", "50", "--json", str(out),
+                 "--alloc-events", "0"]) == 0  # fmt: skip
+    doc = json.loads(out.read_text())
+    doc.pop("scenario") if scenario is None else doc.update(scenario=scenario)
+    out.write_text(json.dumps(doc))
+    with pytest.raises(InvalidInput, match=rule):
+        results.load(out)
+    doc |= {"schema_version": 5}
+    doc.pop("scenario", None)
+    out.write_text(json.dumps(doc))
+    assert results.scenario_of(results.load(out)) == ("synthetic", 1)  # before 6: synthetic, version 1
 
 
 def test_list_of_one_scenario_fits_100_columns(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,6 @@ on every machine and numpy version.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections import defaultdict
 from contextlib import nullcontext
 from dataclasses import replace
@@ -47,11 +46,6 @@ from scenarios.orderbook.semantics import (
 
 from orderbook_reference import orderbook_digest
 from strategies import orderbook_params
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover - exercised on 3.10 only
-    pass
 
 WORKLOADS = ("book", "book-paced", "book-contention", "book-smoke")
 
