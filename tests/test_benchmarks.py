@@ -177,24 +177,70 @@ def test_allocations_per_event_on_the_order_book() -> None:
         bench.setup(digests, "native", "book")
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_instructions_per_event_repeat_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(counts.INSTRUCTION_PREFIXES, "native-sequential", (1_000, 3_000))
-    bench = counts.Instructions()
-    bench.setup("native-sequential", "cpu-bound")
-    first = bench.track_instructions_per_event("native-sequential", "cpu-bound")
-    assert first > 0 and bench.track_instructions_per_event("native-sequential", "cpu-bound") == first
+# Runs of one callgrind process (contender, workload, events handled, events generated): two
+# prefixes of the native engine, two of the thread pool, and a run whose child fails.
+CALLGRIND_PLAN = [
+    ("native-sequential", "cpu-bound", 1_000, 3_000),
+    ("native-sequential", "cpu-bound", 3_000, 3_000),
+    ("threaded", "book-contention", 100, 300),
+    ("threaded", "book-contention", 300, 300),
+    ("no-such-contender", "contention", 10, 30),
+]
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_a_thread_pool_is_counted_on_every_thread() -> None:
+@pytest.fixture(scope="module")
+def callgrind_counts() -> list[list[int] | str]:
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    return counts.thread_instructions(CALLGRIND_PLAN)
+
+
+def test_instructions_repeat_exactly(callgrind_counts: list[list[int] | str]) -> None:
+    """Another callgrind process, the same plan: the native engine's main threads count the same."""
+    again = counts.thread_instructions(CALLGRIND_PLAN)
+    first, second = ([runs[i][0] for i in (0, 1)] for runs in (callgrind_counts, again))  # type: ignore[index]
+    assert first == second and 0 < first[0] < first[1]
+
+
+def test_a_thread_pool_is_counted_on_every_thread(callgrind_counts: list[list[int] | str]) -> None:
     """``threaded`` handles on its worker thread: counting the main thread alone would leave out
     nearly all of the handling (the dispatcher's part is a few hundred instructions per event)."""
     assert "threaded" in counts.EVERY_THREAD and "threaded" in counts.Instructions.params[0]
-    short, long = [counts.thread_instructions("threaded", "book-contention", n, 300) for n in (100, 300)]
+    short, long = callgrind_counts[2], callgrind_counts[3]
+    assert isinstance(short, list) and isinstance(long, list)
     assert len(short) == len(long) >= 2  # the dispatcher, then the worker
     main_thread, every_thread = long[0] - short[0], sum(long) - sum(short)
     assert every_thread > 3 * main_thread > 0
+
+
+def test_a_run_that_fails_is_its_own_failure(callgrind_counts: list[list[int] | str]) -> None:
+    failed = callgrind_counts[4]
+    assert isinstance(failed, str) and "no-such-contender on contention (10 events) exited 1" in failed
+    assert "KeyError: 'no-such-contender'" in failed
+    assert all(isinstance(runs, list) for runs in callgrind_counts[:4])  # the others were counted
+
+
+def test_instructions_per_event_from_the_two_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    plans = []
+
+    def instructions(plan: list[tuple[str, str, int, int]]) -> list[int | str]:
+        plans.append(plan)
+        return [2_000, 6_000, 5_000, "it broke"]
+
+    monkeypatch.setattr(counts, "instructions", instructions)
+    figures = counts.per_event([("sequential", "contention"), ("native-sequential", "contention")])
+    assert plans == [[("sequential", "contention", 1_000, 3_000), ("sequential", "contention", 3_000, 3_000),
+                      ("native-sequential", "contention", 100_000, 300_000),
+                      ("native-sequential", "contention", 300_000, 300_000)]]  # fmt: skip
+    assert figures == {"sequential contention": 2.0, "native-sequential contention": "it broke"}
+    bench = counts.Instructions()
+    if shutil.which("valgrind") is not None:
+        bench.setup(figures, "sequential", "contention")
+        with pytest.raises(RuntimeError, match="it broke"):
+            bench.setup(figures, "native-sequential", "contention")
+    with pytest.raises(NotImplementedError, match="does not host scenario orderbook"):
+        bench.setup(figures, "native-sequential", "book")
+    assert bench.track_instructions_per_event(figures, "sequential", "contention") == 2.0  # type: ignore[arg-type]
 
 
 def test_callgrind_totals_are_read_from_its_output() -> None:
