@@ -45,7 +45,7 @@ OPEN_WORKLOAD, OPEN_EVENTS = "mixed", 8_000
 # Other open-loop workloads, one second of load each (bench_contenders.OpenLoopLatencyByWorkload):
 # `book-paced`'s order flow arrives in bursts of 100 averaging 20,000 events/s.
 OPEN_WORKLOADS = {"book-paced": 20_000}
-# Before scenarios (up to f1818c9) every contender and every built-in workload was `synthetic`.
+# Before contenders said what they host (up to f1818c9), every one ran `synthetic` alone.
 SYNTHETIC = "synthetic"
 # A reference digest that could not be computed because the reference cannot run the workload at
 # the commit measured (reference_digests); what follows the prefix is the reason.
@@ -110,7 +110,7 @@ def contender(name: str):  # type: ignore[no-untyped-def]
 
 def scenario_of(workload: str) -> str:
     """The scenario of the built-in ``workload`` at the commit measured; ``NotImplementedError``
-    where that commit has no such workload (the order book's before it was added)."""
+    where that commit has no such built-in workload (the order book's, at f1818c9)."""
     try:
         spec = builtin(workload)
     except Exception as e:  # KeyError from the catalog, FileNotFoundError before it had scenarios
