@@ -3,19 +3,32 @@
 * Allocations per event: every allocation made while handling (Python and Rust alike),
   counted by the harness's memray pass — a count, so one more allocation per event shows
   as exactly that, however busy the machine is.
-* Instructions per event, for the single-threaded contenders, counted by valgrind's
-  callgrind: the instructions of a run handling a long prefix of the stream, minus those
-  of a run handling a short prefix, over the difference in events. Start-up, imports and
-  generation are identical in both runs and cancel; what remains is the handling. Only the
-  main thread is counted, which is where these contenders handle every event: a helper thread
-  (the native engine's signal watcher, a BLAS pool) runs or not before the process exits as
-  valgrind's scheduler happens to switch, and counting it made the figure differ by ~3,000
-  instructions in one run of three. (Threads make a pool's count depend on scheduling, so the
-  parallel contenders have no such figure.)
+* Instructions per event, counted by valgrind's callgrind: the instructions of a process
+  handling a long prefix of the stream, minus those of one handling a short prefix, over
+  the difference in events. What is the same in both cancels; what remains is the handling
+  (opening the session included, and freeing it). One callgrind process starts, imports and
+  generates once for every (contender, workload), then forks a child per run; callgrind
+  zeroes each child's count where its run begins (``callgrind_subject.py``). Until
+  December 2026 each run was a process of its own, started, importing and generating under
+  callgrind: 14 pairs took 353 s that way, ~50 s forked. Both ways give the same figure to
+  within 0.25 % (docs/regression-tracking.md has the comparison), less than an unrelated
+  change of start-up moves either (holding 5,000 more objects from start-up moved a
+  process-per-run figure by 0.5 %). Each contender runs with one worker. Where every
+  event is handled on the main thread (``sequential``, ``asyncio``'s one loop,
+  ``native-sequential``) only that thread is counted: a helper thread (the native engine's
+  signal watcher, a BLAS pool) runs or not before the process exits as valgrind's scheduler
+  happens to switch, and counting it made the figure differ by ~3,000 instructions in one
+  run of three. ``threaded`` handles on its worker thread and dispatches on the main one, so
+  every thread is counted (Python contenders start no helper thread); the hand-offs between
+  the two depend a little on scheduling: ~3,000 instructions a run, ~1.5 per event over the
+  prefixes' difference, against ~12,000 per event on ``contention``. The contenders with
+  several threads per worker, or processes (``native``, ``processes``), have no such figure.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
 import shutil
@@ -26,13 +39,23 @@ from pathlib import Path
 
 from . import suite
 
-ALLOCATION_EVENTS = {"cpu-bound": 20_000, "contention": 50_000, "mixed": 20_000}
+ALLOCATION_EVENTS = {
+    "cpu-bound": 20_000, "contention": 50_000, "mixed": 20_000, "book": 20_000, "book-contention": 20_000,
+}  # fmt: skip
 
-INSTRUCTION_WORKLOADS = ["cpu-bound", "contention"]  # no `block` events: no waits to count
+# No `block` events: no waits to count. The order book's workloads have none.
+INSTRUCTION_WORKLOADS = ["cpu-bound", "contention", "book", "book-contention"]
 # (short prefix, long prefix) per contender. With a fixed hash seed and OpenBLAS held to one
 # thread (its idle threads spin a different number of times per run), a run's count
 # repeats exactly, so the difference is the handling of the events in between.
-INSTRUCTION_PREFIXES = {"sequential": (1_000, 3_000), "native-sequential": (100_000, 300_000)}
+INSTRUCTION_PREFIXES = {
+    "sequential": (1_000, 3_000),
+    "threaded": (1_000, 3_000),
+    "asyncio": (1_000, 3_000),
+    "native-sequential": (100_000, 300_000),
+}
+# The contenders whose every thread is counted (the docstring says why); the others: the main thread.
+EVERY_THREAD = {"threaded"}
 QUIET = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 SUBJECT = Path(__file__).with_name("callgrind_subject.py")
 
@@ -49,6 +72,8 @@ class Allocations:
         return suite.reference_digests(ALLOCATION_EVENTS)
 
     def setup(self, digests: dict[str, str], contender: str, workload: str) -> None:
+        suite.require_hosted(contender, workload)
+        suite.expected_digest(digests, workload)
         if not getattr(suite.contender(contender).info, "in_process", True):  # the field is new at schema 3
             raise NotImplementedError(f"{contender} handles events in worker processes, which memray does not see")
         try:
@@ -60,7 +85,8 @@ class Allocations:
         from harness.allocations import count_allocations
 
         n_events = ALLOCATION_EVENTS[workload]
-        suite.checked_run(contender, workload, n_events, "closed", digests[workload])  # right before counted
+        expected = suite.expected_digest(digests, workload)
+        suite.checked_run(contender, workload, n_events, "closed", expected)  # right before counted
         count = count_allocations(suite.contender(contender), suite.stream(workload, n_events), suite.WORKERS)
         return float(count.per_event)
 
@@ -69,42 +95,113 @@ class Allocations:
 
 @suite.versioned
 class Instructions:
-    """Instructions per event under callgrind: deterministic for one build, input and environment."""
+    """Instructions per event under callgrind: deterministic for one build, input and environment.
+
+    Every (contender, workload) that can be counted at the commit measured is counted once per
+    commit, in ``setup_cache``, by one callgrind process (:func:`per_event`)."""
 
     params = (list(INSTRUCTION_PREFIXES), INSTRUCTION_WORKLOADS)
     param_names = ("contender", "workload")
     timeout = 600
 
-    def setup(self, contender: str, workload: str) -> None:
-        suite.contender(contender)
+    def setup_cache(self) -> dict[str, float | str]:
+        if shutil.which("valgrind") is None:
+            return {}  # setup says so, for every parameter
+        hosted = []
+        for contender, workload in itertools.product(*self.params):
+            try:
+                suite.require_hosted(contender, workload)
+            except NotImplementedError:
+                continue
+            hosted.append((contender, workload))
+        return per_event(hosted)
+
+    def setup(self, counted: dict[str, float | str], contender: str, workload: str) -> None:
+        suite.require_hosted(contender, workload)
         if shutil.which("valgrind") is None:
             raise NotImplementedError("valgrind is not installed")
+        figure = counted[_key(contender, workload)]
+        if isinstance(figure, str):
+            raise RuntimeError(figure)
 
-    def track_instructions_per_event(self, contender: str, workload: str) -> float:
-        short, long = INSTRUCTION_PREFIXES[contender]
-        counts = [instructions(contender, workload, n, long) for n in (short, long)]
-        return (counts[1] - counts[0]) / (long - short)
+    def track_instructions_per_event(self, counted: dict[str, float], contender: str, workload: str) -> float:
+        return counted[_key(contender, workload)]
 
     track_instructions_per_event.unit = "instructions/event"  # type: ignore[attr-defined]
 
 
-def instructions(contender: str, workload: str, n_events: int, generated: int) -> int:
-    """Instructions callgrind counts on the main thread of a process handling the first ``n_events``
-    of ``generated`` (``--separate-threads``: thread 1's file is ``<out>-01``)."""
+def _key(contender: str, workload: str) -> str:
+    return f"{contender} {workload}"
+
+
+def per_event(pairs: list[tuple[str, str]]) -> dict[str, float | str]:
+    """Instructions per event of each (contender, workload), keyed ``"contender workload"``: the
+    count of a child handling the long prefix minus that of one handling the short prefix
+    (:data:`INSTRUCTION_PREFIXES`), over the events in between; where a child failed, why."""
+    plan = [(c, w, n, INSTRUCTION_PREFIXES[c][1]) for c, w in pairs for n in INSTRUCTION_PREFIXES[c]]
+    counted = instructions(plan)
+    figures: dict[str, float | str] = {}
+    for (contender, workload), short, long in zip(pairs, counted[::2], counted[1::2], strict=True):
+        first, last = INSTRUCTION_PREFIXES[contender]
+        failed = [count for count in (short, long) if isinstance(count, str)]
+        figures[_key(contender, workload)] = failed[0] if failed else (int(long) - int(short)) / (last - first)
+    return figures
+
+
+def instructions(plan: list[tuple[str, str, int, int]]) -> list[int | str]:
+    """For each run (contender, workload, events handled, events generated): the instructions
+    counted on its main thread, or on every thread for :data:`EVERY_THREAD`; or why it failed."""
+    return [
+        counted if isinstance(counted, str) else sum(counted) if run[0] in EVERY_THREAD else counted[0]
+        for run, counted in zip(plan, thread_instructions(plan), strict=True)
+    ]
+
+
+def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int] | str]:
+    """The instructions of each thread of each run's child, its main thread first, or why the run
+    failed. One callgrind process runs the subject, which forks a child per run
+    (``benchmarks/callgrind_subject.py``); ``--zero-before=getppid`` starts each child's count
+    where it begins its run, and ``--separate-threads`` writes thread N of process P to
+    ``callgrind.P-0N``."""
     env = {**os.environ, **QUIET}
     with tempfile.TemporaryDirectory(prefix="eventbench-callgrind-") as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
-                   sys.executable, str(SUBJECT), contender, workload, str(n_events), str(generated)]  # fmt: skip
+        out = Path(tmp) / "callgrind"
+        runs = [",".join(map(str, run)) for run in plan]
+        command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--zero-before=getppid",
+                   f"--callgrind-out-file={out}.%p", sys.executable, str(SUBJECT), *runs]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"callgrind run failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-        return total_instructions(out.with_name(out.name + "-01").read_text())
+        children = [json.loads(line) for line in done.stdout.splitlines()]
+        if done.returncode != 0 or len(children) != len(plan):
+            raise RuntimeError(f"callgrind run failed ({done.returncode}): {_said(done.stderr)}")
+        counted: list[list[int] | str] = []
+        for run, child in zip(plan, children, strict=True):
+            if child["status"] != 0:
+                counted.append(f"{run[0]} on {run[1]} ({run[2]} events) exited {child['status']}: {_said(done.stderr)}")
+                continue
+            threads = sorted(
+                Path(tmp).glob(f"{out.name}.{child['pid']}-*"), key=lambda p: int(p.name.rpartition("-")[2])
+            )
+            if not threads or not threads[0].name.endswith("-01"):
+                raise RuntimeError(
+                    f"callgrind wrote no file for the main thread of {child}: {[t.name for t in threads]}"
+                )
+            counted.append([total_instructions(thread.read_text()) for thread in threads])
+        return counted
+
+
+def _said(stderr: str) -> str:
+    """What the subject printed, without valgrind's own lines."""
+    return "\n".join(line for line in stderr.splitlines() if not line.startswith("==")).strip()[-2000:]
 
 
 def total_instructions(callgrind_out: str) -> int:
-    """The ``Ir`` total of a callgrind output file (its ``summary:`` or ``totals:`` line)."""
-    match = re.search(r"^(?:summary|totals):\s+(\d+)", callgrind_out, re.MULTILINE)
+    """The ``Ir`` total of a callgrind output file: its ``summary:`` line, else its ``totals:`` line.
+    In a file written after ``--zero-before`` the two differ: ``summary:`` is the count since the
+    zeroing (it matches a ``--dump-before`` at the same call to within a few hundred instructions),
+    while ``totals:`` came out 0.7 to 1.0 million higher in a small forked child."""
+    match = re.search(r"^summary:\s+(\d+)", callgrind_out, re.MULTILINE) or re.search(
+        r"^totals:\s+(\d+)", callgrind_out, re.MULTILINE
+    )
     if match is None:
         raise RuntimeError("callgrind wrote no instruction total")
     return int(match.group(1))

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import re
 import tarfile
 import urllib.request
@@ -316,13 +317,28 @@ def test_a_retired_version_is_not_an_orphan(tmp_path: Path, monkeypatch: pytest.
     assert versions.orphans(versions.stored(tmp_path), {"b.Suite.track_x": "2"}) == []
 
 
-def _store_named(results: Path, commit: str, name: str, version: str) -> None:
+def test_a_parameter_added_to_a_benchmark_leaves_its_history_unplaced(tmp_path: Path) -> None:
+    from asvtrack import versions
+
+    name = "b.Latency.sample_p99"
+    _store_named(tmp_path, "a" * 40, name, "1", params=[["'sequential'", "'native'"]])
+    in_store = versions.stored_params(tmp_path)
+    assert in_store == {name: {("'sequential'",), ("'native'",)}}
+    assert versions.unplaced(in_store, {name: [["'sequential'", "'native'", "'asyncio'"]]}) == []  # a new value
+    dropped = versions.unplaced(in_store, {name: [["'sequential'"]]})
+    assert len(dropped) == 1 and "1 stored parameter combination(s), such as ('native')" in dropped[0]
+    added = versions.unplaced(in_store, {name: [["'sequential'", "'native'"], ["'mixed'", "'book-paced'"]]})
+    assert len(added) == 1 and "2 stored parameter combination(s)" in added[0] and "(stored with 1)" in added[0]
+
+
+def _store_named(results: Path, commit: str, name: str, version: str, params: list[list[str]] | None = None) -> None:
     from asv.results import Results
     from asv.runner import BenchmarkResult
 
     result = Results({"machine": "m", "python": "3.11"}, {}, commit, 0, "3.11", "env", {})
-    measured = BenchmarkResult([1.0], [None], [None], 0, "", None)
-    result.add_result({"name": name, "version": version, "params": []}, measured)
+    values = [1.0] * math.prod(len(values) for values in params or [])
+    measured = BenchmarkResult(values, [None] * len(values), [None] * len(values), 0, "", None)
+    result.add_result({"name": name, "version": version, "params": params or []}, measured)
     result.save(str(results))
     (results / "m" / "machine.json").write_text('{"machine": "m", "version": 1}')
 

@@ -22,6 +22,7 @@ store kept elsewhere (CI's ``asv-results`` branch) moves the same way.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -115,6 +116,48 @@ def orphans(in_store: dict[tuple[str, str], list[str]], suite: dict[str, str]) -
     return lines
 
 
+def stored_params(results_dir: Path) -> dict[str, set[tuple[str, ...]]]:
+    """benchmark -> every parameter combination stored for it (asv's ``repr`` strings)."""
+    found: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for path in result_files(results_dir):
+        data = _load(path)
+        column = data["result_columns"].index("params")
+        for name, row in data["results"].items():
+            found[name].update(itertools.product(*row[column]))
+    return dict(found)
+
+
+def unplaced(in_store: dict[str, set[tuple[str, ...]]], suite: dict[str, list[list[str]]]) -> list[str]:
+    """One line per benchmark of the suite (name -> its parameters' values) whose stored parameter
+    combinations it no longer offers; empty when every one keeps its place.
+
+    asv matches a stored value to the suite by the whole tuple of its parameters
+    (``asv.results._compatible_results``), whatever the version: a parameter added to a benchmark,
+    or a value dropped from one, leaves its stored results without a match, out of every graph
+    and verdict as surely as a changed version. A new parameter *value* is harmless."""
+    lines = []
+    for name, combinations in sorted(in_store.items()):
+        if name not in suite:
+            continue  # a benchmark gone is orphans()'s to report
+        offered = set(itertools.product(*suite[name]))
+        lost = sorted(c for c in combinations if c not in offered)
+        if lost:
+            dims = {len(c) for c in lost}
+            lines.append(
+                f"{name}: {len(lost)} stored parameter combination(s), such as ({', '.join(lost[0])}), that the "
+                f"suite's {len(suite[name])} parameter(s) no longer offer"
+                + (f" (stored with {', '.join(map(str, sorted(dims)))})" if dims != {len(suite[name])} else "")
+                + "; keep a benchmark's parameters and their values, add a benchmark for a new dimension"
+            )
+    return lines
+
+
+def suite_params(results_dir: Path) -> dict[str, list[list[str]]]:
+    """The suite's parameters as asv last discovered them beside ``results_dir`` (``benchmarks.json``)."""
+    described = _load(results_dir / "benchmarks.json")
+    return {name: list(info["params"]) for name, info in described.items() if isinstance(info, dict)}
+
+
 def suite_versions(results_dir: Path) -> dict[str, str]:
     """The suite as asv last discovered it beside ``results_dir`` (``benchmarks.json``): name -> version."""
     described = _load(results_dir / "benchmarks.json")
@@ -165,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"versions: {note}")
             return 0
         problems = orphans(stored(results_dir), suite_versions(results_dir))
+        problems += unplaced(stored_params(results_dir), suite_params(results_dir))
     except (OSError, KeyError, ValueError, UserError) as e:  # a missing or malformed file of the store
         print(f"versions: {results_dir}: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
