@@ -61,7 +61,9 @@ def _hosts(contender: str, workload: str) -> bool:
 
 def test_the_suite_covers_every_scenario_and_skips_only_what_a_contender_cannot_host() -> None:
     covered = {builtin(w).scenario.name for w in suite.CLOSED_EVENTS}
-    assert covered == {r.scenario.name for r in scenarios.registry() if r.scenario is not None}
+    # The built-ins: a scenario plugin installed beside eventbench (nox installs the example) is
+    # the user's to benchmark, not this suite's.
+    assert covered == {r.scenario.name for r in scenarios.registry() if r.scenario and r.origin == "built-in"}
     assert {"asyncio", "processes"} <= set(suite.contender_names())
     for contender in suite.contender_names():
         for workload in [*suite.CLOSED_EVENTS, *suite.OPEN_WORKLOADS, *counts.INSTRUCTION_WORKLOADS]:
@@ -196,10 +198,14 @@ def callgrind_counts() -> list[list[int] | str]:
 
 
 def test_instructions_repeat_exactly(callgrind_counts: list[list[int] | str]) -> None:
-    """Another callgrind process, the same plan: the native engine's main threads count the same."""
+    """Another callgrind process, the same plan: the figure, (long - short) of the native engine's
+    main threads, is the same to the instruction. The counts themselves may differ by a few
+    instructions of process start-up between two processes (8 were seen in CI: a longer pid or
+    path, say), which the difference cancels."""
     again = counts.thread_instructions(CALLGRIND_PLAN)
     first, second = ([runs[i][0] for i in (0, 1)] for runs in (callgrind_counts, again))  # type: ignore[index]
-    assert first == second and 0 < first[0] < first[1]
+    assert 0 < first[0] < first[1] and first[1] - first[0] == second[1] - second[0]
+    assert abs(first[0] - second[0]) <= 1000
 
 
 def test_a_thread_pool_is_counted_on_every_thread(callgrind_counts: list[list[int] | str]) -> None:
