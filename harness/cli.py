@@ -139,8 +139,7 @@ def hosting(contenders: list[Contender], scenario: Scenario, names: str | None) 
     if names:
         for contender in contenders:
             if not contender.info.hosts(scenario.name):
-                hosted = ", ".join(contender.info.scenarios or ())
-                raise InvalidInput("--impl", contender.info.name, f"hosts {hosted} only, not scenario {scenario.name}")
+                raise InvalidInput("--impl", contender.info.name, contender.info.not_hosting(scenario.name))
         return contenders
     chosen = [c for c in contenders if c.info.hosts(scenario.name)]
     if not chosen:

@@ -184,8 +184,7 @@ def run_once(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not contender.info.hosts(stream.scenario.name):
-        hosted = ", ".join(contender.info.scenarios or ())
-        raise ContenderError(f"{contender.info.name} hosts {hosted} only, not scenario {stream.scenario.name}")
+        raise ContenderError(f"{contender.info.name} {contender.info.not_hosting(stream.scenario.name)}")
     workers = contender.effective_workers(workers)
     open_loop = mode == "open"
     if open_loop:

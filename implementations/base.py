@@ -45,6 +45,10 @@ class ContenderInfo:
     def hosts(self, scenario: str) -> bool:
         return self.scenarios is None or scenario in self.scenarios
 
+    def not_hosting(self, scenario: str) -> str:
+        """Why it refuses ``scenario``, in the words every refusal uses (the runner's, the CLI's)."""
+        return f"hosts {', '.join(self.scenarios or ())} only, not scenario {scenario}"
+
 
 class Unavailable(Exception):
     """Raised by a contender's factory when it cannot run here; the message says why."""
