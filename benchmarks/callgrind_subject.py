@@ -53,8 +53,8 @@ def handle(contender, stream) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
-    with contender.open(stream, 1) as session:
-        session.handle(done_ns, 0, False)
+    with contender.open(stream, 1) as prepared:
+        prepared.run(done_ns, 0, False)
 
 
 def parsed(run: str) -> tuple[str, str, int, int]:

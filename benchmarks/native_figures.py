@@ -53,7 +53,7 @@ def streaming_overhead_ns(stream, workers: int, batch: int, repeat: int) -> tupl
         done = np.zeros(n, dtype=np.uint64)
         engine = native_cffi.Engine(native_cffi.MODEL_POOL, workers)
         start = time.perf_counter_ns()
-        engine.run(stream.records, stream.n_keys, done, time.monotonic_ns(), False)
+        engine.run_stream(stream.records, stream.n_keys, done, time.monotonic_ns(), False)
         one_call.append((time.perf_counter_ns() - start) / n)
         engine.free()
         done = np.zeros(n, dtype=np.uint64)

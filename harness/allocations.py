@@ -1,7 +1,7 @@
 """Allocations per event: one counting method for every contender, Python and native alike.
 
 **Method.** memray's tracker, with Python's allocators traced and native stacks
-captured, watches one ``Session.handle`` call and nothing else: the window of every
+captured, watches one ``PreparedRun.run`` call and nothing else: the window of every
 other figure (docs/measurement-window.md). What ``open`` prepares (decoding, the per-key
 state, pools) and the digest computed after the run are outside it. Every allocation call in that
 window is counted: ``malloc``, ``calloc``, ``realloc``, the aligned variants and
@@ -9,7 +9,7 @@ window is counted: ``malloc``, ``calloc``, ``realloc``, the aligned variants and
 allocator entry points of every loaded library), and pymalloc's allocations.
 Frees are not allocations and are not counted. The total is every allocation made
 while the run handled its events, not just the blocks alive at the end: those are
-counted apart, as *retained* blocks: still held when ``handle`` returned (the state a
+counted apart, as *retained* blocks: still held when ``run`` returned (the state a
 contender keeps, such as a Python contender's new integers for its keys' states, or a leak).
 
 **Why memray.** ``tracemalloc`` sees only Python's allocators, so a native contender
@@ -59,9 +59,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.events import EventStream
 from harness.runner import checked_run
-from implementations.base import Contender
+from protocol.contender import Contender
+from protocol.events import EventStream
 
 DEFAULT_MAX_EVENTS = 100_000  # all of every built-in but cpu-bound; reading records costs ~1 µs each
 WARMUP_EVENTS = 256

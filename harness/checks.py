@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.events import EventStream
+from protocol.events import EventStream
 
 
 @dataclass(frozen=True)

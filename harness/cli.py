@@ -27,14 +27,14 @@ from typing import Any, NoReturn
 import implementations
 import scenarios
 from harness import allocations, report, results, soak, stats, sweep, trials, workload
-from harness.errors import InvalidInput
-from harness.events import EventStream, read_evts, write_evts
 from harness.runner import RunOutcome, reference_digest, run_once
-from harness.storage import check_writable
 from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
 from implementations.floors import floor_for
 from implementations.native_cffi import JitterSummary
-from scenarios.base import Scenario
+from protocol.errors import InvalidInput
+from protocol.events import EventStream, write_evts
+from protocol.scenario import Scenario
+from protocol.storage import check_writable
 
 MIN_SWEEP_EVENTS = 5000  # below this, a point's p99 rests on a handful of events
 MAX_SWEEP_TRIAL_S = 600  # a trial offering load for longer is a typo (a rate in events/hour, say)
@@ -87,7 +87,7 @@ def workload_spec(args: argparse.Namespace, command: str) -> workload.WorkloadSp
 
 def load_stream(args: argparse.Namespace) -> LoadedStream:
     if args.events:
-        stream = read_evts(args.events)
+        stream = scenarios.read_evts(args.events)
         asked = asked_scenario(args)
         if asked is not None and asked.name != stream.scenario.name:
             raise InvalidInput(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import judgement
-from harness.storage import atomic_write_bytes
+from protocol.storage import atomic_write_bytes
 
 SPECTRUM = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
 

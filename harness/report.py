@@ -664,7 +664,7 @@ def build(
 ) -> list[Path]:
     """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files written."""
     from harness import plots
-    from harness.storage import atomic_write_text
+    from protocol.storage import atomic_write_text
 
     one_scenario(docs)
     groups, sweeps = split_documents(docs)

@@ -46,11 +46,11 @@ from typing import Any
 
 from harness import metadata
 from harness.allocations import AllocationCount
-from harness.errors import InvalidInput
-from harness.events import EventStream
 from harness.runner import RunOutcome
-from harness.storage import atomic_write_text
 from harness.trials import Trial, medians
+from protocol.errors import InvalidInput
+from protocol.events import EventStream
+from protocol.storage import atomic_write_text
 
 SCHEMA_VERSION = 6
 SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6)

@@ -21,9 +21,9 @@ from typing import Any
 import implementations
 import scenarios
 from harness import metadata, workload
-from harness.events import EventStream
 from harness.runner import checked_run, reference_digest, run_once
 from implementations import Contender
+from protocol.events import EventStream
 
 _OUR_OPTIONS = ("--scenario", "--workload", "--n-events", "--impl", "--workers", "--reference-digest")
 
@@ -101,8 +101,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from harness.errors import InvalidInput
     from implementations import ContenderError
+    from protocol.errors import InvalidInput
 
     try:
         main()

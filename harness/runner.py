@@ -5,8 +5,8 @@ it allocates ``done_ns``, takes ``t0``, reads resource usage around the handling
 and applies the checks of SPEC §4. One window (docs/measurement-window.md): setup
 (``Contender.open``) happens before ``t0``, for every contender alike, and is timed
 apart (``setup_ns``), since for some (worker processes) it is the price of the model
-and must be seen, never hidden in or added to the handling figures; ``Session.handle``
-is the window, and every figure covers it and nothing else; ``Session.digest`` comes
+and must be seen, never hidden in or added to the handling figures; ``PreparedRun.run``
+is the window, and every figure covers it and nothing else; ``PreparedRun.digest`` comes
 after the resource usage is read, unmeasured.
 
 Resource usage is that of the whole process tree: ``getrusage`` of this process,
@@ -41,9 +41,9 @@ import psutil
 
 from harness import stats
 from harness.checks import CheckResult, check_run
-from harness.events import EventStream
-from harness.splitmix import digest_hex
-from implementations.base import Contender, ContenderError
+from protocol.contender import Contender, ContenderError
+from protocol.events import EventStream
+from protocol.splitmix import digest_hex
 
 MODES = ("open", "closed")
 
@@ -60,7 +60,7 @@ class RunOutcome:
     n_keys: int
     digest: str
     t0_ns: int
-    end_ns: int  # when handle returned: the end of the window CPU time and switches cover
+    end_ns: int  # when run returned: the end of the window CPU time and switches cover
     setup_ns: int  # Contender.open: decoding, starting pools and worker processes
     done_ns: np.ndarray
     cpu_s: float
@@ -72,7 +72,7 @@ class RunOutcome:
 
     @property
     def tail_ns(self) -> int:
-        """The window's tail: from the last completion to ``handle``'s return (joining workers,
+        """The window's tail: from the last completion to ``run``'s return (joining workers,
         a last message). Counted in CPU time and switches, not in wall time or throughput."""
         last = int(self.done_ns.max()) if self.n_events else self.t0_ns
         return max(0, self.end_ns - last)
@@ -176,7 +176,7 @@ def run_once(
     around_window: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> RunOutcome:
     """The one way a run is driven, for every caller: ``open`` (setup, untimed), the timed
-    window (``handle``, and nothing else), the digest after it, and SPEC §4's checks.
+    window (``run``, and nothing else), the digest after it, and SPEC §4's checks.
 
     ``around_window`` wraps the window and nothing else, for the passes that observe a run
     rather than time it (memray's tracker, say); its own cost falls outside ``t0``..``end``.
@@ -191,15 +191,15 @@ def run_once(
         stream.check_open_loop()
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
     setup_start_ns = time.monotonic_ns()
-    with contender.open(stream, workers) as session:
+    with contender.open(stream, workers) as prepared:
         setup_ns = time.monotonic_ns() - setup_start_ns
         before = _TreeUsage.now(children_first=True)
         with around_window() if around_window else nullcontext():
             t0_ns = time.monotonic_ns()
-            session.handle(done_ns, t0_ns, open_loop)
+            prepared.run(done_ns, t0_ns, open_loop)
             end_ns = time.monotonic_ns()
         after = _TreeUsage.now(children_first=False)
-        digest = session.digest()  # after the window, unmeasured
+        digest = prepared.digest()  # after the window, unmeasured
     cpu_s, ctx_switches = after.since(before)
     return RunOutcome(
         implementation=contender.info.name,

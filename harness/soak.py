@@ -2,7 +2,7 @@
 
 A soak run repeats a verified run of the same stream until ``total_events`` have
 been handled, each round through the contender's own entry point (``open``,
-``handle``, ``close``) and checked against the reference digest, and reads the
+``run``, ``close``) and checked against the reference digest, and reads the
 process's resident memory after every round. The first tenth of the rounds is
 warm-up (allocator pools and caches filling, the first rounds measurably slower);
 the rest, the measured rounds, are cut into ten tenths. It is steady when
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from harness import stats
-from harness.events import EventStream
 from harness.runner import figures, run_once
 from implementations import Contender, ContenderError
+from protocol.events import EventStream
 
 MAX_RSS_GROWTH = 0.05
 MIN_NOISE = 0.05

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import InvalidInput
 from harness.stats import Interval
+from protocol.errors import InvalidInput
 
 DEFAULT_OBJECTIVE_P99_NS = 1_000_000
 DEFAULT_TRIALS = 9  # the fewest at which the median's 95 % interval leaves out the highest trial

@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 import implementations
 import scenarios
 from harness import workload
-from harness.events import EventStream
 from harness.runner import reference_digest, run_once
-from harness.splitmix import MASK64
 from harness.workload import Arrival, WorkloadSpec
-from scenarios.base import Scenario
+from protocol.events import EventStream
+from protocol.scenario import Scenario
+from protocol.splitmix import MASK64
 
 __all__ = ["DrawnWorkload", "differential_tests", "drawn_workloads"]
 

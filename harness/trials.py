@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from harness import stats
-from harness.events import EventStream
 from harness.runner import Figures, RunOutcome, figures, run_once
 from implementations import Contender
+from protocol.events import EventStream
 
 DEFAULT_TRIALS = 10  # 9 is the fewest that let 8 figures be judged together at 95 % (docs/statistics.md)
 MAX_TRIALS = 1000

@@ -4,7 +4,7 @@ A workload spec says what a stream looks like: the harness's part (how many even
 keys, how keys are drawn, when events arrive) and its scenario's (its own TOML tables:
 ``[kinds]`` and ``[work]`` for ``synthetic``, ``[orderbook]`` for the order book). The
 generator turns it into the scenario's bytes. Generation is deterministic and vectorised:
-every field is drawn from its own counter-based SplitMix64 stream (``harness.splitmix``), so the
+every field is drawn from its own counter-based SplitMix64 stream (``protocol.splitmix``), so the
 same spec gives the same bytes on every machine, Python and numpy version. Integer
 arithmetic decides keys exactly; the two harness draws that go through floating point
 (Zipf's table, Poisson gaps) are rounded to integers, and ``tests/test_workload.py`` pins
@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 import scenarios
-from harness.errors import InvalidInput
-from harness.events import MAX_KEYS, SYNTHETIC, EventStream, empty_records, validated_stream
-from harness.splitmix import MASK64, random_stream
-from scenarios.base import Scenario
+from protocol.errors import InvalidInput
+from protocol.events import MAX_KEYS, EventStream, empty_records, validated_stream
+from protocol.scenario import Scenario
+from protocol.splitmix import MASK64, random_stream
+from scenarios import SYNTHETIC
 from scenarios.synthetic.generate import KindWeights, SyntheticParams, uniform_below
 from scenarios.tables import typed
 

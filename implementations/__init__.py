@@ -19,13 +19,13 @@ from functools import partial
 from importlib.metadata import EntryPoint, entry_points
 
 from implementations import calibration
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable
 from implementations.event_loop import Asyncio
 from implementations.floors import FloorNative, FloorPython
 from implementations.native_cffi import Native, NativeSequential
 from implementations.processes import Processes
 from implementations.sequential import Sequential
 from implementations.threaded import Threaded
+from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, Unavailable
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -33,8 +33,8 @@ __all__ = [
     "Contender",
     "ContenderError",
     "ContenderInfo",
+    "PreparedRun",
     "Registration",
-    "Session",
     "Unavailable",
     "available",
     "floors",
@@ -121,7 +121,7 @@ def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
     if old := _old_protocol_sessions(contender):
         raise Unavailable(
             f"{origin} implements the protocol before issue 16: {', '.join(old)} has no digest() "
-            "(handle() now handles only and returns None; digest() gives the digest after the window: "
+            "(run() now handles only and returns None; digest() gives the digest after the window: "
             "docs/measurement-window.md)"
         )
     return contender
@@ -136,13 +136,13 @@ def _subclasses(cls: type) -> list[type]:
 
 
 def _old_protocol_sessions(contender: Contender) -> list[str]:
-    """The Session classes of the contender's package that lack ``digest()``: written for the protocol
-    in which ``handle`` returned the digest. Found now, so that ``eventbench list`` says so, rather
+    """The PreparedRun classes of the contender's package that lack ``digest()``: written for the protocol
+    in which ``run`` returned the digest. Found now, so that ``eventbench list`` says so, rather
     than a run failing to instantiate an abstract class."""
     package = type(contender).__module__.partition(".")[0]
     return sorted(
         c.__qualname__
-        for c in _subclasses(Session)
+        for c in _subclasses(PreparedRun)
         if c.__module__.partition(".")[0] == package and "digest" in getattr(c, "__abstractmethods__", ())
     )
 

@@ -27,18 +27,18 @@ from functools import partial
 
 import numpy as np
 
-from harness.events import EventStream
-from implementations.base import Contender, ContenderInfo, Session
+from protocol.contender import Contender, ContenderInfo, PreparedRun
+from protocol.events import EventStream
 
 ENV = "EVENTBENCH_CALIBRATE"
 
 
-class _Slowed(Session):
-    def __init__(self, inner: Session, factor: float) -> None:
+class _Slowed(PreparedRun):
+    def __init__(self, inner: PreparedRun, factor: float) -> None:
         self.inner, self.factor = inner, factor
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.inner.handle(done_ns, t0_ns, open_loop)
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.inner.run(done_ns, t0_ns, open_loop)
         if len(done_ns) == 0:
             return
         since_t0 = done_ns.astype(np.float64) - t0_ns
@@ -70,7 +70,7 @@ class _Renamed(Contender):
             in_process=inner.info.in_process,
         )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         session = self.inner.open(stream, workers)
         return session if self.percent is None else _Slowed(session, 1 + self.percent / 100)
 

@@ -23,17 +23,17 @@ import time
 
 import numpy as np
 
-from harness.events import EventStream
 from implementations import faults
-from implementations.base import (
+from implementations.sequential import no_guard
+from protocol.contender import (
     Contender,
     ContenderInfo,
-    Session,
+    PreparedRun,
     check_open,
     done_slots,
     handler_failed,
 )
-from implementations.sequential import no_guard
+from protocol.events import EventStream
 
 BATCH_EVENTS = 256  # events per queue item: as in threaded
 _STOP = None
@@ -46,7 +46,7 @@ async def _sleep_until(deadline_ns: int) -> None:
         await asyncio.sleep(remaining / 1e9)
 
 
-class _Run:
+class _Tasks:
     """One run's state, made in ``open``: the decoded stream, the state, the handler, the first failure."""
 
     def __init__(self, stream: EventStream, workers: int) -> None:
@@ -104,21 +104,21 @@ class _Run:
                     if wait_us:
                         await _sleep_until(_clock() + wait_us * 1000)
                     done[i] = _clock()
-                except Exception as e:  # reported by handle(), once every task has ended
+                except Exception as e:  # reported by run(), once every task has ended
                     self.failure = (i, e)
                     return
 
 
-class AsyncioSession(Session):
+class AsyncioRun(PreparedRun):
     def __init__(self, stream: EventStream, workers: int) -> None:
-        self.run = _Run(stream, workers)
+        self.tasks = _Tasks(stream, workers)
         self.loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.loop is None:
             raise ValueError("the session is closed")
-        self.handle_once("asyncio")
-        run = self.run
+        self.mark_run("asyncio")
+        run = self.tasks
         run.done = done_slots(done_ns)
         main = self.loop.create_task(run.main(t0_ns, open_loop))
         try:
@@ -135,7 +135,7 @@ class AsyncioSession(Session):
             raise handler_failed("asyncio", index, error) from error
 
     def digest(self) -> int:
-        run = self.run
+        run = self.tasks
         return run.semantics.digest(run.n_events, run.keys, run.shared)
 
     def close(self) -> None:
@@ -154,6 +154,6 @@ class Asyncio(Contender):
         scenarios=None,
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)
-        return AsyncioSession(stream, workers)
+        return AsyncioRun(stream, workers)

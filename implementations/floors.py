@@ -20,20 +20,20 @@ import time
 
 import numpy as np
 
-from harness.events import EventStream
-from implementations.base import Contender, ContenderInfo, Session, check_open, done_slots
 from implementations.waiting import wait_until
+from protocol.contender import Contender, ContenderInfo, PreparedRun, check_open, done_slots
+from protocol.events import EventStream
 
 FLOOR_MODEL = "floor"
 NO_DIGEST = 0  # what a floor's digest() returns: it handled nothing
 
 
-class FloorPythonSession(Session):
+class FloorPythonRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         self.arrival_ns = stream.records["arrival_ns"].tolist()
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.handle_once("floor-python")
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.mark_run("floor-python")
         done = done_slots(done_ns)
         clock = time.monotonic_ns
         try:
@@ -58,21 +58,21 @@ class FloorPython(Contender):
         scenarios=None,
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)
-        return FloorPythonSession(stream)
+        return FloorPythonRun(stream)
 
 
-class FloorNativeSession(Session):
+class FloorNativeRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         from implementations import native_cffi
 
-        self.inner = native_cffi.NativeSession(
+        self.inner = native_cffi.NativeRun(
             stream, native_cffi.Engine(native_cffi.MODEL_FLOOR, 1, contender="floor-native")
         )
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.inner.handle(done_ns, t0_ns, open_loop)
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.inner.run(done_ns, t0_ns, open_loop)
 
     def digest(self) -> int:
         return NO_DIGEST  # the engine's floor has none (evb_engine_digest refuses)
@@ -95,9 +95,9 @@ class FloorNative(Contender):
 
         native_cffi.load()  # Unavailable, with the reason, where the library is not
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
-        return FloorNativeSession(stream)
+        return FloorNativeRun(stream)
 
 
 def floor_for(info: ContenderInfo) -> str:

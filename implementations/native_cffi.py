@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import InvalidInput
-from harness.events import EventStream
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, Unavailable, check_open
 from implementations.interrupts import WakeupPipe
+from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, Unavailable, check_open
+from protocol.errors import InvalidInput
+from protocol.events import EventStream
 
 LIBRARY_ENV = "EVENTBENCH_NATIVE_LIB"
 DEFAULT_BATCH_EVENTS = 1024
@@ -133,7 +133,7 @@ class _Handle:
 
 
 class Engine(_Handle):
-    """One engine handle: ``prepare`` (setup), ``handle`` (the timed window, once per prepare),
+    """One engine handle: ``prepare`` (setup), ``run`` (the timed window, once per prepare),
     ``digest`` (after it); ``cancel`` stops a run, from any thread."""
 
     _free_export, _kind = "evb_engine_free", "engine"
@@ -152,7 +152,7 @@ class Engine(_Handle):
         data = _records(records)
         rustcall(load()[1].evb_engine_prepare, self._require(), data, len(data), n_keys)
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         """Handles the prepared stream, writing ``done_ns``: nothing else."""
         lib, handle = load()[1], self._require()
         rustcall(lib.evb_engine_run, handle, _done(done_ns), len(done_ns), t0_ns, int(open_loop),
@@ -164,10 +164,12 @@ class Engine(_Handle):
         rustcall(lib.evb_engine_digest, self._require(), out)
         return int(out[0])
 
-    def run(self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> int:
-        """``prepare``, ``handle`` and ``digest`` in one call, for tools that need no window; returns the digest."""
+    def run_stream(
+        self, records: np.ndarray | bytes, n_keys: int, done_ns: np.ndarray, t0_ns: int, open_loop: bool
+    ) -> int:
+        """``prepare``, ``run`` and ``digest`` in one call, for tools that need no window; returns the digest."""
         self.prepare(records, n_keys)
-        self.handle(done_ns, t0_ns, open_loop)
+        self.run(done_ns, t0_ns, open_loop)
         return self.digest()
 
     def cancel(self) -> None:
@@ -268,7 +270,7 @@ def jitter_probe(duration_s: float) -> JitterSummary:
         engine.free()
 
 
-class NativeSession(Session):
+class NativeRun(PreparedRun):
     """One run on an engine; Ctrl-C or SIGTERM during it cancels the engine (see the module doc)."""
 
     def __init__(self, stream: EventStream, engine: Engine) -> None:
@@ -281,8 +283,8 @@ class NativeSession(Session):
             engine.free()
             raise
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.engine.handle(done_ns, t0_ns, open_loop)
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.engine.run(done_ns, t0_ns, open_loop)
 
     def digest(self) -> int:
         return self.engine.digest()
@@ -306,9 +308,9 @@ class Native(Contender):
             description="Rust pool via cffi: keys routed to workers in batches, G atomic",
         )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
-        return NativeSession(stream, Engine(MODEL_POOL, workers, self.batch_events, contender="native"))
+        return NativeRun(stream, Engine(MODEL_POOL, workers, self.batch_events, contender="native"))
 
 
 class NativeSequential(Contender):
@@ -325,6 +327,6 @@ class NativeSequential(Contender):
     def __init__(self) -> None:
         load()
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
-        return NativeSession(stream, Engine(MODEL_SEQUENTIAL, 1, contender="native-sequential"))
+        return NativeRun(stream, Engine(MODEL_SEQUENTIAL, 1, contender="native-sequential"))

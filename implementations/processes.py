@@ -52,12 +52,12 @@ from typing import Any
 import numpy as np
 
 import scenarios
-from harness.errors import InvalidInput
-from harness.events import EventStream
 from implementations import faults
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open, handler_failed
 from implementations.sequential import no_guard
-from scenarios.base import Scenario
+from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, check_open, handler_failed
+from protocol.errors import InvalidInput
+from protocol.events import EventStream
+from protocol.scenario import Scenario
 
 _clock = time.monotonic_ns
 _WAIT_SLICE_NS = 10_000_000  # a waiting worker looks at the cancel flag this often
@@ -226,11 +226,11 @@ def _check_room(needed: int) -> None:
         )
 
 
-class ProcessesSession(Session):
+class ProcessesRun(PreparedRun):
     def __init__(self, stream: EventStream, workers: int) -> None:
         self.n, self.n_keys, self.workers = stream.n_events, stream.n_keys, workers
         self.scenario = stream.scenario
-        self.handled = False
+        self.used = False
         self.processes: list[Any] = []
         self.conns: list[Any] = []
         self.out: _SharedResults | None = None
@@ -297,10 +297,10 @@ class ProcessesSession(Session):
         process.join(_JOIN_TIMEOUT_S)
         return f"the worker process exited (code {process.exitcode})"
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         out = self.out
-        if out is None or self.handled:
-            raise ContenderError("processes: a session handles one run; open another")
+        if out is None or self.used:
+            raise ContenderError("processes: a prepared run runs once; open another")
         failures: list[tuple[int, str]] = []
         try:
             started = []
@@ -330,12 +330,12 @@ class ProcessesSession(Session):
                 raise ContenderError(f"processes: {error}")
             raise handler_failed("processes", index, error)
         done_ns[:] = out.done_ns  # one copy of n words (about 1 ns an event): the tail of the window
-        self.handled = True
+        self.used = True
 
     def digest(self) -> int:
         """Asks every worker for its share of the state, then computes the digest (after the window)."""
         out = self.out
-        if out is None or not self.handled:
+        if out is None or not self.used:
             raise ContenderError("processes: no digest before a completed run")
         for conn in self.conns:
             conn.send(("state",))
@@ -392,7 +392,7 @@ class Processes(Contender):
         scenarios=None,
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)
         if workers > MAX_PROCESS_WORKERS:
             raise InvalidInput("processes", "workers", f"at most {MAX_PROCESS_WORKERS} worker processes, got {workers}")
@@ -405,4 +405,4 @@ class Processes(Contender):
                 f"processes: scenario {stream.scenario.name} is not the registered scenario of that name "
                 "(a worker process finds it through the registry: register it with an entry point)"
             )
-        return ProcessesSession(stream, workers)
+        return ProcessesRun(stream, workers)

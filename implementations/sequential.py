@@ -1,7 +1,7 @@
 """``sequential``: the reference. One loop, one event at a time, in ``seq`` order, for any scenario.
 
 Plain and obviously correct on purpose: every other contender is verified against its digest.
-It runs the scenario's own handler (``scenarios.base.PythonSemantics``): the loop paces, calls
+It runs the scenario's own handler (``protocol.scenario.PythonSemantics``): the loop paces, calls
 the handler, waits as long as the handler asks (I/O), and writes the completion time. One
 thread handles every event, so the shared state's guard is nothing.
 """
@@ -13,17 +13,17 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from harness.events import EventStream
 from implementations import faults
-from implementations.base import (
+from implementations.waiting import wait_at_least_us, wait_until
+from protocol.contender import (
     Contender,
     ContenderInfo,
-    Session,
+    PreparedRun,
     check_open,
     done_slots,
     handler_failed,
 )
-from implementations.waiting import wait_at_least_us, wait_until
+from protocol.events import EventStream
 
 _NO_GUARD = nullcontext()
 
@@ -33,7 +33,7 @@ def no_guard(*_ids: int) -> nullcontext[None]:
     return _NO_GUARD
 
 
-class SequentialSession(Session):
+class SequentialRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         # Setup, before the clock: the decoded stream, the keys' and the shared state, the handler.
         self.semantics = stream.scenario.python
@@ -44,8 +44,8 @@ class SequentialSession(Session):
         handler = self.semantics.bind(self.semantics.columns(stream.records), self.keys, self.shared, no_guard)
         self.handler = faults.wrapped(handler, "sequential")
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.handle_once("sequential")
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        self.mark_run("sequential")
         handler, arrival_ns = self.handler, self.arrival_ns
         done = done_slots(done_ns)
         clock = time.monotonic_ns
@@ -77,6 +77,6 @@ class Sequential(Contender):
         scenarios=None,
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)
-        return SequentialSession(stream)
+        return SequentialRun(stream)

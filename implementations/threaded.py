@@ -18,24 +18,24 @@ import time
 
 import numpy as np
 
-from harness.events import EventStream
 from implementations import faults
-from implementations.base import (
+from implementations.waiting import wait_at_least_us, wait_until
+from protocol.contender import (
     Contender,
     ContenderError,
     ContenderInfo,
-    Session,
+    PreparedRun,
     check_open,
     done_slots,
     handler_failed,
 )
-from implementations.waiting import wait_at_least_us, wait_until
+from protocol.events import EventStream
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
 _STOP = None
 
 
-class ThreadedSession(Session):
+class ThreadedRun(PreparedRun):
     def __init__(self, stream: EventStream, workers: int) -> None:
         # Setup, before the clock: the decoded stream, the state, the handler (every worker calls it), the threads.
         self.semantics = stream.scenario.python
@@ -49,9 +49,9 @@ class ThreadedSession(Session):
         columns = self.semantics.columns(stream.records)
         handler = self.semantics.bind(columns, self.keys, self.shared, lambda *_ids: lock)
         self.handler = faults.wrapped(handler, "threaded")
-        self.done: memoryview | None = None  # done_ns's slots, while handle runs
+        self.done: memoryview | None = None  # done_ns's slots, while run runs
         self.failures: list[tuple[int, BaseException]] = []
-        self.cancelled = False  # set when handle() is interrupted: workers drain without handling
+        self.cancelled = False  # set when run() is interrupted: workers drain without handling
         self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
         self.threads = [
             threading.Thread(target=self._work, args=(inbox,), name=f"eventbench-worker-{w}", daemon=True)
@@ -76,7 +76,7 @@ class ThreadedSession(Session):
                     if wait_us:
                         wait_at_least_us(wait_us)
                     done[i] = clock()
-                except BaseException as e:  # reported by handle(), after every thread is joined
+                except BaseException as e:  # reported by run(), after every thread is joined
                     self.failures.append((i, e))
                     break
 
@@ -94,9 +94,9 @@ class ThreadedSession(Session):
             if batch:
                 self.inboxes[w].put(batch)
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.done is not None or not self.threads:
-            raise ContenderError("threaded: a session handles one run; open another")
+            raise ContenderError("threaded: a prepared run runs once; open another")
         n = self.n_events
         done = self.done = done_slots(done_ns)
         arrivals = self.arrival_ns
@@ -145,6 +145,6 @@ class Threaded(Contender):
         scenarios=None,
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)
-        return ThreadedSession(stream, workers)
+        return ThreadedRun(stream, workers)

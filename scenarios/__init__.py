@@ -1,5 +1,5 @@
 """The registry of scenarios: the built-ins below, others found through the entry-point group
-``eventbench.scenarios`` (each entry point names a :class:`~scenarios.base.Scenario`, or a
+``eventbench.scenarios`` (each entry point names a :class:`~protocol.scenario.Scenario`, or a
 callable returning one; its name is the scenario's name). A scenario that cannot be used (a
 plugin that fails to import, claims a built-in's name or another name) is listed with the reason
 and never stops the others, as contenders are.
@@ -7,16 +7,20 @@ and never stops the others, as contenders are.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
+from protocol import events
+from protocol.events import EventStream
+from protocol.scenario import Scenario
 from scenarios import orderbook, synthetic
-from scenarios.base import Scenario
 
 ENTRY_POINT_GROUP = "eventbench.scenarios"
 DEFAULT = "synthetic"
 
 _BUILT_IN = {"synthetic": synthetic.SCENARIO, "orderbook": orderbook.SCENARIO}
+SYNTHETIC = synthetic.SCENARIO
 
 
 @dataclass(frozen=True)
@@ -71,4 +75,17 @@ def get(name: str) -> Scenario:
     raise KeyError(f"no scenario '{name}' (known: {known})")
 
 
-__all__ = ["DEFAULT", "ENTRY_POINT_GROUP", "Registration", "Scenario", "get", "registry"]
+def read_evts(path: str | os.PathLike[str]) -> EventStream:
+    """Reads and validates a ``.evts`` file whose scenario (a version-2 header's) is any known here."""
+    return events.read_evts(path, get)
+
+
+def stream_from_bytes(data: bytes | bytearray | memoryview, source: str = "<bytes>") -> EventStream:
+    """The same for a ``.evts`` image held in memory."""
+    return events.stream_from_bytes(data, source, get)
+
+
+__all__ = [
+    "DEFAULT", "ENTRY_POINT_GROUP", "SYNTHETIC", "Registration", "Scenario", "get", "read_evts", "registry",
+    "stream_from_bytes",
+]  # fmt: skip

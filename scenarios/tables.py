@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import InvalidInput
+from protocol.errors import InvalidInput
 
 
 def typed(table: dict[str, Any], allowed: dict[str, Any], where: str, source: str) -> dict[str, Any]:

@@ -6,17 +6,17 @@ import time
 
 import numpy as np
 
-from harness.events import EventStream
-from implementations.base import Contender, ContenderInfo, Session
+from protocol.contender import Contender, ContenderInfo, PreparedRun
+from protocol.events import EventStream
 
 from reference import spec_digest_of_file_bytes
 
 
-class _FakeSession(Session):
+class _FakeRun(PreparedRun):
     def __init__(self, stream: EventStream, fault: str) -> None:
         self.stream, self.fault = stream, fault
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         arrival = self.stream.column("arrival_ns")
         for i in range(self.stream.n_events):
             due = t0_ns + (int(arrival[i]) if open_loop and self.fault != "early" else 0)
@@ -38,5 +38,5 @@ class Fake(Contender):
         self.fault = fault
         self.info = ContenderInfo(f"fake-{fault}", "python", "test", parallel=False)
 
-    def open(self, stream: EventStream, workers: int) -> Session:
-        return _FakeSession(stream, self.fault)
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
+        return _FakeRun(stream, self.fault)

@@ -6,7 +6,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from harness.events import EventStream, empty_records, stream_from_bytes, validated_stream
+from protocol.events import EventStream, empty_records, validated_stream
+from scenarios import SYNTHETIC, stream_from_bytes
 from scenarios.orderbook.generate import MAX_PRICE, OrderbookParams
 from scenarios.orderbook.layout import CANCEL, LIMIT, MARKET
 
@@ -36,10 +37,10 @@ def event_rows(draw: st.DrawFn, n_keys: int, max_events: int, max_gap_ns: int) -
 
 
 def stream_of(n_keys: int, rows: list[tuple[int, ...]]) -> EventStream:
-    records = empty_records(len(rows))
+    records = empty_records(len(rows), SYNTHETIC)
     for i, row in enumerate(rows):
         records[i] = row
-    return validated_stream(n_keys, records, "<test>")
+    return validated_stream(n_keys, records, "<test>", SYNTHETIC)
 
 
 @st.composite

@@ -17,9 +17,9 @@ import pytest
 
 import implementations
 from harness.allocations import AllocationCount, count_allocations
-from harness.events import EventStream
 from harness.workload import builtin, generate
-from implementations import Contender, ContenderInfo, Session, Unavailable
+from implementations import Contender, ContenderInfo, PreparedRun, Unavailable
+from protocol.events import EventStream
 
 pytest.importorskip("memray")
 
@@ -31,11 +31,11 @@ def _nothing() -> None:
     return None
 
 
-class _KnownSession(Session):
+class _KnownRun(PreparedRun):
     def __init__(self, n: int, behaviour: str, kept: list[object]) -> None:
         self.n, self.behaviour, self.kept = n, behaviour, kept
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         kept = self.kept
         # itertools.repeat: counting with range() would allocate an int per event past 256.
         if self.behaviour == "keep":
@@ -61,8 +61,8 @@ class Known(Contender):
         self.kept: list[object] = []
         self.info = ContenderInfo(f"known-{behaviour}", "python", "test", parallel=False)
 
-    def open(self, stream: EventStream, workers: int) -> Session:
-        return _KnownSession(stream.n_events, self.behaviour, self.kept)
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
+        return _KnownRun(stream.n_events, self.behaviour, self.kept)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from asvtrack import canary, figures, patches, regress, site, vendor
 from asvtrack.verdict import Figure, Thresholds, judge
 

@@ -11,7 +11,7 @@ import implementations
 from harness.runner import reference_digest, run_once
 from harness.workload import builtin, generate
 from implementations import calibration
-from implementations.base import Session
+from protocol.contender import PreparedRun
 
 
 def test_nothing_is_registered_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,13 +32,13 @@ def test_a_twin_is_the_same_contender_under_a_second_name(monkeypatch: pytest.Mo
     assert outcome.valid
 
 
-class _Known(Session):
+class _Known(PreparedRun):
     """Completes its events at fixed offsets from t0, then returns."""
 
     def __init__(self, offsets_ns: list[int]) -> None:
         self.offsets_ns = offsets_ns
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         done_ns[:] = [t0_ns + o for o in self.offsets_ns]
 
     def digest(self) -> int:
@@ -49,7 +49,7 @@ def test_a_slowed_session_stretches_every_completion_and_spends_the_time() -> No
     t0 = time.monotonic_ns()
     done = np.zeros(3, dtype=np.uint64)
     slowed = calibration._Slowed(_Known([1_000_000, 2_000_000, 4_000_000]), 1.1)
-    slowed.handle(done, t0, False)
+    slowed.run(done, t0, False)
     assert (done - np.uint64(t0)).tolist() == [1_100_000, 2_200_000, 4_400_000]
     assert time.monotonic_ns() >= t0 + 4_400_000  # the run really lasted that long
     assert slowed.digest() == 7

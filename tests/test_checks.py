@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.events import EventStream
 from harness.runner import RunOutcome, figures, run_once
+from protocol.events import EventStream
 
 from fakes import Fake
 from reference import spec_digest_of_file_bytes

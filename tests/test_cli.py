@@ -21,8 +21,8 @@ import implementations
 import scenarios
 from harness import results, trials, workload
 from harness.cli import main
-from harness.errors import InvalidInput
 from harness.workload import builtin_names
+from protocol.errors import InvalidInput
 
 from fakes import Fake
 from orderbook_reference import encode_v2

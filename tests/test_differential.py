@@ -19,9 +19,9 @@ from hypothesis import given
 
 import implementations
 import scenarios
-from harness.events import EventStream
 from harness.runner import run_once
 from harness.testing import differential_tests
+from protocol.events import EventStream
 
 from orderbook_reference import orderbook_digest_of_file_bytes
 from reference import spec_digest_of_file_bytes

@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from harness.errors import InvalidInput
-from harness.events import (
-    HEADER,
-    MAGIC,
-    RECORD_DTYPE,
-    EventStream,
-    read_evts,
-    stream_from_bytes,
-    validated_stream,
-    write_evts,
-)
+from protocol.errors import InvalidInput
+from protocol.events import HEADER, MAGIC, EventStream, validated_stream, write_evts
+from scenarios import SYNTHETIC, read_evts, stream_from_bytes
+from scenarios.synthetic.layout import RECORD_DTYPE
 
 from strategies import stream_of, streams
 
@@ -119,4 +112,4 @@ def test_missing_file_is_invalid_input(tmp_path: Path) -> None:
 def test_validated_stream_accepts_plain_arrays() -> None:
     stream = stream_of(3, GOOD)
     raw = np.frombuffer(stream.records.tobytes(), dtype=np.uint8)
-    assert validated_stream(3, raw, "raw").to_bytes() == stream.to_bytes()
+    assert validated_stream(3, raw, "raw", SYNTHETIC).to_bytes() == stream.to_bytes()

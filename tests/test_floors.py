@@ -16,9 +16,9 @@ import pytest
 
 import implementations
 from harness import workload
-from harness.events import EventStream
 from harness.runner import run_once
-from implementations import Contender, ContenderInfo, Session, Unavailable
+from implementations import Contender, ContenderInfo, PreparedRun, Unavailable
+from protocol.events import EventStream
 
 from strategies import stream_of
 
@@ -70,8 +70,8 @@ def test_a_floor_runs_closed_loop_too(name: str) -> None:
     assert outcome.valid, outcome.failures()
 
 
-class _WritesNothingSession(Session):
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+class _WritesNothingRun(PreparedRun):
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         pass
 
     def digest(self) -> int:
@@ -81,8 +81,8 @@ class _WritesNothingSession(Session):
 class _WritesNothing(Contender):
     info = ContenderInfo("writes-nothing", "python", "floor", parallel=False)
 
-    def open(self, stream: EventStream, workers: int) -> Session:
-        return _WritesNothingSession()
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
+        return _WritesNothingRun()
 
 
 def test_without_a_reference_digest_the_checks_still_judge_done_ns() -> None:

@@ -29,10 +29,12 @@ from hypothesis import strategies as st
 
 import implementations
 from harness import cli, results, workload
-from harness.errors import InvalidInput
-from harness.events import HEADER_SIZE, RECORD_DTYPE, EventStream, read_evts
 from harness.runner import reference_digest, run_once
 from implementations import native_cffi
+from protocol.errors import InvalidInput
+from protocol.events import HEADER_SIZE, EventStream
+from scenarios import SYNTHETIC, read_evts
+from scenarios.synthetic.layout import RECORD_DTYPE
 
 from strategies import streams
 
@@ -144,7 +146,7 @@ def test_evts_engine_run(image: bytes, n_keys: int) -> None:
     done = np.zeros(max(1, len(body) // 32), dtype=np.uint64)
     engine = native_cffi.Engine(native_cffi.MODEL_POOL, 2, 4)
     try:
-        engine.run(body, n_keys, done, 0, open_loop=False)
+        engine.run_stream(body, n_keys, done, 0, open_loop=False)
         tally.record("evts: engine evb_engine_run", _verdict(None))
     except (InvalidInput, ValueError) as e:
         _check_message(e)
@@ -157,7 +159,7 @@ def _unchecked_stream(image: bytes, n_keys: int) -> EventStream:
     """An EventStream built around the validator, as a careless caller might."""
     usable = (max(0, len(image) - HEADER_SIZE) // 32) * 32
     records = np.frombuffer(image[HEADER_SIZE : HEADER_SIZE + usable], dtype=RECORD_DTYPE).copy()
-    return EventStream(n_keys, records, "<fuzz>")
+    return EventStream(n_keys, records, "<fuzz>", SYNTHETIC)
 
 
 @FUZZ
@@ -479,7 +481,7 @@ def test_a_newer_schema_is_named_and_the_rest_still_report(
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness import storage
+    from protocol import storage
 
     path = tmp_path / "doc.json"
     storage.atomic_write_text(path, "old")

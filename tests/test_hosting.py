@@ -22,12 +22,12 @@ import pytest
 import implementations
 import scenarios
 from harness import workload
-from harness.events import validated_stream
 from harness.runner import checked_run, run_once
 from implementations import ContenderError
 from implementations.processes import Processes
 from implementations.threaded import Threaded
-from scenarios.base import Guard, Handler, Scenario
+from protocol.events import validated_stream
+from protocol.scenario import Guard, Handler, Scenario
 
 DTYPE = np.dtype([("seq", "<u8"), ("arrival_ns", "<u8"), ("key", "<u4")])
 
@@ -122,7 +122,7 @@ def test_processes_refuse_a_scenario_their_workers_cannot_find() -> None:
 def test_checked_run_refuses_a_wrong_run_and_wraps_the_window_alone() -> None:
     stream = workload.generate(workload.builtin("smoke").with_events(200))
     seen: list[str] = []
-    real_handle = implementations.sequential.SequentialSession.handle
+    real_run = implementations.sequential.SequentialRun.run
 
     @contextmanager
     def around() -> Iterator[None]:
@@ -130,14 +130,14 @@ def test_checked_run_refuses_a_wrong_run_and_wraps_the_window_alone() -> None:
         yield
         seen.append("exit")
 
-    def handle(self: Any, *args: Any) -> None:
-        seen.append("handle")
-        real_handle(self, *args)
+    def run(self: Any, *args: Any) -> None:
+        seen.append("run")
+        real_run(self, *args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(implementations.sequential.SequentialSession, "handle", handle)
+        patch.setattr(implementations.sequential.SequentialRun, "run", run)
         outcome = checked_run(implementations.get("sequential"), stream, workers=1, around_window=around)
-    assert seen == ["enter", "handle", "exit"] and outcome.valid
+    assert seen == ["enter", "run", "exit"] and outcome.valid
     with pytest.raises(ContenderError, match="sequential is wrong, so it has no figure: digest"):
         checked_run(implementations.get("sequential"), stream, workers=1, reference_digest="0" * 16)
 

@@ -23,10 +23,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.errors import InvalidInput
-from harness.events import RECORD_DTYPE, EventStream, stream_from_bytes
 from harness.runner import run_once
 from implementations import Unavailable, native_cffi
+from protocol.errors import InvalidInput
+from protocol.events import EventStream
+from scenarios import stream_from_bytes
+from scenarios.synthetic.layout import RECORD_DTYPE
 
 from reference import spec_digest_of_file_bytes
 from strategies import streams
@@ -118,7 +120,7 @@ def test_malformed_calls_raise_and_never_abort(
         assert re.search(r"workers must be|batch_events must be", str(e))
         return
     try:
-        digest = engine.run(data, n_keys, done, 0, open_loop=False)
+        digest = engine.run_stream(data, n_keys, done, 0, open_loop=False)
         assert len(data) % 32 == 0 and len(data) // 32 <= done_len and n_keys >= 1  # it only succeeds when all is well
         assert isinstance(digest, int)
     except (InvalidInput, ValueError):
@@ -134,19 +136,19 @@ def test_stale_handles_and_misuse_are_errors() -> None:
     with pytest.raises(ValueError, match="freed"):
         engine.prepare(b"", 1)
     with pytest.raises(ValueError, match="freed"):
-        engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+        engine.run(np.zeros(0, dtype=np.uint64), 0, False)
     with pytest.raises(ValueError, match="freed"):
         engine.digest()
     engine = native_cffi.Engine(native_cffi.MODEL_POOL, 2)
     try:
         with pytest.raises(ValueError, match="evb_engine_prepare first"):
-            engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+            engine.run(np.zeros(0, dtype=np.uint64), 0, False)
         engine.prepare(b"", 1)
         with pytest.raises(ValueError, match="not been handled"):
             engine.digest()
-        engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+        engine.run(np.zeros(0, dtype=np.uint64), 0, False)
         with pytest.raises(ValueError, match="handled already"):
-            engine.handle(np.zeros(0, dtype=np.uint64), 0, False)
+            engine.run(np.zeros(0, dtype=np.uint64), 0, False)
         assert engine.digest() == 0x238275BC38FCBE91  # SPEC §3: the empty stream's digest, one key
     finally:
         engine.free()
@@ -247,9 +249,9 @@ def test_the_engine_handles_what_was_prepared_even_if_the_buffer_changes_after()
     records["value"] = [5, 6]
     engine = native_cffi.Engine(native_cffi.MODEL_SEQUENTIAL, 1)
     try:
-        expected = engine.run(records.copy(), 1, np.zeros(2, np.uint64), 0, False)
+        expected = engine.run_stream(records.copy(), 1, np.zeros(2, np.uint64), 0, False)
         engine.prepare(buffer.view(np.uint8), 1)
-        engine.handle(buffer[4:6], 0, open_loop=False)  # writes over the records' memory
+        engine.run(buffer[4:6], 0, open_loop=False)  # writes over the records' memory
         assert engine.digest() == expected
         assert np.all(buffer[4:6] > 0)
     finally:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from harness.splitmix import mix
+from protocol.splitmix import mix
 from scenarios.orderbook.layout import RECORD_DTYPE, field_rules
 from scenarios.orderbook.semantics import Accounts, Book, Columns, bind, digest
 

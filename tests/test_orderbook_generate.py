@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InvalidInput
-from harness.splitmix import random_stream
 from harness.workload import WorkloadSpec, builtin, generate
+from protocol.errors import InvalidInput
+from protocol.splitmix import random_stream
 from scenarios.orderbook.generate import (
     MAX_PRICE,
     OrderbookParams,

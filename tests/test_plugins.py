@@ -108,11 +108,11 @@ def test_a_plugin_that_exits_or_raises_over_lines_is_one_listed_reason(site: Pat
 
 
 OLD_PROTOCOL = """
-from implementations.base import Contender, ContenderInfo, Session, check_open
+from protocol.contender import Contender, ContenderInfo, PreparedRun, check_open
 
 
-class OldSession(Session):
-    def handle(self, done_ns, t0_ns, open_loop):
+class OldRun(PreparedRun):
+    def run(self, done_ns, t0_ns, open_loop):
         return 0  # the digest, as handle returned it before issue 16
 
 
@@ -121,7 +121,7 @@ class Old(Contender):
 
     def open(self, stream, workers):
         check_open(stream, workers)
-        return OldSession()
+        return OldRun()
 """
 
 
@@ -130,7 +130,7 @@ def test_a_plugin_written_for_the_old_protocol_is_listed_with_one_line_saying_so
     found = {r.name: r for r in implementations.registry()}
     reason = found["old"].reason
     assert not found["old"].available
-    assert "implements the protocol before issue 16: OldSession has no digest()" in reason, reason
+    assert "implements the protocol before issue 16: OldRun has no digest()" in reason, reason
     assert "\n" not in reason and "docs/measurement-window.md" in reason
     assert found["sequential"].available
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}

@@ -26,10 +26,10 @@ import pytest
 import implementations
 from harness import workload
 from harness.allocations import CountingUnavailable, count_allocations
-from harness.events import EventStream
 from harness.runner import reference_digest, run_once
 from implementations import faults, processes
-from implementations.base import ContenderError
+from protocol.contender import ContenderError
+from protocol.events import EventStream
 
 SHM = Path("/dev/shm")
 pytestmark = pytest.mark.skipif(not SHM.is_dir(), reason="POSIX shared memory in /dev/shm, as on Linux")
@@ -94,24 +94,24 @@ def test_a_failing_worker_stops_the_others_and_is_named(monkeypatch: pytest.Monk
 @pytest.mark.usefixtures("leaves_nothing_behind")
 def test_a_worker_that_dies_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
     contender = implementations.get("processes")
-    with contender.open(_stream("contention", 1000), 2) as session:
+    with contender.open(_stream("contention", 1000), 2) as prepared:
         victim = next(p for p in multiprocessing.active_children() if p.name == "eventbench-worker-1")
         os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
         victim.join()  # dead before "go" is sent: the send itself fails
         with pytest.raises(ContenderError, match=r"^processes: worker 1: the worker process exited \(code -9\)"):
-            session.handle(np.zeros(1000, dtype=np.uint64), 0, False)
+            prepared.run(np.zeros(1000, dtype=np.uint64), 0, False)
 
 
 @pytest.mark.usefixtures("leaves_nothing_behind")
 def test_ctrl_c_stops_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The signal is sent once handling has begun (starting the workers can take seconds here)."""
-    handle = processes.ProcessesSession.handle
+    real_run = processes.ProcessesRun.run
 
-    def interrupted_handle(self: processes.ProcessesSession, *args: Any) -> None:
+    def interrupted_run(self: processes.ProcessesRun, *args: Any) -> None:
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-        handle(self, *args)
+        real_run(self, *args)
 
-    monkeypatch.setattr(processes.ProcessesSession, "handle", interrupted_handle)
+    monkeypatch.setattr(processes.ProcessesRun, "run", interrupted_run)
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         run_once(implementations.get("processes"), _stream("paced", 200_000), workers=2, mode="open")  # 20 s
@@ -169,7 +169,7 @@ class _ShellsOut(implementations.Contender):
 
     info = implementations.ContenderInfo("shells-out", "python", "sequential", parallel=False)
 
-    def open(self, stream: EventStream, workers: int) -> implementations.Session:
+    def open(self, stream: EventStream, workers: int) -> implementations.PreparedRun:
         inner = implementations.get("sequential").open(stream, workers)
         original = inner.handle
 
@@ -213,12 +213,12 @@ def test_a_session_never_closed_is_released_at_exit(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("leaves_nothing_behind")
 def test_a_worker_that_cannot_start_says_why_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     """A segment a worker cannot map (here: one removed before it starts) is named by the parent."""
-    start_workers = processes.ProcessesSession._start_workers
+    start_workers = processes.ProcessesRun._start_workers
 
-    def without_the_stream(self: processes.ProcessesSession, stream_name: str, results_name: str) -> None:
+    def without_the_stream(self: processes.ProcessesRun, stream_name: str, results_name: str) -> None:
         start_workers(self, "eventbench-no-such-segment", results_name)
 
-    monkeypatch.setattr(processes.ProcessesSession, "_start_workers", without_the_stream)
+    monkeypatch.setattr(processes.ProcessesRun, "_start_workers", without_the_stream)
     with pytest.raises(ContenderError) as failure:
         implementations.get("processes").open(_stream("contention", 1000), 2)
     message = str(failure.value)

@@ -12,8 +12,9 @@ import pytest
 from test_orderbook import EIGHT
 
 import scenarios
-from harness.errors import InvalidInput
-from harness.events import HEADER_V2, read_evts, stream_from_bytes, validated_stream, write_evts
+from protocol.errors import InvalidInput
+from protocol.events import HEADER_V2, validated_stream, write_evts
+from scenarios import SYNTHETIC, read_evts, stream_from_bytes
 
 from orderbook_reference import encode_v2, orderbook_digest
 
@@ -50,7 +51,7 @@ def test_the_contracts_version_2_file_to_the_bit(tmp_path: Path) -> None:
 
 def test_a_synthetic_stream_is_still_written_as_version_1() -> None:
     records = np.zeros(1, dtype=scenarios.get("synthetic").record_dtype)
-    assert validated_stream(1, records, "one").to_bytes()[8:12] == struct.pack("<I", 1)
+    assert validated_stream(1, records, "one", SYNTHETIC).to_bytes()[8:12] == struct.pack("<I", 1)
 
 
 def _header(**fields: object) -> bytes:

@@ -1,4 +1,4 @@
-"""SPEC §3's test vectors, through the tests' own reference, harness.splitmix and every contender."""
+"""SPEC §3's test vectors, through the tests' own reference, protocol.splitmix and every contender."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import implementations
-from harness.events import empty_records, validated_stream
 from harness.runner import run_once
-from harness.splitmix import digest, digest_hex, mix, mix_array
+from protocol.events import empty_records, validated_stream
+from protocol.splitmix import digest, digest_hex, mix, mix_array
+from scenarios import SYNTHETIC
 
 from reference import spec_digest_of_file_bytes, spec_mix
 from strategies import stream_of
@@ -30,7 +31,7 @@ def test_mix_vectors() -> None:
 
 def test_empty_stream_digest() -> None:
     assert digest_hex(digest(0, [0], [0], 0)) == "238275bc38fcbe91"
-    empty = validated_stream(1, empty_records(0), "<empty>")
+    empty = validated_stream(1, empty_records(0, SYNTHETIC), "<empty>", SYNTHETIC)
     assert spec_digest_of_file_bytes(empty.to_bytes()) == "238275bc38fcbe91"
 
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from harness import report, results, trials
 from harness.cli import main
-from harness.errors import InvalidInput
 from harness.stats import Interval, median_interval
 from harness.sweep import (
     DEFAULT_TRIALS,
@@ -26,6 +25,7 @@ from harness.sweep import (
     sustained_rate,
 )
 from harness.workload import builtin, generate
+from protocol.errors import InvalidInput
 
 OBJECTIVE = 1_000_000
 

@@ -31,13 +31,13 @@ def test_a_failing_handler_names_the_event_and_joins_every_thread(monkeypatch: p
 def test_an_interrupt_stops_the_workers_without_handling_the_rest() -> None:
     # 400 events that each wait 20 ms: 8 s of work for one worker, interrupted after 0.2 s.
     stream = stream_of(1, [(i, 0, i, 0, 2, 0, 20_000) for i in range(400)])
-    session = threaded.Threaded().open(stream, 1)
+    prepared = threaded.Threaded().open(stream, 1)
     done = np.zeros(stream.n_events, dtype=np.uint64)
     # A real SIGINT, as Ctrl-C sends: it interrupts the main thread's blocking join.
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    with pytest.raises(KeyboardInterrupt), session:
-        session.handle(done, 0, open_loop=False)
+    with pytest.raises(KeyboardInterrupt), prepared:
+        prepared.run(done, 0, open_loop=False)
     timer.cancel()
     assert _live_workers() == 0
     handled = np.count_nonzero(done)

@@ -1,4 +1,4 @@
-"""One window (docs/measurement-window.md): every figure of a run covers ``Session.handle`` only.
+"""One window (docs/measurement-window.md): every figure of a run covers ``PreparedRun.handle`` only.
 
 The stream that showed the old fault: a few thousand events over a million keys. Making a
 million keys' state and digesting it is far more work than handling 3,000 events; inside
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import implementations
-from harness.events import EventStream, empty_records, validated_stream
 from harness.runner import figures, run_once
 from implementations import Contender, Unavailable
+from protocol.events import EventStream, empty_records, validated_stream
+from scenarios import SYNTHETIC
 
 from reference import spec_digest_of_file_bytes
 
@@ -29,11 +30,11 @@ SINGLE_THREADED = ["sequential", "native-sequential", "c-sequential"]
 
 def _spread_over(n_keys: int) -> EventStream:
     """EVENTS update events, each on a different key spread over ``n_keys`` keys (or cycling)."""
-    records = empty_records(EVENTS)
+    records = empty_records(EVENTS, SYNTHETIC)
     records["seq"] = np.arange(EVENTS)
     records["value"] = np.arange(EVENTS) * 0x9E3779B9
     records["key"] = (np.arange(EVENTS) * 349) % n_keys
-    return validated_stream(n_keys, records, f"<{EVENTS} events over {n_keys} keys>")
+    return validated_stream(n_keys, records, f"<{EVENTS} events over {n_keys} keys>", SYNTHETIC)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +88,8 @@ def test_a_session_handles_once() -> None:
     """State is made in open, so a second handle would start from the first run's state."""
     stream = _spread_over(64)
     for name in ["sequential", "threaded", "asyncio", "native", "native-sequential"]:
-        with _contender(name).open(stream, 2) as session:
-            session.handle(np.zeros(EVENTS, dtype=np.uint64), 0, False)
+        with _contender(name).open(stream, 2) as prepared:
+            prepared.run(np.zeros(EVENTS, dtype=np.uint64), 0, False)
             with pytest.raises((implementations.ContenderError, ValueError), match=r"handles one run|handled already"):
-                session.handle(np.zeros(EVENTS, dtype=np.uint64), 0, False)
-            assert session.digest() == int(spec_digest_of_file_bytes(stream.to_bytes()), 16)
+                prepared.run(np.zeros(EVENTS, dtype=np.uint64), 0, False)
+            assert prepared.digest() == int(spec_digest_of_file_bytes(stream.to_bytes()), 16)

@@ -11,9 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.errors import InvalidInput
-from harness.events import SYNTHETIC, first_bad_record
-from harness.splitmix import GAMMA, MASK64, mix, random_stream
 from harness.workload import (
     Arrival,
     KindWeights,
@@ -25,6 +22,10 @@ from harness.workload import (
     load_workload,
     spec_from_toml_text,
 )
+from protocol.errors import InvalidInput
+from protocol.events import first_bad_record
+from protocol.splitmix import GAMMA, MASK64, mix, random_stream
+from scenarios import SYNTHETIC
 
 # The bytes of every built-in workload, pinned: the same spec must give the same
 # bytes on every machine, Python and numpy version. A change here changes history.
@@ -84,7 +85,7 @@ specs = st.builds(
 def test_generated_streams_are_valid_and_deterministic(spec: WorkloadSpec) -> None:
     stream = generate(spec)
     assert stream.n_events == spec.events and stream.n_keys == spec.keys
-    assert first_bad_record(stream.records, stream.n_keys) is None
+    assert first_bad_record(stream.records, stream.n_keys, stream.scenario) is None
     assert generate(spec).to_bytes() == stream.to_bytes()
     kinds, work = stream.column("kind"), stream.column("work")
     for kind, (low, high) in ((1, spec.params.compute_rounds), (2, spec.params.block_us)):

@@ -17,9 +17,10 @@ import time
 
 import numpy as np
 
-from harness.events import AGGREGATE, BLOCK, COMPUTE, EventStream
-from harness.splitmix import MASK64, digest, mix
-from implementations.base import Contender, ContenderInfo, Session, check_open, handler_failed
+from protocol.contender import Contender, ContenderInfo, PreparedRun, check_open, handler_failed
+from protocol.events import EventStream
+from protocol.splitmix import MASK64, digest, mix
+from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE
 
 
 def _wait_until(deadline_ns: int) -> None:
@@ -27,7 +28,7 @@ def _wait_until(deadline_ns: int) -> None:
         time.sleep(min(remaining, 10_000_000) / 1e9)  # short slices: Ctrl-C is seen between them
 
 
-class YoursSession(Session):
+class YoursRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         # Setup, before the clock: decode the records into whatever form your handlers want,
         # and make the state they keep.
@@ -38,7 +39,7 @@ class YoursSession(Session):
         self.counts: dict[int, int] = {}
         self.g = 0
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         # The timed window: handling only. Each done_ns[i] is written as event i finishes.
         states, counts = self.states, self.counts
         for i, (arrival, value, key, kind, work) in enumerate(self.events):
@@ -74,6 +75,6 @@ class Yours(Contender):
         description="the one-file example: per-key state in dicts",
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)  # bad input is a clear error, before anything starts
-        return YoursSession(stream)
+        return YoursRun(stream)

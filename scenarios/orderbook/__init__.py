@@ -3,7 +3,7 @@
 from importlib import resources
 from typing import Any
 
-from scenarios.base import DefaultWorkloads, Scenario
+from protocol.scenario import DefaultWorkloads, Scenario
 from scenarios.orderbook import generate, layout
 from scenarios.orderbook.semantics import OrderbookPython
 

@@ -3,7 +3,7 @@
 The harness draws ``seq``, ``arrival_ns`` and ``key`` (the instrument) as for every scenario;
 this module fills the rest of each record from the ``[orderbook]`` table's parameters. As in
 ``harness/workload.py``, every field is drawn from its own counter-based SplitMix64 stream
-(``harness.splitmix.random_stream``, output ``i`` a pure function of the seed, the stream id and ``i``)
+(``protocol.splitmix.random_stream``, output ``i`` a pure function of the seed, the stream id and ``i``)
 and decided by exact integer arithmetic: kinds and the crossing fraction by exact 32-bit
 thresholds (Fractions), quantities, offsets, steps and cancel targets by multiply-shift. Only the
 accounts' Zipf table goes through floating point, exactly as the harness's Zipf keys do.
@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import InvalidInput
-from harness.splitmix import random_stream
+from protocol.errors import InvalidInput
+from protocol.splitmix import random_stream
 from scenarios.orderbook.layout import RECORD_DTYPE
 from scenarios.orderbook.semantics import BUY, CANCEL, LIMIT, N_ACCOUNTS
 from scenarios.tables import int_pair, typed

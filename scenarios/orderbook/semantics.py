@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.splitmix import MASK64, mix
+from protocol.splitmix import MASK64, mix
 
 LIMIT, MARKET, CANCEL = 0, 1, 2
 BUY, SELL = 0, 1
@@ -181,7 +181,7 @@ def digest(n_events: int, books: Sequence[Book], accounts: Accounts) -> int:
 
 
 class OrderbookPython:
-    """:class:`scenarios.base.PythonSemantics` for the order book."""
+    """:class:`protocol.scenario.PythonSemantics` for the order book."""
 
     def columns(self, records: np.ndarray) -> Columns:
         names = ("seq", "key", "kind", "side", "account", "price", "qty", "target")

@@ -2,7 +2,7 @@
 
 from importlib import resources
 
-from scenarios.base import DefaultWorkloads, Scenario
+from protocol.scenario import DefaultWorkloads, Scenario
 from scenarios.synthetic import generate, layout
 from scenarios.synthetic.semantics import SyntheticPython
 

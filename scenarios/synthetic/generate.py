@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import InvalidInput
-from harness.splitmix import random_stream
+from protocol.errors import InvalidInput
+from protocol.splitmix import random_stream
 from scenarios.synthetic.layout import BLOCK, COMPUTE
 from scenarios.tables import int_pair, typed
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.splitmix import MASK64, mix
+from protocol.splitmix import MASK64, mix
 from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE
 
 Guard = Callable[..., AbstractContextManager[object]]
@@ -78,7 +78,7 @@ def digest(n_events: int, keys: Keys, total: Total) -> int:
 
 
 class SyntheticPython:
-    """:class:`scenarios.base.PythonSemantics` for SPEC §3."""
+    """:class:`protocol.scenario.PythonSemantics` for SPEC §3."""
 
     def columns(self, records: np.ndarray) -> Columns:
         return Columns(records["key"].tolist(), records["kind"].tolist(), records["value"].tolist(),

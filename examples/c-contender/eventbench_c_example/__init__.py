@@ -15,18 +15,18 @@ import threading
 import numpy as np
 
 from eventbench_c_example._handlers import ffi, lib
-from harness.events import EventStream
-from implementations.base import Contender, ContenderError, ContenderInfo, Session, check_open
+from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, check_open
+from protocol.events import EventStream
 
 _FAILURES = {  # handlers.h's codes, in words
     lib.EVBC_NO_MEMORY: "out of memory (the per-key state arrays)",
     lib.EVBC_BAD_RECORD: "a record breaks SPEC §1 (kind or key out of range)",
     lib.EVBC_CANCELLED: "cancelled",
-    lib.EVBC_HANDLED_ALREADY: "a session handles one run; open another",
+    lib.EVBC_HANDLED_ALREADY: "a prepared run runs once; open another",
 }
 
 
-class CSequentialSession(Session):
+class CSequentialRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         # Setup, before the clock: the records in SPEC §2's layout and the per-key state.
         self.records = np.ascontiguousarray(stream.records)  # as handlers.h declares it
@@ -36,7 +36,7 @@ class CSequentialSession(Session):
             raise ContenderError(f"c-sequential: {_FAILURES[lib.EVBC_NO_MEMORY]}")
         self.state = ffi.gc(state, lib.evbc_state_free)  # freed by close(), or when collected
 
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         outcome: list[int | BaseException] = []
         records = ffi.from_buffer("evbc_record[]", self.records)
         done = ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
@@ -87,6 +87,6 @@ class CSequential(Contender):
         description="the plugin example: the SPEC's handlers in C through cffi, one loop",
     )
 
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers)
-        return CSequentialSession(stream)
+        return CSequentialRun(stream)

@@ -65,7 +65,7 @@ from importlib import resources
 
 from eventbench_ratelimit import generate, record
 from eventbench_ratelimit.handler import RatelimitPython
-from scenarios.base import Scenario
+from protocol.scenario import Scenario
 
 SCENARIO = Scenario(
     name=record.NAME,

@@ -2,7 +2,7 @@
 
 eventbench draws ``seq``, ``arrival_ns`` and ``key`` (the client); :func:`fill_fields` draws
 the rest, for the whole stream at once (numpy, no loop per event). Each field has its own
-counter-based stream (``harness.splitmix.random_stream``: output ``i`` is a pure function of the
+counter-based stream (``protocol.splitmix.random_stream``: output ``i`` is a pure function of the
 seed, the stream's id and ``i``), and integer arithmetic decides every field, so a workload
 gives the same bytes on every machine and numpy version, and the first ``m`` records of a
 stream are the stream of ``m`` events.
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from eventbench_ratelimit.record import N_ENDPOINTS, N_PLANS, RECORD_DTYPE
-from harness.errors import InvalidInput
-from harness.splitmix import random_stream
+from protocol.errors import InvalidInput
+from protocol.splitmix import random_stream
 from scenarios.tables import int_pair, typed
 
 TABLES = ("ratelimit",)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eventbench_ratelimit.record import N_ENDPOINTS
-from harness.splitmix import mix
+from protocol.splitmix import mix
 
 MICRO = 1_000_000  # tokens are counted in millionths, so that a refill is an exact integer
 CAPACITY = (20, 100, 500, 5000)  # tokens, by plan: free, basic, pro, enterprise
@@ -140,7 +140,7 @@ def digest(n_events: int, clients: Clients, ledger: Ledger) -> int:
 
 
 class RatelimitPython:
-    """``scenarios.base.PythonSemantics`` for the rate limiter: what eventbench's executors call."""
+    """``protocol.scenario.PythonSemantics`` for the rate limiter: what eventbench's executors call."""
 
     def columns(self, records: np.ndarray) -> Columns:
         return Columns(*(records[name].tolist() for name in Columns.__dataclass_fields__))

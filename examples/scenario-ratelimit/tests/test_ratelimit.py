@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from ratelimit_reference import digest_of_file_bytes
 
 from harness import workload
-from harness.errors import InvalidInput
-from harness.events import EventStream, validated_stream
 from harness.testing import differential_tests
+from protocol.errors import InvalidInput
+from protocol.events import EventStream, validated_stream
 
 # (seq, arrival_ns, t_us, key, cost, endpoint, plan, upstream_us)
 VECTORS = [

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.errors import InvalidInput
+from protocol.errors import InvalidInput
 
 
 def _umask() -> int:

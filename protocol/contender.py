@@ -5,15 +5,15 @@ A run has three phases (docs/measurement-window.md):
 * ``Contender.open(stream, workers)`` is setup, before the clock: decoding the stream into
   the contender's own form, making the per-key state, buffers, pools, worker processes.
   The harness times it apart (``setup_s``).
-* ``Session.handle(done_ns, t0_ns, open_loop)`` is the timed window, and handles only:
+* ``PreparedRun.run(done_ns, t0_ns, open_loop)`` is the timed window, and handles only:
   every event, each one's completion time (``time.monotonic_ns()`` clock) written into
   ``done_ns`` as it finishes. Every figure of the run (wall time, throughput, latency, CPU
-  time, context switches, allocations) covers this call and nothing else. A session handles
+  time, context switches, allocations) covers this call and nothing else. A prepared run runs
   once.
-* ``Session.digest()``, after the window: the digest of the final state (SPEC §3), never
+* ``PreparedRun.digest()``, after the window: the digest of the final state (SPEC §3), never
   measured.
 
-The harness times ``handle`` and checks what it wrote; a contender never times itself.
+The harness times ``run`` and checks what it wrote; a contender never times itself.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from types import TracebackType
 
 import numpy as np
 
-from harness.events import EventStream, validated_stream
+from protocol.events import EventStream, validated_stream
 
 
 @dataclass(frozen=True)
@@ -75,19 +75,19 @@ def handler_failed(contender: str, index: int, error: BaseException | str) -> Co
     return ContenderError(f"{contender}: handling event {index} failed: {what}")
 
 
-class Session(ABC):
+class PreparedRun(ABC):
     """One prepared run. Use as a context manager so pools are always shut down."""
 
-    handled = False  # set by handle_once: a session's state was made for one run
+    used = False  # set by mark_run: its state was made for one run
 
-    def handle_once(self, contender: str) -> None:
-        """Marks this session handled; a second run of it is an error naming ``contender``."""
-        if self.handled:
-            raise ContenderError(f"{contender}: a session handles one run; open another")
-        self.handled = True
+    def mark_run(self, contender: str) -> None:
+        """Marks this prepared run used; a second run of it is an error naming ``contender``."""
+        if self.used:
+            raise ContenderError(f"{contender}: a prepared run runs once; open another")
+        self.used = True
 
     @abstractmethod
-    def handle(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         """The timed window: handles every event and fills ``done_ns`` (uint64, one per event),
         each slot as its event finishes; nothing after the last event that can wait for
         :meth:`digest` (:func:`done_slots` writes straight into ``done_ns``).
@@ -105,7 +105,7 @@ class Session(ABC):
     def close(self) -> None:  # noqa: B027 - a no-op is right for sessions that hold nothing
         """Releases what ``open`` took (threads, native handles). Idempotent."""
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> PreparedRun:
         return self
 
     def __exit__(
@@ -122,13 +122,13 @@ def check_open(stream: object, workers: object, *, check_records: bool = True) -
     an ``IndexError`` in a worker, a million threads started, or a digest of garbage.
 
     The stream is checked again here because an ``EventStream`` can be built without
-    :func:`harness.events.validated_stream`; this costs one vectorised pass over the records.
+    :func:`protocol.events.validated_stream`; this costs one vectorised pass over the records.
     A contender that validates the records itself as it prepares (the native engine) passes
     ``check_records=False``. Raises ``ValueError`` for a bad argument, :class:`InvalidInput`
     for records that break SPEC §1–2.
     """
     if not isinstance(stream, EventStream):
-        raise ValueError(f"stream must be an EventStream (from harness.events), got {type(stream).__name__}")
+        raise ValueError(f"stream must be an EventStream (from protocol.events), got {type(stream).__name__}")
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers!r}")
     if not isinstance(stream.records, np.ndarray) or stream.records.dtype != stream.scenario.record_dtype:
@@ -143,7 +143,7 @@ class Contender(ABC):
     info: ContenderInfo
 
     @abstractmethod
-    def open(self, stream: EventStream, workers: int) -> Session:
+    def open(self, stream: EventStream, workers: int) -> PreparedRun:
         """Setup for one run of ``stream`` (untimed). Starts with :func:`check_open`."""
 
     def effective_workers(self, requested: int) -> int:

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-import scenarios
-from harness.errors import InvalidInput
-from harness.storage import atomic_write_bytes
-from scenarios.base import Scenario
-from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE, RECORD_DTYPE, RECORD_SIZE, UPDATE
+from protocol.errors import InvalidInput
+from protocol.scenario import Scenario
+from protocol.storage import atomic_write_bytes
 
-__all__ = ["AGGREGATE", "BLOCK", "COMPUTE", "RECORD_DTYPE", "RECORD_SIZE", "UPDATE"]  # synthetic's, as before
-SYNTHETIC = scenarios.get(scenarios.DEFAULT)
+# Which scenario a name means: the registry's ``scenarios.get``, passed in by whoever reads a
+# file, so that the file format sits below the scenarios it carries. Raises KeyError saying why.
+ScenarioLookup = Callable[[str], Scenario]
+V1_SCENARIO = ("synthetic", 1)  # a version-1 file holds this scenario, and only it is written as one
 HEADER = struct.Struct("<8sIIQQ")  # version 1: magic, version, n_keys, n_events, reserved
 HEADER_SIZE = HEADER.size
 HEADER_V2 = struct.Struct("<8sIIQII24sQ")  # magic, version, n_keys, n_events, record_size, scenario version,
@@ -50,8 +50,8 @@ class EventStream:
 
     n_keys: int
     records: np.ndarray
-    source: str = "<stream>"  # the file or workload it came from, for error messages
-    scenario: Scenario = SYNTHETIC
+    source: str  # the file or workload it came from, for error messages
+    scenario: Scenario
 
     @property
     def n_events(self) -> int:
@@ -60,7 +60,7 @@ class EventStream:
     def header_bytes(self) -> bytes:
         """Version 1 for ``synthetic`` version 1, as SPEC §2 has always written it; version 2 otherwise."""
         s = self.scenario
-        if s.name == SYNTHETIC.name and s.version == SYNTHETIC.version:
+        if (s.name, s.version) == V1_SCENARIO:
             return HEADER.pack(MAGIC, VERSION, self.n_keys, self.n_events, 0)
         name = s.name.encode("ascii")
         return HEADER_V2.pack(MAGIC, 2, self.n_keys, self.n_events, s.record_size, s.version, name, 0)
@@ -92,11 +92,11 @@ class EventStream:
             )
 
 
-def empty_records(n_events: int, scenario: Scenario = SYNTHETIC) -> np.ndarray:
+def empty_records(n_events: int, scenario: Scenario) -> np.ndarray:
     return np.zeros(n_events, dtype=scenario.record_dtype)
 
 
-def validated_stream(n_keys: int, records: np.ndarray, source: str, scenario: Scenario = SYNTHETIC) -> EventStream:
+def validated_stream(n_keys: int, records: np.ndarray, source: str, scenario: Scenario) -> EventStream:
     """Applies the header's key range and every per-record rule; raises :class:`InvalidInput`."""
     _check_n_keys(n_keys, source)
     if records.dtype != scenario.record_dtype:
@@ -108,7 +108,7 @@ def validated_stream(n_keys: int, records: np.ndarray, source: str, scenario: Sc
     return EventStream(n_keys, records, source, scenario)
 
 
-def first_bad_record(records: np.ndarray, n_keys: int, scenario: Scenario = SYNTHETIC) -> tuple[int, str] | None:
+def first_bad_record(records: np.ndarray, n_keys: int, scenario: Scenario) -> tuple[int, str] | None:
     """The lowest record index that breaks a rule (SPEC §2's on the harness's columns, then the
     scenario's own), with the rule, or None.
 
@@ -154,7 +154,7 @@ class Header:
     scenario: Scenario
 
 
-def parse_header(header: bytes, file_size: int, source: str) -> Header:
+def parse_header(header: bytes, file_size: int, source: str, lookup: ScenarioLookup) -> Header:
     """Checks a version-1 (SPEC §2) or version-2 (SPEC §7) header and the file's size.
 
     The size is checked here, before the body is read, so a header that claims 2**60 events
@@ -170,9 +170,9 @@ def parse_header(header: bytes, file_size: int, source: str) -> Header:
         _check_n_keys(n_keys, source)
         if reserved != 0:
             raise InvalidInput(source, "header", f"reserved field is {reserved}, must be 0")
-        parsed = Header(n_keys, n_events, HEADER_SIZE, SYNTHETIC)
+        parsed = Header(n_keys, n_events, HEADER_SIZE, _scenario(lookup, V1_SCENARIO[0], source))
     elif version == 2:
-        parsed = _parse_v2(header, file_size, source)
+        parsed = _parse_v2(header, file_size, source, lookup)
     else:
         raise InvalidInput(source, "header", f"version is {version}, must be 1 or 2")
     expected = parsed.size + parsed.scenario.record_size * parsed.n_events
@@ -185,7 +185,14 @@ def parse_header(header: bytes, file_size: int, source: str) -> Header:
     return parsed
 
 
-def _parse_v2(header: bytes, file_size: int, source: str) -> Header:
+def _scenario(lookup: ScenarioLookup, name: str, source: str) -> Scenario:
+    try:
+        return lookup(name)
+    except KeyError as e:
+        raise InvalidInput(source, "scenario", str(e.args[0])) from None
+
+
+def _parse_v2(header: bytes, file_size: int, source: str, lookup: ScenarioLookup) -> Header:
     if len(header) < HEADER_V2_SIZE:
         raise InvalidInput(
             source, "header", f"file is {file_size} bytes, shorter than the {HEADER_V2_SIZE}-byte version-2 header"
@@ -199,10 +206,7 @@ def _parse_v2(header: bytes, file_size: int, source: str) -> Header:
         raise InvalidInput(
             source, "header", f"scenario name {raw_name!r} must be 1-24 of a-z, 0-9 and '-', then NUL bytes only"
         )
-    try:
-        scenario = scenarios.get(name.decode("ascii"))
-    except KeyError as e:
-        raise InvalidInput(source, "scenario", str(e.args[0])) from None
+    scenario = _scenario(lookup, name.decode("ascii"), source)
     if record_size != scenario.record_size:
         raise InvalidInput(
             source, "record_size", f"{record_size} bytes, but a record of {scenario.name} is {scenario.record_size}"
@@ -217,22 +221,22 @@ def _parse_v2(header: bytes, file_size: int, source: str) -> Header:
     return Header(n_keys, n_events, HEADER_V2_SIZE, scenario)
 
 
-def stream_from_bytes(data: bytes | bytearray | memoryview, source: str = "<bytes>") -> EventStream:
+def stream_from_bytes(data: bytes | bytearray | memoryview, source: str, lookup: ScenarioLookup) -> EventStream:
     """Parses and validates a whole ``.evts`` image held in memory."""
     view = memoryview(data).cast("B")
-    header = parse_header(bytes(view[:HEADER_V2_SIZE]), len(view), source)
+    header = parse_header(bytes(view[:HEADER_V2_SIZE]), len(view), source, lookup)
     dtype = header.scenario.record_dtype
     records = np.frombuffer(view, dtype=dtype, count=header.n_events, offset=header.size).copy()
     return validated_stream(header.n_keys, records, source, header.scenario)
 
 
-def read_evts(path: str | os.PathLike[str]) -> EventStream:
+def read_evts(path: str | os.PathLike[str], lookup: ScenarioLookup) -> EventStream:
     """Reads and validates a ``.evts`` file; raises :class:`InvalidInput` naming the file."""
     source = str(path)
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            header = parse_header(f.read(HEADER_V2_SIZE), size, source)
+            header = parse_header(f.read(HEADER_V2_SIZE), size, source, lookup)
             f.seek(header.size)
             records = np.fromfile(f, dtype=header.scenario.record_dtype, count=header.n_events)
     except OSError as e:
