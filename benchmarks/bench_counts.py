@@ -6,9 +6,13 @@
 * Instructions per event, counted by valgrind's callgrind: the instructions of a process
   handling a long prefix of the stream, minus those of one handling a short prefix, over
   the difference in events. What is the same in both cancels; what remains is the handling
-  (opening the session included, and freeing it). One callgrind process starts, imports and
-  generates once for every (contender, workload), then forks a child per run; callgrind
-  zeroes each child's count where its run begins (``callgrind_subject.py``). Until
+  (the contender's ``open`` included). One callgrind process starts, imports and generates
+  once for every (contender, workload), then forks a child per run through the harness's
+  checked driver; callgrind zeroes each child's count as its ``open`` begins and writes it as
+  its window ends, so the run's checks, its digest and ``close`` are not counted
+  (``callgrind_subject.py``). Until December 2026 the count ran on to the child's exit,
+  unchecked; on the same commit the two agree to within 0.1 % (docs/regression-tracking.md).
+  Until
   December 2026 each run was a process of its own, started, importing and generating under
   callgrind: 14 pairs took 353 s that way, ~50 s forked. Both ways give the same figure to
   within 0.25 % (docs/regression-tracking.md has the comparison), less than an unrelated
@@ -161,14 +165,16 @@ def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int]
     """The instructions of each thread of each run's child, its main thread first, or why the run
     failed. One callgrind process runs the subject, which forks a child per run
     (``benchmarks/callgrind_subject.py``); ``--zero-before=getppid`` starts each child's count
-    where it begins its run, and ``--separate-threads`` writes thread N of process P to
-    ``callgrind.P-0N``."""
+    as its contender opens, ``--dump-before=getpgrp`` writes it as the window ends, and
+    ``--separate-threads`` writes thread N of process P's first dump to ``callgrind.P.1-0N``."""
     env = {**os.environ, **QUIET}
+    digests = reference_digests(plan)
     with tempfile.TemporaryDirectory(prefix="eventbench-callgrind-") as tmp:
         out = Path(tmp) / "callgrind"
-        runs = [",".join(map(str, run)) for run in plan]
+        runs = [",".join(map(str, (*run, digests[run[1:]]))) for run in plan]
         command = ["valgrind", "--tool=callgrind", "--separate-threads=yes", "--zero-before=getppid",
-                   f"--callgrind-out-file={out}.%p", sys.executable, str(SUBJECT), *runs]  # fmt: skip
+                   "--dump-before=getpgrp", f"--callgrind-out-file={out}.%p", sys.executable, str(SUBJECT),
+                   *runs]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         children = [json.loads(line) for line in done.stdout.splitlines()]
         if done.returncode != 0 or len(children) != len(plan):
@@ -178,8 +184,8 @@ def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int]
             if child["status"] != 0:
                 counted.append(f"{run[0]} on {run[1]} ({run[2]} events) exited {child['status']}: {_said(done.stderr)}")
                 continue
-            threads = sorted(
-                Path(tmp).glob(f"{out.name}.{child['pid']}-*"), key=lambda p: int(p.name.rpartition("-")[2])
+            threads = sorted(  # part 1: the count written as the window ended
+                Path(tmp).glob(f"{out.name}.{child['pid']}.1-*"), key=lambda p: int(p.name.rpartition("-")[2])
             )
             if not threads or not threads[0].name.endswith("-01"):
                 raise RuntimeError(
@@ -187,6 +193,20 @@ def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int]
                 )
             counted.append([total_instructions(thread.read_text()) for thread in threads])
         return counted
+
+
+def reference_digests(plan: list[tuple[str, str, int, int]]) -> dict[tuple[str, int, int], str]:
+    """The reference's digest of each run's stream (workload, events handled, events generated),
+    outside callgrind, for the subject to check its runs against. ``harness.runner.reference_digest``
+    does this for one stream, but only from c8bbf9f on; ``run_once`` measures older commits too."""
+    digests = {}
+    for workload, n_events, generated in sorted({run[1:] for run in plan}):
+        stream = suite.stream(workload, generated).prefix(n_events)
+        outcome = suite.run_once(suite.implementations.get(suite.REFERENCE), stream, workers=1, mode="closed")
+        if not outcome.valid:
+            raise RuntimeError(f"the reference failed its own checks on {workload}: {outcome.failures()}")
+        digests[workload, n_events, generated] = str(outcome.digest)
+    return digests
 
 
 def _said(stderr: str) -> str:

@@ -1,45 +1,49 @@
 """The process callgrind counts (run as a script by ``bench_counts``; asv finds no benchmark here).
 
-    python callgrind_subject.py CONTENDER,WORKLOAD,N_EVENTS,GENERATED [...]
+    python callgrind_subject.py CONTENDER,WORKLOAD,N_EVENTS,GENERATED,DIGEST [...]
 
 Starts once for every run it is given: imports the harness and generates GENERATED events of
 each WORKLOAD (so start-up and generation cost the same whatever N_EVENTS is). Then, one run
-after the other, it forks a child that calls ``os.getppid()`` first -- ``bench_counts`` runs
-callgrind with ``--zero-before=getppid``, so a child's counts start there -- opens a session
-for the first N_EVENTS with CONTENDER on one thread, handles them closed loop, and leaves
-through ``os._exit`` (what would follow is the same in every run). Every child forks from the
-same state, so two children that differ only in N_EVENTS differ only in their handling. One
+after the other, it forks a child that drives one closed-loop run of the first N_EVENTS with
+CONTENDER on one thread through the harness's checked driver (``harness.runner.checked_run``):
+the run's checks and its digest against DIGEST (the reference's, computed outside callgrind by
+``bench_counts``) apply as to every other figure, so a wrong run has no count. callgrind counts
+from the contender's ``open`` to the end of its window: the child calls ``os.getppid()`` as
+``open`` begins (``bench_counts`` runs callgrind with ``--zero-before=getppid``) and
+``os.getpgrp()`` as the window ends (``--dump-before=getpgrp`` writes the count then, as part 1),
+so the checks, the digest and ``close`` that follow are not counted. Every child forks from
+the same state, so two children that differ only in N_EVENTS differ only in their handling. One
 line per run on stdout, in order: ``{"pid": ..., "status": ...}`` (a child's exit status, 0
-when it handled its events; a failure's traceback is on stderr). Only the contender's own work
-is counted: the harness's checks are not run here (the other suites check every run they
-measure).
+when its run was right; a failure's traceback is on stderr).
+
+A commit from before the checked driver (asv measures old commits with today's suite) is
+counted over the same stretch, unchecked: its own suites checked it.
 """
 
 from __future__ import annotations
 
-import gc
-import json
 import os
 import sys
 import traceback
+from typing import Any
 
 
-def main(runs: list[tuple[str, str, int, int]]) -> None:
+def main(runs: list[tuple[str, str, int, int, str]]) -> None:
+    import json
+
     import implementations
     from harness.workload import builtin, generate
 
     streams = {}
-    for _, workload, _, generated in runs:
+    for _, workload, _, generated, _ in runs:
         if (workload, generated) not in streams:
             streams[workload, generated] = generate(builtin(workload).with_events(generated))
-    for contender, workload, n_events, generated in runs:
+    for contender, workload, n_events, generated, digest in runs:
         pid = os.fork()
         if pid == 0:
-            os.getppid()  # callgrind zeroes this process's counts here (--zero-before=getppid)
             status = 1
             try:
-                handle(implementations.get(contender), streams[workload, generated].prefix(n_events))
-                gc.collect()  # what a process's exit would free: a session's reference cycles
+                count(implementations.get(contender), streams[workload, generated].prefix(n_events), digest)
                 status = 0
             except BaseException:
                 traceback.print_exc()
@@ -49,17 +53,65 @@ def main(runs: list[tuple[str, str, int, int]]) -> None:
         print(json.dumps({"pid": pid, "status": os.waitstatus_to_exitcode(status)}), flush=True)
 
 
-def handle(contender, stream) -> None:  # type: ignore[no-untyped-def]
+def count(contender: Any, stream: Any, digest: str) -> None:
+    """One run of ``contender``, counted from its ``open`` to the end of its window."""
+    try:
+        from harness.runner import checked_run
+    except ImportError:  # a commit from before the checked driver
+        _count_unchecked(contender, stream)
+        return
+    checked_run(_Counted(contender), stream, workers=1, reference_digest=digest)
+
+
+class _Counted:
+    """``contender``, with callgrind's count zeroed as it opens and written as its window ends."""
+
+    def __init__(self, contender: Any) -> None:
+        self.contender, self.info = contender, contender.info
+
+    def effective_workers(self, requested: int) -> int:
+        return int(self.contender.effective_workers(requested))
+
+    def open(self, stream: Any, workers: int) -> _CountedRun:
+        os.getppid()  # --zero-before=getppid
+        return _CountedRun(self.contender.open(stream, workers))
+
+
+class _CountedRun:
+    def __init__(self, prepared: Any) -> None:
+        self.prepared = prepared
+
+    def run(self, done_ns: Any, t0_ns: int, open_loop: bool) -> None:
+        prepared = self.prepared
+        window = prepared.handle if hasattr(type(prepared), "handle") else prepared.run
+        window(done_ns, t0_ns, open_loop)
+        os.getpgrp()  # --dump-before=getpgrp
+
+    handle = run  # the window's name in a commit from before PreparedRun.run
+
+    def digest(self) -> int:
+        return int(self.prepared.digest())
+
+    def __enter__(self) -> _CountedRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.prepared.close()
+
+
+def _count_unchecked(contender: Any, stream: Any) -> None:
     import numpy as np
 
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
-    with contender.open(stream, 1) as prepared:
-        prepared.run(done_ns, 0, False)
+    os.getppid()
+    with contender.open(stream, 1) as session:
+        session.handle(done_ns, 0, False)  # the window's name before PreparedRun.run
+        os.getpgrp()
 
 
-def parsed(run: str) -> tuple[str, str, int, int]:
-    contender, workload, n_events, generated = run.split(",")
-    return contender, workload, int(n_events), int(generated)
+def parsed(run: str) -> tuple[str, str, int, int, str]:
+    contender, workload, n_events, generated, digest = run.split(",")
+    return contender, workload, int(n_events), int(generated), digest
 
 
 if __name__ == "__main__":

@@ -171,14 +171,14 @@ class _ShellsOut(implementations.Contender):
 
     def open(self, stream: EventStream, workers: int) -> implementations.PreparedRun:
         inner = implementations.get("sequential").open(stream, workers)
-        original = inner.handle
+        original = inner.run
 
-        def handle(done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+        def run(done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
             burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
             subprocess.run([sys.executable, "-c", burn], check=True)
             original(done_ns, t0_ns, open_loop)
 
-        inner.handle = handle  # type: ignore[method-assign]
+        inner.run = run  # type: ignore[method-assign]
         return inner
 
 

@@ -84,12 +84,12 @@ def test_the_allocation_pass_counts_the_handling_not_the_state(name: str, millio
     assert many.per_event <= few.per_event + 64 / EVENTS, (many, few)
 
 
-def test_a_session_handles_once() -> None:
-    """State is made in open, so a second handle would start from the first run's state."""
+def test_a_prepared_run_runs_once() -> None:
+    """State is made in open, so a second run would start from the first run's state."""
     stream = _spread_over(64)
     for name in ["sequential", "threaded", "asyncio", "native", "native-sequential"]:
         with _contender(name).open(stream, 2) as prepared:
             prepared.run(np.zeros(EVENTS, dtype=np.uint64), 0, False)
-            with pytest.raises((implementations.ContenderError, ValueError), match=r"handles one run|handled already"):
+            with pytest.raises((implementations.ContenderError, ValueError), match=r"runs once|handled already"):
                 prepared.run(np.zeros(EVENTS, dtype=np.uint64), 0, False)
             assert prepared.digest() == int(spec_digest_of_file_bytes(stream.to_bytes()), 16)
