@@ -6,13 +6,14 @@
 * Instructions per event, counted by valgrind's callgrind: the instructions of a process
   handling a long prefix of the stream, minus those of one handling a short prefix, over
   the difference in events. What is the same in both cancels; what remains is the handling
-  (the contender's ``open`` included). One callgrind process starts, imports and generates
+  in the window, as every figure covers. One callgrind process starts, imports and generates
   once for every (contender, workload), then forks a child per run through the harness's
-  checked driver; callgrind zeroes each child's count as its ``open`` begins and writes it as
-  its window ends, so the run's checks, its digest and ``close`` are not counted
-  (``callgrind_subject.py``). Until December 2026 the count ran on to the child's exit,
-  unchecked; on the same commit the two agree to within 0.1 % (docs/regression-tracking.md).
-  Until
+  checked driver; callgrind zeroes each child's count as its window begins and writes it as
+  the window ends, so ``open``, the digest, ``close`` and the run's checks are not counted
+  (``callgrind_subject.py``). Version 1 of this figure counted from before ``open`` to the
+  child's exit, after a ``gc.collect()``, unchecked: that put a collection of the whole state
+  (a full traversal of every object the order book holds) into the order book's figure; the
+  figures of both versions on one commit are in docs/regression-tracking.md. Until
   December 2026 each run was a process of its own, started, importing and generating under
   callgrind: 14 pairs took 353 s that way, ~50 s forked. Both ways give the same figure to
   within 0.25 % (docs/regression-tracking.md has the comparison), less than an unrelated
@@ -23,7 +24,9 @@
   signal watcher, a BLAS pool) runs or not before the process exits as valgrind's scheduler
   happens to switch, and counting it made the figure differ by ~3,000 instructions in one
   run of three. ``threaded`` handles on its worker thread and dispatches on the main one, so
-  every thread is counted (Python contenders start no helper thread); the hand-offs between
+  every thread is counted (Python contenders start no helper thread), the worker over its
+  whole life (callgrind cuts only the main thread at the window; the worker's start in
+  ``open`` and its end in ``close`` are the same for both prefixes); the hand-offs between
   the two depend a little on scheduling: ~3,000 instructions a run, ~1.5 per event over the
   prefixes' difference, against ~12,000 per event on ``contention``. The contenders with
   several threads per worker, or processes (``native``, ``processes``), have no such figure.
@@ -164,9 +167,11 @@ def instructions(plan: list[tuple[str, str, int, int]]) -> list[int | str]:
 def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int] | str]:
     """The instructions of each thread of each run's child, its main thread first, or why the run
     failed. One callgrind process runs the subject, which forks a child per run
-    (``benchmarks/callgrind_subject.py``); ``--zero-before=getppid`` starts each child's count
-    as its contender opens, ``--dump-before=getpgrp`` writes it as the window ends, and
-    ``--separate-threads`` writes thread N of process P's first dump to ``callgrind.P.1-0N``."""
+    (``benchmarks/callgrind_subject.py``); ``--zero-before=getppid`` zeroes the count as the
+    window begins and ``--dump-before=getpgrp`` writes it as the window ends, to
+    ``callgrind.P.1-01`` for process P. Both act on the thread that calls them, the main one;
+    ``--separate-threads`` writes any other thread N's whole life, at exit, to
+    ``callgrind.P-0N``."""
     env = {**os.environ, **QUIET}
     digests = reference_digests(plan)
     with tempfile.TemporaryDirectory(prefix="eventbench-callgrind-") as tmp:
@@ -184,14 +189,14 @@ def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int]
             if child["status"] != 0:
                 counted.append(f"{run[0]} on {run[1]} ({run[2]} events) exited {child['status']}: {_said(done.stderr)}")
                 continue
-            threads = sorted(  # part 1: the count written as the window ended
-                Path(tmp).glob(f"{out.name}.{child['pid']}.1-*"), key=lambda p: int(p.name.rpartition("-")[2])
+            window = Path(tmp) / f"{out.name}.{child['pid']}.1-01"
+            if not window.is_file():
+                raise RuntimeError(f"callgrind wrote no count of {child}'s window: {sorted(os.listdir(tmp))}")
+            others = sorted(
+                (p for p in Path(tmp).glob(f"{out.name}.{child['pid']}-*") if not p.name.endswith("-01")),
+                key=lambda p: int(p.name.rpartition("-")[2]),
             )
-            if not threads or not threads[0].name.endswith("-01"):
-                raise RuntimeError(
-                    f"callgrind wrote no file for the main thread of {child}: {[t.name for t in threads]}"
-                )
-            counted.append([total_instructions(thread.read_text()) for thread in threads])
+            counted.append([total_instructions(thread.read_text()) for thread in (window, *others)])
         return counted
 
 

@@ -8,10 +8,10 @@ after the other, it forks a child that drives one closed-loop run of the first N
 CONTENDER on one thread through the harness's checked driver (``harness.runner.checked_run``):
 the run's checks and its digest against DIGEST (the reference's, computed outside callgrind by
 ``bench_counts``) apply as to every other figure, so a wrong run has no count. callgrind counts
-from the contender's ``open`` to the end of its window: the child calls ``os.getppid()`` as
-``open`` begins (``bench_counts`` runs callgrind with ``--zero-before=getppid``) and
-``os.getpgrp()`` as the window ends (``--dump-before=getpgrp`` writes the count then, as part 1),
-so the checks, the digest and ``close`` that follow are not counted. Every child forks from
+the window, as every other figure does: the driver's ``around_window`` calls ``os.getppid()``
+as it begins (``bench_counts`` runs callgrind with ``--zero-before=getppid``) and
+``os.getpgrp()`` as it ends (``--dump-before=getpgrp`` writes the count then, as part 1), so
+``open``, the digest, ``close`` and the checks are not counted. Every child forks from
 the same state, so two children that differ only in N_EVENTS differ only in their handling. One
 line per run on stdout, in order: ``{"pid": ..., "status": ...}`` (a child's exit status, 0
 when its run was right; a failure's traceback is on stderr).
@@ -22,9 +22,11 @@ counted over the same stretch, unchecked: its own suites checked it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -54,59 +56,28 @@ def main(runs: list[tuple[str, str, int, int, str]]) -> None:
 
 
 def count(contender: Any, stream: Any, digest: str) -> None:
-    """One run of ``contender``, counted from its ``open`` to the end of its window."""
+    """One run of ``contender``, its window counted."""
     try:
         from harness.runner import checked_run
     except ImportError:  # a commit from before the checked driver
         _count_unchecked(contender, stream)
         return
-    checked_run(_Counted(contender), stream, workers=1, reference_digest=digest)
+    checked_run(contender, stream, workers=1, reference_digest=digest, around_window=_counted)
 
 
-class _Counted:
-    """``contender``, with callgrind's count zeroed as it opens and written as its window ends."""
-
-    def __init__(self, contender: Any) -> None:
-        self.contender, self.info = contender, contender.info
-
-    def effective_workers(self, requested: int) -> int:
-        return int(self.contender.effective_workers(requested))
-
-    def open(self, stream: Any, workers: int) -> _CountedRun:
-        os.getppid()  # --zero-before=getppid
-        return _CountedRun(self.contender.open(stream, workers))
-
-
-class _CountedRun:
-    def __init__(self, prepared: Any) -> None:
-        self.prepared = prepared
-
-    def run(self, done_ns: Any, t0_ns: int, open_loop: bool) -> None:
-        prepared = self.prepared
-        window = prepared.handle if hasattr(type(prepared), "handle") else prepared.run
-        window(done_ns, t0_ns, open_loop)
-        os.getpgrp()  # --dump-before=getpgrp
-
-    handle = run  # the window's name in a commit from before PreparedRun.run
-
-    def digest(self) -> int:
-        return int(self.prepared.digest())
-
-    def __enter__(self) -> _CountedRun:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.prepared.close()
+@contextlib.contextmanager
+def _counted() -> Iterator[None]:
+    os.getppid()  # --zero-before=getppid
+    yield
+    os.getpgrp()  # --dump-before=getpgrp
 
 
 def _count_unchecked(contender: Any, stream: Any) -> None:
     import numpy as np
 
     done_ns = np.zeros(stream.n_events, dtype=np.uint64)
-    os.getppid()
-    with contender.open(stream, 1) as session:
+    with contender.open(stream, 1) as session, _counted():
         session.handle(done_ns, 0, False)  # the window's name before PreparedRun.run
-        os.getpgrp()
 
 
 def parsed(run: str) -> tuple[str, str, int, int, str]:

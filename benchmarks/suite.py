@@ -74,7 +74,7 @@ VERSIONS = {
     "bench_contenders.OpenLoopLatencyByWorkload.sample_latency_p50": 1,
     "bench_contenders.OpenLoopLatencyByWorkload.sample_latency_p99": 1,
     "bench_counts.Allocations.track_allocations_per_event": 1,
-    "bench_counts.Instructions.track_instructions_per_event": 1,
+    "bench_counts.Instructions.track_instructions_per_event": 2,
     "bench_generation.GenerateWorkload.time_generate": 1,
     "bench_generation.GenerateWorkload.track_events_per_second": 1,
 }
