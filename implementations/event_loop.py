@@ -155,5 +155,5 @@ class Asyncio(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)
+        check_open(stream, workers, self.info)
         return AsyncioRun(stream, workers)

@@ -59,7 +59,7 @@ class FloorPython(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)
+        check_open(stream, workers, self.info)
         return FloorPythonRun(stream)
 
 
@@ -96,7 +96,7 @@ class FloorNative(Contender):
         native_cffi.load()  # Unavailable, with the reason, where the library is not
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
+        check_open(stream, workers, self.info, check_records=False)  # the engine validates the records as it prepares
         return FloorNativeRun(stream)
 
 

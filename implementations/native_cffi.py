@@ -309,7 +309,7 @@ class Native(Contender):
         )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
+        check_open(stream, workers, self.info, check_records=False)  # the engine validates the records as it prepares
         return NativeRun(stream, Engine(MODEL_POOL, workers, self.batch_events, contender="native"))
 
 
@@ -328,5 +328,5 @@ class NativeSequential(Contender):
         load()
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers, check_records=False)  # the engine validates the records as it prepares
+        check_open(stream, workers, self.info, check_records=False)  # the engine validates the records as it prepares
         return NativeRun(stream, Engine(MODEL_SEQUENTIAL, 1, contender="native-sequential"))

@@ -393,7 +393,7 @@ class Processes(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)
+        check_open(stream, workers, self.info)
         if workers > MAX_PROCESS_WORKERS:
             raise InvalidInput("processes", "workers", f"at most {MAX_PROCESS_WORKERS} worker processes, got {workers}")
         try:  # a worker finds the scenario by its name, in the registry: an unregistered one has none

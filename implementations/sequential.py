@@ -78,5 +78,5 @@ class Sequential(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)
+        check_open(stream, workers, self.info)
         return SequentialRun(stream)

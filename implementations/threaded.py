@@ -146,5 +146,5 @@ class Threaded(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)
+        check_open(stream, workers, self.info)
         return ThreadedRun(stream, workers)

@@ -117,18 +117,24 @@ class PreparedRun(ABC):
 MAX_WORKERS = 1024  # the native engine's limit too; more is a typo, not a benchmark
 
 
-def check_open(stream: object, workers: object, *, check_records: bool = True) -> None:
+def check_open(
+    stream: object, workers: object, info: ContenderInfo | None = None, *, check_records: bool = True
+) -> None:
     """What every ``open`` checks first (untimed), so that bad input is a clear error and not
     an ``IndexError`` in a worker, a million threads started, or a digest of garbage.
 
     The stream is checked again here because an ``EventStream`` can be built without
     :func:`protocol.events.validated_stream`; this costs one vectorised pass over the records.
     A contender that validates the records itself as it prepares (the native engine) passes
-    ``check_records=False``. Raises ``ValueError`` for a bad argument, :class:`InvalidInput`
-    for records that break SPEC §1–2.
+    ``check_records=False``. Given the contender's ``info``, a stream of a scenario it does not
+    host is refused too (the harness's runner refuses it before ``open``; a caller of ``open``
+    itself has only this). Raises ``ValueError`` for a bad argument, :class:`InvalidInput` for
+    records that break SPEC §1–2.
     """
     if not isinstance(stream, EventStream):
         raise ValueError(f"stream must be an EventStream (from protocol.events), got {type(stream).__name__}")
+    if info is not None and not info.hosts(stream.scenario.name):
+        raise ValueError(f"{info.name} {info.not_hosting(stream.scenario.name)}")
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be an integer in 1..{MAX_WORKERS}, got {workers!r}")
     if not isinstance(stream.records, np.ndarray) or stream.records.dtype != stream.scenario.record_dtype:

@@ -172,3 +172,12 @@ def test_a_built_in_without_a_name_line_takes_its_files_name(monkeypatch: pytest
 
     monkeypatch.setattr(Scenario, "workload_files", with_one_more)
     assert workload.builtin("tiny-count").name == "tiny-count"
+
+
+def test_opening_a_contender_directly_refuses_a_scenario_it_does_not_host() -> None:
+    """The runner refuses before ``open``; a caller of ``open`` itself gets the same line from it."""
+    book = workload.generate(workload.builtin("book-smoke"))
+    for name in ("native", "native-sequential"):
+        contender = implementations.get(name)
+        with pytest.raises(ValueError, match=f"^{name} hosts synthetic only, not scenario orderbook$"):
+            contender.open(book, 1)

@@ -76,5 +76,5 @@ class Yours(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)  # bad input is a clear error, before anything starts
+        check_open(stream, workers, self.info)  # bad input is a clear error, before anything starts
         return YoursRun(stream)

@@ -88,5 +88,5 @@ class CSequential(Contender):
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers)
+        check_open(stream, workers, self.info)
         return CSequentialRun(stream)
