@@ -21,7 +21,7 @@ from harness.allocations import AllocationCount
 from harness.cli import main
 from harness.document import Floor, ResultDocument, TrialRecord
 from harness.metadata import differences
-from harness.stats import LatencySummary
+from harness.stats import PERCENTILE_NAMES, LatencySummary
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -37,7 +37,7 @@ MODELS = {"sequential": "sequential", "threaded": "threads", "native": "native",
 
 def _json(name: str, workers: int, tput: float, p: list[int] | None, allocs: float | None, **extra: Any) -> dict:
     """A schema-4 document of 10 trials spread a few percent around the given figures (their medians)."""
-    latency = dict(zip(("p50", "p90", "p99", "p999", "max"), p, strict=True)) if p else None
+    latency = dict(zip(PERCENTILE_NAMES, p, strict=True)) if p else None
     spread = [1 + ((r * 7 + len(name)) % 10 - 4.5) / 100 for r in range(10)]  # ±4.5 %, median 1, per contender
     per_trial: list[dict[str, Any]] = [
         {"round": r, "position": r % 4, "valid": True, "failures": [], "digest": "00ff", "checks": {},
