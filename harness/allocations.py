@@ -83,6 +83,7 @@ class AllocationCount:
     native_library: int  # allocations whose native stack passes through the native library
     outside_global_allocator: int  # of those, made by std or libc past Rust's allocator (module doc)
     crate_counter: int | None  # the native library's own count over the window, where loaded
+    method: str = METHOD  # how it was counted; a stored count keeps the method it was counted by
 
     @property
     def per_event(self) -> float | None:
@@ -102,7 +103,6 @@ class AllocationCount:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {
-            "method": METHOD,
             "per_event": self.per_event,
             "retained_per_event": self.retained_per_event,
             "cross_check_error": self.cross_check_error,

@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 import implementations
 import scenarios
 from harness import allocations, report, results, soak, stats, sweep, trials, workload
+from harness.document import Comparison, Floor, ResultDocument, SweepSettings
 from harness.runner import RunOutcome, reference_digest, run_once
 from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
 from implementations.floors import floor_for
@@ -201,7 +202,7 @@ def counted_allocations(
 
 def measured_document(
     outcome: RunOutcome, loaded: LoadedStream, contender: Contender, alloc_events: int
-) -> dict[str, Any]:
+) -> ResultDocument:
     """The result document of one run; a valid run gets its allocations counted."""
     counted = counted_allocations(contender, loaded, outcome.workers, alloc_events) if outcome.valid else None
     return results.single_run(outcome, loaded.stream, loaded.info, counted)
@@ -315,7 +316,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(report.run_summary(doc))
     if args.json:
         results.dump(doc, Path(args.json))
-    return EXIT_OK if doc["valid"] else EXIT_WRONG
+    return EXIT_OK if doc.valid else EXIT_WRONG
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -373,19 +374,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for doc in docs:
             results.dump(doc, out.path / results.file_name(doc))
         written = report.build(docs, out.path / "report", args.baseline, print_tables=False) if args.report else []
-    baseline = next((d for d in docs if d["implementation"] == args.baseline), None)
+    baseline = next((d for d in docs if d.implementation == args.baseline), None)
     title = (f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · {args.trials} trials · "
              f"against {args.baseline}")  # fmt: skip
     report.print_comparison(title, docs, baseline)
     print(f"result documents: {out.final}")
     if written:
         print(f"report: {', '.join(str(out.published(p)) for p in written)}")
-    return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+    return EXIT_OK if all(d.valid for d in docs) else EXIT_WRONG
 
 
 def compared_documents(
     contenders: list[Contender], loaded: LoadedStream, mode: str, args: argparse.Namespace, seed: int
-) -> list[dict[str, Any]]:
+) -> list[ResultDocument]:
     """The trials of every contender, and in open loop of the floors that pace as they do, with
     the jitter probe before each round; then each one's document, allocations counted."""
     reference = reference_digest(loaded.stream)
@@ -418,25 +419,23 @@ def compared_documents(
     return docs
 
 
-def floor_record(
-    floor: Contender, done: dict[str, list[trials.Trial]], jitter: dict[str, Any] | None
-) -> dict[str, Any]:
+def floor_record(floor: Contender, done: dict[str, list[trials.Trial]], jitter: stats.Jitter | None) -> Floor:
     """What a document keeps of the floor that ran in its rounds: its trials, and the probe's gaps."""
-    return {"name": floor.info.name, "trials": [t.as_dict() for t in done[floor.info.name]], "jitter": jitter}
+    return Floor(floor.info.name, tuple(t.record() for t in done[floor.info.name]), jitter)
 
 
 def comparison_record(
     seed: int, entrants: list[trials.Entrant], orders: list[list[int]], floor_unavailable: str | None
-) -> dict[str, Any]:
+) -> Comparison:
     """How the trials were run, as documents record it: what pairs them by round and how they were judged."""
-    return {
-        "seed": seed,
-        "trials": len(orders),
-        "orders": [[entrants[i].name for i in order] for order in orders],
-        "method": stats.METHOD,
-        "family_confidence": stats.FAMILY_CONFIDENCE,
-        "floor_unavailable": floor_unavailable,
-    }
+    return Comparison(
+        seed=seed,
+        trials=len(orders),
+        orders=tuple(tuple(entrants[i].name for i in order) for order in orders),
+        method=stats.METHOD,
+        family_confidence=stats.FAMILY_CONFIDENCE,
+        floor_unavailable=floor_unavailable,
+    )
 
 
 def machine_floors(contenders: list[Contender]) -> tuple[dict[str, Contender], str | None]:
@@ -526,8 +525,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     asked = asked_scenario(args)
     if asked is not None:
         for doc in docs:
-            if (found := results.scenario_of(doc)[0]) != asked.name:
-                raise InvalidInput(doc["_path"], "scenario", f"is {found}, not --scenario {asked.name}")
+            if (found := doc.scenario.name) != asked.name:
+                raise InvalidInput(doc.origin, "scenario", f"is {found}, not --scenario {asked.name}")
     first = paths[0]
     out_dir = Path(args.out) if args.out else (first if first.is_dir() else first.parent) / "report"
     written = report.build(docs, out_dir, args.baseline, with_plots=not args.no_plots)
@@ -550,7 +549,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbits(32)
     point_seeds = random.Random(seed)  # each point its own shuffled orders, all from the sweep's seed
 
-    def run_point(rate: float) -> dict[str, Any]:
+    def run_point(rate: float) -> ResultDocument:
         """The point's trials, the floor that paces like the contender in the same rounds."""
         point_spec = point_specs[rate]
         stream = workload.generate(point_spec)
@@ -566,8 +565,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
         floor_doc = floor_record(floor, done, None) if floor else None
         comparison = comparison_record(point_seed, entrants, orders, floor_unavailable)
-        doc = results.document(done[contender.info.name], loaded.info, None, comparison, floor_doc)
-        doc["sweep"] = {"offered_eps": rate, "objective_p99_ns": objective_ns, "seed": seed}
+        point = SweepSettings(offered_eps=rate, objective_p99_ns=objective_ns, seed=seed)
+        doc = results.document(done[contender.info.name], loaded.info, None, comparison, floor_doc, point)
         results.dump(doc, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
         print(report.sweep_row(doc, objective_ns), flush=True)
         return doc
@@ -584,7 +583,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for line in [*report.sweep_notes(docs), *unavailable, verdict]:
         print(textwrap.fill(line, report.TERMINAL_WIDTH - 1, subsequent_indent="  ", break_on_hyphens=False))
     print(f"result documents: {out.final}")
-    return EXIT_OK if all(d["valid"] for d in docs) else EXIT_WRONG
+    return EXIT_OK if all(d.valid for d in docs) else EXIT_WRONG
 
 
 def cmd_soak(args: argparse.Namespace) -> int:

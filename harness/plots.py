@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import judgement
+from harness.document import ResultDocument
+from harness.stats import PERCENTILE_NAMES
+from harness.sweep import settings
 from protocol.storage import atomic_write_bytes
-
-SPECTRUM = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
 
 
 def _pyplot() -> Any:
@@ -31,8 +32,8 @@ def _pyplot() -> Any:
     return plt
 
 
-def _label(doc: dict[str, Any]) -> str:
-    return f"{doc['implementation']} (w{doc['workers']})"
+def _label(doc: ResultDocument) -> str:
+    return f"{doc.implementation} (w{doc.workers})"
 
 
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
@@ -60,22 +61,24 @@ def _finish_latency_axes(ax: Any, xlabel: str, title: str) -> None:
         ax.legend(fontsize=8)
 
 
-def _interval(doc: dict[str, Any], figure: str) -> tuple[float, float] | None:
+def _interval(doc: ResultDocument, figure: str) -> tuple[float, float] | None:
     """A figure's 95 % interval (low, high) where the document holds one over several trials."""
-    ci = (doc.get("intervals") or {}).get(figure)
-    return (ci["low"], ci["high"]) if ci and ci["n"] > 1 else None
+    ci = doc.intervals.get(figure)
+    return (ci.low, ci.high) if ci and ci.n > 1 else None
 
 
-def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
+def latency_spectrum(docs: list[ResultDocument], title: str, out_dir: Path, name: str) -> list[Path]:
+    from harness.report import PERCENTILE_HEADERS  # imported here: report imports this module
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    labels = [label for _, label in SPECTRUM]
+    labels = [PERCENTILE_HEADERS[p] for p in PERCENTILE_NAMES]
     for doc in docs:
-        if doc["valid"] and doc.get("latency_ns"):
-            values = [doc["latency_ns"][key] / 1000 for key, _ in SPECTRUM]
-            floor = doc.get("model") == "floor"
+        if doc.valid and doc.latency_ns:
+            values = [doc.latency_ns.value(p) / 1000 for p in PERCENTILE_NAMES]
+            floor = doc.model == "floor"
             (line,) = ax.plot(labels, values, marker="o", label=_label(doc), linestyle=":" if floor else "-")
-            bands = [_interval(doc, f"latency_ns.{key}") for key, _ in SPECTRUM]
+            bands = [_interval(doc, f"latency_ns.{p}") for p in PERCENTILE_NAMES]
             if all(bands):
                 low, high = zip(*(b for b in bands if b), strict=True)
                 ax.fill_between(labels, [v / 1000 for v in low], [v / 1000 for v in high], color=line.get_color(),
@@ -87,16 +90,16 @@ def latency_spectrum(docs: list[dict[str, Any]], title: str, out_dir: Path, name
 LOG_THROUGHPUT_SPREAD = 20  # throughputs further apart than this are drawn on a log axis
 
 
-def throughput_and_allocations(docs: list[dict[str, Any]], title: str, out_dir: Path, name: str) -> list[Path]:
+def throughput_and_allocations(docs: list[ResultDocument], title: str, out_dir: Path, name: str) -> list[Path]:
     from matplotlib.ticker import EngFormatter
 
     from harness.report import si  # imported here: report imports this module
 
     plt = _pyplot()
-    valid = [d for d in docs if d["valid"] and d.get("model") != "floor"]  # floors handle nothing to count
+    valid = [d for d in docs if d.valid and d.model != "floor"]  # floors handle nothing to count
     labels = [_label(d) for d in valid]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
-    rates = [d["throughput_eps"] or 0 for d in valid]
+    rates = [d.throughput_eps or 0 for d in valid]
     spans = [_interval(d, "throughput_eps") or (r, r) for d, r in zip(valid, rates, strict=True)]
     errors = [[r - low for r, (low, _) in zip(rates, spans, strict=True)],
               [high - r for r, (_, high) in zip(rates, spans, strict=True)]]  # fmt: skip
@@ -114,7 +117,7 @@ def throughput_and_allocations(docs: list[dict[str, Any]], title: str, out_dir: 
     left.yaxis.set_major_formatter(EngFormatter(sep=""))
     for i, rate in enumerate(rates):
         left.annotate(si(rate), (i, rate), ha="center", va="bottom", fontsize=8)
-    allocs = [d.get("allocations_per_event") for d in valid]
+    allocs = [d.allocations_per_event for d in valid]
     right.bar(labels, [a if a is not None else 0 for a in allocs], color="tab:orange")
     right.set_yscale("symlog", linthresh=0.01)  # 0 stays visible beside hundreds
     right.set_ylabel("allocations per event (lower is better)")
@@ -129,35 +132,35 @@ def throughput_and_allocations(docs: list[dict[str, Any]], title: str, out_dir: 
     return _save(fig, out_dir, name)
 
 
-def _p99_spread_us(doc: dict[str, Any]) -> tuple[float, float]:
+def _p99_spread_us(doc: ResultDocument) -> tuple[float, float]:
     """How far the p99 interval reaches below and above the median p99 (zero for one trial)."""
-    ci = (doc.get("intervals") or {}).get("latency_ns.p99")
+    ci = doc.intervals.get("latency_ns.p99")
     if not ci:
         return 0.0, 0.0
-    return (ci["point"] - ci["low"]) / 1000, (ci["high"] - ci["point"]) / 1000
+    return (ci.point - ci.low) / 1000, (ci.high - ci.point) / 1000
 
 
-def latency_against_load(sweeps: dict[str, list[dict[str, Any]]], title: str, out_dir: Path, name: str) -> list[Path]:
+def latency_against_load(sweeps: dict[str, list[ResultDocument]], title: str, out_dir: Path, name: str) -> list[Path]:
     """``sweeps``: a contender's label -> its sweep's documents."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    objectives: set[int] = set()
+    objectives: set[float] = set()
     for label, docs in sweeps.items():
-        points = sorted((d for d in docs if d["valid"] and d.get("latency_ns")), key=lambda d: d["throughput_eps"])
+        points = sorted((d for d in docs if d.valid and d.latency_ns), key=lambda d: d.throughput_eps or 0)
         if not points:  # a wrong contender's sweep: its verdict says so, there is no curve to draw
             continue
-        achieved = [d["throughput_eps"] for d in points]
-        p99 = [d["latency_ns"]["p99"] / 1000 for d in points]
+        achieved = [d.throughput_eps or 0 for d in points]
+        p99 = [d.latency_ns.p99 / 1000 for d in points if d.latency_ns]
         below, above = zip(*(_p99_spread_us(d) for d in points), strict=True)
         line, _, _ = ax.errorbar(achieved, p99, yerr=[below, above], marker="o", capsize=3,
                                  label=f"{label} p99" + (" [95 % interval]" if any(above) else ""))  # fmt: skip
-        ax.plot(achieved, [d["latency_ns"]["p50"] / 1000 for d in points], marker=".", linestyle="--",
+        ax.plot(achieved, [d.latency_ns.p50 / 1000 for d in points if d.latency_ns], marker=".", linestyle="--",
                 color=line.get_color(), label=f"{label} p50")  # fmt: skip
         floors = [(x, ns) for x, d in zip(achieved, points, strict=True) if (ns := judgement.floor_p99(d))]
         if floors:
             ax.plot([x for x, _ in floors], [ns / 1000 for _, ns in floors], marker="x", linestyle="-.",
                     color=line.get_color(), alpha=0.6, label=f"{label}: its floor's p99")  # fmt: skip
-        objectives.update(d["sweep"]["objective_p99_ns"] for d in docs)
+        objectives.update(settings(d).objective_p99_ns for d in docs)
     for objective in sorted(objectives):
         ax.axhline(objective / 1000, color="grey", linestyle=":", label=f"objective p99 ≤ {objective / 1000:g} µs")
     from matplotlib.ticker import EngFormatter

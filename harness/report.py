@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness import judgement, metadata, stats
-from harness.results import one_scenario, scenario_of
+from harness.document import FIGURES, ResultDocument
+from harness.results import one_scenario
 from harness.soak import MAX_RSS_GROWTH, SoakResult
-from harness.stats import Interval, percent_change
-from harness.sweep import SweepPoint, deciding, sustained_rate
+from harness.stats import PERCENTILE_NAMES, Interval, percent_change
+from harness.sweep import SweepPoint, deciding, settings, sustained_rate
 
 
 @contextmanager
@@ -71,15 +71,15 @@ def allocations(value: float | None) -> str:
     return "0" if value == 0 else f"{value:.3g}"
 
 
-def _allocations_cell(doc: dict[str, Any]) -> str:
+def _allocations_cell(doc: ResultDocument) -> str:
     """Allocations per event, marked † where the count covered only the first events (a note says how many)."""
-    return allocations(doc.get("allocations_per_event")) + ("†" if _counted_fewer(doc) else "")
+    return allocations(doc.allocations_per_event) + ("†" if _counted_fewer(doc) else "")
 
 
-def _counted_fewer(doc: dict[str, Any]) -> int | None:
+def _counted_fewer(doc: ResultDocument) -> int | None:
     """The events the allocation pass counted, where that is fewer than the run's."""
-    counted = (doc.get("allocations") or {}).get("events")
-    return counted if counted is not None and counted < doc["events"] else None
+    counted = doc.allocations.events if doc.allocations else None
+    return counted if counted is not None and counted < doc.events else None
 
 
 def percent(value: float | None) -> str:
@@ -93,17 +93,17 @@ def percent(value: float | None) -> str:
     return f"{'+' if value > 0 else '−'}{text} %"
 
 
-def _latency(doc: dict[str, Any], name: str) -> float | None:
-    latency = doc.get("latency_ns")
-    return None if not latency else latency[name]
-
-
 @dataclass(frozen=True)
 class Column:
     header: str
-    figure: str  # the figure's name in documents' ``intervals`` and harness.trials.FIGURES
-    read: Callable[[dict[str, Any]], float | None]  # the headline value (the median over trials)
+    figure: str  # the figure's name in documents' ``intervals`` and harness.document.FIGURES
+    read: Callable[[ResultDocument], float | None]  # the headline value (the median over trials)
     text: Callable[[float | None], str]
+
+    @classmethod
+    def of(cls, header: str, figure: str, text: Callable[[float | None], str]) -> Column:
+        """A column of one of :data:`FIGURES`, read as documents hold it."""
+        return cls(header, figure, FIGURES[figure].read, text)
 
 
 def _per_event_ns(value: float | None) -> str:
@@ -119,44 +119,45 @@ def _seconds(value: float | None) -> str:
 
 
 # What a contender delivers, then what it costs: two tables, each readable at 100 columns.
-DELIVERS = [Column("events/s", "throughput_eps", lambda d: d["throughput_eps"], si)] + [
-    Column(header, f"latency_ns.{key}", lambda d, key=key: _latency(d, key), duration_ns)  # type: ignore[misc]
-    for key, header in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"), ("max", "max"))
+# How each percentile is headed in tables and plots, in PERCENTILE_NAMES' order.
+PERCENTILE_HEADERS = dict(zip(PERCENTILE_NAMES, ("p50", "p90", "p99", "p99.9", "max"), strict=True))
+DELIVERS = [Column.of("events/s", "throughput_eps", si)] + [
+    Column.of(PERCENTILE_HEADERS[p], f"latency_ns.{p}", duration_ns) for p in PERCENTILE_NAMES if p != "p90"
 ]
 COSTS = [
-    Column("CPU/event", "cpu_s_per_event", lambda d: d["cpu_s_per_event"], _per_event_ns),
-    Column("ctx sw/event", "ctx_switches_per_event", lambda d: d["ctx_switches_per_event"], _count),
+    Column.of("CPU/event", "cpu_s_per_event", _per_event_ns),
+    Column.of("ctx sw/event", "ctx_switches_per_event", _count),
 ]
 FLOOR_MARK = "*"
 TERMINAL_WIDTH = 100  # every table and note is read at 100 columns
 
 
-def spread(doc: dict[str, Any], figure: str) -> str:
+def spread(doc: ResultDocument, figure: str) -> str:
     """The half-width of a figure's 95 % interval, relative to its median: ``±4%``; empty for one trial."""
-    ci = (doc.get("intervals") or {}).get(figure)
-    if not ci or ci["n"] < 2 or not ci["point"]:
+    ci = doc.intervals.get(figure)
+    if not ci or ci.n < 2 or not ci.point:
         return ""
-    half = max(ci["high"] / ci["point"] - 1, 1 - ci["low"] / ci["point"]) * 100
+    half = max(ci.high / ci.point - 1, 1 - ci.low / ci.point) * 100
     return f" ±{half:.0f}%" if half >= 1 or half < 0.05 else f" ±{half:.1f}%"
 
 
-def _cell(doc: dict[str, Any], column: Column, floor: dict[str, bool]) -> str:
+def _cell(doc: ResultDocument, column: Column, floor: dict[str, bool]) -> str:
     value = column.read(doc)
     if value is None:
         return "-"
     return column.text(value) + spread(doc, column.figure) + (FLOOR_MARK if floor.get(column.figure) else "")
 
 
-def _digest_cell(doc: dict[str, Any]) -> str:
-    return "ok" if doc["digest_ok"] else "unchecked" if doc["digest_ok"] is None else "WRONG"
+def _digest_cell(doc: ResultDocument) -> str:
+    return "ok" if doc.digest_ok else "unchecked" if doc.digest_ok is None else "WRONG"
 
 
-def delivers_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
+def delivers_rows(docs: list[ResultDocument]) -> list[list[str]]:
     """Per contender: workers, then throughput and latency, medians over trials with their spread."""
     rows = []
     for doc in docs:
-        head = [label(doc), str(doc["workers"])]
-        if not doc["valid"]:
+        head = [label(doc), str(doc.workers)]
+        if not doc.valid:
             rows.append(head + ["-"] * len(DELIVERS))
             continue
         floor = judgement.at_floor(doc)
@@ -164,16 +165,16 @@ def delivers_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def costs_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
+def costs_rows(docs: list[ResultDocument]) -> list[list[str]]:
     """Per contender: model, digest, CPU and context switches per event (medians), allocations per event, setup."""
     rows = []
     for doc in docs:
         head = [label(doc), model_of(doc), _digest_cell(doc)]
-        if not doc["valid"]:
+        if not doc.valid:
             rows.append(head + ["-"] * (len(COSTS) + 2))
             continue
         cells = [_cell(doc, c, {}) for c in COSTS]
-        rows.append(head + cells + [_allocations_cell(doc), _seconds(doc.get("setup_s"))])
+        rows.append(head + cells + [_allocations_cell(doc), _seconds(doc.setup_s)])
     return rows
 
 
@@ -186,23 +187,23 @@ _LEFT = {"contender", "w", "digest", "model"}
 MODELS = ("sequential", "threads", "event loop", "processes", "native", "floor")
 
 
-def label(doc: dict[str, Any]) -> str:
+def label(doc: ResultDocument) -> str:
     """The contender's name, marked where it ran on a Python without the GIL (nox -s freethreaded)."""
-    free_threaded = doc["metadata"].get("gil_enabled") is False
-    return f"{doc['implementation']} (no GIL)" if free_threaded else str(doc["implementation"])
+    free_threaded = doc.metadata.get("gil_enabled") is False
+    return f"{doc.implementation} (no GIL)" if free_threaded else doc.implementation
 
 
-def model_of(doc: dict[str, Any]) -> str:
+def model_of(doc: ResultDocument) -> str:
     """The contender's model; documents before schema 3 did not record it."""
-    return str(doc.get("model") or "-")
+    return doc.model or "-"
 
 
-def _model_rank(doc: dict[str, Any]) -> tuple[int, str]:
+def _model_rank(doc: ResultDocument) -> tuple[int, str]:
     model = model_of(doc)
     return (MODELS.index(model), "") if model in MODELS else (len(MODELS), model)
 
 
-FIGURE_NAMES = {c.figure: c.header for c in DELIVERS + COSTS} | {"latency_ns.p90": "p90"}
+FIGURE_NAMES = {c.figure: c.header for c in DELIVERS + COSTS} | {"latency_ns.p90": PERCENTILE_HEADERS["p90"]}
 
 
 def ratio_text(ci: Interval) -> str:
@@ -210,17 +211,17 @@ def ratio_text(ci: Interval) -> str:
     return f"{ci.point:.3g}x [{ci.low:.3g}–{ci.high:.3g}]"
 
 
-def story_parts(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[tuple[str, list[str]]]:
+def story_parts(docs: list[ResultDocument], baseline: ResultDocument | None) -> list[tuple[str, list[str]]]:
     """Per contender against the baseline, from the ratios' intervals, never from points alone: its
     name and what is better, worse and not clearly different ("better p50 0.13x [0.12–0.14]"),
     then allocations per event. Wrong runs say so instead."""
-    if not baseline or not baseline["valid"]:
+    if not baseline or not baseline.valid:
         return []
     out = []
     for doc in docs:
         if doc is baseline or model_of(doc) == "floor":
             continue
-        if not doc["valid"]:
+        if not doc.valid:
             out.append((label(doc), ["wrong, no figures"]))
             continue
         found = judgement.compare_figures(doc, baseline)
@@ -238,14 +239,14 @@ def story_parts(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> 
                 for word in (stats.BETTER, stats.WORSE, stats.UNCLEAR, judgement.NOT_COMPARABLE)
                 if any(j.verdict == word for j in found)
             ]
-        mine, theirs = doc.get("allocations_per_event"), baseline.get("allocations_per_event")
+        mine, theirs = doc.allocations_per_event, baseline.allocations_per_event
         if mine is not None and theirs is not None:
             parts.append(f"allocations/event {percent(percent_change(mine, theirs))}")
         out.append((label(doc), parts))
     return out
 
 
-def story(docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> list[str]:
+def story(docs: list[ResultDocument], baseline: ResultDocument | None) -> list[str]:
     """:func:`story_parts` as one line per contender (markdown's list)."""
     return [f"{name}: " + "; ".join(parts) for name, parts in story_parts(docs, baseline)]
 
@@ -264,7 +265,7 @@ def _shown(headers: list[str], rows: list[list[str]]) -> list[int]:
     return [i for i, h in enumerate(headers) if h in _LEFT or any(row[i] != "-" for row in rows)]
 
 
-def tables(docs: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[str]]]]:
+def tables(docs: list[ResultDocument]) -> list[tuple[str, list[str], list[list[str]]]]:
     """The comparison's two tables: (caption, headers, rows), the columns without values left out."""
     out = []
     for caption, headers, rows in (
@@ -280,43 +281,43 @@ def tables(docs: list[dict[str, Any]]) -> list[tuple[str, list[str], list[list[s
     return out
 
 
-def _interval_level(docs: list[dict[str, Any]]) -> str:
+def _interval_level(docs: list[ResultDocument]) -> str:
     """The coverage the ± spreads have: 95 %, or less where there were too few trials to reach it."""
-    levels = [ci["confidence"] for d in docs for ci in (d.get("intervals") or {}).values() if ci["n"] > 1]
+    levels = [ci.confidence for d in docs for ci in d.intervals.values() if ci.n > 1]
     lowest = min(levels, default=0.95)
     return "95 %" if lowest >= 0.95 else f"{lowest:.0%} (too few trials for 95 %)".replace("%", " %", 1)
 
 
-def table_notes(docs: list[dict[str, Any]]) -> list[str]:
+def table_notes(docs: list[ResultDocument]) -> list[str]:
     """What the tables' marks mean, and the machine's own floor, where the documents hold one."""
     lines = []
-    valid = [d for d in docs if d["valid"] and model_of(d) != "floor"]
+    valid = [d for d in docs if d.valid and model_of(d) != "floor"]
     floors = [judgement.at_floor(d) for d in valid]
     if any(any(f.values()) for f in floors):
         lines.append(f"{FLOOR_MARK} at the machine's floor: not told apart from the latency of pacing alone")
-    held_floor = [(d.get("floor") or {}).get("trials") for d in valid]
+    held_floor = [d.floor.trials if d.floor else () for d in valid]
     if any(trials and not decided for trials, decided in zip(held_floor, floors, strict=True)):
         lines.append("some latencies not compared with the floor: too few trials to tell")
-    unmeasured = next((d["comparison"].get("floor_unavailable") for d in docs if d.get("comparison")), None)
+    unmeasured = next((d.comparison.floor_unavailable for d in docs if d.comparison), None)
     if unmeasured:
         lines.append(f"no machine floor in this run: {unmeasured}")
     fewer = sorted({n for n in map(_counted_fewer, docs) if n is not None})
     if fewer:
         counts = " or ".join(f"{n:,}" for n in fewer)
         lines.append(f"† allocations counted over the first {counts} events, in a separate, untimed pass")
-    floor = next((d["floor"] for d in docs if d.get("floor")), None)
-    jitter = (floor or {}).get("jitter")
+    floor = next((d.floor for d in docs if d.floor), None)
+    jitter = floor.jitter if floor else None
     if jitter:
-        gaps = jitter["gaps_ns"]
+        gaps = jitter.gaps_ns
         lines.append(
-            f"machine: a thread that only reads the clock saw gaps of p50 {duration_ns(gaps['p50'])}, "
-            f"p99 {duration_ns(gaps['p99'])}, max {duration_ns(gaps['max'])} "
-            f"({jitter['over_100us_per_s']:.3g} a second over 100 µs)"
+            f"machine: a thread that only reads the clock saw gaps of p50 {duration_ns(gaps.p50)}, "
+            f"p99 {duration_ns(gaps.p99)}, max {duration_ns(gaps.max)} "
+            f"({jitter.over_100us_per_s:.3g} a second over 100 µs)"
         )
     return lines
 
 
-def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str, Any] | None) -> None:
+def print_comparison(title: str, docs: list[ResultDocument], baseline: ResultDocument | None) -> None:
     from rich import box
     from rich.console import Console  # lazy: keeps `eventbench --help` fast
     from rich.table import Table
@@ -334,12 +335,12 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
     for line in table_notes(docs):
         console.print(textwrap.fill(line, console.width - 1, subsequent_indent="  "), highlight=False, markup=False)
     for doc in docs:
-        for failure in doc["failures"]:
-            console.print(f"[bold red]{doc['implementation']}[/] (workers {doc['workers']}): {failure}")
+        for failure in doc.failures:
+            console.print(f"[bold red]{doc.implementation}[/] (workers {doc.workers}): {failure}")
     parts = story_parts(docs, baseline)
     if parts and baseline:
         console.print(
-            f"against {baseline['implementation']} (ratio [interval]; {_family_note(docs)}):",
+            f"against {baseline.implementation} (ratio [interval]; {_family_note(docs)}):",
             highlight=False,
             markup=False,
         )
@@ -352,48 +353,46 @@ def print_comparison(title: str, docs: list[dict[str, Any]], baseline: dict[str,
                 console.print(wrapped, highlight=False, markup=False)
 
 
-def _family_note(docs: list[dict[str, Any]]) -> str:
+def _family_note(docs: list[ResultDocument]) -> str:
     n = min(len(judgement.trials_of(d)) for d in docs)
     return f"{n} trial{'s' if n > 1 else ''} each, every figure judged together at 95 %"
 
 
-def run_summary(doc: dict[str, Any]) -> str:
+def run_summary(doc: ResultDocument) -> str:
     """A few lines for ``eventbench run``."""
-    head = f"{doc['implementation']} · workers {doc['workers']} · {doc['mode']} loop · {doc['events']} events"
-    lines = [head, f"  digest      {doc['digest']}" + _digest_note(doc)]
-    if not doc["valid"]:
+    head = f"{doc.implementation} · workers {doc.workers} · {doc.mode} loop · {doc.events} events"
+    lines = [head, f"  digest      {doc.digest}" + _digest_note(doc)]
+    if not doc.valid:
         lines.append("  WRONG: this run has no figures")
-        lines += [f"    {failure}" for failure in doc["failures"]]
+        lines += [f"    {failure}" for failure in doc.failures]
         return "\n".join(lines)
-    lines.append(f"  wall        {doc['wall_s']:.3f} s   throughput {si(doc['throughput_eps'], ' events/s')}")
-    if doc["latency_ns"]:
-        lat = doc["latency_ns"]
+    lines.append(f"  wall        {doc.wall_s:.3f} s   throughput {si(doc.throughput_eps, ' events/s')}")
+    if doc.latency_ns:
+        lat = doc.latency_ns
+        lines.append("  latency     " + "  ".join(f"{p} {duration_ns(lat.value(p))}" for p in PERCENTILE_NAMES))
+    if doc.cpu_s_per_event is not None:
         lines.append(
-            "  latency     " + "  ".join(f"{k} {duration_ns(lat[k])}" for k in ("p50", "p90", "p99", "p999", "max"))
+            f"  CPU/event   {duration_ns(doc.cpu_s_per_event * 1e9)}   "
+            f"context switches/event {doc.ctx_switches_per_event:.3g}"
         )
-    if doc["cpu_s_per_event"] is not None:
-        lines.append(
-            f"  CPU/event   {duration_ns(doc['cpu_s_per_event'] * 1e9)}   "
-            f"context switches/event {doc['ctx_switches_per_event']:.3g}"
-        )
-    counted = doc.get("allocations")
+    counted = doc.allocations
     if counted:
         lines.append(
-            f"  allocs/event {allocations(counted['per_event'])}   retained/event "
-            f"{allocations(counted['retained_per_event'])}   (first {counted['events']} events, separate pass)"
+            f"  allocs/event {allocations(counted.per_event)}   retained/event "
+            f"{allocations(counted.retained_per_event)}   (first {counted.events} events, separate pass)"
         )
-        if counted.get("crate_counter") is not None:
+        if counted.crate_counter is not None:
             lines.append(
-                f"  cross-check  memray saw {counted['native_library'] - counted['outside_global_allocator']} "
-                f"allocations by the native library, its own counter {counted['crate_counter']}"
+                f"  cross-check  memray saw {counted.native_library - counted.outside_global_allocator} "
+                f"allocations by the native library, its own counter {counted.crate_counter}"
             )
     return "\n".join(lines)
 
 
-def _digest_note(doc: dict[str, Any]) -> str:
-    if doc["digest_ok"] is None:
+def _digest_note(doc: ResultDocument) -> str:
+    if doc.digest_ok is None:
         return "  (not checked against the reference)"
-    return "  (matches the reference)" if doc["digest_ok"] else f"  (reference: {doc['reference_digest']})"
+    return "  (matches the reference)" if doc.digest_ok else f"  (reference: {doc.reference_digest})"
 
 
 def bench_summary(medians: dict[str, Interval]) -> str:
@@ -420,35 +419,35 @@ def sweep_header() -> str:
     return "  " + "".join(f"{c:>{w}}" for c, w in _SWEEP_COLUMNS)
 
 
-def sweep_cells(doc: dict[str, Any], objective_ns: int) -> list[str]:
+def sweep_cells(doc: ResultDocument, objective_ns: int) -> list[str]:
     """A point's cells under :data:`_SWEEP_COLUMNS` (medians over its trials); a p99 not clearly above
     its floor's is marked ``*``. A wrong point has its rate, ``WRONG`` and its failures."""
-    offered = si(doc["sweep"]["offered_eps"])
-    if not doc["valid"]:
-        return [offered, "WRONG", "; ".join(doc["failures"])]
-    lat = doc["latency_ns"] or {}
+    offered = si(settings(doc).offered_eps)
+    if not doc.valid:
+        return [offered, "WRONG", "; ".join(doc.failures)]
+    lat = doc.latency_ns
     point = SweepPoint.of(doc)
-    p99 = duration_ns(lat.get("p99"))
+    p99 = duration_ns(lat.p99 if lat else None)
     if point.p99_ns is not None and point.p99_ns.n > 1:
         p99 += f" [{duration_ns(point.p99_ns.low)}–{duration_ns(point.p99_ns.high)}]"
     p99 += FLOOR_MARK if judgement.at_floor(doc).get("latency_ns.p99") else " "
     floor = duration_ns(judgement.floor_p99(doc))
-    return [offered, si(doc["throughput_eps"]), duration_ns(lat.get("p50")), p99, duration_ns(lat.get("p999")),
-            duration_ns(lat.get("max")), floor, point.decision(objective_ns)]  # fmt: skip
+    p50, p999, most = (duration_ns(lat.value(p) if lat else None) for p in ("p50", "p999", "max"))
+    return [offered, si(doc.throughput_eps), p50, p99, p999, most, floor, point.decision(objective_ns)]
 
 
-def sweep_row(doc: dict[str, Any], objective_ns: int) -> str:
+def sweep_row(doc: ResultDocument, objective_ns: int) -> str:
     """One line per point, printed as the point finishes: a live table in plain text."""
     cells = sweep_cells(doc, objective_ns)
-    if not doc["valid"]:
+    if not doc.valid:
         widths = [w for _, w in _SWEEP_COLUMNS]
         return f"  {cells[0]:>{widths[0]}}{cells[1]:>{widths[1]}}  {cells[2]}"
     return "  " + "".join(f"{c:>{w}}" for c, (_, w) in zip(cells, _SWEEP_COLUMNS, strict=True))
 
 
-def sweep_markdown(docs: list[dict[str, Any]]) -> list[str]:
+def sweep_markdown(docs: list[ResultDocument]) -> list[str]:
     """A stored sweep's points as a markdown table."""
-    objective = docs[0]["sweep"]["objective_p99_ns"]
+    objective = _objective(docs)
     out = ["| " + " | ".join(h for h, _ in _SWEEP_COLUMNS) + " |", "|" + "---:|" * len(_SWEEP_COLUMNS)]
     for doc in docs:
         cells = [c.strip().replace(FLOOR_MARK, "\\" + FLOOR_MARK) for c in sweep_cells(doc, objective)]
@@ -456,12 +455,21 @@ def sweep_markdown(docs: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: list[dict[str, Any]]) -> str:
+def _objective(docs: list[ResultDocument]) -> int:
+    """A stored sweep's objective (its first point's: every point of a sweep has the same)."""
+    return round(settings(docs[0]).objective_p99_ns)
+
+
+def _offered(doc: ResultDocument) -> float:
+    return settings(doc).offered_eps
+
+
+def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: list[ResultDocument]) -> str:
     objective = f"p99 ≤ {duration_ns(objective_ns)}"
-    if not any(d["valid"] for d in docs):
+    if not any(d.valid for d in docs):
         return f"{name} failed its checks at every rate tried: wrong, no figures"
     if sustained is None:
-        lowest = min(docs, key=lambda d: d["sweep"]["offered_eps"])
+        lowest = min(docs, key=_offered)
         first = SweepPoint.of(lowest)
         if not any(SweepPoint.of(d).meets(objective_ns) for d in docs):
             return f"{name} did not meet {objective} at any rate tried (lowest {si(first.offered_eps)}/s)" + (
@@ -470,20 +478,20 @@ def sweep_verdict(name: str, sustained: float | None, objective_ns: int, docs: l
         how = first.decision(objective_ns).lower() if first.valid else "wrong"
         return (f"{name} sustains no rate with {objective}: at {si(first.offered_eps)}/s, the lowest, {how}"
                 f"{_at_the_floor(lowest)}; a rate met above one not met does not count")  # fmt: skip
-    if sustained >= max(d["sweep"]["offered_eps"] for d in docs):
+    if sustained >= max(map(_offered, docs)):
         return f"{name} sustains at least {si(sustained)} events/s with {objective} (the highest rate tried: no knee)"
-    knee = min((SweepPoint.of(d) for d in docs if d["sweep"]["offered_eps"] > sustained), key=lambda p: p.offered_eps)
-    knee_doc = next(d for d in docs if d["sweep"]["offered_eps"] == knee.offered_eps)
+    knee = min((SweepPoint.of(d) for d in docs if _offered(d) > sustained), key=lambda p: p.offered_eps)
+    knee_doc = next(d for d in docs if _offered(d) == knee.offered_eps)
     how = knee.decision(objective_ns).lower() if knee.valid else "wrong"
     return f"{name} sustains {si(sustained)} events/s with {objective}; at {si(knee.offered_eps)}/s: {how}" + (
         _at_the_floor(knee_doc)
     )
 
 
-def sweep_notes(docs: list[dict[str, Any]]) -> list[str]:
+def sweep_notes(docs: list[ResultDocument]) -> list[str]:
     """What the table's marks and gaps mean, where they occur: the ``*`` mark, points of one run
     (stored before sweeps ran trials), floors too few trials could not judge or that failed."""
-    valid = [d for d in docs if d["valid"]]
+    valid = [d for d in docs if d.valid]
     notes = []
     if any(judgement.at_floor(d).get("latency_ns.p99") for d in valid):
         notes.append(
@@ -491,21 +499,21 @@ def sweep_notes(docs: list[dict[str, Any]]) -> list[str]:
         )
     if any(SweepPoint.of(d).one_run for d in docs):
         notes.append("each point is one run (a sweep stored before points ran trials): no interval, decided by its p99")
-    floors = [(d.get("floor") or {}).get("trials") or [] for d in valid]
-    if any(f and all(t["valid"] for t in f) and "latency_ns.p99" not in judgement.at_floor(d)
+    floors = [d.floor.trials if d.floor else () for d in valid]
+    if any(f and all(t.valid for t in f) and "latency_ns.p99" not in judgement.at_floor(d)
            for d, f in zip(valid, floors, strict=True)):  # fmt: skip
         notes.append("some p99s not compared with the floor: too few trials to tell")
-    failed = sum(1 for f in floors for t in f if not t["valid"])
+    failed = sum(1 for f in floors for t in f if not t.valid)
     if failed:
         notes.append(f"the floor failed its checks in {failed} trial(s): those points are not compared with it")
     return notes
 
 
-def _at_the_floor(doc: dict[str, Any]) -> str:
+def _at_the_floor(doc: ResultDocument) -> str:
     """Where a point's p99 cannot be told from its floor's: the machine, not the contender, set it."""
-    if not judgement.at_floor(doc).get("latency_ns.p99"):
+    if not doc.floor or not judgement.at_floor(doc).get("latency_ns.p99"):
         return ""
-    return f", at the machine's floor ({doc['floor']['name']} p99 {duration_ns(judgement.floor_p99(doc))})"
+    return f", at the machine's floor ({doc.floor.name} p99 {duration_ns(judgement.floor_p99(doc))})"
 
 
 # ---------------------------------------------------------------- reports of stored documents
@@ -541,31 +549,31 @@ def soak_summary(result: SoakResult) -> str:
     return "\n".join(lines)
 
 
-def group_key(doc: dict[str, Any]) -> tuple[str, str, int]:
+def group_key(doc: ResultDocument) -> tuple[str, str, int]:
     """Documents are compared within one input, mode and size: ``(workload, mode, events)``."""
-    source = doc["workload"].get("name") or Path(str(doc["workload"].get("file", "?"))).stem
-    return (str(source), str(doc["mode"]), int(doc["events"]))
+    source = doc.workload.get("name") or Path(str(doc.workload.get("file", "?"))).stem
+    return (str(source), doc.mode, doc.events)
 
 
-def group_title(key: tuple[str, str, int], baseline: dict[str, Any] | None) -> str:
+def group_title(key: tuple[str, str, int], baseline: ResultDocument | None) -> str:
     workload, mode, events = key
-    against = f" · ratios against {baseline['implementation']}" if baseline else ""
+    against = f" · ratios against {baseline.implementation}" if baseline else ""
     return f"{workload} · {events} events · {mode} loop{against}"
 
 
-def pick_baseline(docs: list[dict[str, Any]], preferred: str) -> dict[str, Any] | None:
-    named = [d for d in docs if d["implementation"] == preferred]
+def pick_baseline(docs: list[ResultDocument], preferred: str) -> ResultDocument | None:
+    named = [d for d in docs if d.implementation == preferred]
     # the usual build's run where a free-threaded one sits beside it
-    named.sort(key=lambda d: d["metadata"].get("gil_enabled") is False)
+    named.sort(key=lambda d: d.metadata.get("gil_enabled") is False)
     return named[0] if named else docs[0] if docs else None
 
 
 _PLURAL = {"machine": "machines", "toolchain": "toolchains", "code": "commits"}
 
 
-def comparability_notes(docs: list[dict[str, Any]]) -> list[str]:
+def comparability_notes(docs: list[ResultDocument]) -> list[str]:
     """Says so when documents come from different machines, toolchains or commits."""
-    found = metadata.differences([d["metadata"] for d in docs])
+    found = metadata.differences([dict(d.metadata) for d in docs])
     notes = []
     for concern, fields in found.items():
         detail = "; ".join(f"{name}: {' vs '.join(values)}" for name, values in fields.items())
@@ -574,7 +582,7 @@ def comparability_notes(docs: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def markdown_table(docs: list[dict[str, Any]]) -> str:
+def markdown_table(docs: list[ResultDocument]) -> str:
     """The comparison's tables as markdown, each under its caption."""
     out = []
     for caption, headers, rows in tables(docs):
@@ -587,16 +595,16 @@ def markdown_table(docs: list[dict[str, Any]]) -> str:
 
 
 def markdown(
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]],
+    groups: dict[tuple[str, str, int], list[ResultDocument]],
     baseline_name: str,
     notes: list[str],
-    sweeps: dict[str, list[dict[str, Any]]],
+    sweeps: dict[str, list[ResultDocument]],
     images: dict[str, list[str]],
 ) -> str:
     """The whole report as markdown, ready to paste into a pull request. ``images``: section -> file names."""
     every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
-    name, version = scenario_of(every[0])
-    out = ["# eventbench report", "", f"Scenario: **{name}** (version {version}).", ""]
+    scenario = every[0].scenario
+    out = ["# eventbench report", "", f"Scenario: **{scenario.name}** (version {scenario.version}).", ""]
     out += [f"> **Note:** {note}" for note in notes] + ([""] if notes else [])
     for key, docs in groups.items():
         baseline = pick_baseline(docs, baseline_name)
@@ -612,8 +620,8 @@ def markdown(
             [d for docs in sweeps.values() for d in docs])]  # fmt: skip
         out += [f"- {note}" for note in notes_md]  # the mark escaped: "- *" would start a nested list
         out += [""] + [f"![{image}]({image})" for image in images.get("sweeps", [])] + [""]
-    meta = every[0]["metadata"]
-    commits = ", ".join(sorted({str(d["metadata"].get("commit")) for d in every}))
+    meta = every[0].metadata
+    commits = ", ".join(sorted({str(d.metadata.get("commit")) for d in every}))
     out.append(
         f"<sub>commit{'s' if ',' in commits else ''} {commits} · Python {meta.get('python')} · "
         f"Rust {meta.get('rust')} · "
@@ -622,15 +630,14 @@ def markdown(
     return "\n".join(out).rstrip() + "\n"
 
 
-def sustained_of(docs: list[dict[str, Any]]) -> float | None:
+def sustained_of(docs: list[ResultDocument]) -> float | None:
     """The sustained rate of one sweep's documents (the deciding attempt at each rate)."""
-    objective = docs[0]["sweep"]["objective_p99_ns"]
-    return sustained_rate([SweepPoint.of(d) for d in deciding(docs)], objective)
+    return sustained_rate([SweepPoint.of(d) for d in deciding(docs)], _objective(docs))
 
 
-def sweep_verdict_of(label: str, docs: list[dict[str, Any]]) -> str:
+def sweep_verdict_of(label: str, docs: list[ResultDocument]) -> str:
     """The verdict of one stored sweep (its objective is in its documents)."""
-    return sweep_verdict(label, sustained_of(docs), docs[0]["sweep"]["objective_p99_ns"], docs)
+    return sweep_verdict(label, sustained_of(docs), _objective(docs), docs)
 
 
 def _slug(key: tuple[str, str, int]) -> str:
@@ -640,27 +647,27 @@ def _slug(key: tuple[str, str, int]) -> str:
 
 
 def split_documents(
-    docs: list[dict[str, Any]],
-) -> tuple[dict[tuple[str, str, int], list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    docs: list[ResultDocument],
+) -> tuple[dict[tuple[str, str, int], list[ResultDocument]], dict[str, list[ResultDocument]]]:
     """Runs grouped by :func:`group_key`, and sweep points by contender (and workload)."""
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
-    sweeps: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, int], list[ResultDocument]] = defaultdict(list)
+    sweeps: dict[str, list[ResultDocument]] = defaultdict(list)
     for doc in docs:
-        if doc.get("sweep"):
-            sweeps[f"{doc['implementation']} (w{doc['workers']}, {group_key(doc)[0]})"].append(doc)
+        if doc.sweep:
+            sweeps[f"{doc.implementation} (w{doc.workers}, {group_key(doc)[0]})"].append(doc)
         else:
             groups[group_key(doc)].append(doc)
     return dict(groups), {label: deciding(points) for label, points in sweeps.items()}
 
 
-def ordered(docs: list[dict[str, Any]], baseline_name: str) -> list[dict[str, Any]]:
+def ordered(docs: list[ResultDocument], baseline_name: str) -> list[ResultDocument]:
     """Grouped by model (in :data:`MODELS` order), the baseline first within its model, then by
     name and worker count: the same order however files were found."""
-    return sorted(docs, key=lambda d: (_model_rank(d), d["implementation"] != baseline_name, label(d), d["workers"]))
+    return sorted(docs, key=lambda d: (_model_rank(d), d.implementation != baseline_name, label(d), d.workers))
 
 
 def build(
-    docs: list[dict[str, Any]], out_dir: Path, baseline_name: str, with_plots: bool = True, print_tables: bool = True
+    docs: list[ResultDocument], out_dir: Path, baseline_name: str, with_plots: bool = True, print_tables: bool = True
 ) -> list[Path]:
     """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files written."""
     from harness import plots
@@ -683,13 +690,13 @@ def build(
         slug = _slug(key)
         title = group_title(key, None)
         files = plots.throughput_and_allocations(group, title, out_dir, f"{slug}-throughput-allocations")
-        if any(d["valid"] and d.get("latency_ns") for d in group):
+        if any(d.valid and d.latency_ns for d in group):
             files = plots.latency_spectrum(group, title, out_dir, f"{slug}-latency-spectrum") + files
         written += files
         images[slug] = [f.name for f in files if f.suffix == ".svg"]
     if sweeps:
         for label, points in sweeps.items() if print_tables else ():
-            objective = points[0]["sweep"]["objective_p99_ns"]
+            objective = _objective(points)
             print(f"{label} · objective p99 ≤ {duration_ns(objective)}")
             print("\n".join([sweep_header()] + [sweep_row(d, objective) for d in points]))
             for line in [*sweep_notes(points), sweep_verdict_of(label, points)]:

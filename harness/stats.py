@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
+# The percentiles every latency is stated at, by the names documents, tables and plots use: the
+# one list of them (the maximum last; it is no nearest rank).
+PERCENTILE_NAMES = ("p50", "p90", "p99", "p999", "max")
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
 
@@ -33,14 +35,24 @@ def nearest_rank(sorted_values: np.ndarray, percent: float) -> int:
 
 @dataclass(frozen=True)
 class LatencySummary:
-    p50: int
-    p90: int
-    p99: int
-    p999: int
-    max: int
+    """A latency distribution at :data:`PERCENTILE_NAMES`, in ns: one run's exact values (whole
+    numbers), or medians over trials, or the jitter probe's gaps (which need not be whole)."""
 
-    def as_dict(self) -> dict[str, int]:
-        return {"p50": self.p50, "p90": self.p90, "p99": self.p99, "p999": self.p999, "max": self.max}
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+
+    def value(self, name: str) -> float:
+        """The percentile called ``name`` (one of :data:`PERCENTILE_NAMES`)."""
+        if name not in PERCENTILE_NAMES:
+            raise KeyError(name)
+        value: float = getattr(self, name)
+        return value
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: self.value(name) for name in PERCENTILE_NAMES}
 
 
 def latency_summary(latencies_ns: np.ndarray) -> LatencySummary | None:
@@ -219,21 +231,37 @@ def verdict(ratio_interval: Interval | None, higher_is_better: bool, confidence:
     return UNCLEAR
 
 
-def jitter_summary(probes: Sequence[dict[str, int]]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Jitter:
+    """The jitter probe's runs of one comparison together (:func:`jitter_summary`)."""
+
+    probes: tuple[Mapping[str, int], ...]  # each run as the probe reported it (native_cffi.JitterSummary)
+    seconds: float  # of probing, all runs together
+    reads: int  # of the clock
+    gaps_ns: LatencySummary  # each percentile's median over the runs; the max, the largest
+    over_10us_per_s: float  # gaps longer than 10 µs per second of probing
+    over_100us_per_s: float
+    over_1ms_per_s: float
+
+
+def jitter_summary(probes: Sequence[Mapping[str, int]]) -> Jitter | None:
     """The jitter probe's runs of one comparison together: each gap percentile's median over the
     runs (the max: the largest), and the gaps over 10 µs, 100 µs and 1 ms per second of probing.
     ``probes``: ``native_cffi.JitterSummary`` as dicts. None for no probe."""
     if not probes:
         return None
     seconds = sum(p["duration_ns"] for p in probes) / 1e9
-    gaps = {k: float(np.median([p[f"{k}_ns"] for p in probes])) for k in ("p50", "p90", "p99", "p999")}
-    return {
-        "probes": list(probes),
-        "seconds": seconds,
-        "reads": sum(p["reads"] for p in probes),
-        "gaps_ns": gaps | {"max": max(p["max_ns"] for p in probes)},
-        **{f"{k}_per_s": sum(p[k] for p in probes) / seconds for k in ("over_10us", "over_100us", "over_1ms")},
-    }
+    gaps = {k: float(np.median([p[f"{k}_ns"] for p in probes])) for k in PERCENTILE_NAMES[:-1]}
+    over = {k: sum(p[k] for p in probes) / seconds for k in ("over_10us", "over_100us", "over_1ms")}
+    return Jitter(
+        probes=tuple(probes),
+        seconds=seconds,
+        reads=sum(p["reads"] for p in probes),
+        gaps_ns=LatencySummary(**gaps, max=max(p["max_ns"] for p in probes)),
+        over_10us_per_s=over["over_10us"],
+        over_100us_per_s=over["over_100us"],
+        over_1ms_per_s=over["over_1ms"],
+    )
 
 
 def proportion_lower_bound(successes: int, n: int, confidence: float = 0.95) -> float:

@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
+from harness.document import ResultDocument, SweepSettings
 from harness.stats import Interval
 from protocol.errors import InvalidInput
 
@@ -80,17 +80,21 @@ class SweepPoint:
         return self.decision(objective_p99_ns) == MET
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> SweepPoint:
+    def of(cls, doc: ResultDocument) -> SweepPoint:
         """A point from its result document; one of a single run (a document from before sweeps
         ran trials) has an interval of its one p99 and is decided by it, as it was then."""
-        ci = (doc.get("intervals") or {}).get("latency_ns.p99")
-        p99 = (doc.get("latency_ns") or {}).get("p99")
-        if ci is not None:
-            interval: Interval | None = Interval(**ci)
-        else:
-            interval = None if p99 is None else Interval(p99, p99, p99, 0.0, 1)
-        one_run = "trials" not in doc
-        return cls(doc["sweep"]["offered_eps"], doc.get("throughput_eps"), interval, bool(doc["valid"]), one_run)
+        interval = doc.intervals.get("latency_ns.p99")
+        if interval is None and doc.latency_ns is not None:
+            p99 = doc.latency_ns.p99
+            interval = Interval(p99, p99, p99, 0.0, 1)
+        return cls(settings(doc).offered_eps, doc.throughput_eps, interval, doc.valid, one_run=doc.trials is None)
+
+
+def settings(doc: ResultDocument) -> SweepSettings:
+    """A sweep point's settings; refuses a document that is no sweep point."""
+    if doc.sweep is None:
+        raise ValueError(f"{doc.origin} is not a sweep point")
+    return doc.sweep
 
 
 def sustained_rate(points: list[SweepPoint], objective_p99_ns: int) -> float | None:
@@ -115,13 +119,13 @@ def should_stop(points: list[SweepPoint], objective_p99_ns: int) -> bool:
 
 def run_sweep(
     rates: list[float],
-    run_point: Callable[[float], dict[str, Any]],
+    run_point: Callable[[float], ResultDocument],
     objective_p99_ns: int,
-) -> tuple[list[dict[str, Any]], float | None]:
+) -> tuple[list[ResultDocument], float | None]:
     """Runs ``run_point(rate)`` (which runs the point's trials and returns its result document)
     at each rate, lowest first, until ``STOP_AFTER_MISSES`` points in a row are not met.
     Returns every point's document and the sustained rate."""
-    docs: list[dict[str, Any]] = []
+    docs: list[ResultDocument] = []
     points: list[SweepPoint] = []
     for rate in rates:
         docs.append(run_point(rate))
@@ -131,10 +135,10 @@ def run_sweep(
     return docs, sustained_rate(points, objective_p99_ns)
 
 
-def deciding(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def deciding(docs: list[ResultDocument]) -> list[ResultDocument]:
     """One document per rate. Sweeps stored before points ran trials confirmed a miss with a
     second run (``"attempt": 2``), which decided the rate: the last attempt is kept."""
-    last: dict[float, dict[str, Any]] = {}
-    for doc in sorted(docs, key=lambda d: (d["sweep"]["offered_eps"], d["sweep"].get("attempt", 1))):
-        last[doc["sweep"]["offered_eps"]] = doc
+    last: dict[float, ResultDocument] = {}
+    for doc in sorted(docs, key=lambda d: (settings(d).offered_eps, settings(d).attempt or 1)):
+        last[settings(doc).offered_eps] = doc
     return list(last.values())

@@ -18,11 +18,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from harness import stats
+from harness.document import FIGURES, TrialRecord
 from harness.runner import Figures, RunOutcome, figures, run_once
 from implementations import Contender
 from protocol.events import EventStream
@@ -45,24 +45,25 @@ class Trial:
         kept = figures(outcome, stream) if outcome.valid else None
         return cls(round_index, position, replace(outcome, done_ns=np.empty(0, dtype=np.uint64)), kept)
 
-    def as_dict(self) -> dict[str, Any]:
+    def record(self) -> TrialRecord:
+        """What a result document keeps of the trial."""
         f, o = self.figures, self.outcome
-        return {
-            "round": self.round,
-            "position": self.position,
-            "valid": o.valid,
-            "failures": o.failures(),
-            "digest": o.digest,
-            "checks": {c.name: c.passed for c in o.checks},
-            "setup_s": o.setup_ns / 1e9,
-            "cpu_s": o.cpu_s,
-            "ctx_switches": o.ctx_switches,
-            "wall_s": f.wall_s if f else None,
-            "throughput_eps": f.throughput_eps if f else None,
-            "latency_ns": f.latency_ns.as_dict() if f and f.latency_ns else None,
-            "cpu_s_per_event": f.cpu_s_per_event if f else None,
-            "ctx_switches_per_event": f.ctx_switches_per_event if f else None,
-        }
+        return TrialRecord(
+            round=self.round,
+            position=self.position,
+            valid=o.valid,
+            failures=tuple(o.failures()),
+            digest=o.digest,
+            checks={c.name: c.passed for c in o.checks},
+            setup_s=o.setup_ns / 1e9,
+            cpu_s=o.cpu_s,
+            ctx_switches=o.ctx_switches,
+            wall_s=f.wall_s if f else None,
+            throughput_eps=f.throughput_eps if f else None,
+            latency_ns=f.latency_ns if f else None,
+            cpu_s_per_event=f.cpu_s_per_event if f else None,
+            ctx_switches_per_event=f.ctx_switches_per_event if f else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,28 +128,14 @@ def run_trials(
 # ---------------------------------------------------------------- figures over trials
 
 
-def _latency(percentile: str) -> Callable[[dict[str, Any]], float | None]:
-    return lambda trial: (trial.get("latency_ns") or {}).get(percentile)
-
-
-# Every figure a trial has, by the name documents use for it: how to read it from a trial's
-# dict, and whether higher is better.
-FIGURES: dict[str, tuple[Callable[[dict[str, Any]], float | None], bool]] = {
-    "throughput_eps": (lambda t: t.get("throughput_eps"), True),
-    **{f"latency_ns.{p}": (_latency(p), False) for p in ("p50", "p90", "p99", "p999", "max")},
-    "cpu_s_per_event": (lambda t: t.get("cpu_s_per_event"), False),
-    "ctx_switches_per_event": (lambda t: t.get("ctx_switches_per_event"), False),
-}
-
-
-def figure_values(trials: Sequence[dict[str, Any]], figure: str) -> list[float] | None:
+def figure_values(trials: Sequence[TrialRecord], figure: str) -> list[float] | None:
     """The figure over every trial, or None where a trial lacks it (a wrong trial, a closed loop's latency)."""
-    read = FIGURES[figure][0]
+    read = FIGURES[figure].read
     values = [read(t) for t in trials]
     return None if not values or any(v is None for v in values) else [float(v) for v in values if v is not None]
 
 
-def medians(trials: Sequence[dict[str, Any]]) -> dict[str, stats.Interval]:
+def medians(trials: Sequence[TrialRecord]) -> dict[str, stats.Interval]:
     """Each figure the trials all have: its median and the median's 95 % interval."""
     out = {}
     for figure in FIGURES:

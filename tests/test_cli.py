@@ -21,6 +21,8 @@ import implementations
 import scenarios
 from harness import results, trials, workload
 from harness.cli import main
+from harness.document import SCHEMA_VERSION, ScenarioId
+from harness.stats import PERCENTILE_NAMES
 from harness.workload import builtin_names
 from protocol.errors import InvalidInput
 
@@ -102,7 +104,7 @@ def test_a_version_6_document_must_say_its_scenario(tmp_path: Path, scenario: ob
     doc |= {"schema_version": 5}
     doc.pop("scenario", None)
     out.write_text(json.dumps(doc))
-    assert results.scenario_of(results.load(out)) == ("synthetic", 1)  # before 6: synthetic, version 1
+    assert results.load(out).scenario == ScenarioId("synthetic", 1)  # before 6: synthetic, version 1
 
 
 def test_list_of_one_scenario_fits_100_columns(capsys: pytest.CaptureFixture[str]) -> None:
@@ -119,13 +121,14 @@ def test_export_then_replay_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     expected = spec_digest_of_file_bytes(path.read_bytes())
     out_json = tmp_path / "run.json"
     assert main(["run", "--impl", "threaded", "--events", str(path), "--workers", "3", "--json", str(out_json)]) == 0
+    assert set(json.loads(out_json.read_text())) >= SPEC_RESULT_FIELDS
     doc = results.load(out_json)
-    assert set(doc) >= SPEC_RESULT_FIELDS
-    assert doc["digest"] == expected and doc["digest_ok"] is True and doc["workers"] == 3
-    assert doc["checks"] == {"all_done": True, "not_before_arrival": True, "per_key_order": True}
-    assert doc["mode"] == "closed" and doc["latency_ns"] is None
-    assert doc["allocations_per_event"] > 0 and doc["allocations"]["events"] == doc["events"]
-    assert doc["schema_version"] == results.SCHEMA_VERSION
+    assert doc.digest == expected and doc.digest_ok is True and doc.workers == 3
+    assert doc.checks == {"all_done": True, "not_before_arrival": True, "per_key_order": True}
+    assert doc.mode == "closed" and doc.latency_ns is None
+    assert doc.allocations_per_event and doc.allocations_per_event > 0
+    assert doc.allocations and doc.allocations.events == doc.events
+    assert json.loads(out_json.read_text())["schema_version"] == SCHEMA_VERSION
     out = capsys.readouterr().out
     assert "matches the reference" in out and "allocs/event" in out
 
@@ -135,7 +138,7 @@ def test_allocation_counting_can_be_skipped(tmp_path: Path) -> None:
     args = ["run", "--impl", "sequential", "--workload", "smoke", "--alloc-events", "0", "--json", str(out_json)]
     assert main(args) == 0
     doc = results.load(out_json)
-    assert doc["allocations_per_event"] is None and doc["allocations"] is None
+    assert doc.allocations_per_event is None and doc.allocations is None
     assert main(["run", "--impl", "sequential", "--workload", "smoke", "--alloc-events", "-1"]) == 2
 
 
@@ -147,7 +150,7 @@ def test_version_1_documents_still_load(tmp_path: Path) -> None:
     del doc["allocations"]
     doc["allocations_per_event"] = None
     out_json.write_text(json.dumps(doc))
-    assert results.load(out_json)["schema_version"] == 1
+    assert results.load(out_json).allocations is None
     assert main(["report", str(out_json), "--out", str(tmp_path / "r"), "--no-plots"]) == 0
 
 
@@ -156,8 +159,8 @@ def test_run_records_one_worker_for_single_threaded(tmp_path: Path) -> None:
     assert main(["run", "--impl", "sequential", "--workload", "paced", "--n-events", "300",
                  "--workers", "4", "--json", str(out_json)]) == 0  # fmt: skip
     doc = results.load(out_json)
-    assert doc["workers"] == 1 and doc["mode"] == "open"
-    assert set(doc["latency_ns"]) == {"p50", "p90", "p99", "p999", "max"}
+    assert doc.workers == 1 and doc.mode == "open"
+    assert doc.latency_ns is not None and set(json.loads(out_json.read_text())["latency_ns"]) == set(PERCENTILE_NAMES)
 
 
 @pytest.mark.parametrize("name", builtin_names())
@@ -204,7 +207,7 @@ def test_report_refuses_documents_of_two_scenarios(tmp_path: Path, capsys: pytes
         out = tmp_path / f"{name}.json"
         assert main(["run", "--impl", "sequential", "--workload", name, "--n-events", "200", "--json", str(out),
                      "--alloc-events", "0"]) == 0  # fmt: skip
-        assert results.load(out)["scenario"] == {"name": workload.builtin(name).scenario.name, "version": 1}
+        assert results.load(out).scenario == ScenarioId(workload.builtin(name).scenario.name, 1)
     capsys.readouterr()
     assert main(["report", str(tmp_path), "--no-plots"]) == 2
     _one_line_error(capsys, "scenario", "runs of different scenarios do not compare")
@@ -229,19 +232,19 @@ def test_compare_writes_verified_documents(tmp_path: Path, capsys: pytest.Captur
     (run_dir,) = (tmp_path / "runs").iterdir()
     docs = [results.load(p) for p in sorted(run_dir.glob("*.json"))]
     names = [c.info.name for c in implementations.available()]
-    assert sorted(d["implementation"] for d in docs) == sorted(names)
-    assert all(d["valid"] and d["digest_ok"] for d in docs)
+    assert sorted(d.implementation for d in docs) == sorted(names)
+    assert all(d.valid and d.digest_ok for d in docs)
     assert not list(run_dir.glob(".*"))  # no temporary files left
     orders = trials.round_orders(len(names), 3, 11)
     for doc in docs:
-        assert doc["comparison"]["seed"] == 11 and doc["comparison"]["orders"] == [
-            [names[i] for i in o] for o in orders
-        ]
-        assert [t["round"] for t in doc["trials"]] == [0, 1, 2]
-        assert [t["position"] for t in doc["trials"]] == [o.index(names.index(doc["implementation"])) for o in orders]
-        assert all(t["valid"] and t["digest"] == doc["reference_digest"] for t in doc["trials"])
-        assert doc["throughput_eps"] == sorted(t["throughput_eps"] for t in doc["trials"])[1]  # the median
-        assert doc["intervals"]["throughput_eps"]["n"] == 3
+        assert doc.comparison is not None and doc.trials is not None
+        assert doc.comparison.seed == 11
+        assert doc.comparison.orders == tuple(tuple(names[i] for i in o) for o in orders)
+        assert [t.round for t in doc.trials] == [0, 1, 2]
+        assert [t.position for t in doc.trials] == [o.index(names.index(doc.implementation)) for o in orders]
+        assert all(t.valid and t.digest == doc.reference_digest for t in doc.trials)
+        assert doc.throughput_eps == sorted(t.throughput_eps or 0 for t in doc.trials)[1]  # the median
+        assert doc.intervals["throughput_eps"].n == 3
 
 
 def test_compare_reports_a_wrong_contender_without_figures(
@@ -252,7 +255,7 @@ def test_compare_reports_a_wrong_contender_without_figures(
                  "--results-dir", str(tmp_path)]) == 1  # fmt: skip
     assert "WRONG" in capsys.readouterr().out
     wrong = results.load(next((tmp_path / "runs").glob("*/fake-digest-*.json")))
-    assert wrong["valid"] is False and wrong["throughput_eps"] is None and wrong["latency_ns"] is None
+    assert wrong.valid is False and wrong.throughput_eps is None and wrong.latency_ns is None
 
 
 def _corrupt_file(tmp_path: Path) -> Path:
@@ -420,12 +423,12 @@ def test_an_open_loop_compare_measures_the_machine_floor(tmp_path: Path, capsys:
     out = capsys.readouterr().out
     assert "floor-python" in out and "floor-native" in out and "machine: a thread that only reads the clock" in out
     (run_dir,) = (tmp_path / "runs").iterdir()
-    docs = {d["implementation"]: d for d in (results.load(p) for p in run_dir.glob("*.json"))}
-    assert docs["floor-python"]["model"] == docs["floor-native"]["model"] == "floor"
-    assert docs["floor-python"]["digest_ok"] is None and docs["floor-python"]["valid"]
+    docs = {d.implementation: d for d in (results.load(p) for p in run_dir.glob("*.json"))}
+    assert docs["floor-python"].model == docs["floor-native"].model == "floor"
+    assert docs["floor-python"].digest_ok is None and docs["floor-python"].valid
     for name, floor in (("sequential", "floor-python"), ("native-sequential", "floor-native")):
-        held = docs[name]["floor"]
-        assert held["name"] == floor and held["trials"] == docs[floor]["trials"]
-        assert held["jitter"]["reads"] > 0 and len(held["jitter"]["probes"]) == 2
-        assert 0 < held["jitter"]["gaps_ns"]["p50"] <= held["jitter"]["gaps_ns"]["max"]
-    assert all(d["comparison"]["orders"][0] and len(d["comparison"]["orders"][0]) == 4 for d in docs.values())
+        held = docs[name].floor
+        assert held is not None and held.name == floor and held.trials == docs[floor].trials
+        assert held.jitter is not None and held.jitter.reads > 0 and len(held.jitter.probes) == 2
+        assert 0 < held.jitter.gaps_ns.p50 <= held.jitter.gaps_ns.max
+    assert all(d.comparison and len(d.comparison.orders[0]) == 4 for d in docs.values())

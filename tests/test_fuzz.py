@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 import implementations
 from harness import cli, results, workload
+from harness.document import SCHEMA_VERSION, ResultDocument
 from harness.runner import reference_digest, run_once
 from implementations import native_cffi
 from protocol.errors import InvalidInput
@@ -401,7 +402,7 @@ def test_command_lines(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.fixture(scope="module")
-def good_document() -> dict[str, Any]:
+def good_document() -> ResultDocument:
     stream = workload.generate(workload.load_workload("smoke").with_events(200))
     contender = implementations.get("sequential")
     outcome = run_once(contender, stream, workers=1, mode="closed", reference_digest=reference_digest(stream))
@@ -409,8 +410,8 @@ def good_document() -> dict[str, Any]:
 
 
 @st.composite
-def corrupted_documents(draw: st.DrawFn, good: dict[str, Any]) -> bytes:
-    doc = json.loads(json.dumps(good))
+def corrupted_documents(draw: st.DrawFn, good: ResultDocument) -> bytes:
+    doc = json.loads(json.dumps(good.to_json()))
     how = draw(st.sampled_from(["drop", "retype", "version", "truncate", "byte", "not-json", "not-object"]))
     if how == "drop":
         del doc[draw(st.sampled_from(sorted(doc)))]
@@ -436,7 +437,7 @@ def corrupted_documents(draw: st.DrawFn, good: dict[str, Any]) -> bytes:
 
 @FUZZ
 @given(data=st.data())
-def test_stored_documents(data: st.DataObject, good_document: dict[str, Any], tmp_path: Path) -> None:
+def test_stored_documents(data: st.DataObject, good_document: ResultDocument, tmp_path: Path) -> None:
     """A corrupted or newer document is refused with its name; the others beside it still load."""
     folder = tmp_path / "docs"
     folder.mkdir(exist_ok=True)
@@ -452,7 +453,7 @@ def test_stored_documents(data: st.DataObject, good_document: dict[str, Any], tm
         _check_message(e)
         refused, verdict = e, f"InvalidInput ({e.where.split(',')[0]})"
     docs, errors = results.load_many([folder])
-    assert [Path(d["_path"]).name for d in docs if Path(d["_path"]).name == "good.json"] == ["good.json"]
+    assert [Path(d.source or "").name for d in docs if Path(d.source or "").name == "good.json"] == ["good.json"]
     assert all(e.source == str(bad) for e in errors)
     no_schema = refused is not None and refused.where == "schema_version" and refused.rule.startswith("missing")
     if refused is not None and not no_schema:  # a JSON file with no schema at all is passed over in a folder
@@ -461,16 +462,16 @@ def test_stored_documents(data: st.DataObject, good_document: dict[str, Any], tm
 
 
 def test_a_newer_schema_is_named_and_the_rest_still_report(
-    good_document: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    good_document: ResultDocument, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "docs"
     results.dump(good_document, folder / "good.json")
-    results.dump(good_document | {"schema_version": results.SCHEMA_VERSION + 1}, folder / "newer.json")
+    results.dump(good_document.to_json() | {"schema_version": SCHEMA_VERSION + 1}, folder / "newer.json")
     (folder / "broken.json").write_text('{"schema_version": 2, "implem')
     code = cli.main(["report", str(folder), "--no-plots", "--out", str(tmp_path / "report")])
     err = capsys.readouterr().err.splitlines()
     assert code == cli.EXIT_INVALID
-    newer = f"{folder / 'newer.json'}: schema_version: {results.SCHEMA_VERSION + 1} is not one this eventbench reads"
+    newer = f"{folder / 'newer.json'}: schema_version: {SCHEMA_VERSION + 1} is not one this eventbench reads"
     assert any(newer in line for line in err)
     assert any(f"{folder / 'broken.json'}: file: not a readable result document" in line for line in err)
     assert (tmp_path / "report" / "report.md").exists()  # the good document was still reported
@@ -520,6 +521,6 @@ def test_two_compares_at_once_write_distinct_complete_directories(tmp_path: Path
     assert len(directories) == 2 and not any(d.name.startswith(".") for d in directories)
     docs, errors = results.load_many([results_dir])
     assert not errors
-    names = [sorted(doc["implementation"] for doc in docs if Path(doc["_path"]).parent == d) for d in directories]
+    names = [sorted(doc.implementation for doc in docs if Path(doc.source or "").parent == d) for d in directories]
     assert names[0] == names[1] and {"sequential", "threaded"} <= set(names[0]), names  # each run complete
     tally.record("writes: two compare runs at once", "two distinct directories, every document loads")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 
 from harness import report, results, trials
 from harness.cli import main
-from harness.stats import Interval, median_interval
+from harness.document import ResultDocument
+from harness.stats import PERCENTILE_NAMES, Interval, median_interval
 from harness.sweep import (
     DEFAULT_TRIALS,
     MET,
@@ -21,6 +23,7 @@ from harness.sweep import (
     deciding,
     parse_rates,
     run_sweep,
+    settings,
     should_stop,
     sustained_rate,
 )
@@ -108,18 +111,19 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "sequential sustains at least 4k events/s with p99 ≤ 1 s (the highest rate tried: no knee)" in out
     (run_dir,) = (tmp_path / "runs").iterdir()
-    docs = sorted((results.load(p) for p in run_dir.glob("*.json")), key=lambda d: d["sweep"]["offered_eps"])
-    assert [d["sweep"]["offered_eps"] for d in docs] == [2000.0, 4000.0]
-    assert all(d["valid"] and d["digest_ok"] and d["mode"] == "open" and len(d["trials"]) == 6 for d in docs)
+    docs = sorted((results.load(p) for p in run_dir.glob("*.json")), key=lambda d: settings(d).offered_eps)
+    assert [settings(d).offered_eps for d in docs] == [2000.0, 4000.0]
+    assert all(d.valid and d.digest_ok and d.mode == "open" and len(d.trials or ()) == 6 for d in docs)
     # The floor that paces like sequential ran in the same rounds, each point shuffled from its own seed.
     seeds = random.Random(7)
     for doc in docs:
         point_seed = seeds.getrandbits(32)
-        assert doc["sweep"]["seed"] == 7 and doc["comparison"]["seed"] == point_seed
+        assert doc.comparison is not None and doc.floor is not None and doc.trials is not None
+        assert settings(doc).seed == 7 and doc.comparison.seed == point_seed
         orders = trials.round_orders(2, 6, point_seed)
-        assert doc["comparison"]["orders"] == [[["sequential", "floor-python"][i] for i in o] for o in orders]
-        assert doc["floor"]["name"] == "floor-python"
-        assert [t["round"] for t in doc["floor"]["trials"]] == [t["round"] for t in doc["trials"]] == list(range(6))
+        assert doc.comparison.orders == tuple(tuple(["sequential", "floor-python"][i] for i in o) for o in orders)
+        assert doc.floor.name == "floor-python"
+        assert [t.round for t in doc.floor.trials] == [t.round for t in doc.trials] == list(range(6))
         assert report.sweep_cells(doc, 10**9)[6] != "-"  # the floor's p99 is in the row
     assert main(["report", str(run_dir), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "latency-vs-load.png").exists()
@@ -150,11 +154,20 @@ def test_sweep_refuses_bad_arguments_in_one_line_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def _fake_point(rate: float, p99s: list[float]) -> dict:
+def _point_document(rate: float, p99: float, **json: Any) -> ResultDocument:
+    """A sweep point's document: only what deciding it reads is of interest."""
+    latency = dict.fromkeys(PERCENTILE_NAMES, p99)
+    return ResultDocument.from_json({
+        "schema_version": 5, "implementation": "fake", "workers": 1, "mode": "open", "workload": {}, "events": 1,
+        "valid": True, "failures": [], "digest_ok": True, "throughput_eps": rate, "latency_ns": latency,
+        "cpu_s_per_event": None, "ctx_switches_per_event": None, "metadata": {}, **json,
+    }, "fake.json")  # fmt: skip
+
+
+def _fake_point(rate: float, p99s: list[float]) -> ResultDocument:
     ci = median_interval(p99s)
-    return {"valid": True, "throughput_eps": rate, "latency_ns": {"p99": round(ci.point)},
-            "intervals": {"latency_ns.p99": ci.as_dict()},
-            "sweep": {"offered_eps": rate, "objective_p99_ns": OBJECTIVE}}  # fmt: skip
+    sweep = {"offered_eps": rate, "objective_p99_ns": OBJECTIVE, "seed": 1}
+    return _point_document(rate, round(ci.point), intervals={"latency_ns.p99": ci.as_dict()}, trials=[], sweep=sweep)
 
 
 def test_the_sweep_stops_past_the_knee() -> None:
@@ -162,7 +175,7 @@ def test_the_sweep_stops_past_the_knee() -> None:
             4.0: [9e9] * 9, 5.0: [10.0] * 9}  # fmt: skip
     calls: list[float] = []
 
-    def run_point(rate: float) -> dict:
+    def run_point(rate: float) -> ResultDocument:
         calls.append(rate)
         return _fake_point(rate, p99s[rate])
 
@@ -172,9 +185,11 @@ def test_the_sweep_stops_past_the_knee() -> None:
 
 
 def test_sweeps_stored_before_trials_are_decided_by_their_last_attempt() -> None:
-    old = [{"valid": True, "throughput_eps": r, "latency_ns": {"p99": p99},
-            "sweep": {"offered_eps": r, "objective_p99_ns": OBJECTIVE, "attempt": a}}
-           for r, a, p99 in [(1.0, 1, 2 * OBJECTIVE), (1.0, 2, 10), (2.0, 1, 2 * OBJECTIVE)]]  # fmt: skip
+    def old_point(rate: float, attempt: int, p99: float) -> ResultDocument:
+        sweep = {"offered_eps": rate, "objective_p99_ns": OBJECTIVE, "attempt": attempt}
+        return _point_document(rate, p99, schema_version=2, sweep=sweep)
+
+    old = [old_point(r, a, p99) for r, a, p99 in [(1.0, 1, 2 * OBJECTIVE), (1.0, 2, 10), (2.0, 1, 2 * OBJECTIVE)]]
     kept = deciding(old)
-    assert [(d["sweep"]["offered_eps"], d["sweep"]["attempt"]) for d in kept] == [(1.0, 2), (2.0, 1)]
+    assert [(settings(d).offered_eps, settings(d).attempt) for d in kept] == [(1.0, 2), (2.0, 1)]
     assert sustained_rate([SweepPoint.of(d) for d in kept], OBJECTIVE) == 1.0

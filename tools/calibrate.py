@@ -44,7 +44,7 @@ def compare(contender: str, mode: str, env: dict[str, str]) -> dict[str, str] | 
         if done.returncode != 0:
             print(f"compare failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
             return None
-        docs = {d["implementation"]: d for d in results.load_many([Path(tmp)])[0]}
+        docs = {d.implementation: d for d in results.load_many([Path(tmp)])[0]}
     return {j.figure: j.verdict for j in judgement.compare_figures(docs[contender], docs[BASELINE])}
 
 

@@ -16,9 +16,9 @@ def main() -> None:
     figures: list[str] = []
     runs = sorted(Path("results/compare-2026-12-02").glob("main-*/runs/*/"))
     for run in runs:
-        docs = {d["implementation"]: d for d in results.load_many([run])[0]}
+        docs = {d.implementation: d for d in results.load_many([run])[0]}
         for name, doc in docs.items():
-            if name == "sequential" or doc["model"] == "floor":
+            if name == "sequential" or doc.model == "floor":
                 continue
             for j in judgement.compare_figures(doc, docs["sequential"]):
                 verdicts.setdefault((name, j.figure), []).append(j.verdict)
