@@ -11,7 +11,8 @@ import pytest
 
 import implementations
 from harness import rigorous, workload
-from harness.cli import main, pyperf_medians
+from harness.app import pyperf_medians
+from harness.cli import main
 from harness.runner import WrongRun
 
 from fakes import Fake
