@@ -21,7 +21,7 @@ from typing import Any
 import implementations
 import scenarios
 from harness import metadata, workload
-from harness.runner import checked_run, reference_digest, run_once
+from harness.runner import checked_run, reference_digest
 from implementations import Contender
 from protocol.events import EventStream
 
@@ -48,12 +48,11 @@ def _forward(cmd: list[str], args: argparse.Namespace) -> None:
 
 
 def _verified(contenders: list[Contender], stream: EventStream, workers: int) -> str:
-    """The reference digest, once every contender has matched it (parent process only)."""
+    """The reference digest, once every contender has matched it (parent process only): a wrong
+    one raises :class:`WrongRun` here, before pyperf starts a worker process."""
     reference = reference_digest(stream)
     for contender in contenders:
-        outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference)
-        if not outcome.valid:
-            sys.exit(f"eventbench bench: {contender.info.name} is wrong, no timings: {'; '.join(outcome.failures())}")
+        checked_run(contender, stream, workers=workers, reference_digest=reference)
     return reference
 
 
@@ -106,5 +105,5 @@ if __name__ == "__main__":
 
     try:
         main()
-    except (InvalidInput, ContenderError) as e:  # `eventbench bench` checks input first; this is for direct use
+    except (InvalidInput, ContenderError) as e:  # a wrong contender (WrongRun), or bad input when run directly
         sys.exit(f"eventbench bench: {e}")

@@ -222,21 +222,31 @@ def run_once(
     )
 
 
+class WrongRun(ContenderError):
+    """A run that failed a check (or the digest, where a reference was given): it has no figure."""
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        super().__init__(f"{outcome.implementation} is wrong, so it has no figure: {'; '.join(outcome.failures())}")
+        self.outcome = outcome
+
+
 def checked_run(
     contender: Contender,
     stream: EventStream,
     *,
     workers: int,
+    mode: str = "closed",
     reference_digest: str | None = None,
     around_window: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> RunOutcome:
-    """A closed-loop :func:`run_once` for the passes that measure something other than the run
-    itself (allocations, pyperf's timings, instruction counts): a run that fails a check (or
-    the digest, where ``reference_digest`` is given) is an error there, never a figure."""
-    outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference_digest,
+    """:func:`run_once` for the callers that take something from the run (a digest, allocations,
+    pyperf's timings, instruction counts, a soak's rounds): a run that fails a check (or the
+    digest, where ``reference_digest`` is given) raises :class:`WrongRun`, never gives a figure.
+    Closed loop unless told: those passes measure the handling, not the pacing."""
+    outcome = run_once(contender, stream, workers=workers, mode=mode, reference_digest=reference_digest,
                        around_window=around_window)  # fmt: skip
     if not outcome.valid:
-        raise ContenderError(f"{contender.info.name} is wrong, so it has no figure: {'; '.join(outcome.failures())}")
+        raise WrongRun(outcome)
     return outcome
 
 
@@ -244,10 +254,12 @@ def reference_digest(stream: EventStream) -> str:
     """The digest of the reference contender, run closed-loop (the digest ignores timing)."""
     import implementations  # the registry: imported here, as contenders need nothing of the runner
 
-    outcome = run_once(implementations.get(implementations.REFERENCE), stream, workers=1, mode="closed")
-    if not outcome.valid:
-        raise ContenderError(f"the reference '{implementations.REFERENCE}' failed its own checks: {outcome.failures()}")
-    return outcome.digest
+    try:
+        return checked_run(implementations.get(implementations.REFERENCE), stream, workers=1).digest
+    except WrongRun as e:
+        raise ContenderError(
+            f"the reference '{implementations.REFERENCE}' failed its own checks: {e.outcome.failures()}"
+        ) from None
 
 
 @dataclass(frozen=True)

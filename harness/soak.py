@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from harness import stats
-from harness.runner import figures, run_once
+from harness.runner import WrongRun, checked_run, figures
 from implementations import Contender, ContenderError
 from protocol.events import EventStream
 
@@ -206,9 +206,12 @@ def soak(
     # would land in the heap among the contender's short-lived ones and hold pages resident.
     figures_by_round = np.zeros((n_rounds, 3))
     for index in range(n_rounds):
-        outcome = run_once(contender, stream, workers=workers, mode="closed", reference_digest=reference)
-        if not outcome.valid:
-            raise ContenderError(f"{contender.info.name}: round {index} of the soak failed: {outcome.failures()}")
+        try:
+            outcome = checked_run(contender, stream, workers=workers, reference_digest=reference)
+        except WrongRun as e:  # which round: a leak or a corruption shows only after many
+            raise ContenderError(
+                f"{contender.info.name}: round {index} of the soak failed: {e.outcome.failures()}"
+            ) from None
         f = figures(outcome, stream)
         del outcome  # its done_ns goes before memory is read
         figures_by_round[index] = (f.throughput_eps or 0.0, f.cpu_s_per_event or 0.0, resident_bytes())

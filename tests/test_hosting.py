@@ -22,12 +22,14 @@ import pytest
 import implementations
 import scenarios
 from harness import workload
-from harness.runner import checked_run, run_once
+from harness.runner import WrongRun, checked_run, run_once
 from implementations import ContenderError
 from implementations.processes import Processes
 from implementations.threaded import Threaded
 from protocol.events import validated_stream
 from protocol.scenario import Guard, Handler, Scenario
+
+from fakes import Fake
 
 DTYPE = np.dtype([("seq", "<u8"), ("arrival_ns", "<u8"), ("key", "<u4")])
 
@@ -140,6 +142,13 @@ def test_checked_run_refuses_a_wrong_run_and_wraps_the_window_alone() -> None:
     assert seen == ["enter", "run", "exit"] and outcome.valid
     with pytest.raises(ContenderError, match="sequential is wrong, so it has no figure: digest"):
         checked_run(implementations.get("sequential"), stream, workers=1, reference_digest="0" * 16)
+
+
+def test_checked_run_refuses_a_wrong_open_loop_run() -> None:
+    stream = workload.generate(workload.builtin("paced").with_events(50))
+    with pytest.raises(WrongRun, match="fake-early is wrong, so it has no figure: not_before_arrival") as raised:
+        checked_run(Fake("early"), stream, workers=1, mode="open")
+    assert not raised.value.outcome.valid
 
 
 def test_a_scenarios_workloads_come_in_name_order_and_take_their_files_name() -> None:

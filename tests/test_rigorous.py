@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main, pyperf_medians
+import implementations
+from harness import rigorous, workload
+from harness.app import pyperf_medians
+from harness.cli import main
+from harness.runner import WrongRun
+
+from fakes import Fake
 
 
 def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,3 +52,10 @@ def test_bench_checks_its_input_before_starting_pyperf(tmp_path: Path, capsys: p
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and "exists already" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.json"]
+
+
+def test_a_wrong_contender_is_refused_before_pyperf_times_it() -> None:
+    """Checked in the parent process, before pyperf starts any worker."""
+    stream = workload.generate(workload.builtin("smoke").with_events(100))
+    with pytest.raises(WrongRun, match="fake-digest is wrong"):
+        rigorous._verified([implementations.get("sequential"), Fake("digest")], stream, 1)

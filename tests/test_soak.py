@@ -1,4 +1,4 @@
-"""The soak run: its verdicts on made-up rounds, and a short real one through the CLI."""
+"""The soak run: its verdicts on made-up rounds, a short real one through the CLI, a wrong one stopped."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 import tally
 
-from harness import cli
+from harness import cli, soak, workload
+from harness.runner import reference_digest
 from harness.soak import Round, SoakResult
+from implementations import ContenderError
+
+from fakes import Fake
 
 
 def _result(throughput: list[float], rss: list[int]) -> SoakResult:
@@ -83,3 +87,10 @@ def test_each_tenth_is_stated_with_its_interval() -> None:
     assert [ci.point for ci in intervals] == result.tenth_medians("throughput_eps")
     text = soak_summary(result)
     assert "1.01k [1k–1.02k] events/s" in text and "(5 rounds: <95 %)" in text
+
+
+def test_a_soak_stops_at_its_first_wrong_round() -> None:
+    stream = workload.generate(workload.builtin("smoke").with_events(100))
+    with pytest.raises(ContenderError, match=r"fake-digest: round 0 of the soak failed: \['digest \w+ differs"):
+        soak.soak(Fake("digest"), stream, workers=1, total_events=10_000, reference=reference_digest(stream),
+                  workload_name="smoke")  # fmt: skip
