@@ -64,13 +64,13 @@ def test_compare_publishes_every_document_and_marks_the_wrong_one(tmp_path: Path
                                  results_dir=tmp_path, trials=2, seed=5, alloc_events=0)  # fmt: skip
     compared = app.compare(request, console)
     assert not compared.valid
-    docs = {d["implementation"]: d for d in compared.documents}
-    assert docs["sequential"]["valid"] and docs["sequential"]["throughput_eps"] > 0
-    assert docs["fake-digest"]["valid"] is False and docs["fake-digest"]["throughput_eps"] is None
+    docs = {d.implementation: d for d in compared.documents}
+    assert docs["sequential"].valid and (docs["sequential"].throughput_eps or 0) > 0
+    assert docs["fake-digest"].valid is False and docs["fake-digest"].throughput_eps is None
     assert compared.baseline is docs["sequential"]
     assert compared.directory.parent == tmp_path / "runs"
     assert sorted(p.name for p in compared.directory.iterdir()) == sorted(map(results.file_name, docs.values()))
-    assert all(d["comparison"]["seed"] == 5 and d["comparison"]["trials"] == 2 for d in docs.values())
+    assert all(d.comparison and d.comparison.seed == 5 and d.comparison.trials == 2 for d in docs.values())
     assert "2 trials" in compared.title and "against sequential" in compared.title
     assert out == [] and any("round 2/2" in line for line in err)  # progress on err; the table is the caller's
 
@@ -87,5 +87,5 @@ def test_compare_refuses_a_baseline_it_does_not_run_before_writing_anything(tmp_
 def test_a_wrong_run_gets_a_document_without_figures_or_counting(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     measured = app.run_one(app.RunRequest(SMOKE, Fake("digest"), workers=1, json=path), _console()[0])
-    assert not measured.valid and measured.document["throughput_eps"] is None
-    assert measured.document["allocations"] is None and results.load(path)["valid"] is False
+    assert not measured.valid and measured.document.throughput_eps is None
+    assert measured.document.allocations is None and results.load(path).valid is False
