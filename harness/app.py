@@ -22,7 +22,7 @@ from typing import Any
 
 import implementations
 import scenarios
-from harness import allocations, report, results, soak, stats, sweep, trials, workload
+from harness import allocations, numbers, report, results, soak, stats, sweep, trials, workload
 from harness.document import Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
 from harness.runner import RunOutcome, reference_digest, run_once
@@ -486,7 +486,7 @@ def sweep_rates(request: SweepRequest, console: Console = TERMINAL) -> Swept:
         stream = workload.generate(point_spec)
         if stream.n_events not in references:
             references[stream.n_events] = reference_digest(stream)
-        console.err(f"  {contender.info.name} at {report.si(rate)} events/s offered: {request.trials} trials of "
+        console.err(f"  {contender.info.name} at {numbers.si(rate)} events/s offered: {request.trials} trials of "
                     f"{stream.n_events} events, about {stream.n_events / rate:.1f} s each")  # fmt: skip
         entrants = [trials.Entrant(contender, workers, references[stream.n_events])]
         entrants += [trials.Entrant(floor, 1, None)] if floor else []
@@ -520,7 +520,7 @@ def _sweep_point_spec(spec: workload.WorkloadSpec, rate: float, request: SweepRe
         n_events = max(MIN_SWEEP_EVENTS, round(rate * request.seconds))
     if n_events / rate > MAX_SWEEP_TRIAL_S:
         raise InvalidInput(
-            "--rates", report.si(rate),
+            "--rates", numbers.si(rate),
             f"{n_events} events at this rate offer load for {n_events / rate:.0f} s, over the "
             f"{MAX_SWEEP_TRIAL_S} s a trial may take (raise the rate or lower --n-events)",
         )  # fmt: skip

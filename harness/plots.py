@@ -18,6 +18,7 @@ from typing import Any
 
 from harness import judgement
 from harness.document import ResultDocument
+from harness.numbers import PERCENTILE_HEADERS, si
 from harness.stats import PERCENTILE_NAMES
 from harness.sweep import settings
 from protocol.storage import atomic_write_bytes
@@ -68,7 +69,6 @@ def _interval(doc: ResultDocument, figure: str) -> tuple[float, float] | None:
 
 
 def latency_spectrum(docs: list[ResultDocument], title: str, out_dir: Path, name: str) -> list[Path]:
-    from harness.report import PERCENTILE_HEADERS  # imported here: report imports this module
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -92,8 +92,6 @@ LOG_THROUGHPUT_SPREAD = 20  # throughputs further apart than this are drawn on a
 
 def throughput_and_allocations(docs: list[ResultDocument], title: str, out_dir: Path, name: str) -> list[Path]:
     from matplotlib.ticker import EngFormatter
-
-    from harness.report import si  # imported here: report imports this module
 
     plt = _pyplot()
     valid = [d for d in docs if d.valid and d.model != "floor"]  # floors handle nothing to count

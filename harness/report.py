@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import judgement, metadata, stats
+from harness import judgement, metadata, plots, stats
 from harness.document import FIGURES, ResultDocument
+from harness.numbers import PERCENTILE_HEADERS, si
 from harness.results import one_scenario
 from harness.soak import MAX_RSS_GROWTH, SoakResult
 from harness.stats import PERCENTILE_NAMES, Interval, percent_change
@@ -39,15 +40,6 @@ def activity(message: str) -> Iterator[None]:
         bar.add_task(message, total=None)
         yield
     print(f"{message}: done", file=sys.stderr, flush=True)
-
-
-def si(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g}{prefix}{unit}"
-    return f"{value:.3g}{unit}"
 
 
 def duration_ns(value: float | None) -> str:
@@ -119,8 +111,6 @@ def _seconds(value: float | None) -> str:
 
 
 # What a contender delivers, then what it costs: two tables, each readable at 100 columns.
-# How each percentile is headed in tables and plots, in PERCENTILE_NAMES' order.
-PERCENTILE_HEADERS = dict(zip(PERCENTILE_NAMES, ("p50", "p90", "p99", "p99.9", "max"), strict=True))
 DELIVERS = [Column.of("events/s", "throughput_eps", si)] + [
     Column.of(PERCENTILE_HEADERS[p], f"latency_ns.{p}", duration_ns) for p in PERCENTILE_NAMES if p != "p90"
 ]
@@ -670,7 +660,6 @@ def build(
     docs: list[ResultDocument], out_dir: Path, baseline_name: str, with_plots: bool = True, print_tables: bool = True
 ) -> list[Path]:
     """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files written."""
-    from harness import plots
     from protocol.storage import atomic_write_text
 
     one_scenario(docs)
