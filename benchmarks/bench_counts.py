@@ -158,13 +158,21 @@ def per_event(pairs: list[tuple[str, str]]) -> dict[str, float | str]:
 def instructions(plan: list[tuple[str, str, int, int]]) -> list[int | str]:
     """For each run (contender, workload, events handled, events generated): the instructions
     counted on its main thread, or on every thread for :data:`EVERY_THREAD`; or why it failed."""
+    digests = reference_digests(plan)
+    checkable = [run for run in plan if not digests[run[1:]].startswith(suite.NO_DIGEST)]
+    by_run = dict(zip(checkable, thread_instructions(checkable, digests) if checkable else [], strict=True))
     return [
-        counted if isinstance(counted, str) else sum(counted) if run[0] in EVERY_THREAD else counted[0]
-        for run, counted in zip(plan, thread_instructions(plan), strict=True)
-    ]
+        digests[run[1:]][len(suite.NO_DIGEST) :] if run not in by_run  # no reference to check it against
+        else counted if isinstance(counted := by_run[run], str)
+        else sum(counted) if run[0] in EVERY_THREAD
+        else counted[0]
+        for run in plan
+    ]  # fmt: skip
 
 
-def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int] | str]:
+def thread_instructions(
+    plan: list[tuple[str, str, int, int]], digests: dict[tuple[str, int, int], str]
+) -> list[list[int] | str]:
     """The instructions of each thread of each run's child, its main thread first, or why the run
     failed. One callgrind process runs the subject, which forks a child per run
     (``benchmarks/callgrind_subject.py``); ``--zero-before=getppid`` zeroes the count as the
@@ -173,7 +181,6 @@ def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int]
     ``--separate-threads`` writes any other thread N's whole life, at exit, to
     ``callgrind.P-0N``."""
     env = {**os.environ, **QUIET}
-    digests = reference_digests(plan)
     with tempfile.TemporaryDirectory(prefix="eventbench-callgrind-") as tmp:
         out = Path(tmp) / "callgrind"
         runs = [",".join(map(str, (*run, digests[run[1:]]))) for run in plan]
@@ -202,15 +209,18 @@ def thread_instructions(plan: list[tuple[str, str, int, int]]) -> list[list[int]
 
 def reference_digests(plan: list[tuple[str, str, int, int]]) -> dict[tuple[str, int, int], str]:
     """The reference's digest of each run's stream (workload, events handled, events generated),
-    outside callgrind, for the subject to check its runs against. ``harness.runner.reference_digest``
-    does this for one stream, but only from c8bbf9f on; ``run_once`` measures older commits too."""
+    outside callgrind, for the subject to check its runs against; where the reference failed,
+    :data:`suite.NO_DIGEST` and why, which fails the runs of that stream alone.
+    ``harness.runner.reference_digest`` does this for one stream, but only from c8bbf9f on;
+    ``run_once`` measures older commits too."""
     digests = {}
     for workload, n_events, generated in sorted({run[1:] for run in plan}):
         stream = suite.stream(workload, generated).prefix(n_events)
         outcome = suite.run_once(suite.implementations.get(suite.REFERENCE), stream, workers=1, mode="closed")
-        if not outcome.valid:
-            raise RuntimeError(f"the reference failed its own checks on {workload}: {outcome.failures()}")
-        digests[workload, n_events, generated] = str(outcome.digest)
+        digests[workload, n_events, generated] = (
+            str(outcome.digest) if outcome.valid
+            else f"{suite.NO_DIGEST}the reference failed its own checks on {workload}: {outcome.failures()}"
+        )  # fmt: skip
     return digests
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import implementations
-from harness.runner import checked_run, figures, reference_digest, run_once
+from harness.runner import checked_run, figures, reference_digest
 from harness.workload import builtin, generate, load_workload
 from implementations import native_cffi
 from protocol.splitmix import digest_hex
@@ -98,9 +98,8 @@ def main() -> None:
     print(f"  native ({args.workers} workers) / native-sequential {parallel:5.2f}x   (goal >= 1.6x)")
 
     paced = generate(load_workload(str(HERE / "workloads" / "open-100k.toml")))
-    outcome = run_once(native_cffi.Native(), paced, workers=args.workers, mode="open",
-                       reference_digest=reference_digest(paced))  # fmt: skip
-    assert outcome.valid, outcome.failures()
+    outcome = checked_run(native_cffi.Native(), paced, workers=args.workers, mode="open",
+                          reference_digest=reference_digest(paced))  # fmt: skip
     latency = figures(outcome, paced).latency_ns
     assert latency is not None
     print(f"open loop, 100,000 events/s, {paced.n_events:,} events, native {args.workers} workers:")

@@ -55,10 +55,11 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.document import AllocationCount
 from harness.runner import checked_run
 from protocol.contender import Contender
 from protocol.events import EventStream
@@ -70,43 +71,6 @@ METHOD = "memray (Python allocators traced, native stacks), closed loop, observe
 
 class CountingUnavailable(RuntimeError):
     """memray cannot run here (not installed, or not this platform)."""
-
-
-@dataclass(frozen=True)
-class AllocationCount:
-    """What one counting pass saw in its window."""
-
-    events: int  # events handled in the counting pass (a prefix of the stream)
-    allocations: int  # allocation calls in the window, the observer's excluded
-    retained: int  # of those, blocks still allocated when the window closed
-    observer: int  # allocations made by the tracker itself (excluded above)
-    native_library: int  # allocations whose native stack passes through the native library
-    outside_global_allocator: int  # of those, made by std or libc past Rust's allocator (module doc)
-    crate_counter: int | None  # the native library's own count over the window, where loaded
-    method: str = METHOD  # how it was counted; a stored count keeps the method it was counted by
-
-    @property
-    def per_event(self) -> float | None:
-        return self.allocations / self.events if self.events else None
-
-    @property
-    def retained_per_event(self) -> float | None:
-        return self.retained / self.events if self.events else None
-
-    @property
-    def cross_check_error(self) -> float | None:
-        """Relative difference between memray's and the crate's count of the library's allocations."""
-        if self.crate_counter is None or self.crate_counter == 0:
-            return None
-        seen = self.native_library - self.outside_global_allocator
-        return abs(seen - self.crate_counter) / self.crate_counter
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {
-            "per_event": self.per_event,
-            "retained_per_event": self.retained_per_event,
-            "cross_check_error": self.cross_check_error,
-        }
 
 
 # ---------------------------------------------------------------- classifying stacks
@@ -260,4 +224,5 @@ def count_allocations(
         native_library=in_library,
         outside_global_allocator=handles,
         crate_counter=crate,
+        method=METHOD,
     )

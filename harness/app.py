@@ -23,7 +23,7 @@ from typing import Any
 import implementations
 import scenarios
 from harness import allocations, numbers, report, results, soak, stats, sweep, trials, workload
-from harness.document import Comparison, Floor, ResultDocument, SweepSettings
+from harness.document import AllocationCount, Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
 from harness.runner import RunOutcome, reference_digest, run_once
 from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
@@ -184,7 +184,7 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
 
 def counted_allocations(
     contender: Contender, loaded: LoadedStream, workers: int, max_events: int, console: Console
-) -> allocations.AllocationCount | None:
+) -> AllocationCount | None:
     """The separate counting pass (never inside a timed run); None when skipped or unavailable."""
     if max_events == 0:
         return None

@@ -44,10 +44,9 @@ document is the current version.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple, NoReturn, Protocol
 
-from harness.allocations import AllocationCount
 from harness.stats import PERCENTILE_NAMES, Interval, Jitter, LatencySummary
 from protocol.errors import InvalidInput
 
@@ -60,6 +59,43 @@ BEFORE_SCENARIOS = ("synthetic", 1)  # what every document before schema 6 compu
 
 
 # ---------------------------------------------------------------- the types
+
+
+@dataclass(frozen=True)
+class AllocationCount:
+    """What one counting pass saw in its window."""
+
+    events: int  # events handled in the counting pass (a prefix of the stream)
+    allocations: int  # allocation calls in the window, the observer's excluded
+    retained: int  # of those, blocks still allocated when the window closed
+    observer: int  # allocations made by the tracker itself (excluded above)
+    native_library: int  # allocations whose native stack passes through the native library
+    outside_global_allocator: int  # of those, made by std or libc past Rust's allocator (module doc)
+    crate_counter: int | None  # the native library's own count over the window, where loaded
+    method: str  # how it was counted (harness.allocations.METHOD); a stored count keeps its own
+
+    @property
+    def per_event(self) -> float | None:
+        return self.allocations / self.events if self.events else None
+
+    @property
+    def retained_per_event(self) -> float | None:
+        return self.retained / self.events if self.events else None
+
+    @property
+    def cross_check_error(self) -> float | None:
+        """Relative difference between memray's and the crate's count of the library's allocations."""
+        if self.crate_counter is None or self.crate_counter == 0:
+            return None
+        seen = self.native_library - self.outside_global_allocator
+        return abs(seen - self.crate_counter) / self.crate_counter
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {
+            "per_event": self.per_event,
+            "retained_per_event": self.retained_per_event,
+            "cross_check_error": self.cross_check_error,
+        }
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from harness import metadata
-from harness.allocations import AllocationCount
-from harness.document import Comparison, Floor, ResultDocument, ScenarioId, SweepSettings
+from harness.document import AllocationCount, Comparison, Floor, ResultDocument, ScenarioId, SweepSettings
 from harness.runner import RunOutcome
 from harness.stats import PERCENTILE_NAMES, LatencySummary
 from harness.trials import Trial, medians

@@ -4,7 +4,7 @@ pyperf runs each contender in fresh worker processes (calibrated loops, warm-ups
 several processes, so that one process's luck does not decide), and writes its own
 JSON, which ``python -m pyperf show`` and ``compare_to`` read. One loop handles the
 whole stream once, closed loop; ``inner_loops`` is the number of events, so every
-value pyperf stores is **seconds per event**. Opening a session (setup) is outside
+value pyperf stores is **seconds per event**. Opening a run (setup) is outside
 the timed span, as in the harness's own runs. Before any timing, the parent
 process checks every contender's digest against the reference, and every timed
 run is checked as every run is (SPEC §4, and the digest again): a wrong contender gets no figure.

@@ -25,6 +25,7 @@ from implementations.native_cffi import Native, NativeSequential
 from implementations.processes import Processes
 from implementations.sequential import Sequential
 from implementations.threaded import Threaded
+from protocol import moved_hint
 from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, Unavailable
 
 __all__ = [
@@ -111,19 +112,15 @@ def _plugin_contender(name: str, candidates: list[EntryPoint]) -> Contender:
         raise
     except (Exception, SystemExit) as e:  # a broken plugin is reported, never allowed to stop the others
         message = " ".join(str(e).split())  # one line in `eventbench list`, whatever the plugin raised
-        raise Unavailable(f"{origin} failed to load: {type(e).__name__}: {message}") from None
+        raise Unavailable(f"{origin} failed to load: {type(e).__name__}: {message}{moved_hint(e)}") from None
     if not isinstance(contender, Contender):
         raise Unavailable(f"{origin} gave a {type(contender).__name__}, not a Contender")
     if not isinstance(info, ContenderInfo):
         raise Unavailable(f"{origin} has no ContenderInfo as its info")
     if info.name != name:
         raise Unavailable(f"{origin} calls itself '{info.name}', not '{name}'")
-    if old := _old_protocol_sessions(contender):
-        raise Unavailable(
-            f"{origin} implements the protocol before issue 16: {', '.join(old)} has no digest() "
-            "(run() now handles only and returns None; digest() gives the digest after the window: "
-            "docs/measurement-window.md)"
-        )
+    if old := _old_protocol(contender):
+        raise Unavailable(f"{origin} implements an older protocol: {old} (docs/measurement-window.md)")
     return contender
 
 
@@ -135,16 +132,20 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def _old_protocol_sessions(contender: Contender) -> list[str]:
-    """The PreparedRun classes of the contender's package that lack ``digest()``: written for the protocol
-    in which ``run`` returned the digest. Found now, so that ``eventbench list`` says so, rather
-    than a run failing to instantiate an abstract class."""
+def _old_protocol(contender: Contender) -> str:
+    """What the PreparedRun classes of the contender's package lack, written for an older protocol:
+    ``digest()`` (before it, the window returned the digest) or ``run()`` (the window was called
+    ``handle``). Found now, so that ``eventbench list`` says so, rather than a run failing to
+    instantiate an abstract class."""
     package = type(contender).__module__.partition(".")[0]
-    return sorted(
-        c.__qualname__
-        for c in _subclasses(PreparedRun)
-        if c.__module__.partition(".")[0] == package and "digest" in getattr(c, "__abstractmethods__", ())
-    )
+    theirs = [c for c in _subclasses(PreparedRun) if c.__module__.partition(".")[0] == package]
+    said = []
+    for name, missing in sorted((c.__qualname__, frozenset(getattr(c, "__abstractmethods__", ()))) for c in theirs):
+        if "run" in missing:
+            said.append(f"{name} has no run() (the window, once called handle(): rename it)")
+        if "digest" in missing:
+            said.append(f"{name} has no digest() (the window returns nothing; digest() gives the digest after it)")
+    return "; ".join(said)
 
 
 def _registered(name: str, make: Callable[[], Contender], origin: str) -> Registration:

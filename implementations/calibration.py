@@ -71,8 +71,8 @@ class _Renamed(Contender):
         )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        session = self.inner.open(stream, workers)
-        return session if self.percent is None else _Slowed(session, 1 + self.percent / 100)
+        prepared = self.inner.open(stream, workers)
+        return prepared if self.percent is None else _Slowed(prepared, 1 + self.percent / 100)
 
 
 def _make(factory: Callable[[], Contender], name: str, percent: float | None) -> Contender:

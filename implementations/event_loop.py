@@ -116,7 +116,7 @@ class AsyncioRun(PreparedRun):
 
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.loop is None:
-            raise ValueError("the session is closed")
+            raise ValueError("this prepared run is closed")
         self.mark_run("asyncio")
         run = self.tasks
         run.done = done_slots(done_ns)

@@ -6,7 +6,7 @@ compiled only into a library built with the crate's ``fault-injection`` feature)
 The tests use it to prove that a failing handler ends the run with a clear error
 naming the contender and the event, every thread joined and nothing written.
 
-It is read once per run, when the session opens (before the clock). Executors that run a
+It is read once per run, as the contender opens it (before the clock). Executors that run a
 scenario's handler wrap it once (:func:`wrapped`), which costs nothing when the switch is
 unset; the others compare each event's index with -1, which is all it costs them.
 """

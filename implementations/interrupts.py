@@ -6,7 +6,7 @@ run, which would then ignore Ctrl-C until it ended (minutes, for a long open-loo
 run). Python's C-level handler does write each signal's number to the wakeup fd
 (``signal.set_wakeup_fd``) at once, whatever the main thread is doing.
 :class:`WakeupPipe` points that fd at this process's signal pipe for the length of
-a session; the engine's watcher thread (``evb_engine_watch_signals``, native,
+a run; the engine's watcher thread (``evb_engine_watch_signals``, native,
 asleep in ``poll``, so it adds nothing to a timed run) reads the other end and
 cancels the run. The run returns within milliseconds, and the main thread then
 raises the interrupt as usual.

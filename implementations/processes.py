@@ -195,7 +195,7 @@ def _worker_main(
             conn.send(("failed", failure.index, failure.error))
         else:
             conn.send(("done",))
-        # Lives until the parent closes the session: the harness reads our CPU time first, then
+        # Lives until the parent closes the prepared run: the harness reads our CPU time first, then
         # the parent may ask for our state, for the digest.
         if conn.recv()[0] == "state":
             conn.send(("state", *own.state()))
@@ -235,7 +235,7 @@ class ProcessesRun(PreparedRun):
         self.conns: list[Any] = []
         self.out: _SharedResults | None = None
         self.segments: list[SharedMemory] = []
-        # A session that is never closed (the Python API, a Ctrl-C between open() and `with`) is
+        # A prepared run that is never closed (the Python API, a Ctrl-C between open() and `with`) is
         # released when it is collected, or at exit before multiprocessing's own exit hook: that
         # hook sends SIGTERM, which the workers ignore, then joins them with no timeout.
         self._finalizer = multiprocessing.util.Finalize(
@@ -377,7 +377,7 @@ def _release(processes: list[Any], conns: list[Any], segments: list[SharedMemory
         while segments:
             segment = segments.pop()
             segment.unlink()
-            with contextlib.suppress(BufferError):  # a view still open (a session never closed, at exit)
+            with contextlib.suppress(BufferError):  # a view still open (a prepared run never closed, at exit)
                 segment.close()
 
 

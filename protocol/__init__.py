@@ -11,3 +11,23 @@ The packages sit in layers, each importing only the ones below it:
 * ``implementations``: the contenders (the Python executors, the native engine, the floors).
 * ``harness``: everything that drives, checks, measures and reports a run, and the CLI.
 """
+
+from __future__ import annotations
+
+# Where the contract's modules were before they came here, for a plugin that still imports them.
+MOVED = {
+    "harness.events": "protocol.events",
+    "harness.errors": "protocol.errors",
+    "harness.splitmix": "protocol.splitmix",
+    "harness.storage": "protocol.storage",
+    "implementations.base": "protocol.contender",
+    "scenarios.base": "protocol.scenario",
+}
+
+
+def moved_hint(error: BaseException) -> str:
+    """For a plugin that failed to import a module the contract moved: where it is now (and the
+    names it renamed); otherwise nothing."""
+    if isinstance(error, ModuleNotFoundError) and error.name in MOVED:
+        return f" (now {MOVED[error.name]}; Session is PreparedRun, its handle() is run())"
+    return ""

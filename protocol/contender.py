@@ -102,7 +102,7 @@ class PreparedRun(ABC):
     def digest(self) -> int:
         """After :meth:`handle` returned: the digest of the final state (SPEC §3), outside the window."""
 
-    def close(self) -> None:  # noqa: B027 - a no-op is right for sessions that hold nothing
+    def close(self) -> None:  # noqa: B027 - a no-op is right for runs that hold nothing
         """Releases what ``open`` took (threads, native handles). Idempotent."""
 
     def __enter__(self) -> PreparedRun:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
-from protocol import events
+from protocol import events, moved_hint
 from protocol.events import EventStream
 from protocol.scenario import Scenario
 from scenarios import orderbook, synthetic
@@ -46,7 +46,9 @@ def _plugin(name: str, candidates: list[EntryPoint]) -> Registration:
         loaded = candidates[0].load()
         scenario = loaded if isinstance(loaded, Scenario) else loaded()
     except (Exception, SystemExit) as e:  # a broken plugin is reported, never allowed to stop the others
-        return Registration(name, None, f"{origin} failed to load: {type(e).__name__}: {' '.join(str(e).split())}")
+        return Registration(
+            name, None, f"{origin} failed to load: {type(e).__name__}: {' '.join(str(e).split())}{moved_hint(e)}"
+        )
     if not isinstance(scenario, Scenario):
         return Registration(name, None, f"{origin} gave a {type(scenario).__name__}, not a Scenario", origin)
     if scenario.name != name:

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import implementations
-from harness.allocations import AllocationCount, count_allocations
+from harness.allocations import METHOD, count_allocations
+from harness.document import AllocationCount
 from harness.workload import builtin, generate
 from implementations import Contender, ContenderInfo, PreparedRun, Unavailable
 from protocol.events import EventStream
@@ -126,9 +127,9 @@ def test_python_contenders_have_no_crate_counter(stream: EventStream) -> None:
 def test_document_fields() -> None:
     count = AllocationCount(
         events=10, allocations=25, retained=1, observer=3, native_library=0, outside_global_allocator=0,
-        crate_counter=None,
+        crate_counter=None, method=METHOD,
     )  # fmt: skip
     d = count.as_dict()
     assert d["per_event"] == 2.5 and d["retained_per_event"] == 0.1 and d["cross_check_error"] is None
     assert "memray" in d["method"]
-    assert AllocationCount(0, 0, 0, 0, 0, 0, None).per_event is None
+    assert AllocationCount(0, 0, 0, 0, 0, 0, None, METHOD).per_event is None

@@ -130,14 +130,48 @@ def test_a_plugin_written_for_the_old_protocol_is_listed_with_one_line_saying_so
     found = {r.name: r for r in implementations.registry()}
     reason = found["old"].reason
     assert not found["old"].available
-    assert "implements the protocol before issue 16: OldRun has no digest()" in reason, reason
+    assert "implements an older protocol: OldRun has no digest()" in reason, reason
     assert "\n" not in reason and "docs/measurement-window.md" in reason
     assert found["sequential"].available
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     listed = subprocess.run([sys.executable, "-m", "harness.cli", "list"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert listed.returncode == 0, listed.stderr
-    assert "protocol before issue 16" in " ".join(listed.stdout.split()), listed.stdout
+    assert "implements an older protocol" in " ".join(listed.stdout.split()), listed.stdout
+
+
+HANDLE_PROTOCOL = """
+from protocol.contender import Contender, ContenderInfo, PreparedRun, check_open
+
+
+class HandleRun(PreparedRun):
+    def handle(self, done_ns, t0_ns, open_loop):  # the window's name before PreparedRun.run
+        pass
+
+    def digest(self):
+        return 0
+
+
+class Handles(Contender):
+    info = ContenderInfo("handles", "python", "sequential", parallel=False)
+
+    def open(self, stream, workers):
+        check_open(stream, workers)
+        return HandleRun()
+"""
+
+
+def test_a_plugin_whose_window_is_still_called_handle_is_told_to_rename_it(site: Path) -> None:
+    _install(site, "handle_protocol", "handle_protocol", HANDLE_PROTOCOL, {"handles": "handle_protocol:Handles"})
+    reason = {r.name: r for r in implementations.registry()}["handles"].reason
+    assert "HandleRun has no run() (the window, once called handle(): rename it)" in reason, reason
+
+
+def test_a_plugin_importing_a_moved_module_is_told_where_it_went(site: Path) -> None:
+    _install(site, "moved_import", "moved_import", "from harness.events import EventStream\n",
+             {"moved": "moved_import:Thing"})  # fmt: skip
+    reason = {r.name: r for r in implementations.registry()}["moved"].reason
+    assert "No module named 'harness.events' (now protocol.events;" in reason, reason
 
 
 def test_verify_is_the_gate_on_the_command_line(site: Path, tmp_path: Path) -> None:

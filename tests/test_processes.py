@@ -190,7 +190,7 @@ def test_a_child_process_that_ends_during_the_run_is_charged_too() -> None:
 
 
 def test_a_session_never_closed_is_released_at_exit(tmp_path: Path) -> None:
-    """Python's API lets a caller drop a session without close(): the interpreter must still exit
+    """Python's API lets a caller drop a prepared run without close(): the interpreter must still exit
     (multiprocessing's exit hook joins daemon workers with no timeout, and they ignore SIGTERM),
     and the shared memory must go with it."""
     script = (
@@ -198,8 +198,8 @@ def test_a_session_never_closed_is_released_at_exit(tmp_path: Path) -> None:
         "from harness import workload\n"
         "if __name__ == '__main__':\n"
         "    stream = workload.generate(workload.load_workload('smoke'))\n"
-        "    session = implementations.get('processes').open(stream, 2)\n"
-        "    print(*(s.name for s in session.segments), flush=True)\n"
+        "    prepared = implementations.get('processes').open(stream, 2)\n"
+        "    print(*(s.name for s in prepared.segments), flush=True)\n"
     )
     (tmp_path / "unclosed.py").write_text(script)
     done = subprocess.run([sys.executable, "unclosed.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from harness import report, results, trials
-from harness.allocations import AllocationCount
+from harness.allocations import METHOD
 from harness.cli import main
-from harness.document import Floor, ResultDocument, TrialRecord
+from harness.document import AllocationCount, Floor, ResultDocument, TrialRecord
 from harness.metadata import differences
 from harness.stats import PERCENTILE_NAMES, LatencySummary
 
@@ -277,7 +277,7 @@ def test_a_malformed_document_is_named_not_a_traceback(
 
 def _counted(events: int) -> AllocationCount:
     return AllocationCount(events=events, allocations=111 * events, retained=0, observer=0, native_library=0,
-                           outside_global_allocator=0, crate_counter=None)  # fmt: skip
+                           outside_global_allocator=0, crate_counter=None, method=METHOD)  # fmt: skip
 
 
 def test_an_allocation_count_over_a_prefix_says_so() -> None:

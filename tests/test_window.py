@@ -1,4 +1,4 @@
-"""One window (docs/measurement-window.md): every figure of a run covers ``PreparedRun.handle`` only.
+"""One window (docs/measurement-window.md): every figure of a run covers ``PreparedRun.run`` only.
 
 The stream that showed the old fault: a few thousand events over a million keys. Making a
 million keys' state and digesting it is far more work than handling 3,000 events; inside

@@ -1,7 +1,7 @@
 """A contender in one file: the README's guide, "Add an implementation in one file".
 
-Per-key state in dicts, one loop in ``seq`` order: swap the body of ``handle`` for the
-design you want to measure. ``open`` is setup, ``handle`` the timed window (handling only),
+Per-key state in dicts, one loop in ``seq`` order: swap the body of ``run`` for the
+design you want to measure. ``open`` is setup, ``run`` the timed window (handling only),
 ``digest`` comes after it (docs/measurement-window.md). Register it in your package's ``pyproject.toml``:
 
     [project.entry-points."eventbench.contenders"]

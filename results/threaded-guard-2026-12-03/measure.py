@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from harness import stats, workload
 from harness.runner import figures, reference_digest, run_once
 from implementations import faults
-from implementations.threaded import Threaded, ThreadedSession
+from implementations.threaded import Threaded, ThreadedRun
 
 STRIPES = 64
 
@@ -41,7 +41,7 @@ def striped_guard(stripes: int):  # type: ignore[no-untyped-def]
     return guard
 
 
-class StripedSession(ThreadedSession):
+class StripedRun(ThreadedRun):
     def __init__(self, stream, workers):  # type: ignore[no-untyped-def]
         super().__init__(stream, workers)
         columns = self.semantics.columns(stream.records)
@@ -52,7 +52,7 @@ class StripedSession(ThreadedSession):
 
 class Striped(Threaded):
     def open(self, stream, workers):  # type: ignore[no-untyped-def]
-        return StripedSession(stream, workers)
+        return StripedRun(stream, workers)
 
 
 def main() -> None:

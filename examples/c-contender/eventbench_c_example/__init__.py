@@ -68,7 +68,7 @@ class CSequentialRun(PreparedRun):
 
     def _state(self) -> object:
         if self.state is None:
-            raise ValueError("c-sequential: the session is closed")
+            raise ValueError("c-sequential: this prepared run is closed")
         return self.state
 
     def close(self) -> None:
