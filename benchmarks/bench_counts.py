@@ -161,13 +161,16 @@ def instructions(plan: list[tuple[str, str, int, int]]) -> list[int | str]:
     digests = reference_digests(plan)
     checkable = [run for run in plan if not digests[run[1:]].startswith(suite.NO_DIGEST)]
     by_run = dict(zip(checkable, thread_instructions(checkable, digests) if checkable else [], strict=True))
-    return [
-        digests[run[1:]][len(suite.NO_DIGEST) :] if run not in by_run  # no reference to check it against
-        else counted if isinstance(counted := by_run[run], str)
-        else sum(counted) if run[0] in EVERY_THREAD
-        else counted[0]
-        for run in plan
-    ]  # fmt: skip
+    return [_instructions(run, by_run.get(run), digests[run[1:]]) for run in plan]
+
+
+def _instructions(run: tuple[str, str, int, int], counted: list[int] | str | None, digest: str) -> int | str:
+    """One run's figure from its threads' counts, or why there is none."""
+    if counted is None:  # no reference to check it against
+        return digest[len(suite.NO_DIGEST) :]
+    if isinstance(counted, str):
+        return counted
+    return sum(counted) if run[0] in EVERY_THREAD else counted[0]
 
 
 def thread_instructions(

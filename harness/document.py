@@ -49,13 +49,15 @@ from typing import Any, NamedTuple, NoReturn, Protocol
 
 from harness.stats import PERCENTILE_NAMES, Interval, Jitter, LatencySummary
 from protocol.errors import InvalidInput
+from protocol.events import V1_SCENARIO
 
 SCHEMA_VERSION = 6
 SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
-BEFORE_SCENARIOS = ("synthetic", 1)  # what every document before schema 6 computed
+# What every document before schema 6 computed: the one scenario there was, a version-1 file's.
+BEFORE_SCENARIOS = V1_SCENARIO
 
 
 # ---------------------------------------------------------------- the types
