@@ -23,8 +23,7 @@ import time
 
 import numpy as np
 
-from implementations import faults
-from implementations.sequential import no_guard
+from implementations.handling import Handling, no_guard
 from protocol.contender import (
     Contender,
     ContenderInfo,
@@ -50,14 +49,10 @@ class _Tasks:
     """One run's state, made in ``open``: the decoded stream, the state, the handler, the first failure."""
 
     def __init__(self, stream: EventStream, workers: int) -> None:
-        self.semantics = stream.scenario.python
+        self.handling = Handling.of(stream, no_guard, "asyncio")
         self.n_events, self.workers = stream.n_events, workers
         self.arrival_ns = stream.records["arrival_ns"].tolist()
         self.owner = (stream.records["key"] % workers).tolist()
-        self.keys = self.semantics.new_keys(stream.n_keys)
-        self.shared = self.semantics.new_shared()
-        handler = self.semantics.bind(self.semantics.columns(stream.records), self.keys, self.shared, no_guard)
-        self.handler = faults.wrapped(handler, "asyncio")
         self.done = memoryview(b"")  # done_ns's slots, while the run is handled
         self.failure: tuple[int, BaseException] | None = None
 
@@ -94,7 +89,7 @@ class _Tasks:
             await asyncio.sleep(0)  # let the consumers run
 
     async def _consume(self, inbox: asyncio.Queue[list[int] | None]) -> None:
-        handler, done = self.handler, self.done
+        handler, done = self.handling.handler, self.done
         while (batch := await inbox.get()) is not _STOP:
             for i in batch:
                 if self.failure is not None:
@@ -135,8 +130,7 @@ class AsyncioRun(PreparedRun):
             raise handler_failed("asyncio", index, error) from error
 
     def digest(self) -> int:
-        run = self.tasks
-        return run.semantics.digest(run.n_events, run.keys, run.shared)
+        return self.tasks.handling.digest()
 
     def close(self) -> None:
         if self.loop is not None:

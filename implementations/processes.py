@@ -53,7 +53,7 @@ import numpy as np
 
 import scenarios
 from implementations import faults
-from implementations.sequential import no_guard
+from implementations.handling import no_guard
 from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, check_open, handler_failed
 from protocol.errors import InvalidInput
 from protocol.events import EventStream

@@ -9,11 +9,10 @@ thread handles every event, so the shared state's guard is nothing.
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 
 import numpy as np
 
-from implementations import faults
+from implementations.handling import Handling, no_guard
 from implementations.waiting import wait_at_least_us, wait_until
 from protocol.contender import (
     Contender,
@@ -25,33 +24,21 @@ from protocol.contender import (
 )
 from protocol.events import EventStream
 
-_NO_GUARD = nullcontext()
-
-
-def no_guard(*_ids: int) -> nullcontext[None]:
-    """The guard of one thread: nothing to exclude."""
-    return _NO_GUARD
-
 
 class SequentialRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         # Setup, before the clock: the decoded stream, the keys' and the shared state, the handler.
-        self.semantics = stream.scenario.python
-        self.n_events = stream.n_events
+        self.handling = Handling.of(stream, no_guard, "sequential")
         self.arrival_ns = stream.records["arrival_ns"].tolist()
-        self.keys = self.semantics.new_keys(stream.n_keys)
-        self.shared = self.semantics.new_shared()
-        handler = self.semantics.bind(self.semantics.columns(stream.records), self.keys, self.shared, no_guard)
-        self.handler = faults.wrapped(handler, "sequential")
 
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         self.mark_run("sequential")
-        handler, arrival_ns = self.handler, self.arrival_ns
+        handler, arrival_ns = self.handling.handler, self.arrival_ns
         done = done_slots(done_ns)
         clock = time.monotonic_ns
         i = 0
         try:
-            for i in range(self.n_events):
+            for i in range(self.handling.n_events):
                 if open_loop:
                     wait_until(t0_ns + arrival_ns[i])
                 wait_us = handler(i)
@@ -64,7 +51,7 @@ class SequentialRun(PreparedRun):
             done.release()
 
     def digest(self) -> int:
-        return self.semantics.digest(self.n_events, self.keys, self.shared)
+        return self.handling.digest()
 
 
 class Sequential(Contender):

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from implementations import faults
+from implementations.handling import Handling
 from implementations.waiting import wait_at_least_us, wait_until
 from protocol.contender import (
     Contender,
@@ -38,17 +38,11 @@ _STOP = None
 class ThreadedRun(PreparedRun):
     def __init__(self, stream: EventStream, workers: int) -> None:
         # Setup, before the clock: the decoded stream, the state, the handler (every worker calls it), the threads.
-        self.semantics = stream.scenario.python
-        self.n_events = stream.n_events
+        lock = threading.Lock()
+        self.handling = Handling.of(stream, lambda *_ids: lock, "threaded")
         self.arrival_ns = stream.records["arrival_ns"].tolist()
         self.workers = workers
         self.owner = (stream.records["key"] % workers).tolist()
-        self.keys = self.semantics.new_keys(stream.n_keys)
-        self.shared = self.semantics.new_shared()
-        lock = threading.Lock()
-        columns = self.semantics.columns(stream.records)
-        handler = self.semantics.bind(columns, self.keys, self.shared, lambda *_ids: lock)
-        self.handler = faults.wrapped(handler, "threaded")
         self.done: memoryview | None = None  # done_ns's slots, while run runs
         self.failures: list[tuple[int, BaseException]] = []
         self.cancelled = False  # set when run() is interrupted: workers drain without handling
@@ -61,7 +55,7 @@ class ThreadedRun(PreparedRun):
             t.start()
 
     def _work(self, inbox: queue.SimpleQueue[list[int] | None]) -> None:
-        handler = self.handler
+        handler = self.handling.handler
         clock = time.monotonic_ns
         while (batch := inbox.get()) is not _STOP:
             if self.failures or self.cancelled:
@@ -97,7 +91,7 @@ class ThreadedRun(PreparedRun):
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         if self.done is not None or not self.threads:
             raise ContenderError("threaded: a prepared run runs once; open another")
-        n = self.n_events
+        n = self.handling.n_events
         done = self.done = done_slots(done_ns)
         arrivals = self.arrival_ns
         sent = 0
@@ -124,7 +118,7 @@ class ThreadedRun(PreparedRun):
             raise handler_failed("threaded", index, error) from error
 
     def digest(self) -> int:
-        return self.semantics.digest(self.n_events, self.keys, self.shared)
+        return self.handling.digest()
 
     def close(self) -> None:
         for inbox in self.inboxes:

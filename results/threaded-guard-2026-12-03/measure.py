@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 
 from harness import stats, workload
 from harness.runner import figures, reference_digest, run_once
-from implementations import faults
+from implementations.handling import Handling
 from implementations.threaded import Threaded, ThreadedRun
 
 STRIPES = 64
@@ -44,10 +44,7 @@ def striped_guard(stripes: int):  # type: ignore[no-untyped-def]
 class StripedRun(ThreadedRun):
     def __init__(self, stream, workers):  # type: ignore[no-untyped-def]
         super().__init__(stream, workers)
-        columns = self.semantics.columns(stream.records)
-        self.handler = faults.wrapped(
-            self.semantics.bind(columns, self.keys, self.shared, striped_guard(STRIPES)), "threaded"
-        )
+        self.handling = Handling.of(stream, striped_guard(STRIPES), "threaded")
 
 
 class Striped(Threaded):
