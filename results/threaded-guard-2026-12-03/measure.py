@@ -17,7 +17,6 @@ from contextlib import ExitStack, contextmanager
 
 from harness import stats, workload
 from harness.runner import figures, reference_digest, run_once
-from implementations.handling import Handling
 from implementations.threaded import Threaded, ThreadedRun
 
 STRIPES = 64
@@ -41,15 +40,11 @@ def striped_guard(stripes: int):  # type: ignore[no-untyped-def]
     return guard
 
 
-class StripedRun(ThreadedRun):
-    def __init__(self, stream, workers):  # type: ignore[no-untyped-def]
-        super().__init__(stream, workers)
-        self.handling = Handling.of(stream, striped_guard(STRIPES), "threaded")
-
-
 class Striped(Threaded):
     def open(self, stream, workers):  # type: ignore[no-untyped-def]
-        return StripedRun(stream, workers)
+        # The guard is given to the run as it binds the handler, before its workers start: a
+        # subclass that rebound the handler after them raced them (see README).
+        return ThreadedRun(stream, workers, striped_guard(STRIPES))
 
 
 def main() -> None:
