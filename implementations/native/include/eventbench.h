@@ -1,23 +1,24 @@
 /*
- * eventbench's native engine: the C ABI (implemented in src/ffi.rs).
+ * eventbench's native engine: the C ABI every scenario library exports (implemented once,
+ * generic over the scenario, in engine/src/ffi.rs; a scenario crate exports it with one
+ * `evb_engine::export_c_abi!` line).
  *
  * Every function returns EVB_OK (0) or an EVB_ERR_* code; after a failure,
  * evb_last_error_message() gives the reason (valid until the next call on the
- * same thread). Nothing unwinds across this boundary. Engines and sessions are
+ * same thread). Nothing unwinds across this boundary. Streams, engines and sessions are
  * opaque handles: every *_new / *_open has a *_free, and a stale handle is an
  * error (EVB_ERR_HANDLE), not undefined behaviour.
  *
- * Records are SPEC §1's 32-byte little-endian records; they must not change while a
- * call reads them. done_ns holds CLOCK_MONOTONIC nanoseconds, one slot per event,
- * indexed by seq.
+ * This header is the one source of the constants: the engine crate's build script reads
+ * them from here, and Python's cffi reads the part between the cdef markers
+ * (declarations only, no preprocessor lines but integer #defines).
  *
- * An engine's run has three phases (docs/measurement-window.md): evb_engine_prepare is
- * setup (validation, the engine's own decoded copy of the records, per-key state,
- * channels), evb_engine_run the timed window (handling only, once per prepare), and
- * evb_engine_digest the digest of the final state, after the window.
- *
- * The part between the cdef markers is what Python's cffi reads: declarations
- * only, no preprocessor lines.
+ * A run has three phases (docs/measurement-window.md): evb_engine_prepare is setup (the
+ * per-key state of one run of a stream), evb_engine_run the timed window (handling only,
+ * once per prepare), and evb_engine_digest the digest of the final state, after the window.
+ * A pool's worker threads start in evb_engine_new and serve every run until evb_engine_free;
+ * records are validated once, in evb_stream_new. done_ns holds CLOCK_MONOTONIC
+ * nanoseconds, one slot per event, indexed by seq.
  */
 #ifndef EVENTBENCH_H
 #define EVENTBENCH_H
@@ -30,6 +31,8 @@ extern "C" {
 #endif
 
 /* cdef-begin */
+#define EVB_ABI_VERSION 2
+
 #define EVB_OK 0
 #define EVB_ERR_ARGUMENT 1
 #define EVB_ERR_INVALID_STREAM 2
@@ -43,19 +46,35 @@ extern "C" {
 #define EVB_MODEL_POOL 1
 #define EVB_MODEL_FLOOR 2
 
+#define EVB_MAX_WORKERS 1024
+#define EVB_MAX_BATCH_EVENTS 1048576
+#define EVB_MAX_KEYS 16777216
+
+typedef uint64_t evb_stream;
 typedef uint64_t evb_engine;
 typedef uint64_t evb_session;
 
 const char *evb_last_error_message(void);
 
-/* model EVB_MODEL_SEQUENTIAL (workers ignored), EVB_MODEL_POOL (1..1024 workers) or
- * EVB_MODEL_FLOOR (workers ignored: paces the stream as EVB_MODEL_SEQUENTIAL does and writes
- * done_ns, handling nothing; it has no digest); batch_events: events per channel message,
- * 1..1048576. */
+/* What this library handles: the scenario's name (NUL-terminated, static), its version,
+ * its record size in bytes, and EVB_ABI_VERSION as built. */
+int32_t evb_scenario_info(const char **out_name, uint32_t *out_version, uint32_t *out_record_size,
+                          uint32_t *out_abi_version);
+
+/* Validates records (the scenario's records, no file header) once: nothing is made if any
+ * is invalid. The stream BORROWS the caller's buffer, which must stay valid and unchanged
+ * until evb_stream_free returns and no engine has it prepared; it copies nothing. */
+int32_t evb_stream_new(const uint8_t *records, size_t records_len, uint32_t n_keys, evb_stream *out_stream);
+int32_t evb_stream_free(evb_stream stream);
+
+/* model EVB_MODEL_SEQUENTIAL (workers ignored), EVB_MODEL_POOL (1..EVB_MAX_WORKERS workers,
+ * started now, each waiting for runs until evb_engine_free) or EVB_MODEL_FLOOR (workers
+ * ignored: paces the stream as EVB_MODEL_SEQUENTIAL does and writes done_ns, handling
+ * nothing; it has no digest); batch_events: events per channel message, 1..EVB_MAX_BATCH_EVENTS. */
 int32_t evb_engine_new(uint32_t model, uint32_t workers, uint32_t batch_events, evb_engine *out_engine);
-/* Setup: validates the records (nothing is prepared if any is invalid), copies them decoded
- * and makes the state; the caller's buffer is not read afterwards. Replaces an earlier one. */
-int32_t evb_engine_prepare(evb_engine engine, const uint8_t *records, size_t records_len, uint32_t n_keys);
+/* Setup: fresh per-key and shared state for one run of the stream (replacing an earlier
+ * prepare); the engine holds the stream until its next prepare or its free. */
+int32_t evb_engine_prepare(evb_engine engine, evb_stream stream);
 /* Handles the prepared stream once, pacing each event to t0_ns + arrival_ns when open_loop
  * is non-zero; a second run needs a new prepare (EVB_ERR_ARGUMENT). */
 int32_t evb_engine_run(evb_engine engine, uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop);
@@ -63,13 +82,14 @@ int32_t evb_engine_run(evb_engine engine, uint64_t *done_ns, size_t done_len, ui
 int32_t evb_engine_digest(evb_engine engine, uint64_t *out_digest);
 /* Asks the run in progress on this engine (or its next run) to stop; safe from any thread.
  * That run returns EVB_ERR_CANCELLED within about 10 ms plus one event's handling, its
- * workers joined. A cancelled engine stays cancelled: free it. */
+ * workers idle again. A cancelled engine stays cancelled: free it. */
 int32_t evb_engine_cancel(evb_engine engine);
 /* Cancels this engine's runs on SIGINT or SIGTERM: the process's one watcher thread reads
  * wakeup_fd (the read end of Python's signal wakeup pipe, which receives each signal's number;
  * the same fd on every call) and passes every byte on to forward_fd (-1: nowhere).
  * wakeup_fd -1 stops watching this engine; evb_engine_free does too. */
 int32_t evb_engine_watch_signals(evb_engine engine, int32_t wakeup_fd, int32_t forward_fd);
+/* Stops and joins the pool's workers. */
 int32_t evb_engine_free(evb_engine engine);
 
 /* Streaming: done_ns must stay valid until evb_session_free returns. Each submit
@@ -100,7 +120,8 @@ typedef struct {
 } evb_jitter_summary;
 int32_t evb_jitter_probe(evb_engine engine, uint64_t duration_ns, evb_jitter_summary *out_summary);
 
-/* A whole .evts image (SPEC §2): header, size and every record. */
+/* A whole event file image of this scenario (SPEC §2 version 1 for synthetic, §7 version 2
+ * for every scenario): header, size and every record. */
 int32_t evb_validate_file(const uint8_t *data, size_t len, uint32_t *out_n_keys, uint64_t *out_n_events);
 
 /* The counting allocator's totals since the library was loaded. */

@@ -8,7 +8,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::engine::{now_ns, Control, EngineError};
+use crate::run::{now_ns, Control, EngineError};
 
 /// The longest probe: an hour (a typo, not a measurement, beyond that).
 pub const MAX_DURATION_NS: u64 = 3_600_000_000_000;
@@ -19,6 +19,8 @@ const HIGHEST_GAP_NS: u64 = 60_000_000_000;
 const READS_PER_CANCEL_CHECK: u64 = 1024;
 
 /// What one probe saw. Percentiles are HdrHistogram's (within 0.1 %); counts are exact.
+/// `repr(C)`: it is the C ABI's `evb_jitter_summary`.
+#[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitterSummary {
     pub reads: u64,
@@ -51,7 +53,7 @@ pub fn probe(duration_ns: u64, control: &Control) -> Result<JitterSummary, Engin
             .map_err(|p| {
                 EngineError::Handler(format!(
                     "the probe panicked: {}",
-                    crate::engine::panic_message(&p)
+                    crate::run::panic_message(&p)
                 ))
             })
     })??;

@@ -15,7 +15,7 @@
 use std::os::fd::RawFd;
 use std::sync::{Mutex, OnceLock};
 
-use crate::engine::Control;
+use crate::run::Control;
 
 struct Watcher {
     wakeup: RawFd,

@@ -2,8 +2,8 @@
 //!
 //! `floor` is the minimal loop a hand-written program would be: decode each record,
 //! apply the handler, read the clock once, store it. `native-sequential` is the
-//! engine's single-threaded path: its timed run only, as the harness measures it (validating,
-//! decoding and making the state are its setup, outside the window, here as in every run).
+//! engine's single-threaded path: its timed run only, as the harness measures it (validating
+//! and making the state are its setup, outside the window, here as in every run).
 //! Their ratio is the engine's overhead over the hardware's floor.
 //!
 //! The stream: `EVB_BENCH_EVENTS=/path/to/file.evts` (for instance
@@ -11,16 +11,21 @@
 //! else a CPU-bound stream made here with the same shape.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use evb_native::engine::{now_ns, Control, PoolRun, SequentialRun, Stream};
-use evb_native::spec::{mix, parse_header, Event, HEADER_SIZE, RECORD_SIZE};
+use evb_engine::file::parse_header;
+use evb_engine::pool::Pool;
+use evb_engine::run::{now_ns, Control, PoolRun, SequentialRun};
+use evb_engine::{mix, Stream};
+use evb_synthetic::{Event, Synthetic, RECORD_SIZE};
 
 fn stream_bytes() -> (Vec<u8>, u32) {
     if let Ok(path) = std::env::var("EVB_BENCH_EVENTS") {
         let file = std::fs::read(&path).expect("EVB_BENCH_EVENTS names a readable file");
-        let (n_keys, _) = parse_header(&file).expect("a valid .evts file");
-        return (file[HEADER_SIZE..].to_vec(), n_keys);
+        let (n_keys, _, header_size) =
+            parse_header::<Synthetic>(&file).expect("a valid .evts file");
+        return (file[header_size..].to_vec(), n_keys);
     }
     let n_keys = 1024u32;
     let records = (0..1_000_000u64)
@@ -63,7 +68,8 @@ fn floor(records: &[u8], states: &mut [u64], counts: &mut [u64], done: &mut [u64
 fn bench(c: &mut Criterion) {
     let (records, n_keys) = stream_bytes();
     let n = records.len() / RECORD_SIZE;
-    let stream = Stream::new(&records, n_keys).expect("valid records");
+    let stream =
+        Arc::new(Stream::<Synthetic>::new(records.clone(), n_keys).expect("valid records"));
     let mut group = c.benchmark_group("closed-loop");
     group
         .sample_size(10)
@@ -84,16 +90,17 @@ fn bench(c: &mut Criterion) {
     let done: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
     group.bench_function("native-sequential", |b| {
         b.iter_batched_ref(
-            || SequentialRun::prepare(&stream),
+            || SequentialRun::prepare(Arc::clone(&stream)),
             |run| run.run(&done, now_ns(), false, &Control::default()),
             BatchSize::LargeInput,
         )
     });
     for workers in [1, 2] {
+        let mut pool = Pool::start(workers, 1024).expect("valid pool arguments");
         group.bench_function(format!("native-{workers}-workers"), |b| {
             b.iter_batched_ref(
-                || PoolRun::prepare(&stream, workers, 1024).expect("valid pool arguments"),
-                |run| run.run(&done, now_ns(), false, &Control::default()),
+                || PoolRun::prepare(Arc::clone(&stream), workers),
+                |run| run.run(&mut pool, &done, now_ns(), false, &Control::default()),
                 BatchSize::LargeInput,
             )
         });

@@ -1,0 +1,87 @@
+//! What every scenario's fuzz target checks of one input, kept here so that the corpus
+//! replay tests (`cargo test` in each scenario crate) run the very same checks, under
+//! valgrind too.
+//!
+//! The input is an event file image. The engine's validator must accept or refuse it
+//! without panicking; an image it accepts must be handled alike by every engine: the
+//! calling thread, pools of several sizes (one pool serving two runs), and the streaming
+//! session fed in pieces.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use crate::file::parse_header;
+use crate::pool::Pool;
+use crate::run::{run_on_pool, run_sequential, Control};
+use crate::scenario::Scenario;
+use crate::session::Session;
+use crate::stream::{validate, Stream};
+
+/// Validates `data`; handles it every way unless `too_slow` says handling would take long
+/// (the fuzzer's time goes to finding bugs, not to waiting). Panics on any disagreement.
+pub fn check_input<S: Scenario>(data: &[u8], too_slow: impl Fn(&[S::Event]) -> bool) {
+    let Ok((n_keys, _, header_size)) = parse_header::<S>(data) else {
+        return;
+    };
+    let records = &data[header_size..];
+    if validate::<S>(records, n_keys, 0, None).is_err() {
+        return;
+    }
+    let events: Vec<S::Event> = records
+        .chunks_exact(S::RECORD_SIZE)
+        .map(S::decode)
+        .collect();
+    if too_slow(&events) {
+        return;
+    }
+    let stream = Arc::new(Stream::<S>::new(records.to_vec(), n_keys).expect("validated above"));
+    let done = slots(events.len());
+    let control = Control::default();
+    let expected = run_sequential(&stream, &done, 0, false, &control).expect("a valid stream runs");
+    for (workers, batch) in [(1, 1), (2, 3), (5, 1024)] {
+        let mut pool = Pool::<S>::start(workers, batch).expect("valid arguments");
+        for trial in 0..2 {
+            let digest = run_on_pool(&mut pool, &stream, &done, 0, false, &control);
+            assert_eq!(
+                digest,
+                Ok(expected),
+                "pool of {workers} workers, batches of {batch}, run {trial}"
+            );
+        }
+    }
+    assert_eq!(
+        streamed::<S>(records, n_keys),
+        expected,
+        "streaming session"
+    );
+}
+
+pub fn slots(n: usize) -> Vec<AtomicU64> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+/// The digest of a streaming session fed the records in three uneven pieces.
+fn streamed<S: Scenario>(records: &[u8], n_keys: u32) -> u64 {
+    let n = records.len() / S::RECORD_SIZE;
+    // The session's workers write into `done` until it is dropped, so it must outlive
+    // the session: leaked here and reclaimed after the session is gone.
+    let done: &'static [AtomicU64] = Box::leak(slots(n).into_boxed_slice());
+    let digest = {
+        let mut session =
+            Session::<S>::open(n_keys, 2, 4, done, Control::default()).expect("valid arguments");
+        let cut = |f: usize| (n * f / 3) * S::RECORD_SIZE;
+        for piece in [
+            &records[..cut(1)],
+            &records[cut(1)..cut(2)],
+            &records[cut(2)..],
+        ] {
+            session
+                .submit(piece)
+                .expect("pieces of a valid stream are valid");
+        }
+        session.close().expect("a valid stream closes")
+    };
+    // SAFETY: made by Box::leak above; the session, and every worker, is gone.
+    drop(unsafe { Box::from_raw(done as *const [AtomicU64] as *mut [AtomicU64]) });
+    digest
+}

@@ -1,0 +1,490 @@
+//! Runs: pacing, cancellation, and the three ways to handle a prepared stream —
+//! `native-sequential` (the calling thread), the floor (pacing alone), and the `native`
+//! pool (`pool.rs`) — each with the phases of docs/measurement-window.md: `prepare` (setup:
+//! fresh state), `run` (the timed window, once), `digest` (after it).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::fault::Fault;
+use crate::pool::{Done, Pool, RunShared, Stopped};
+use crate::scenario::{digest, keys_owned, Invalid, Scenario};
+use crate::stream::Stream;
+
+/// Below this much time to go, pacing spins instead of sleeping. With the thread's timer
+/// slack at 1 ns (`PreciseSleep`) a sleep overshoots by a few µs, not Linux's default 50 µs.
+const SPIN_BELOW_NS: u64 = 20_000;
+/// The longest a paced wait sleeps before it looks at the stop flag again.
+const LONGEST_SLEEP_NS: u64 = 10_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The stream breaks a SPEC rule; nothing was handled.
+    Invalid(Invalid),
+    /// The caller passed something unusable (sizes, counts).
+    Argument(String),
+    /// A handler panicked; the run stopped, every thread was joined.
+    Handler(String),
+    /// The system refused a resource (a thread, say).
+    Resource(String),
+    /// The caller cancelled the run (`evb_engine_cancel`); what was left was not handled.
+    Cancelled,
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Invalid(e) => write!(f, "{e}"),
+            EngineError::Argument(m) | EngineError::Handler(m) | EngineError::Resource(m) => {
+                f.write_str(m)
+            }
+            EngineError::Cancelled => f.write_str("the run was cancelled"),
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock behind Python's `time.monotonic_ns()`.
+#[inline]
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `prctl` is variadic and the kernel reads all four of its arguments: pass every one,
+/// or it reads whatever the registers held (valgrind's memcheck flags exactly that).
+///
+/// # Safety
+/// `option` must be one of the timer-slack options, which read or set an integer.
+unsafe fn prctl(option: libc::c_int, value: libc::c_ulong) -> libc::c_int {
+    libc::prctl(
+        option,
+        value,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+        0 as libc::c_ulong,
+    )
+}
+
+/// While alive, the calling thread's sleeps wake on time: its timer slack is 1 ns
+/// (Linux's default of 50 µs would add that much to every paced event's latency).
+/// The previous slack is restored on drop, so the caller's thread is left as it was.
+pub struct PreciseSleep {
+    previous_ns: Option<libc::c_ulong>,
+}
+
+impl PreciseSleep {
+    pub fn new() -> PreciseSleep {
+        // SAFETY: PR_GET_TIMERSLACK/PR_SET_TIMERSLACK read or set a per-thread integer; no pointers.
+        let previous = unsafe { prctl(libc::PR_GET_TIMERSLACK, 0) };
+        if previous < 0 || unsafe { prctl(libc::PR_SET_TIMERSLACK, 1) } != 0 {
+            return PreciseSleep { previous_ns: None }; // not Linux, or refused: sleeps are merely coarser
+        }
+        PreciseSleep {
+            previous_ns: Some(previous as libc::c_ulong),
+        }
+    }
+}
+
+impl Default for PreciseSleep {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for PreciseSleep {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous_ns {
+            // SAFETY: as above.
+            unsafe { prctl(libc::PR_SET_TIMERSLACK, previous) };
+        }
+    }
+}
+
+/// Waits until the monotonic clock reaches `deadline_ns`: sleeps while far, spins when near.
+/// Returns early, within `LONGEST_SLEEP_NS`, once `stopped` says so.
+#[inline]
+pub fn wait_until(deadline_ns: u64, stopped: impl Fn() -> bool) {
+    loop {
+        let now = now_ns();
+        if now >= deadline_ns || stopped() {
+            return;
+        }
+        let remaining = deadline_ns - now;
+        if remaining > SPIN_BELOW_NS {
+            let sleep = (remaining - SPIN_BELOW_NS).min(LONGEST_SLEEP_NS);
+            std::thread::sleep(Duration::from_nanos(sleep));
+        } else {
+            std::thread::yield_now(); // spin, but let a worker on this core run first
+        }
+    }
+}
+
+/// What reaches into a run from outside: the caller's cancel flag and the fault switch.
+///
+/// The flag is cache-padded because every worker reads it once per event, right beside
+/// `G`, which every worker writes. Cancelling is sticky: a cancelled engine stays so.
+#[derive(Clone, Debug, Default)]
+pub struct Control {
+    cancel: Arc<CachePadded<AtomicBool>>,
+    pub fault: Fault,
+}
+
+impl Control {
+    pub fn with_fault(fault: Fault) -> Control {
+        Control {
+            fault,
+            ..Control::default()
+        }
+    }
+
+    /// Asks the run (in progress, or the next one) to stop; safe from any thread.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Relaxed);
+    }
+
+    #[inline(always)]
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Relaxed)
+    }
+
+    /// Whether `other` cancels the same runs (a clone of this control).
+    pub fn same(&self, other: &Control) -> bool {
+        Arc::ptr_eq(&self.cancel, &other.cancel)
+    }
+}
+
+/// The run's message for a handler that panicked while handling event `seq`.
+pub fn handler_failure(seq: Option<u64>, panic: &Box<dyn std::any::Any + Send>) -> String {
+    let event = seq.map_or_else(|| "an event".to_string(), |s| format!("event {s}"));
+    format!(
+        "handling {event} failed: the handler panicked: {}",
+        panic_message(panic)
+    )
+}
+
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// An event's wait for I/O: the scenario's handler says how long, the engine sleeps
+/// (the thread blocks, as a handler waiting on a socket would).
+#[inline(never)]
+pub fn wait_io(micros: u64) {
+    std::thread::sleep(Duration::from_micros(micros));
+}
+
+fn check_done(n_events: usize, done: &[AtomicU64]) -> Result<(), EngineError> {
+    if done.len() < n_events {
+        return Err(EngineError::Argument(format!(
+            "done_ns has room for {} events, the stream has {n_events}",
+            done.len(),
+        )));
+    }
+    Ok(())
+}
+
+/// A prepared run refuses a second one: its state is the first run's.
+fn handled_already() -> EngineError {
+    EngineError::Argument("this prepared stream was handled already: prepare it again".into())
+}
+
+/// The digest needs a run that handled every event.
+fn not_handled() -> EngineError {
+    EngineError::Argument("no digest: the prepared stream has not been handled to the end".into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Prepared,
+    Running,
+    Handled,
+}
+
+impl Phase {
+    fn start(&mut self) -> Result<(), EngineError> {
+        if *self != Phase::Prepared {
+            return Err(handled_already());
+        }
+        *self = Phase::Running;
+        Ok(())
+    }
+}
+
+/// `native-sequential`: every event on the calling thread, in `seq` order.
+pub struct SequentialRun<S: Scenario> {
+    stream: Arc<Stream<S>>,
+    keys: S::Keys,
+    shared: S::Shared,
+    phase: Phase,
+}
+
+impl<S: Scenario> SequentialRun<S> {
+    /// Setup: every key's state, zeroed (the stream was validated when it was made).
+    pub fn prepare(stream: Arc<Stream<S>>) -> SequentialRun<S> {
+        SequentialRun {
+            keys: S::new_keys(stream.n_keys()),
+            shared: S::new_shared(),
+            stream,
+            phase: Phase::Prepared,
+        }
+    }
+
+    /// The timed window: handles every event, writes its completion time, nothing more.
+    pub fn run(
+        &mut self,
+        done: &[AtomicU64],
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        check_done(self.stream.len(), done)?;
+        self.phase.start()?;
+        let _precise = open_loop.then(PreciseSleep::new);
+        let (cancel, fault, done) = (&*control.cancel, control.fault, Done::new(done)); // hoisted
+        let (keys, shared) = (&mut self.keys, &self.shared);
+        let mut current = None;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for (arrival, e) in self.stream.paced_events() {
+                if open_loop {
+                    wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
+                }
+                if cancel.load(Relaxed) {
+                    return Err(EngineError::Cancelled);
+                }
+                let seq = S::seq(&e);
+                current = Some(seq);
+                fault.check(seq);
+                let io_us = S::handle(&e, keys, S::key(&e) as usize, shared);
+                if io_us != 0 {
+                    wait_io(io_us);
+                }
+                done.finish(seq);
+            }
+            Ok(())
+        }));
+        match outcome {
+            Ok(result) => result?,
+            Err(panic) => return Err(EngineError::Handler(handler_failure(current, &panic))),
+        }
+        self.phase = Phase::Handled;
+        Ok(())
+    }
+
+    /// After the window: the digest of the final state.
+    pub fn digest(&self) -> Result<u64, EngineError> {
+        if self.phase != Phase::Handled {
+            return Err(not_handled());
+        }
+        let parts = std::slice::from_ref(&self.keys);
+        Ok(digest::<S, _>(
+            self.stream.len() as u64,
+            self.stream.n_keys(),
+            parts,
+            &self.shared,
+        ))
+    }
+}
+
+/// `floor-native`: paces the stream exactly as `native-sequential` does (the same
+/// `wait_until`, sleep then spin, with the same timer slack) and writes each `done_ns`,
+/// handling nothing. Its latencies are what waiting alone costs the engine.
+pub struct FloorRun<S: Scenario> {
+    stream: Arc<Stream<S>>,
+    phase: Phase,
+}
+
+impl<S: Scenario> FloorRun<S> {
+    pub fn prepare(stream: Arc<Stream<S>>) -> FloorRun<S> {
+        FloorRun {
+            stream,
+            phase: Phase::Prepared,
+        }
+    }
+
+    pub fn run(
+        &mut self,
+        done: &[AtomicU64],
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        check_done(self.stream.len(), done)?;
+        self.phase.start()?;
+        let _precise = open_loop.then(PreciseSleep::new);
+        for ((arrival, _), slot) in self.stream.paced_events().zip(done) {
+            if open_loop {
+                wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
+            }
+            if control.cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            slot.store(now_ns(), Relaxed);
+        }
+        self.phase = Phase::Handled;
+        Ok(())
+    }
+}
+
+/// `native`: one run on a pool; the calling thread paces and routes.
+pub struct PoolRun<S: Scenario> {
+    stream: Arc<Stream<S>>,
+    /// Every worker's keys' state: made by `prepare`, lent to the workers by `run`.
+    parts: Vec<Option<S::Keys>>,
+    /// The shared state, until the run moves it into what its workers share.
+    shared: Option<S::Shared>,
+    /// After the run: what its workers shared (the shared state, for the digest).
+    finished: Option<Arc<RunShared<S>>>,
+    phase: Phase,
+}
+
+impl<S: Scenario> PoolRun<S> {
+    /// Setup: every worker's share of the state, for a pool of `workers`.
+    pub fn prepare(stream: Arc<Stream<S>>, workers: usize) -> PoolRun<S> {
+        let n_keys = stream.n_keys();
+        PoolRun {
+            parts: (0..workers)
+                .map(|w| Some(S::new_keys(keys_owned(n_keys, workers, w))))
+                .collect(),
+            shared: Some(S::new_shared()),
+            finished: None,
+            stream,
+            phase: Phase::Prepared,
+        }
+    }
+
+    /// The timed window: routes every event to its worker and waits for the last one.
+    pub fn run(
+        &mut self,
+        pool: &mut Pool<S>,
+        done: &[AtomicU64],
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
+        if pool.workers() != self.parts.len() {
+            return Err(EngineError::Argument(format!(
+                "prepared for {} workers, the pool has {}",
+                self.parts.len(),
+                pool.workers()
+            )));
+        }
+        check_done(self.stream.len(), done)?;
+        self.phase.start()?;
+        let shared = self.shared.take().ok_or_else(handled_already)?;
+        let run = Arc::new(RunShared::new(Done::new(done), shared, control.clone()));
+        let parts = self
+            .parts
+            .iter_mut()
+            .map(|p| p.take().expect("prepared"))
+            .collect();
+        pool.begin(parts, &run);
+        let running = EndOnDrop(pool);
+        let _ = route(&self.stream, running.0, &run, t0_ns, open_loop);
+        // Every worker has finished and let go of `done` once `end` returns.
+        let returned = running.0.end();
+        let lost = returned.iter().any(Option::is_none);
+        self.parts = returned;
+        if lost {
+            run.fail("a worker lost its keys' state".into());
+        }
+        let error = run.error();
+        self.finished = Some(run);
+        if let Some(error) = error {
+            return Err(error);
+        }
+        self.phase = Phase::Handled;
+        Ok(())
+    }
+
+    /// After the window: the digest of the final state.
+    pub fn digest(&self) -> Result<u64, EngineError> {
+        let (Phase::Handled, Some(run)) = (self.phase, &self.finished) else {
+            return Err(not_handled());
+        };
+        let parts: Vec<&S::Keys> = self.parts.iter().flatten().collect();
+        let (n_events, n_keys) = (self.stream.len() as u64, self.stream.n_keys());
+        Ok(digest::<S, _>(n_events, n_keys, &parts, &run.shared))
+    }
+}
+
+/// Ends the pool's run if the router unwinds, before its caller's `done_ns` can go.
+struct EndOnDrop<'p, S: Scenario>(&'p mut Pool<S>);
+
+impl<S: Scenario> Drop for EndOnDrop<'_, S> {
+    fn drop(&mut self) {
+        if self.0.in_run() {
+            self.0.end();
+        }
+    }
+}
+
+/// Releases events to their owners at their intended arrival (open loop) or at once (closed).
+/// While events are due, batches fill; before waiting for the next one, partial batches go out,
+/// so an event never sits in a buffer while the router sleeps.
+fn route<S: Scenario>(
+    stream: &Stream<S>,
+    running: &mut Pool<S>,
+    run: &RunShared<S>,
+    t0_ns: u64,
+    open_loop: bool,
+) -> Result<(), Stopped> {
+    let _precise = open_loop.then(PreciseSleep::new);
+    for (arrival, e) in stream.paced_events() {
+        if open_loop {
+            let due = t0_ns.saturating_add(arrival);
+            if now_ns() < due {
+                running.flush(run)?;
+                wait_until(due, || run.stopped());
+            }
+        }
+        running.push(e, run)?;
+    }
+    running.flush(run)
+}
+
+/// Prepare, run and digest in one call (tests, fuzzing, benches: no window to keep apart).
+pub fn run_sequential<S: Scenario>(
+    stream: &Arc<Stream<S>>,
+    done: &[AtomicU64],
+    t0_ns: u64,
+    open_loop: bool,
+    control: &Control,
+) -> Result<u64, EngineError> {
+    let mut run = SequentialRun::prepare(Arc::clone(stream));
+    run.run(done, t0_ns, open_loop, control)?;
+    run.digest()
+}
+
+/// Prepare, run and digest one run on `pool` (tests, fuzzing, benches).
+pub fn run_on_pool<S: Scenario>(
+    pool: &mut Pool<S>,
+    stream: &Arc<Stream<S>>,
+    done: &[AtomicU64],
+    t0_ns: u64,
+    open_loop: bool,
+    control: &Control,
+) -> Result<u64, EngineError> {
+    let mut run = PoolRun::prepare(Arc::clone(stream), pool.workers());
+    run.run(pool, done, t0_ns, open_loop, control)?;
+    run.digest()
+}
+
+/// A stream's validation failure as the engine reports it.
+impl From<Invalid> for EngineError {
+    fn from(e: Invalid) -> EngineError {
+        EngineError::Invalid(e)
+    }
+}
