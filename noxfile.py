@@ -181,10 +181,11 @@ def lint(session: nox.Session) -> None:
         session.warn("go is not installed: the workflow was not checked by actionlint")
 
 
-# The engine's tests run twice: as shipped, and with the test-only fault switch compiled in
-# (its unit tests only: the fuzz corpus replay needs no second build, and takes 40 s under valgrind).
+# The engine's tests run twice: as shipped, and with the test-only fault switch compiled in (each
+# scenario crate's `engine` tests only: the fuzz corpus replay needs no second build, and takes long
+# under valgrind). `--features` applies to every crate of the workspace that has the feature.
 CARGO_FEATURE_SETS = [[], ["--features", "fault-injection"]]
-CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--lib"]]
+CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--test", "engine"]]
 
 
 @nox.session(venv_backend="none")

@@ -54,7 +54,7 @@ def streaming_overhead_ns(stream, workers: int, batch: int, repeat: int, digest:
     n = stream.n_events
     for _ in range(repeat):
         done = np.zeros(n, dtype=np.uint64)
-        engine = native_cffi.Engine(native_cffi.MODEL_POOL, workers)
+        engine = native_cffi.Engine("pool", workers)
         start = time.perf_counter_ns()
         computed = engine.run_stream(stream.records, stream.n_keys, done, time.monotonic_ns(), False)
         one_call.append((time.perf_counter_ns() - start) / n)

@@ -64,12 +64,8 @@ class FloorPython(Contender):
 
 
 class FloorNativeRun(PreparedRun):
-    def __init__(self, stream: EventStream) -> None:
-        from implementations import native_cffi
-
-        self.inner = native_cffi.NativeRun(
-            stream, native_cffi.Engine(native_cffi.MODEL_FLOOR, 1, contender="floor-native")
-        )
+    def __init__(self, inner: PreparedRun) -> None:
+        self.inner = inner
 
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         self.inner.run(done_ns, t0_ns, open_loop)
@@ -82,22 +78,25 @@ class FloorNativeRun(PreparedRun):
 
 
 class FloorNative(Contender):
-    info = ContenderInfo(
-        name="floor-native",
-        language="rust",
-        model=FLOOR_MODEL,
-        parallel=False,
-        description="handles nothing: paces the stream as the native engine does (sleep, then spin) and writes done_ns",
-    )
-
     def __init__(self) -> None:
         from implementations import native_cffi
 
-        native_cffi.load()  # Unavailable, with the reason, where the library is not
+        self.info = ContenderInfo(
+            name="floor-native",
+            language="rust",
+            model=FLOOR_MODEL,
+            parallel=False,
+            description="handles nothing: paces the stream as the native engine does (sleep, then spin) "
+            "and writes done_ns",
+            scenarios=native_cffi.native_scenarios(),
+        )
+        self._engine = native_cffi.NativeFloor(self.info)  # Unavailable, with the reason, where it did not build
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
-        check_open(stream, workers, self.info, check_records=False)  # the engine validates the records as it prepares
-        return FloorNativeRun(stream)
+        return FloorNativeRun(self._engine.open(stream, workers))
+
+    def close(self) -> None:
+        self._engine.close()
 
 
 def floor_for(info: ContenderInfo) -> str:

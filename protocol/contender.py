@@ -154,3 +154,6 @@ class Contender(ABC):
 
     def effective_workers(self, requested: int) -> int:
         return requested if self.info.parallel else 1
+
+    def close(self) -> None:  # noqa: B027 - a no-op is right for contenders that keep nothing
+        """Releases what the contender keeps between runs (a native pool's threads). Idempotent."""

@@ -105,6 +105,10 @@ class Scenario:
     python: PythonSemantics[Any, Any, Any, Any]
     workloads: Traversable | None = None  # the built-in workloads' TOML files, if any
     defaults: DefaultWorkloads | None = None  # default: the first built-in workload, for every command
+    # Its native library, if it has one: (package, file stem), a scenario crate on the engine crate
+    # (implementations/native/engine) built into that package by setuptools-rust. The native
+    # contenders host every scenario that has one (docs/scenarios.md, "Your handler in Rust").
+    native_library: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name):

@@ -27,7 +27,7 @@ from harness.runner import run_once
 from implementations import Unavailable, native_cffi
 from protocol.errors import InvalidInput
 from protocol.events import EventStream
-from scenarios import stream_from_bytes
+from scenarios import SYNTHETIC, stream_from_bytes
 from scenarios.synthetic.layout import RECORD_DTYPE
 
 from reference import spec_digest_of_file_bytes
@@ -115,7 +115,7 @@ def test_malformed_calls_raise_and_never_abort(
 ) -> None:
     done = np.zeros(done_len, dtype=np.uint64)
     try:
-        engine = native_cffi.Engine(native_cffi.MODEL_POOL, workers, batch)
+        engine = native_cffi.Engine("pool", workers, batch)
     except ValueError as e:
         assert re.search(r"workers must be|batch_events must be", str(e))
         return
@@ -130,20 +130,21 @@ def test_malformed_calls_raise_and_never_abort(
 
 
 def test_stale_handles_and_misuse_are_errors() -> None:
-    engine = native_cffi.Engine(native_cffi.MODEL_SEQUENTIAL, 1)
+    empty = native_cffi.StreamHandle(native_cffi.load(), b"", 1)
+    engine = native_cffi.Engine("sequential", 1)
     engine.free()
     engine.free()  # freeing twice through the wrapper is a no-op
     with pytest.raises(ValueError, match="freed"):
-        engine.prepare(b"", 1)
+        engine.prepare(empty)
     with pytest.raises(ValueError, match="freed"):
         engine.run(np.zeros(0, dtype=np.uint64), 0, False)
     with pytest.raises(ValueError, match="freed"):
         engine.digest()
-    engine = native_cffi.Engine(native_cffi.MODEL_POOL, 2)
+    engine = native_cffi.Engine("pool", 2)
     try:
         with pytest.raises(ValueError, match="evb_engine_prepare first"):
             engine.run(np.zeros(0, dtype=np.uint64), 0, False)
-        engine.prepare(b"", 1)
+        engine.prepare(empty)
         with pytest.raises(ValueError, match="not been handled"):
             engine.digest()
         engine.run(np.zeros(0, dtype=np.uint64), 0, False)
@@ -152,9 +153,11 @@ def test_stale_handles_and_misuse_are_errors() -> None:
         assert engine.digest() == 0x238275BC38FCBE91  # SPEC §3: the empty stream's digest, one key
     finally:
         engine.free()
-    _, lib = native_cffi.load()
     with pytest.raises(ValueError, match="no live engine"):
-        native_cffi.rustcall(lib.evb_engine_free, 987654321)
+        native_cffi.load().call("evb_engine_free", 987654321)
+    empty.free()
+    with pytest.raises(ValueError, match="freed"):
+        native_cffi.Engine("sequential", 1).prepare(empty)
     done = np.zeros(2, dtype=np.uint64)
     session = native_cffi.StreamingSession(1, 2, done)
     session.close()
@@ -171,7 +174,7 @@ def test_stale_handles_and_misuse_are_errors() -> None:
 
 def test_the_allocation_counter_counts() -> None:
     before = native_cffi.alloc_counters()
-    engine = native_cffi.Engine(native_cffi.MODEL_POOL, 2, 64)
+    engine = native_cffi.Engine("pool", 2, 64)
     engine.free()
     after = native_cffi.alloc_counters()
     assert after[0] > before[0] and after[2] > before[2]
@@ -179,9 +182,9 @@ def test_the_allocation_counter_counts() -> None:
 
 def test_the_header_declares_every_export() -> None:
     declared = set(re.findall(r"\b(evb_\w+)\(", HEADER.read_text()))
-    assert declared == {name for name in dir(native_cffi.load()[1]) if name.startswith("evb_") and name.islower()}
+    assert declared == {name for name in dir(native_cffi.load().lib) if name.startswith("evb_") and name.islower()}
     if shutil.which("nm"):
-        library = native_cffi._library_path()
+        library = native_cffi.load().path
         symbols = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True).stdout
         exported = set(re.findall(r" T (evb_\w+)$", symbols, re.MULTILINE))
         assert exported == declared
@@ -212,9 +215,9 @@ def test_an_unloadable_library_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 def _session_threads() -> int:
-    """The engine's session workers alive in this process (named ``evb-session-N``)."""
+    """The engine's pool workers alive in this process (named ``evb-worker-N``)."""
     tasks = Path("/proc/self/task")
-    return sum((t / "comm").read_text().startswith("evb-session") for t in tasks.iterdir())
+    return sum((t / "comm").read_text().startswith("evb-worker") for t in tasks.iterdir())
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
@@ -241,21 +244,52 @@ def _eventually(condition: Callable[[], bool], attempts: int = 500) -> bool:
     return False
 
 
-def test_the_engine_handles_what_was_prepared_even_if_the_buffer_changes_after() -> None:
-    """prepare copies the records (decoding is setup): done_ns may even reuse their memory."""
-    buffer = np.zeros(8, dtype=np.uint64)  # 64 bytes: two records, then the done slots of the run
-    records = buffer.view(RECORD_DTYPE)
+def test_the_stream_handle_holds_the_records_the_engine_borrows() -> None:
+    """The engine copies nothing: the handle keeps the caller's buffer alive for it, even once the
+    caller drops its own reference, and a prepared engine keeps the handle's buffer after free()."""
+    records = np.zeros(2, dtype=RECORD_DTYPE)
     records["seq"] = [0, 1]
     records["value"] = [5, 6]
-    engine = native_cffi.Engine(native_cffi.MODEL_SEQUENTIAL, 1)
+    expected = spec_digest_of_file_bytes(EventStream(1, records.copy(), "x", SYNTHETIC).to_bytes())
+    handle = native_cffi.StreamHandle(native_cffi.load(), records, 1)
+    del records
+    gc.collect()
+    engine = native_cffi.Engine("pool", 2)
     try:
-        expected = engine.run_stream(records.copy(), 1, np.zeros(2, np.uint64), 0, False)
-        engine.prepare(buffer.view(np.uint8), 1)
-        engine.run(buffer[4:6], 0, open_loop=False)  # writes over the records' memory
-        assert engine.digest() == expected
-        assert np.all(buffer[4:6] > 0)
+        engine.prepare(handle)
+        handle.free()
+        del handle
+        gc.collect()
+        engine.run(np.zeros(2, np.uint64), 0, open_loop=False)
+        assert f"{engine.digest():016x}" == expected
     finally:
         engine.free()
+
+
+def test_a_contender_keeps_its_pool_and_stream_between_runs() -> None:
+    """Worker threads start at the first open and serve every later run; close() stops them."""
+    stream = _updates(1_000, 8)
+    contender = native_cffi.Native()
+    before = _session_threads()
+    expected = spec_digest_of_file_bytes(stream.to_bytes())
+    for _ in range(3):
+        outcome = run_once(contender, stream, workers=2, mode="closed", reference_digest=expected)
+        assert outcome.valid, outcome.failures()
+        assert _session_threads() == before + 2
+    handle = contender._sessions.stream
+    outcome = run_once(contender, stream, workers=3, mode="closed", reference_digest=expected)
+    assert outcome.valid and _session_threads() == before + 5  # one pool per worker count
+    assert contender._sessions.stream is handle  # validated once
+    contender.close()
+    assert _eventually(lambda: _session_threads() == before)
+
+
+def _updates(n: int, n_keys: int) -> EventStream:
+    records = np.zeros(n, dtype=RECORD_DTYPE)
+    records["seq"] = np.arange(n)
+    records["key"] = np.arange(n) % n_keys
+    records["value"] = np.arange(n) * 7
+    return EventStream(n_keys, records, "updates", SYNTHETIC)
 
 
 def test_free_from_another_thread_waits_for_the_workers() -> None:
@@ -281,9 +315,8 @@ def test_free_from_another_thread_waits_for_the_workers() -> None:
     submitter = threading.Thread(target=submit)
     submitter.start()
     assert _eventually(lambda: np.count_nonzero(done) > 0)
-    _, lib = native_cffi.load()
     handle = session._handle
-    native_cffi.rustcall(lib.evb_session_free, handle)  # the raw call: no wrapper keeps anything alive
+    native_cffi.load().call("evb_session_free", handle)  # the raw call: no wrapper keeps anything alive
     after_free = done.copy()
     submitter.join()
     time.sleep(0.05)

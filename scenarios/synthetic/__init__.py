@@ -18,4 +18,5 @@ SCENARIO = Scenario(
     python=SyntheticPython(),
     workloads=resources.files("scenarios.synthetic").joinpath("workloads"),
     defaults=DefaultWorkloads(compare="mixed", sweep="paced", soak="contention"),
+    native_library=("implementations", "_evb_synthetic"),  # implementations/native/synthetic
 )

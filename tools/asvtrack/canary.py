@@ -71,10 +71,10 @@ STEPS = (
         "native engine: one more allocation per event (canary)",
         (
             Edit(
-                "implementations/native/src/engine.rs",
-                "pub fn handle(e: &Event, state: &mut u64, count: &mut u64, g: &AtomicU64) {\n",
-                "pub fn handle(e: &Event, state: &mut u64, count: &mut u64, g: &AtomicU64) {\n"
-                "    std::hint::black_box(Box::new(e.value)); // canary: one allocation per event\n",
+                "implementations/native/synthetic/src/lib.rs",
+                "    fn handle(e: &Event, keys: &mut Vec<KeyState>, slot: usize, g: &AtomicU64) -> u64 {\n",
+                "    fn handle(e: &Event, keys: &mut Vec<KeyState>, slot: usize, g: &AtomicU64) -> u64 {\n"
+                "        std::hint::black_box(Box::new(e.value)); // canary: one allocation per event\n",
             ),
         ),
         caught_by=NATIVE_ALLOCATIONS,
@@ -160,7 +160,7 @@ def published_regressions(repo: Path) -> list[dict[str, object]]:
 
 def crate_build_time(repo: Path) -> float | None:
     """When the native library in asv's persistent Cargo target directory was last linked (None: not yet)."""
-    library = repo / ".asv" / "cargo-target" / "release" / "libevb_native.so"
+    library = repo / ".asv" / "cargo-target" / "release" / "libevb_synthetic.so"
     return library.stat().st_mtime if library.exists() else None
 
 
