@@ -253,31 +253,22 @@ impl<S: Scenario> SequentialRun<S> {
         check_done(self.stream.len(), done)?;
         self.phase.start()?;
         let _precise = open_loop.then(PreciseSleep::new);
-        let (cancel, fault, done) = (&*control.cancel, control.fault, Done::new(done)); // hoisted
-        let (keys, shared) = (&mut self.keys, &self.shared);
-        let mut current = None;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            for (arrival, e) in self.stream.paced_events() {
-                if open_loop {
-                    wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
-                }
-                if cancel.load(Relaxed) {
-                    return Err(EngineError::Cancelled);
-                }
-                let seq = S::seq(&e);
-                current = Some(seq);
-                fault.check(seq);
-                let io_us = S::handle(&e, keys, S::key(&e) as usize, shared);
-                if io_us != 0 {
-                    wait_io(io_us);
-                }
-                done.finish(seq);
+        let (records, keys, shared) = (self.stream.records(), &mut self.keys, &self.shared);
+        let mut current = 0usize; // the event being handled, for a failure's message
+        let outcome = catch_unwind(AssertUnwindSafe(|| match open_loop {
+            true => {
+                handle_all::<S, true>(records, done, keys, shared, t0_ns, control, &mut current)
             }
-            Ok(())
+            false => {
+                handle_all::<S, false>(records, done, keys, shared, t0_ns, control, &mut current)
+            }
         }));
         match outcome {
             Ok(result) => result?,
-            Err(panic) => return Err(EngineError::Handler(handler_failure(current, &panic))),
+            Err(panic) => {
+                let seq = Some(current as u64);
+                return Err(EngineError::Handler(handler_failure(seq, &panic)));
+            }
         }
         self.phase = Phase::Handled;
         Ok(())
@@ -296,6 +287,41 @@ impl<S: Scenario> SequentialRun<S> {
             &self.shared,
         ))
     }
+}
+
+/// `native-sequential`'s loop, one copy for each loop (`OPEN`): event `i` is record `i` and
+/// done slot `i` (the zip bounds every write by `done`, whatever a record's `seq` says), so
+/// nothing per event is checked that a hand-written loop would not check, but the cancel flag.
+#[inline(always)]
+fn handle_all<S: Scenario, const OPEN: bool>(
+    records: &[u8],
+    done: &[AtomicU64],
+    keys: &mut S::Keys,
+    shared: &S::Shared,
+    t0_ns: u64,
+    control: &Control,
+    current: &mut usize,
+) -> Result<(), EngineError> {
+    let (cancel, fault) = (&*control.cancel, control.fault); // hoisted: read once per event, no more
+    let events = records.chunks_exact(S::RECORD_SIZE);
+    for (i, (record, slot)) in events.zip(done).enumerate() {
+        if OPEN {
+            let arrival = crate::scenario::u64_at(record, S::ARRIVAL_AT);
+            wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
+        }
+        if cancel.load(Relaxed) {
+            return Err(EngineError::Cancelled);
+        }
+        *current = i;
+        fault.check(i as u64);
+        let e = S::decode(record);
+        let io_us = S::handle(&e, keys, S::key(&e) as usize, shared);
+        if io_us != 0 {
+            wait_io(io_us);
+        }
+        slot.store(now_ns(), Relaxed);
+    }
+    Ok(())
 }
 
 /// `floor-native`: paces the stream exactly as `native-sequential` does (the same
