@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from harness.runner import run_once
 from implementations import Unavailable, native_cffi
+from protocol.contender import MAX_WORKERS
 from protocol.errors import InvalidInput
-from protocol.events import EventStream
+from protocol.events import MAX_KEYS, EventStream
 from scenarios import SYNTHETIC, stream_from_bytes
 from scenarios.synthetic.layout import RECORD_DTYPE
 
@@ -188,6 +189,13 @@ def test_the_header_declares_every_export() -> None:
         symbols = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True).stdout
         exported = set(re.findall(r" T (evb_\w+)$", symbols, re.MULTILINE))
         assert exported == declared
+
+
+def test_the_limits_python_checks_are_the_headers() -> None:
+    """protocol.contender cannot import the engine, so it states the worker limit itself: the same one."""
+    lib = native_cffi.load().lib
+    assert MAX_WORKERS == lib.EVB_MAX_WORKERS
+    assert MAX_KEYS == lib.EVB_MAX_KEYS
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no C compiler")
