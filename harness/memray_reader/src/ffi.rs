@@ -95,13 +95,13 @@ pub unsafe extern "C" fn evb_memray_tally_file(path: *const c_char, out: *mut *m
             path.to_str()
                 .map_err(|_| (EVB_MEMRAY_ARGUMENT, "path is not UTF-8".to_string()))?,
         );
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::file::Mapped::open(path).map_err(|e| {
             (
                 EVB_MEMRAY_IO,
                 format!("cannot read {}: {e}", path.display()),
             )
         })?;
-        tally(&bytes).map_err(coded)
+        tally(bytes.bytes()).map_err(coded)
     })
 }
 

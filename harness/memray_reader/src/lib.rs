@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod ffi;
+mod file;
 
 #[cfg(test)]
 mod tests;
