@@ -161,7 +161,8 @@ def _tally_fast(capture: Path, scratch: Path) -> _Tallied:
         reader.close()
     stacks = [s.stack for s in tally.stacks if s.stack != _NO_NATIVE_STACK]
     if [r.native_stack_id for r in records] != stacks:  # the skeleton's contract, checked where it is used
-        raise memray_capture.CorruptCapture(f"{skeleton}: memray read other stacks than the skeleton holds")
+        # The native reader then misreads this memray's stream: memray's own reader is the authority.
+        raise memray_capture.ReaderUnavailable("memray read other stacks from the native reader's skeleton")
     return _Tallied({s.stack: (s.allocations, s.live) for s in tally.stacks}, dict(zip(stacks, records, strict=True)))
 
 
