@@ -2,7 +2,7 @@
 
     nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings, actionlint
     nox -s tests            pytest: the full suite on Python 3.13, what can differ between versions on 3.10-3.12
-    nox -s rust             cargo test: the native engine's own tests
+    nox -s rust             cargo test: the workspace's own tests (the native engine, the capture reader)
     nox -s memcheck         the same test binaries under valgrind memcheck (zero errors)
 
 CI (.ci/run) runs the README's test command, ``nox -s lint tests rust memcheck``, on a fresh clone.
@@ -167,7 +167,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint, ruff format check, mypy (strict); cargo fmt and clippy on the engine; actionlint."""
+    """ruff lint, ruff format check, mypy (strict); cargo fmt and clippy on the workspace; actionlint."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -190,7 +190,9 @@ CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--test", "engine"]]
 
 @nox.session(venv_backend="none")
 def rust(session: nox.Session) -> None:
-    """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch.
+    """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch,
+    and the capture reader's (harness/memray_reader: captures as memray writes them, broken ones, its C ABI):
+    ``cargo test`` at the workspace's root tests every member.
 
     In the test profile (debug assertions and overflow checks on), the very binaries that ``memcheck``
     then runs under valgrind: one build for both. The shipped release build is what the Python tests load.
@@ -236,7 +238,8 @@ def _memcheck(session: nox.Session, log: Path | None = None) -> None:
 
 @nox.session(venv_backend="none")
 def memcheck(session: nox.Session) -> None:
-    """The engine's tests under valgrind memcheck: any error, or any definite leak, fails."""
+    """The workspace's tests (the engine's, the capture reader's) under valgrind memcheck: any error, or
+    any definite leak, fails."""
     _memcheck(session)
 
 

@@ -153,7 +153,7 @@ class RunRequest:
     workers: int
     mode: str | None = None  # None: open where the stream has arrival times
     json: Path | None = None  # where the document goes, if anywhere
-    alloc_events: int = allocations.DEFAULT_MAX_EVENTS  # 0: no counting pass
+    alloc_events: int | None = None  # the counting pass's events: None the whole stream, 0 none
 
 
 @dataclass(frozen=True)
@@ -183,23 +183,28 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
 
 
 def counted_allocations(
-    contender: Contender, loaded: LoadedStream, workers: int, max_events: int, console: Console
+    contender: Contender, loaded: LoadedStream, workers: int, max_events: int | None, console: Console
 ) -> AllocationCount | None:
-    """The separate counting pass (never inside a timed run); None when skipped or unavailable."""
+    """The separate counting pass (never inside a timed run) over the first ``max_events`` events
+    (None: all of them); None when skipped or unavailable."""
     if max_events == 0:
         return None
-    n = min(max_events, loaded.stream.n_events)
+    n = loaded.stream.n_events if max_events is None else min(max_events, loaded.stream.n_events)
     message = f"  counting {contender.info.name}'s allocations over {n} events (a separate, untimed pass)"
+    notes: list[str] = []
     try:
         with report.activity(message):  # untimed, so a live spinner is harmless here
-            return allocations.count_allocations(contender, loaded.stream, workers, max_events)
+            count = allocations.count_allocations(contender, loaded.stream, workers, max_events, note=notes.append)
     except allocations.CountingUnavailable as e:
         console.err(f"  allocations not counted: {e}")
         return None
+    for line in notes:  # after the spinner, which would overwrite them
+        console.err(f"  allocations: {line}")
+    return count
 
 
 def measured_document(
-    outcome: RunOutcome, loaded: LoadedStream, contender: Contender, alloc_events: int, console: Console
+    outcome: RunOutcome, loaded: LoadedStream, contender: Contender, alloc_events: int | None, console: Console
 ) -> ResultDocument:
     """The result document of one run; a valid run gets its allocations counted."""
     counted = counted_allocations(contender, loaded, outcome.workers, alloc_events, console) if outcome.valid else None
@@ -301,7 +306,7 @@ class CompareRequest:
     results_dir: Path = Path("results")  # documents go under RESULTS_DIR/runs/
     trials: int = trials.DEFAULT_TRIALS
     seed: int | None = None
-    alloc_events: int = allocations.DEFAULT_MAX_EVENTS
+    alloc_events: int | None = None  # as in RunRequest
     with_report: bool = False  # also report.md and the plots, beside the documents
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import allocations, app, report, sweep, trials
+from harness import app, report, sweep, trials
 from harness.inputs import StreamSource
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 from protocol.errors import InvalidInput
@@ -253,10 +253,10 @@ def _alloc_events(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--alloc-events",
         type=_count,
-        default=allocations.DEFAULT_MAX_EVENTS,
+        default=None,
         metavar="N",
         help="count allocations over the stream's first N events, in a separate pass (0: do not count; "
-        f"default {allocations.DEFAULT_MAX_EVENTS})",
+        "default: the whole stream)",
     )
 
 

@@ -367,9 +367,10 @@ def run_summary(doc: ResultDocument) -> str:
         )
     counted = doc.allocations
     if counted:
+        covered = f"first {counted.events}" if _counted_fewer(doc) else f"all {counted.events}"
         lines.append(
             f"  allocs/event {allocations(counted.per_event)}   retained/event "
-            f"{allocations(counted.retained_per_event)}   (first {counted.events} events, separate pass)"
+            f"{allocations(counted.retained_per_event)}   ({covered} events, separate pass)"
         )
         if counted.crate_counter is not None:
             lines.append(

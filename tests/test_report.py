@@ -381,3 +381,10 @@ def test_a_malformed_trial_is_one_clear_error(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert "doc.json: trials[2].throughput_eps: must be a number or null, got a string" in err
     assert "Traceback" not in err
+
+
+def test_a_run_summary_says_whether_the_allocation_count_covered_every_event() -> None:
+    doc = fixed_documents()[0]
+    whole = replace(doc, allocations=_counted(doc.events))
+    assert f"(all {doc.events} events, separate pass)" in report.run_summary(whole)
+    assert "(first 20000 events, separate pass)" in report.run_summary(replace(doc, allocations=_counted(20_000)))

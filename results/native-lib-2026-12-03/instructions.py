@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from benchmarks import bench_counts  # noqa: E402
+from benchmarks import bench_counts
 
 N1, N2 = (int(a) for a in sys.argv[1:3]) if len(sys.argv) > 2 else (100_000, 300_000)
 contenders = ("native-sequential", "c-sequential")
