@@ -250,18 +250,6 @@ def checked_run(
     return outcome
 
 
-def reference_digest(stream: EventStream) -> str:
-    """The digest of the reference contender, run closed-loop (the digest ignores timing)."""
-    import implementations  # the registry: imported here, as contenders need nothing of the runner
-
-    try:
-        return checked_run(implementations.get(implementations.REFERENCE), stream, workers=1).digest
-    except WrongRun as e:
-        raise ContenderError(
-            f"the reference '{implementations.REFERENCE}' failed its own checks: {e.outcome.failures()}"
-        ) from None
-
-
 @dataclass(frozen=True)
 class Figures:
     """SPEC §5's figures of one valid run, all computed here, the same way for everyone."""
