@@ -37,8 +37,6 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-
 import implementations.sequential
 import protocol.splitmix
 from protocol.errors import InvalidInput
@@ -53,7 +51,6 @@ FORMAT = 1  # an entry's layout; in the key, so that a new layout never reads an
 ENTRY = re.compile(r"[0-9a-f]{64}\.json")
 _LEFTOVER = re.compile(r"\.[0-9a-f]{64}\.json\..+\.tmp")
 _DIGEST = re.compile(r"[0-9a-f]{16}")
-_HASH_CHUNK_BYTES = 64 << 20  # a stream whose records are not one block is hashed a slice at a time
 
 
 def cache_root() -> Path:
@@ -91,17 +88,8 @@ class Key:
 
 
 def stream_sha256(stream: EventStream) -> str:
-    """The SHA-256 of the stream's ``.evts`` file bytes, without making them: the header, then the
-    records where they are (a mapped file's pages; hashlib reads them without the GIL)."""
-    h = hashlib.sha256(stream.header_bytes())
-    records = stream.records
-    if records.flags.c_contiguous:
-        h.update(records.view(np.uint8))
-    else:  # not made by eventbench's readers or generator: a bounded copy at a time
-        step = max(1, _HASH_CHUNK_BYTES // stream.scenario.record_size)
-        for start in range(0, len(records), step):
-            h.update(records[start : start + step].tobytes())
-    return h.hexdigest()
+    """The SHA-256 of the stream's ``.evts`` file bytes (``EventStream.sha256``)."""
+    return stream.sha256()
 
 
 def reference_code(scenario: Scenario) -> str | None:

@@ -173,7 +173,7 @@ def test_the_stream_hash_is_its_files_sha256(tmp_path: Path) -> None:
         expected = hashlib.sha256(path.read_bytes()).hexdigest()
         assert reference.stream_sha256(stream) == expected
         assert reference.stream_sha256(scenarios.read_evts(path)) == expected
-        strided = EventStream(stream.n_keys, stream.records[::1][:-1], "<test>", stream.scenario)
+        strided = EventStream(stream.n_keys, stream.records[::2], "<test>", stream.scenario)  # not one block
         assert reference.stream_sha256(strided) == hashlib.sha256(strided.to_bytes()).hexdigest()
 
 
