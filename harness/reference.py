@@ -1,7 +1,7 @@
 """The reference digest of a stream, computed once and then reused: a content-addressed cache.
 
 Every run is checked against the reference digest (``implementations.sequential.reference_digest``:
-the scenario's Python semantics, one event at a time). On 16 M events that takes minutes of
+the scenario's Python semantics, one event at a time). On 16 M events that takes half a minute of
 Python for a run whose engine takes a second, so :func:`reference_digest` — the one way every
 command gets it — looks it up first, by what the digest is a function of:
 
