@@ -67,6 +67,7 @@ def main() -> None:
         subprocess.run(eventbench("export", "--workload", "contention", "--n-events", str(EVENTS), "-o", str(FILE)),
                        cwd=ROOT, env=env, check=True)  # fmt: skip
     shutil.rmtree(CACHE, ignore_errors=True)
+    started_load = os.getloadavg()[0]
     run = ["run", "--events", str(FILE)]
     configs = {
         "native w2": [*run, "--impl", "native", "--workers", "2"],
@@ -85,7 +86,9 @@ def main() -> None:
             warm[name].append(timed(eventbench(*configs[name]), ROOT, env))
     rows += [(f"warm cache, {name}", runs) for name, runs in warm.items()]
 
-    print(f"{EVENTS:,} contention events, {args.rounds} interleaved rounds of the warm runs; median [min–max]")
+    load = os.getloadavg()[0]
+    print(f"{EVENTS:,} contention events, {args.rounds} interleaved rounds of the warm runs; median [min–max]; "
+          f"load average {started_load:.1f} at the start, {load:.1f} at the end (2 cores)")  # fmt: skip
     header = f"{'run':<46} {'n':>2} {'end to end s':>20} {'window s':>20} {'end/window':>19} {'max RSS B/event':>16}"
     print(header)
     print("-" * len(header))
