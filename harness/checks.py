@@ -80,6 +80,7 @@ class _KeyOrder:
         self.key_type = np.uint8 if n_keys <= 1 << 8 else np.uint16 if n_keys <= 1 << 16 else np.uint32
         self.back = 0
         self.first_at: tuple[int, int] | None = None  # (key, index) of the first reported
+        self.high = 0  # the latest completion so far, of any key
 
     @property
     def first(self) -> int:
@@ -87,6 +88,14 @@ class _KeyOrder:
 
     def add(self, start: int, key: np.ndarray, done: np.ndarray) -> None:
         if not len(key):
+            return
+        high = self.high
+        self.high = max(high, int(done.max()))
+        # A chunk every event of which completed no earlier than every event before it (one
+        # thread's completions, in seq order) keeps every key's order: no sort needed, and each
+        # key's last completion is its largest (16 M events in seq order: 0.16 s against the sort's 0.78 s).
+        if done[0] >= high and done.all() and bool((done[1:] >= done[:-1]).all()):
+            np.maximum.at(self.last, key, done)
             return
         compact = key.astype(self.key_type)  # contiguous: gathering from the records' strided column is 15x slower
         order = np.argsort(compact, kind="stable")

@@ -106,3 +106,20 @@ def test_per_key_order_spans_the_chunks() -> None:
     done_ns = np.array([10, 50, 11, 12, 13, 40], dtype=np.uint64)  # key 1: events 1, 3, 5 at 50, 12, 40
     (_, _, per_key) = check_run(stream, done_ns, 1, False, 2)
     assert not per_key.passed and per_key.detail == "1 events finished before an earlier event of their key (first: 3)"
+
+
+@pytest.mark.parametrize(
+    "done",
+    [
+        [10, 20, 30, 40, 25, 50],  # one thread's order, then event 4 (key 0) before event 2 (key 0)
+        [10, 20, 30, 40, 35, 50],  # one thread's order, then out of it but each key's in order
+        [10, 20, 30, 40, 50, 60],  # one thread's order throughout
+        [10, 20, 0, 40, 45, 15],  # an unwritten event between: event 5 (key 1) before event 3
+    ],
+)
+def test_chunks_completed_in_order_carry_each_keys_last(done: list[int]) -> None:
+    """A chunk completed in seq order skips the sort; the next chunk still sees each key's last."""
+    stream = stream_of(2, ROWS)
+    done_ns = np.array(done, dtype=np.uint64)
+    for size in (1, 2, 3, 4):
+        assert check_run(stream, done_ns, 1, False, size) == _checks_in_one_pass(stream, done_ns, 1, False), size
