@@ -214,8 +214,8 @@ def reference_digests(plan: list[tuple[str, str, int, int]]) -> dict[tuple[str, 
     """The reference's digest of each run's stream (workload, events handled, events generated),
     outside callgrind, for the subject to check its runs against; where the reference failed,
     :data:`suite.NO_DIGEST` and why, which fails the runs of that stream alone.
-    ``harness.runner.reference_digest`` does this for one stream, but only from c8bbf9f on;
-    ``run_once`` measures older commits too."""
+    The harness's own (``harness.reference.reference_digest``, ``harness.runner``'s before it)
+    does this for one stream, but only from c8bbf9f on; ``run_once`` measures older commits too."""
     digests = {}
     for workload, n_events, generated in sorted({run[1:] for run in plan}):
         stream = suite.stream(workload, generated).prefix(n_events)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 import implementations
-from harness.runner import checked_run, figures, reference_digest
+from harness.reference import reference_digest
+from harness.runner import checked_run, figures
 from harness.workload import builtin, generate, load_workload
 from implementations import native_cffi
 from protocol.splitmix import digest_hex

@@ -139,8 +139,9 @@ def reference_digests(sizes: dict[str, int]) -> dict[str, str]:
     workload the reference cannot run at this commit, :data:`NO_DIGEST` and the reason, which
     :func:`expected_digest` raises as a skip.
 
-    ``harness.runner.reference_digest`` does the same for one stream, but only from c8bbf9f
-    on; this loop over ``run_once`` lets the suite measure the commits before it too.
+    The harness's own (``harness.reference.reference_digest``, ``harness.runner``'s before it)
+    does the same for one stream, but only from c8bbf9f on; this loop over ``run_once`` lets the
+    suite measure the commits before it too.
     """
     digests = {}
     for workload, n_events in sizes.items():

@@ -25,7 +25,8 @@ import scenarios
 from harness import allocations, numbers, report, results, soak, stats, sweep, trials, workload
 from harness.document import AllocationCount, Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
-from harness.runner import RunOutcome, reference_digest, run_once
+from harness.reference import reference_digest
+from harness.runner import RunOutcome, run_once
 from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
 from implementations.floors import floor_for
 from implementations.native_cffi import JitterSummary
@@ -154,6 +155,7 @@ class RunRequest:
     mode: str | None = None  # None: open where the stream has arrival times
     json: Path | None = None  # where the document goes, if anywhere
     alloc_events: int | None = None  # the counting pass's events: None the whole stream, 0 none
+    reference_cache: bool = True  # False: the reference digest computed, the cache neither read nor written
 
 
 @dataclass(frozen=True)
@@ -172,10 +174,8 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     loaded = load_stream(request.source)
     (contender,) = hosting([request.contender], loaded.stream.scenario)
     mode = run_mode(request.mode, loaded)
-    reference = None if contender.info.name == REFERENCE else reference_digest(loaded.stream)
+    reference = reference_digest(loaded.stream, cached=request.reference_cache)
     outcome = run_once(contender, loaded.stream, workers=request.workers, mode=mode, reference_digest=reference)
-    if reference is None and outcome.valid:  # the reference's own digest is the reference
-        outcome = replace(outcome, reference_digest=outcome.digest)
     doc = measured_document(outcome, loaded, contender, request.alloc_events, console)
     if request.json:
         results.dump(doc, request.json)
@@ -224,6 +224,7 @@ class VerifyRequest:
     contenders: tuple[Contender, ...] | None = None
     worker_counts: tuple[int, ...] = (1,)
     mode: str | None = None
+    reference_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ def _verify_one(loaded: LoadedStream, request: VerifyRequest, console: Console) 
     """Verifies one stream."""
     contenders = hosting(request.contenders, loaded.stream.scenario)
     mode = run_mode(request.mode, loaded)
-    reference = reference_digest(loaded.stream)
+    reference = reference_digest(loaded.stream, cached=request.reference_cache)
     scenario = loaded.stream.scenario
     console.out(f"{loaded.label} ({scenario.name} v{scenario.version}): reference ({REFERENCE}) digest {reference} · "
                 f"{loaded.stream.n_events} events · {mode} loop")  # fmt: skip
@@ -308,6 +309,7 @@ class CompareRequest:
     seed: int | None = None
     alloc_events: int | None = None  # as in RunRequest
     with_report: bool = False  # also report.md and the plots, beside the documents
+    reference_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,7 @@ def compared_documents(
 ) -> list[ResultDocument]:
     """The trials of every contender, and in open loop of the floors that pace as they do, with
     the jitter probe before each round; then each one's document, allocations counted."""
-    reference = reference_digest(loaded.stream)
+    reference = reference_digest(loaded.stream, cached=request.reference_cache)
     entrants = [trials.Entrant(c, c.effective_workers(request.workers), reference) for c in contenders]
     floors, floor_unavailable = machine_floors(contenders) if mode == "open" else ({}, None)
     entrants += [trials.Entrant(floor, 1, None) for floor in dict.fromkeys(floors.values())]
@@ -457,6 +459,7 @@ class SweepRequest:
     seed: int | None = None
     workers: int = 1
     results_dir: Path = Path("results")
+    reference_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -490,7 +493,7 @@ def sweep_rates(request: SweepRequest, console: Console = TERMINAL) -> Swept:
         point_spec = point_specs[rate]
         stream = workload.generate(point_spec)
         if stream.n_events not in references:
-            references[stream.n_events] = reference_digest(stream)
+            references[stream.n_events] = reference_digest(stream, cached=request.reference_cache)
         console.err(f"  {contender.info.name} at {numbers.si(rate)} events/s offered: {request.trials} trials of "
                     f"{stream.n_events} events, about {stream.n_events / rate:.1f} s each")  # fmt: skip
         entrants = [trials.Entrant(contender, workers, references[stream.n_events])]
@@ -546,6 +549,7 @@ class SoakRequest:
     round_events: int = 20_000
     workers: int = 1
     json: Path | None = None  # where the rounds and the verdict go, if anywhere
+    reference_cache: bool = True
 
 
 def run_soak(request: SoakRequest, console: Console = TERMINAL) -> soak.SoakResult:
@@ -555,7 +559,7 @@ def run_soak(request: SoakRequest, console: Console = TERMINAL) -> soak.SoakResu
     if request.json:
         check_writable(request.json)
     stream = workload.generate(spec)
-    reference = reference_digest(stream)
+    reference = reference_digest(stream, cached=request.reference_cache)
     rounds = soak.rounds_for(request.total_events, stream.n_events)
     # No line per round: one printed between rounds pinned ~1 MiB of heap (measured), which
     # the memory verdict would then count against the contender.
@@ -582,6 +586,7 @@ class BenchRequest:
     processes: int | None = None  # pyperf worker processes, overriding the preset's
     output: Path | None = None  # default: RESULTS_DIR/pyperf/WORKLOAD-STAMP.json
     results_dir: Path = Path("results")
+    reference_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -620,6 +625,7 @@ def bench(request: BenchRequest, console: Console = TERMINAL) -> Benched:
         command += ["--n-events", str(source.n_events)]
     command += ["--scenario", source.scenario] if source.scenario else []
     command += [f"--{request.preset}"] if request.preset != "default" else []
+    command += [] if request.reference_cache else ["--no-reference-cache"]
     command += ["--processes", str(request.processes)] if request.processes else []
     console.err(f"bench: {' '.join(command[1:])}")
     try:

@@ -1,4 +1,9 @@
-"""The checks of SPEC §4, applied to every run before any figure is taken from it."""
+"""The checks of SPEC §4, applied to every run before any figure is taken from it.
+
+They go over the run ``chunk_events`` events at a time (``protocol.events.CHECK_CHUNK_EVENTS``),
+so that their temporaries (masks, one chunk's order by key) are bounded whatever the stream's
+length. Per-key order spans the chunks through each key's last completion so far.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocol.events import EventStream
+from protocol.events import CHECK_CHUNK_EVENTS, EventStream
 
 
 @dataclass(frozen=True)
@@ -16,38 +21,99 @@ class CheckResult:
     detail: str = ""
 
 
-def check_run(stream: EventStream, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> list[CheckResult]:
+def check_run(
+    stream: EventStream, done_ns: np.ndarray, t0_ns: int, open_loop: bool, chunk_events: int = CHECK_CHUNK_EVENTS
+) -> list[CheckResult]:
     """Every event written; none finished before it was due; per-key completion in seq order."""
+    if chunk_events < 1:
+        raise ValueError(f"chunk_events must be at least 1, got {chunk_events}")
     n = stream.n_events
-    arrival = stream.column("arrival_ns").astype(np.int64) if open_loop else np.zeros(n, dtype=np.int64)
-    done = done_ns.astype(np.int64)
+    # done_ns as written, read as signed (a value past 2^63 is before t0, as it always was);
+    # arrivals are below 2^63 wherever they are waited for (EventStream.check_open_loop).
+    done = done_ns.view(np.int64)
+    arrival, key = stream.column("arrival_ns"), stream.column("key")
+    by_key = _KeyOrder(stream.n_keys)
+    missing = early = 0
+    first_missing = first_early = -1
+    for start in range(0, n, chunk_events):
+        stop = min(start + chunk_events, n)
+        d = done[start:stop]
+        unwritten = d == 0
+        if (count := int(np.count_nonzero(unwritten))) and first_missing < 0:
+            first_missing = start + int(np.argmax(unwritten))
+        missing += count
+        due = arrival[start:stop].view(np.int64) + np.int64(t0_ns) if open_loop else np.int64(t0_ns)
+        too_soon = ~unwritten & (d < due)
+        if (count := int(np.count_nonzero(too_soon))) and first_early < 0:
+            first_early = start + int(np.argmax(too_soon))
+        early += count
+        by_key.add(start, key[start:stop], d)
 
-    missing = np.flatnonzero(done_ns == 0)
     all_done = CheckResult(
-        "all_done",
-        len(missing) == 0,
-        f"{len(missing)} events have no done_ns (first: {missing[0]})" if len(missing) else "",
+        "all_done", missing == 0, f"{missing} events have no done_ns (first: {first_missing})" if missing else ""
     )
-
-    early = np.flatnonzero((done != 0) & (done < t0_ns + arrival))
     rule = "its intended arrival" if open_loop else "t0"
     not_early = CheckResult(
         "not_before_arrival",
-        len(early) == 0,
-        f"{len(early)} events finished before {rule} (first: {early[0]})" if len(early) else "",
+        early == 0,
+        f"{early} events finished before {rule} (first: {first_early})" if early else "",
     )
-
-    # Stable sort by key keeps seq order within each key; completion must not go back.
-    # (Unwritten events are all_done's finding, not this check's.)
-    by_key = np.argsort(stream.column("key"), kind="stable")
-    keys, done_by_key = stream.column("key")[by_key], done[by_key]
-    written = (done_by_key[1:] != 0) & (done_by_key[:-1] != 0)
-    back = np.flatnonzero((keys[1:] == keys[:-1]) & written & (done_by_key[1:] < done_by_key[:-1]))
     per_key = CheckResult(
         "per_key_order",
-        len(back) == 0,
-        f"{len(back)} events finished before an earlier event of their key (first: {by_key[back[0] + 1]})"
-        if len(back)
+        by_key.back == 0,
+        f"{by_key.back} events finished before an earlier event of their key (first: {by_key.first})"
+        if by_key.back
         else "",
     )
     return [all_done, not_early, per_key]
+
+
+class _KeyOrder:
+    """Per-key completion order over chunks of a run: each event's completion against the one
+    before it of its key (in ``seq`` order), where both were written (an unwritten event is
+    ``all_done``'s finding, not this check's). The first reported is the lowest key's earliest,
+    as one stable sort of the whole run by key would find it."""
+
+    def __init__(self, n_keys: int) -> None:
+        self.last = np.zeros(n_keys, dtype=np.int64)  # each key's latest completion so far; 0: none or unwritten
+        # A stable sort by key: numpy sorts integers of 16 bits or fewer by radix, in linear time.
+        self.key_type = np.uint8 if n_keys <= 1 << 8 else np.uint16 if n_keys <= 1 << 16 else np.uint32
+        self.back = 0
+        self.first_at: tuple[int, int] | None = None  # (key, index) of the first reported
+        self.high = 0  # the latest completion so far, of any key
+
+    @property
+    def first(self) -> int:
+        return -1 if self.first_at is None else self.first_at[1]
+
+    def add(self, start: int, key: np.ndarray, done: np.ndarray) -> None:
+        if not len(key):
+            return
+        high = self.high
+        self.high = max(high, int(done.max()))
+        # A chunk every event of which completed no earlier than every event before it (one
+        # thread's completions, in seq order) keeps every key's order: no sort needed, and each
+        # key's last completion is its largest (16 M events in seq order: 0.16 s against the sort's 0.78 s).
+        if done[0] >= high and done.all() and bool((done[1:] >= done[:-1]).all()):
+            np.maximum.at(self.last, key, done)
+            return
+        compact = key.astype(self.key_type)  # contiguous: gathering from the records' strided column is 15x slower
+        order = np.argsort(compact, kind="stable")
+        keys, completed = compact[order], done[order]
+        # The event before each in its key's order: within the chunk, or the key's last so far.
+        begins = np.empty(len(keys), dtype=bool)
+        begins[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=begins[1:])
+        before = np.empty_like(completed)
+        before[1:] = completed[:-1]
+        before[begins] = self.last[keys[begins]]
+        back = np.flatnonzero((completed != 0) & (before != 0) & (completed < before))
+        if len(back):
+            self.back += len(back)
+            at = (int(keys[back[0]]), start + int(order[back[0]]))
+            if self.first_at is None or at < self.first_at:
+                self.first_at = at
+        ends = np.empty(len(keys), dtype=bool)
+        ends[-1] = True
+        ends[:-1] = begins[1:]
+        self.last[keys[ends]] = completed[ends]

@@ -1,4 +1,4 @@
-"""``eventbench``: list, export, run, verify, compare, bench, report, sweep, soak (SPEC §6).
+"""``eventbench``: list, export, run, verify, compare, bench, report, sweep, soak (SPEC §6), cache.
 
 The command line only: the parser, the arguments turned into a request of :mod:`harness.app`
 (which does the work), its outcome printed, and an exit status. Exit status: 0 success; 1 a
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import app, report, sweep, trials
+from harness import app, numbers, reference, report, sweep, trials
 from harness.inputs import StreamSource
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 from protocol.errors import InvalidInput
@@ -131,7 +131,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     contender = one_contender(args.impl, "run")
     request = app.RunRequest(_source(args), contender, args.workers, args.mode,
-                             Path(args.json) if args.json else None, args.alloc_events)  # fmt: skip
+                             Path(args.json) if args.json else None, args.alloc_events,
+                             not args.no_reference_cache)  # fmt: skip
     measured = app.run_one(request)
     print(report.run_summary(measured.document))
     return _exit(measured.valid)
@@ -140,7 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     """Every contender against the reference: on the input given, else on every built-in workload
     of the scenario (``--scenario``, default synthetic), one after another."""
-    request = app.VerifyRequest(_source(args), contenders_named(args.impl), worker_counts(args.workers), args.mode)
+    request = app.VerifyRequest(_source(args), contenders_named(args.impl), worker_counts(args.workers), args.mode,
+                                not args.no_reference_cache)  # fmt: skip
     wrong = app.verify(request).wrong
     if wrong:
         print(f"{wrong} run(s) differ from the reference", file=sys.stderr)
@@ -159,6 +161,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         seed=args.seed,
         alloc_events=args.alloc_events,
         with_report=args.report,
+        reference_cache=not args.no_reference_cache,
     )
     compared = app.compare(request)
     report.print_comparison(compared.title, compared.documents, compared.baseline)
@@ -178,6 +181,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         processes=args.processes,
         output=Path(args.output) if args.output else None,
         results_dir=Path(args.results_dir),
+        reference_cache=not args.no_reference_cache,
     )
     benched = app.bench(request)
     if benched.medians is not None:
@@ -207,6 +211,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         results_dir=Path(args.results_dir),
+        reference_cache=not args.no_reference_cache,
     )
     swept = app.sweep_rates(request)
     docs = swept.documents
@@ -223,10 +228,29 @@ def cmd_soak(args: argparse.Namespace) -> int:
     contender = one_contender(args.impl, "soak")
     source = StreamSource(workload=args.workload, scenario=args.scenario)  # its --n-events: the soak's, in all
     request = app.SoakRequest(source, contender, total_events=args.n_events, round_events=args.round_events,
-                              workers=args.workers, json=Path(args.json) if args.json else None)  # fmt: skip
+                              workers=args.workers, json=Path(args.json) if args.json else None,
+                              reference_cache=not args.no_reference_cache)  # fmt: skip
     result = app.run_soak(request)
     print(report.soak_summary(result))
     return _exit(result.steady)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """The reference-digest cache (harness/reference.py): where it is and what it holds, or emptied."""
+    if args.action == "clear":
+        removed = reference.clear()
+        print(f"removed {removed} reference digest(s) from {reference.cache_directory()}")
+        return EXIT_OK
+    found = reference.info()
+    if args.json:
+        print(json.dumps({"directory": str(found.directory), "entries": found.entries, "bytes": found.bytes,
+                          "bypassed": found.bypassed}, indent=2))  # fmt: skip
+        return EXIT_OK
+    print(f"reference digests: {found.directory}")
+    print(f"  {found.entries} entries, {numbers.si(found.bytes, 'B')}")
+    if found.bypassed:
+        print(f"  bypassed: {reference.ENV_OFF} is set (the cache is neither read nor written)")
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- parser
@@ -247,6 +271,14 @@ def _add_input(p: argparse.ArgumentParser, *, required: bool) -> None:
 def _add_run_options(p: argparse.ArgumentParser, workers_help: str, workers_type: Any = int) -> None:
     p.add_argument("--mode", choices=("open", "closed"), help="default: open where the stream has arrival times")
     p.add_argument("--workers", type=workers_type, default=os.cpu_count() or 1, help=workers_help)
+
+
+def _reference_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-reference-cache",
+        action="store_true",
+        help="compute the reference digest afresh, neither reading nor writing the cache (eventbench cache info)",
+    )
 
 
 def _alloc_events(p: argparse.ArgumentParser) -> None:
@@ -320,6 +352,7 @@ def _add_soak(sub: Any) -> None:
     p.add_argument("--round-events", type=_at_least_one, default=20_000, help="events per round (default 20,000)")
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--json", metavar="OUT", help="write the soak's rounds and verdict here")
+    _reference_cache(p)
     p.set_defaults(func=cmd_soak)
 
 
@@ -345,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p, "worker threads (single-threaded contenders record 1)", _positive)
     p.add_argument("--json", metavar="OUT", help="write the result document here")
     _alloc_events(p)
+    _reference_cache(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("verify", help="check every implementation against the reference")
@@ -353,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("open", "closed"), help="default: open where the stream has arrival times")
     p.add_argument("--workers", default=",".join(map(str, sorted({1, 2, os.cpu_count() or 1, 4}))),
                    help="comma-separated worker counts for parallel contenders")  # fmt: skip
+    _reference_cache(p)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("compare", help="the main job: verified runs side by side")
@@ -372,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_count, metavar="N", help="the seed of the rounds' order (default: random, and recorded)"
     )
     _alloc_events(p)
+    _reference_cache(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("bench", help="rigorous timings with pyperf (seconds per event, pyperf JSON)")
@@ -385,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processes", type=_positive, help="pyperf worker processes (overrides the preset's)")
     p.add_argument("-o", "--output", metavar="FILE.json", help="default: RESULTS_DIR/pyperf/WORKLOAD-STAMP.json")
     p.add_argument("--results-dir", default="results")
+    _reference_cache(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", help="tables, markdown and plots from stored result documents")
@@ -419,8 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
+    _reference_cache(p)
     p.set_defaults(func=cmd_sweep)
     _add_soak(sub)
+
+    p = sub.add_parser("cache", help="the reference-digest cache: where it is and what it holds, or empty it")
+    p.add_argument("action", choices=("info", "clear"))
+    p.add_argument("--json", action="store_true", help="info as JSON")
+    p.set_defaults(func=cmd_cache)
     return parser
 
 

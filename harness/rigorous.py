@@ -21,11 +21,13 @@ from typing import Any
 import implementations
 import scenarios
 from harness import metadata, workload
-from harness.runner import checked_run, reference_digest
+from harness.reference import reference_digest
+from harness.runner import checked_run
 from implementations import Contender
 from protocol.events import EventStream
 
-_OUR_OPTIONS = ("--scenario", "--workload", "--n-events", "--impl", "--workers", "--reference-digest")
+_OUR_OPTIONS = ("--scenario", "--workload", "--n-events", "--impl", "--workers", "--reference-digest",
+                "--no-reference-cache")  # fmt: skip
 
 
 def time_handling(loops: int, contender: Contender, stream: EventStream, workers: int, expected: str) -> float:
@@ -47,10 +49,10 @@ def _forward(cmd: list[str], args: argparse.Namespace) -> None:
         cmd += ["--n-events", str(args.n_events)]
 
 
-def _verified(contenders: list[Contender], stream: EventStream, workers: int) -> str:
+def _verified(contenders: list[Contender], stream: EventStream, workers: int, cached: bool = True) -> str:
     """The reference digest, once every contender has matched it (parent process only): a wrong
     one raises :class:`WrongRun` here, before pyperf starts a worker process."""
-    reference = reference_digest(stream)
+    reference = reference_digest(stream, cached=cached)
     for contender in contenders:
         checked_run(contender, stream, workers=workers, reference_digest=reference)
     return reference
@@ -67,6 +69,7 @@ def main() -> None:
     parser.add_argument("--impl", default=",".join(c.info.name for c in implementations.available()))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reference-digest", default="")
+    parser.add_argument("--no-reference-cache", action="store_true", help="compute the reference digest afresh")
     args = runner.parse_args()
 
     spec = workload.load_workload(args.workload, scenarios.get(args.scenario) if args.scenario else None)
@@ -75,7 +78,7 @@ def main() -> None:
     stream = workload.generate(spec)
     contenders = [implementations.get(name.strip()) for name in args.impl.split(",")]
     if not args.worker:
-        args.reference_digest = _verified(contenders, stream, args.workers)
+        args.reference_digest = _verified(contenders, stream, args.workers, not args.no_reference_cache)
     meta: dict[str, Any] = metadata.collect()
     runner.metadata.update(
         {

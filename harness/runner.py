@@ -250,18 +250,6 @@ def checked_run(
     return outcome
 
 
-def reference_digest(stream: EventStream) -> str:
-    """The digest of the reference contender, run closed-loop (the digest ignores timing)."""
-    import implementations  # the registry: imported here, as contenders need nothing of the runner
-
-    try:
-        return checked_run(implementations.get(implementations.REFERENCE), stream, workers=1).digest
-    except WrongRun as e:
-        raise ContenderError(
-            f"the reference '{implementations.REFERENCE}' failed its own checks: {e.outcome.failures()}"
-        ) from None
-
-
 @dataclass(frozen=True)
 class Figures:
     """SPEC §5's figures of one valid run, all computed here, the same way for everyone."""
@@ -281,7 +269,8 @@ def figures(outcome: RunOutcome, stream: EventStream) -> Figures:
     span_ns = int(outcome.done_ns.max()) - outcome.t0_ns if n else outcome.end_ns - outcome.t0_ns
     latency = None
     if outcome.mode == "open":
-        latency = stats.latency_summary(stats.latencies_ns(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns))
+        latencies = stats.latencies_ns(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns)
+        latency = stats.latency_summary(latencies, in_place=True)  # its own array: partitioned where it is
     return Figures(
         wall_s=span_ns / 1e9,
         throughput_eps=stats.throughput_eps(n, span_ns),

@@ -60,6 +60,10 @@ class PythonSemantics(Protocol, Generic[C, K, S, P]):
     Keys are independent: an executor hands each key's events, in ``seq`` order, to one
     handler, so per-key state needs no lock. Shared state is changed only inside ``guard``.
     Processes each bind their own keys and shared state; the parent then merges their parts.
+    The reference binds the same keys and shared state once per chunk of the stream, in ``seq``
+    order (so that its memory is bounded on any stream): every piece of state must live in
+    ``keys`` and ``shared``, none in the handler's closure, and an event's index in ``columns``
+    is not its ``seq``.
     """
 
     def columns(self, records: np.ndarray) -> C:

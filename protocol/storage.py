@@ -15,8 +15,10 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Writes ``data`` to a temporary file beside ``path``, flushes it, then renames it over.
+def atomic_write_bytes(path: Path, *parts: bytes | memoryview) -> Path:
+    """Writes ``parts``, one after the other, to a temporary file beside ``path``, flushes it,
+    then renames it over. (In parts: a stream's header and its records are written where they
+    are, not joined into a copy first.)
 
     The file gets the permissions any new file would (``mkstemp`` alone makes it 0600).
     A path that cannot be written is :class:`InvalidInput`, naming it and why.
@@ -29,7 +31,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())
-            f.write(data)
+            for data in parts:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from harness.reference import ENV_DIR
+
+# The tests never read or write the user's cache of reference digests (harness/reference.py):
+# each test process, and every eventbench command it starts, keeps its own, removed at exit.
+_CACHE = tempfile.mkdtemp(prefix="eventbench-test-cache-")
+os.environ[ENV_DIR] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 # CI runs more examples; a local run stays quick. Never a deadline: this machine is shared.
 settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

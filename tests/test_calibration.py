@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import implementations
-from harness.runner import reference_digest, run_once
+from harness.reference import reference_digest
+from harness.runner import run_once
 from harness.workload import builtin, generate
 from implementations import calibration
 from protocol.contender import PreparedRun

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import mmap
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from protocol.errors import InvalidInput
-from protocol.events import HEADER, MAGIC, EventStream, validated_stream, write_evts
+from protocol.events import HEADER, MAGIC, EventStream, first_bad_record, validated_stream, write_evts
 from scenarios import SYNTHETIC, read_evts, stream_from_bytes
 from scenarios.synthetic.layout import RECORD_DTYPE
 
@@ -113,3 +115,53 @@ def test_validated_stream_accepts_plain_arrays() -> None:
     stream = stream_of(3, GOOD)
     raw = np.frombuffer(stream.records.tobytes(), dtype=np.uint8)
     assert validated_stream(3, raw, "raw", SYNTHETIC).to_bytes() == stream.to_bytes()
+
+
+# ---------------------------------------------------------------- bounded memory
+
+
+def test_a_file_is_mapped_not_read(tmp_path: Path) -> None:
+    """The records are the file's pages (read-only), not a copy of them on the heap."""
+    path = write_evts(stream_of(3, GOOD), tmp_path / "s.evts")
+    records = read_evts(path).records
+    assert isinstance(records.base, memoryview) and isinstance(records.base.obj, mmap.mmap)
+    assert not records.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        records["value"][0] = 1
+
+
+_BREAKS = {  # a field and a value that breaks a rule wherever it is put (seq and arrival: relative)
+    "seq": lambda rows, i: rows[i]["seq"] + 1,
+    "arrival_ns": lambda rows, i: rows[i - 1]["arrival_ns"] - 1 if i and rows[i - 1]["arrival_ns"] else None,
+    "key": lambda rows, i: 2**32 - 1,
+    "kind": lambda rows, i: 4,
+    "flags": lambda rows, i: 1,
+}
+
+
+@given(stream=streams(max_events=40, max_gap_ns=5), data=st.data())
+def test_validation_in_chunks_finds_what_one_pass_finds(stream: EventStream, data: st.DataObject) -> None:
+    """Chunks of 1, 2, 7 records and the whole stream report the same record and rule, across
+    the chunks' seams too (arrival order compares a record with the one before it)."""
+    records = stream.records.copy()
+    for _ in range(data.draw(st.integers(0, 3))):
+        if not len(records):
+            break
+        i = data.draw(st.integers(0, len(records) - 1))
+        field = data.draw(st.sampled_from(sorted(_BREAKS)))
+        value = _BREAKS[field](records, i)
+        if value is not None:
+            records[field][i] = value
+    found = {size: first_bad_record(records, stream.n_keys, SYNTHETIC, size) for size in (1, 2, 7, len(records) or 1)}
+    assert len(set(found.values())) == 1, found
+
+
+def test_validation_in_chunks_names_the_whole_streams_index() -> None:
+    rows = [(i, 10 * i, 0, 0, 0, 0, 0) for i in range(9)]
+    rows[7] = (7, 5, 0, 0, 0, 0, 0)  # before record 6's 60: the seam between chunks 6..7 and 7..8 of size 1
+    records = np.array(rows, dtype=RECORD_DTYPE)
+    for size in (1, 2, 7, 9):
+        assert first_bad_record(records, 1, SYNTHETIC, size) == (
+            7,
+            "arrival_ns 5 is before the previous record's 60 (arrival_ns must be non-decreasing)",
+        )

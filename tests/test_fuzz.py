@@ -30,7 +30,8 @@ from hypothesis import strategies as st
 import implementations
 from harness import cli, results, workload
 from harness.document import SCHEMA_VERSION, ResultDocument
-from harness.runner import reference_digest, run_once
+from harness.reference import reference_digest
+from harness.runner import run_once
 from implementations import native_cffi
 from protocol.errors import InvalidInput
 from protocol.events import HEADER_SIZE, EventStream

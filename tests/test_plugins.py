@@ -25,7 +25,8 @@ import pytest
 import implementations
 import scenarios
 from harness import workload
-from harness.runner import reference_digest, run_once
+from harness.reference import reference_digest
+from harness.runner import run_once
 
 if sys.version_info >= (3, 11):
     import tomllib

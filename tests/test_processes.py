@@ -26,7 +26,8 @@ import pytest
 import implementations
 from harness import workload
 from harness.allocations import CountingUnavailable, count_allocations
-from harness.runner import reference_digest, run_once
+from harness.reference import reference_digest
+from harness.runner import run_once
 from implementations import faults, processes
 from protocol.contender import ContenderError
 from protocol.events import EventStream

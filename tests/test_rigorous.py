@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import implementations
-from harness import rigorous, workload
+from harness import reference, rigorous, workload
 from harness.app import pyperf_medians
 from harness.cli import main
 from harness.runner import WrongRun
@@ -18,11 +18,16 @@ from harness.runner import WrongRun
 from fakes import Fake
 
 
-def test_bench_writes_pyperf_json_that_pyperf_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_writes_pyperf_json_that_pyperf_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "bench.json"
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(reference.ENV_DIR, str(cache))  # pyperf's processes inherit it
     args = ["bench", "--impl", "sequential,threaded", "--workload", "smoke", "--n-events", "300", "--workers", "2",
-            "--preset", "fast", "--processes", "2", "-o", str(out)]  # fmt: skip
+            "--preset", "fast", "--processes", "2", "-o", str(out), "--no-reference-cache"]  # fmt: skip
     assert main(args) == 0
+    assert not cache.exists()  # the bypass reached the process that computes the reference
     printed = capsys.readouterr().out  # the spread, stated as compare states it: median [interval of the median]
     medians = pyperf_medians(out)
     assert sorted(medians) == ["smoke/sequential-w1", "smoke/threaded-w2"]

@@ -9,7 +9,7 @@ import pytest
 import tally
 
 from harness import cli, soak, workload
-from harness.runner import reference_digest
+from harness.reference import reference_digest
 from harness.soak import Round, SoakResult
 from implementations import ContenderError
 

@@ -106,6 +106,15 @@ def test_changes_are_antisymmetric(a: float, b: float) -> None:
 
 
 @given(values=samples)
+def test_summary_in_place_or_not_agrees_and_only_in_place_moves_values(values: np.ndarray) -> None:
+    kept = values.copy()
+    copied = latency_summary(values)
+    assert np.array_equal(values, kept)
+    assert latency_summary(values, in_place=True) == copied
+    assert sorted(values.tolist()) == sorted(kept.tolist())
+
+
+@given(values=samples)
 def test_summary_agrees_with_numpy(values: np.ndarray) -> None:
     s = latency_summary(values)
     assert s is not None

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from harness import stats, workload
-from harness.runner import figures, reference_digest, run_once
+from harness.reference import reference_digest
+from harness.runner import figures, run_once
 from implementations.threaded import Threaded, ThreadedRun
 
 STRIPES = 64
