@@ -9,6 +9,11 @@
 //! (files from `eventbench export --scenario orderbook --workload W -o W.evts`);
 //! EVB_BENCH_TRIALS (default 15), EVB_BENCH_WORKERS (default "1,2"),
 //! EVB_BENCH_LEDGERS=1 adds the padded-atomic and striped-lock ledgers.
+//!
+//! Instructions per event of `native-sequential` (the window alone, as callgrind counts it):
+//! EVB_BENCH_TRIALS=1 EVB_BENCH_WORKERS= valgrind --tool=callgrind
+//!   --zero-before=evb_bench_window_begin --dump-before=evb_bench_window_end target/release/deps/book-* FILE
+//! then the last dump's total over the file's events.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -21,6 +26,19 @@ use evb_engine::run::{now_ns, Control, PoolRun, SequentialRun};
 use evb_engine::{Scenario, Stream};
 use evb_orderbook::{AtomicLedger, AtomicPaddedLedger, Ledger, OrderbookOn, StripedLedger};
 
+/// Where the timed window begins and ends, for callgrind's `--zero-before` and `--dump-before`.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn evb_bench_window_begin() {
+    std::hint::black_box(());
+}
+
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn evb_bench_window_end() {
+    std::hint::black_box(());
+}
+
 /// One contender: runs the stream once (prepared outside the window), returns
 /// `(seconds in the window, allocations in the window, digest)`.
 type Contender = Box<dyn FnMut(&[AtomicU64]) -> (f64, u64, u64)>;
@@ -31,8 +49,10 @@ fn sequential<L: Ledger>(stream: &Arc<Stream<OrderbookOn<L>>>) -> Contender {
         let mut run = SequentialRun::prepare(Arc::clone(&stream));
         let (allocations, _, _) = counters();
         let start = Instant::now();
+        evb_bench_window_begin();
         run.run(done, now_ns(), false, &Control::default())
             .expect("a valid stream runs");
+        evb_bench_window_end();
         let took = start.elapsed().as_secs_f64();
         let allocated = counters().0 - allocations;
         (took, allocated, run.digest().expect("handled"))
@@ -86,6 +106,7 @@ fn main() {
     let workers: Vec<usize> = std::env::var("EVB_BENCH_WORKERS")
         .unwrap_or_else(|_| "1,2".into())
         .split(',')
+        .filter(|w| !w.trim().is_empty()) // "": native-sequential alone (for callgrind)
         .map(|w| w.trim().parse().expect("EVB_BENCH_WORKERS: numbers"))
         .collect();
     let ledgers = std::env::var("EVB_BENCH_LEDGERS").is_ok_and(|v| v == "1");

@@ -83,8 +83,8 @@ struct Order {
     level: u32,
     /// > 0 while the order rests; 0 once it left the book (so a stale index entry is seen).
     remaining: u32,
-    /// The instrument's slot in the worker's books, and the side it rests on.
-    slot: u32,
+    /// The instrument's book (its index in `Books::books`), and the side it rests on.
+    book: u32,
     account: u16,
     side: u8,
 }
@@ -232,14 +232,15 @@ fn entry_rank(entry: u64) -> u32 {
     (entry >> 32) as u32
 }
 
-/// Where `rank` is, or would go, in a side's entries (sorted by rank).
+/// Where `rank` is, or would go, in a side's entries (sorted by rank): the first entry not
+/// below it. (Scanning back from the best first measured worse on `book`: orders rest deep.)
 #[inline(always)]
 fn position(entries: &[u64], rank: u32) -> usize {
     entries.partition_point(|&e| entry_rank(e) < rank)
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Slot {
+struct Entry {
     id: u64,
     order: u32,
 }
@@ -252,9 +253,9 @@ const EMPTY: u64 = u64::MAX;
 /// at most half full, growing by doubling; deletion shifts entries back, so no tombstones
 /// pile up however many orders come and go.
 struct IdIndex {
-    slots: Vec<Slot>,
+    entries: Vec<Entry>,
     len: usize,
-    /// 64 - log2(slots.len()): the hash's top bits are the home slot.
+    /// 64 - log2(entries.len()): the hash's top bits are the home entry.
     shift: u32,
 }
 
@@ -262,8 +263,8 @@ impl IdIndex {
     fn with_capacity(orders: usize) -> IdIndex {
         let size = (orders * 2).next_power_of_two().max(16);
         IdIndex {
-            slots: vec![
-                Slot {
+            entries: vec![
+                Entry {
                     id: EMPTY,
                     order: NIL
                 };
@@ -281,19 +282,19 @@ impl IdIndex {
 
     #[inline(always)]
     fn mask(&self) -> usize {
-        self.slots.len() - 1
+        self.entries.len() - 1
     }
 
-    /// Where `id` is, or `Err(the empty slot that ends its probe)`.
+    /// Where `id` is, or `Err(the empty entry that ends its probe)`.
     #[inline(always)]
     fn find(&self, id: u64) -> Result<usize, usize> {
         let mut i = self.home(id);
         loop {
-            let slot = self.slots[i];
-            if slot.id == id {
+            let entry = self.entries[i];
+            if entry.id == id {
                 return Ok(i);
             }
-            if slot.id == EMPTY {
+            if entry.id == EMPTY {
                 return Err(i);
             }
             i = (i + 1) & self.mask();
@@ -305,7 +306,7 @@ impl IdIndex {
         if id == EMPTY {
             return None;
         }
-        self.find(id).ok().map(|i| self.slots[i].order)
+        self.find(id).ok().map(|i| self.entries[i].order)
     }
 
     /// Sets `id`'s order (ids are unique in a valid stream; a changed buffer's duplicate
@@ -315,13 +316,13 @@ impl IdIndex {
         if id == EMPTY {
             return; // never in a valid stream; such an order cannot be cancelled
         }
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 2 > self.entries.len() {
             self.grow();
         }
         match self.find(id) {
-            Ok(i) => self.slots[i].order = order,
+            Ok(i) => self.entries[i].order = order,
             Err(i) => {
-                self.slots[i] = Slot { id, order };
+                self.entries[i] = Entry { id, order };
                 self.len += 1;
             }
         }
@@ -339,31 +340,31 @@ impl IdIndex {
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let slot = self.slots[j];
-            if slot.id == EMPTY {
+            let entry = self.entries[j];
+            if entry.id == EMPTY {
                 break;
             }
             // The entry at `j` may fill the hole if the hole is on its probe path, i.e. its
             // distance from home is at least the hole's distance behind it.
-            let home = self.home(slot.id);
+            let home = self.home(entry.id);
             if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                self.slots[hole] = slot;
+                self.entries[hole] = entry;
                 hole = j;
             }
         }
-        self.slots[hole].id = EMPTY;
+        self.entries[hole].id = EMPTY;
         self.len -= 1;
     }
 
     #[cold]
     #[inline(never)]
     fn grow(&mut self) {
-        let mut bigger = IdIndex::with_capacity(self.slots.len());
-        for slot in self.slots.iter().filter(|s| s.id != EMPTY) {
-            let Err(i) = bigger.find(slot.id) else {
+        let mut bigger = IdIndex::with_capacity(self.entries.len());
+        for entry in self.entries.iter().filter(|e| e.id != EMPTY) {
+            let Err(i) = bigger.find(entry.id) else {
                 unreachable!("ids in the index are unique");
             };
-            bigger.slots[i] = *slot;
+            bigger.entries[i] = *entry;
         }
         bigger.len = self.len;
         *self = bigger;
@@ -383,8 +384,21 @@ struct Book {
 }
 
 /// The books of the instruments one worker owns, at slots `0..owned`: the scenario's `Keys`.
+///
+/// An instrument's book is made at its first event: until then its slot holds `NIL`, 4 bytes
+/// where a book takes a cache line, so a stream that names millions of instruments but
+/// trades a few costs little, and the books that trade sit together in memory.
 pub struct Books {
+    /// Per slot: its book's index in `books`, or `NIL`.
+    slots: Vec<u32>,
+    /// `books[..opened]` are the instruments' books; the rest is room, written in advance.
     books: Vec<Book>,
+    opened: usize,
+    store: Store,
+}
+
+/// What every book of a worker keeps its orders and levels in.
+struct Store {
     orders: Slab<Order>,
     levels: Slab<Level>,
     arena: Arena,
@@ -392,48 +406,115 @@ pub struct Books {
 }
 
 impl Books {
-    /// Empty books, with room made now (setup) for 64 resting orders an instrument, between
-    /// 1,024 and 65,536 in all: few workloads need the slabs to grow during a run, and a
-    /// million-instrument stream does not make a pool of workers allocate gigabytes.
+    /// Empty books, with room made now (setup) for up to 4,096 instruments' books and 64
+    /// resting orders an instrument, between 1,024 and 65,536 in all: few workloads make
+    /// anything grow during a run, and a million-instrument stream does not make a pool of
+    /// workers allocate gigabytes.
     pub fn new(owned: usize) -> Books {
         let orders = owned.saturating_mul(64).clamp(1 << 10, 1 << 16);
         Books {
-            books: evb_engine::scenario::zeroed(owned),
-            orders: Slab::with_capacity(orders),
-            levels: Slab::with_capacity(orders / 4),
-            arena: Arena::with_capacity(orders / 2),
-            index: IdIndex::with_capacity(orders),
+            slots: vec![NIL; owned], // written, so touched: no page faults later
+            books: evb_engine::scenario::zeroed(owned.min(1 << 12)),
+            opened: 0,
+            store: Store {
+                orders: Slab::with_capacity(orders),
+                levels: Slab::with_capacity(orders / 4),
+                arena: Arena::with_capacity(orders / 2),
+                index: IdIndex::with_capacity(orders),
+            },
         }
+    }
+
+    /// The book of the instrument at `slot`, made at its first event.
+    #[inline(always)]
+    fn book_of(&mut self, slot: usize) -> usize {
+        let b = self.slots[slot];
+        if b != NIL {
+            return b as usize;
+        }
+        self.open(slot)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn open(&mut self, slot: usize) -> usize {
+        let b = self.opened;
+        assert!(
+            b < NIL as usize,
+            "more than 2^32 - 1 instruments on one worker"
+        );
+        if b == self.books.len() {
+            self.books.resize((b * 2).max(16), Book::default());
+        }
+        self.opened += 1;
+        self.slots[slot] = b as u32;
+        b
     }
 
     /// §2: one event of the instrument at `slot`.
     #[inline(always)]
     pub fn handle<L: Ledger>(&mut self, e: &Event, slot: usize, ledger: &L) {
-        let book = &mut self.books[slot];
+        let b = self.book_of(slot);
+        let book = &mut self.books[b];
         book.events = book.events.wrapping_add(1);
         match e.kind {
-            CANCEL => self.cancel(e.target, slot),
+            CANCEL => self.store.cancel(book, b as u32, e.target),
             kind => {
-                let left = self.take(e, slot, kind == MARKET, ledger);
+                let left = self.store.take(book, e, kind == MARKET, ledger);
                 if left > 0 && kind == LIMIT {
-                    self.rest(e, slot, left);
+                    self.store.rest(book, b as u32, e, left);
                 }
             }
         }
     }
 
-    /// The taker against the opposite side, best level first, oldest order first in a
-    /// level; returns the quantity left.
+    /// §2's digest of the instrument at `slot`: its counters, then its resting bids from the
+    /// highest price down and its asks from the lowest up, oldest first in a level (an
+    /// instrument without events has an empty book, all counters 0).
+    pub fn digest(&self, mut d: u64, slot: usize) -> u64 {
+        let empty = Book::default();
+        let book = match self.slots[slot] {
+            NIL => &empty,
+            b => &self.books[b as usize],
+        };
+        for x in [book.events, book.fills, book.volume, book.h, book.cancelled] {
+            d = mix(d ^ x);
+        }
+        let Store {
+            orders,
+            levels,
+            arena,
+            ..
+        } = &self.store;
+        for (side, marker) in [(BUY as usize, 1), (SELL as usize, 2)] {
+            // Best last in the arena: backwards is best first on both sides.
+            for &entry in arena.entries(&book.sides[side]).iter().rev() {
+                let level = levels.items[entry as u32 as usize];
+                let mut oi = level.head;
+                while oi != NIL {
+                    let order = &orders.items[oi as usize];
+                    d = mix(d ^ order.id);
+                    d = mix(d ^ (((level.price as u64) << 32) | order.remaining as u64));
+                    oi = order.next;
+                }
+            }
+            d = mix(d ^ marker);
+        }
+        d
+    }
+}
+
+impl Store {
+    /// The taker against the opposite side of `book`, best level first, oldest order first
+    /// in a level; returns the quantity left.
     #[inline(always)]
-    fn take<L: Ledger>(&mut self, e: &Event, slot: usize, market: bool, ledger: &L) -> u32 {
-        let Books {
-            books,
+    fn take<L: Ledger>(&mut self, book: &mut Book, e: &Event, market: bool, ledger: &L) -> u32 {
+        let Store {
             orders,
             levels,
             arena,
             index,
         } = self;
-        let book = &mut books[slot];
         let buy = e.side == BUY;
         let opposite = if buy { SELL } else { BUY } as usize;
         let mut q = e.qty;
@@ -484,11 +565,11 @@ impl Books {
         q
     }
 
-    /// A limit's remainder `q` rests at the back of its level (made if new).
+    /// A limit's remainder `q` rests at the back of its level (made if new) in `book`,
+    /// which is book `b`.
     #[inline(always)]
-    fn rest(&mut self, e: &Event, slot: usize, q: u32) {
-        let Books {
-            books,
+    fn rest(&mut self, book: &mut Book, b: u32, e: &Event, q: u32) {
+        let Store {
             orders,
             levels,
             arena,
@@ -496,7 +577,7 @@ impl Books {
         } = self;
         let side_index = if e.side == BUY { BUY } else { SELL } as usize;
         let rank = rank_of(side_index, e.price);
-        let side = &mut books[slot].sides[side_index];
+        let side = &mut book.sides[side_index];
         let entries = arena.entries(side);
         let at = position(entries, rank);
         let li = match entries.get(at) {
@@ -521,7 +602,7 @@ impl Books {
             next: NIL,
             level: li,
             remaining: q,
-            slot: slot as u32,
+            book: b,
             account: e.account,
             side: side_index as u8,
         };
@@ -534,12 +615,11 @@ impl Books {
         index.insert(e.seq, oi);
     }
 
-    /// The order `target` leaves the book if it rests in this instrument's; otherwise
-    /// nothing happens (filled, cancelled, never rested, or another instrument's).
+    /// The order `target` leaves `book` (book `b`) if it rests there; otherwise nothing
+    /// happens (filled, cancelled, never rested, or another instrument's).
     #[inline(always)]
-    fn cancel(&mut self, target: u64, slot: usize) {
-        let Books {
-            books,
+    fn cancel(&mut self, book: &mut Book, b: u32, target: u64) {
+        let Store {
             orders,
             levels,
             arena,
@@ -550,7 +630,7 @@ impl Books {
         };
         let order = orders.items[oi as usize];
         // One index serves every instrument of the worker: the order must be this one's.
-        if order.slot != slot as u32 || order.id != target || order.remaining == 0 {
+        if order.book != b || order.id != target || order.remaining == 0 {
             return;
         }
         index.remove(target);
@@ -566,7 +646,6 @@ impl Books {
             orders.items[order.next as usize].prev = order.prev;
         }
         orders.release(oi);
-        let book = &mut books[slot];
         if level.head == NIL {
             // The level is empty: it leaves its side.
             let rank = rank_of(order.side as usize, level.price);
@@ -582,35 +661,6 @@ impl Books {
             levels.release(order.level);
         }
         book.cancelled = book.cancelled.wrapping_add(1);
-    }
-
-    /// §2's digest of the instrument at `slot`: its counters, then its resting bids from the
-    /// highest price down and its asks from the lowest up, oldest first in a level.
-    pub fn digest(&self, mut d: u64, slot: usize) -> u64 {
-        let book = &self.books[slot];
-        for x in [book.events, book.fills, book.volume, book.h, book.cancelled] {
-            d = mix(d ^ x);
-        }
-        for (side, marker) in [(BUY as usize, 1), (SELL as usize, 2)] {
-            // Best last in the arena: backwards is best first on both sides.
-            for &entry in self.arena.entries(&book.sides[side]).iter().rev() {
-                let level = self.levels.items[entry as u32 as usize];
-                let mut oi = level.head;
-                while oi != NIL {
-                    let order = &self.orders.items[oi as usize];
-                    d = mix(d ^ order.id);
-                    d = mix(d ^ (((level.price as u64) << 32) | order.remaining as u64));
-                    oi = order.next;
-                }
-            }
-            d = mix(d ^ marker);
-        }
-        d
-    }
-
-    /// How many orders rest in all these books (tests, and sizing the slabs).
-    pub fn resting(&self) -> usize {
-        self.index.len
     }
 }
 

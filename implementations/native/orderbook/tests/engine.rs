@@ -3,7 +3,7 @@
 //! the streaming session; random order flows against a model written from the contract's
 //! words; streams changed after validation.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -198,12 +198,16 @@ fn open_loop_never_handles_early() {
 
 // ---------------------------------------------------------------- a model from the contract
 
+/// Price -> resting `(id, account, remaining)`, oldest first.
+type ModelSide = BTreeMap<u32, VecDeque<(u64, u16, u32)>>;
+
 /// §2 written as plainly as possible: a side is a map from price to a queue of
-/// `(id, account, remaining)`; cancels search every order of the instrument's book.
+/// `(id, account, remaining)`, and where each resting order is, by id, is in a map of its own.
 #[derive(Default, Clone)]
 struct ModelBook {
-    sides: [BTreeMap<u32, VecDeque<(u64, u16, u32)>>; 2],
-    counters: [u64; 5], // events, fills, volume, h, cancelled
+    sides: [ModelSide; 2],
+    counters: [u64; 5],                  // events, fills, volume, h, cancelled
+    resting: HashMap<u64, (usize, u32)>, // id -> (side, price)
 }
 
 fn model_digest(rows: &[Row], n_keys: usize) -> u64 {
@@ -214,18 +218,13 @@ fn model_digest(rows: &[Row], n_keys: usize) -> u64 {
         let book = &mut books[key as usize];
         book.counters[0] += 1;
         if kind == CANCEL {
-            for levels in &mut book.sides {
-                let found = levels
-                    .iter()
-                    .find_map(|(&p, q)| q.iter().position(|o| o.0 == target).map(|i| (p, i)));
-                if let Some((p, i)) = found {
-                    let level = levels.get_mut(&p).unwrap();
-                    level.remove(i);
-                    if level.is_empty() {
-                        levels.remove(&p);
-                    }
-                    book.counters[4] += 1;
+            if let Some((s, p)) = book.resting.remove(&target) {
+                let level = book.sides[s].get_mut(&p).unwrap();
+                level.retain(|o| o.0 != target);
+                if level.is_empty() {
+                    book.sides[s].remove(&p);
                 }
+                book.counters[4] += 1;
             }
             continue;
         }
@@ -261,7 +260,9 @@ fn model_digest(rows: &[Row], n_keys: usize) -> u64 {
             maker.2 -= f;
             q -= f;
             if maker.2 == 0 {
+                let id = maker.0;
                 level.pop_front();
+                book.resting.remove(&id);
                 if level.is_empty() {
                     book.sides[opposite].remove(&p);
                 }
@@ -272,6 +273,7 @@ fn model_digest(rows: &[Row], n_keys: usize) -> u64 {
                 .entry(price)
                 .or_default()
                 .push_back((seq, account, q));
+            book.resting.insert(seq, (side as usize, price));
         }
     }
     let mut d = mix(rows.len() as u64);
@@ -440,8 +442,9 @@ fn a_record_changed_after_validation_is_a_failure_not_undefined_behaviour() {
     assert!(matches!(run, Err(EngineError::Handler(_))), "{run:?}");
     // Any other field changed to anything: wrong figures at worst, never a crash or a hang.
     unsafe { *ptr.add(RECORD_SIZE + 16) = 0 };
+    let mut pool = Pool::start(2, 3).unwrap();
     for at in [20, 21, 22, 24, 28, 32, 39] {
-        for value in [0u8, 1, 2, 3, 0x7f, 0xff] {
+        for value in [0u8, 1, 2, 3, 0xff] {
             for record in 0..8 {
                 let byte = unsafe { ptr.add(record * RECORD_SIZE + at) };
                 let kept = unsafe { *byte };
@@ -451,7 +454,6 @@ fn a_record_changed_after_validation_is_a_failure_not_undefined_behaviour() {
                     run.is_ok(),
                     "byte {at} of record {record} = {value}: {run:?}"
                 );
-                let mut pool = Pool::start(2, 3).unwrap();
                 let run = run_on_pool(&mut pool, &stream, &slots(8), 0, false, &Control::default());
                 assert!(
                     run.is_ok(),
