@@ -407,11 +407,11 @@ struct Store {
 
 impl Books {
     /// Empty books, with room made now (setup) for up to 4,096 instruments' books and 64
-    /// resting orders an instrument, between 1,024 and 65,536 in all: few workloads make
+    /// resting orders an instrument, between 256 and 65,536 in all: few workloads make
     /// anything grow during a run, and a million-instrument stream does not make a pool of
     /// workers allocate gigabytes.
     pub fn new(owned: usize) -> Books {
-        let orders = owned.saturating_mul(64).clamp(1 << 10, 1 << 16);
+        let orders = owned.saturating_mul(64).clamp(1 << 8, 1 << 16);
         Books {
             slots: vec![NIL; owned], // written, so touched: no page faults later
             books: evb_engine::scenario::zeroed(owned.min(1 << 12)),

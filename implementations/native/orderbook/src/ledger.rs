@@ -10,6 +10,11 @@
 //!
 //! An account is a `u16`, and every table has exactly 65,536 entries: indexing needs no
 //! bounds check, and none can fail.
+//!
+//! The digest reads every account that is not at 0, in order. Each ledger also marks which
+//! blocks of 64 accounts a fill touched (`Touched`), so the digest reads those blocks alone:
+//! reading all 65,536 accounts after every run was most of the time of the tests under
+//! valgrind (debug builds, thousands of short runs).
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,22 +30,85 @@ pub trait Ledger: Send + Sync + 'static {
     fn fill(&self, buyer: u16, seller: u16, f: u64, notional: u64);
     /// `(pos, cash)` of account `a`, once the run's workers are done.
     fn account(&self, a: u16) -> (u64, u64);
-}
+    /// The blocks of accounts that fills touched.
+    fn touched(&self) -> &Touched;
 
-/// A table of 65,536 `T`, on the heap (4 MB padded: too big for a stack), every entry written.
-fn table<T>(make: impl Fn() -> T) -> Box<[T; N_ACCOUNTS]> {
-    let entries: Vec<T> = (0..N_ACCOUNTS).map(|_| make()).collect();
-    match entries.into_boxed_slice().try_into() {
-        Ok(table) => table,
-        Err(_) => unreachable!("made with N_ACCOUNTS entries"),
+    /// `f(a, pos, cash)` for every account whose position or cash is not 0, in account
+    /// order, once the run's workers are done.
+    fn each_nonzero(&self, mut f: impl FnMut(u16, u64, u64))
+    where
+        Self: Sized,
+    {
+        for block in 0..BLOCKS {
+            if !self.touched().0[block].load(Ordering::Relaxed) {
+                continue; // no fill changed these accounts: all at 0
+            }
+            for a in block * BLOCK..(block + 1) * BLOCK {
+                let (pos, cash) = self.account(a as u16);
+                if pos != 0 || cash != 0 {
+                    f(a as u16, pos, cash);
+                }
+            }
+        }
     }
 }
 
-#[derive(Default)]
+const BLOCK: usize = 64;
+const BLOCKS: usize = N_ACCOUNTS / BLOCK;
+
+/// Per block of 64 accounts, whether a fill changed one of them. Set once (a load first, so
+/// that workers share the flags' cache line for reading instead of writing it at every fill).
+pub struct Touched(Box<[AtomicBool; BLOCKS]>);
+
+impl Touched {
+    fn new() -> Touched {
+        Touched(table())
+    }
+
+    #[inline(always)]
+    fn mark(&self, a: u16) {
+        let flag = &self.0[a as usize / BLOCK];
+        if !flag.load(Ordering::Relaxed) {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: an atomic bool (0: false).
+unsafe impl Zeroable for AtomicBool {}
+
+/// A type whose all-zero bytes are a valid value: its accounts at 0, its locks free.
+///
+/// # Safety
+/// Only for types made of integers, atomics and `UnsafeCell`s of those.
+unsafe trait Zeroable {}
+
+/// A table of `N` `T` at 0, on the heap (4 MB padded: too big for a stack), every byte
+/// written now: allocated zeroed (calloc maps fresh pages that would fault during the run)
+/// and then set with one `memset`, which is also fast in the debug builds that run under
+/// valgrind, where building the table entry by entry took most of the tests' time.
+fn table<T: Zeroable, const N: usize>() -> Box<[T; N]> {
+    let layout = std::alloc::Layout::new::<[T; N]>();
+    // SAFETY: the layout's size is not 0; the pointer, checked, points to `layout.size()`
+    // zeroed bytes aligned for `[T; N]`, a valid `[T; N]` because T is `Zeroable`, and the
+    // Box frees it with the same layout.
+    unsafe {
+        let ptr = std::alloc::alloc_zeroed(layout);
+        if ptr.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        std::ptr::write_bytes(std::hint::black_box(ptr), 0, layout.size());
+        Box::from_raw(ptr as *mut [T; N])
+    }
+}
+
 pub struct AtomicAccount {
     pos: AtomicU64,
     cash: AtomicU64,
 }
+
+// SAFETY: two atomic integers.
+unsafe impl Zeroable for AtomicAccount {}
 
 impl AtomicAccount {
     #[inline(always)]
@@ -60,11 +128,11 @@ impl AtomicAccount {
 }
 
 /// Atomic `fetch_add`s, 16 bytes an account (four accounts to a cache line): the library's.
-pub struct AtomicLedger(Box<[AtomicAccount; N_ACCOUNTS]>);
+pub struct AtomicLedger(Box<[AtomicAccount; N_ACCOUNTS]>, Touched);
 
 impl Ledger for AtomicLedger {
     fn new() -> Self {
-        AtomicLedger(table(AtomicAccount::default))
+        AtomicLedger(table(), Touched::new())
     }
 
     #[inline(always)]
@@ -72,44 +140,60 @@ impl Ledger for AtomicLedger {
         // Subtractions as additions of the two's complement: the same modulo 2^64.
         self.0[buyer as usize].add(f, notional.wrapping_neg());
         self.0[seller as usize].add(f.wrapping_neg(), notional);
+        self.1.mark(buyer);
+        self.1.mark(seller);
     }
 
     fn account(&self, a: u16) -> (u64, u64) {
         self.0[a as usize].get()
     }
+
+    fn touched(&self) -> &Touched {
+        &self.1
+    }
 }
 
-#[derive(Default)]
 #[repr(align(64))]
 pub struct PaddedAccount(AtomicAccount);
 
+// SAFETY: an `AtomicAccount` and padding.
+unsafe impl Zeroable for PaddedAccount {}
+
 /// As `AtomicLedger`, one cache line an account (4 MB): measured against it.
-pub struct AtomicPaddedLedger(Box<[PaddedAccount; N_ACCOUNTS]>);
+pub struct AtomicPaddedLedger(Box<[PaddedAccount; N_ACCOUNTS]>, Touched);
 
 impl Ledger for AtomicPaddedLedger {
     fn new() -> Self {
-        AtomicPaddedLedger(table(PaddedAccount::default))
+        AtomicPaddedLedger(table(), Touched::new())
     }
 
     #[inline(always)]
     fn fill(&self, buyer: u16, seller: u16, f: u64, notional: u64) {
         self.0[buyer as usize].0.add(f, notional.wrapping_neg());
         self.0[seller as usize].0.add(f.wrapping_neg(), notional);
+        self.1.mark(buyer);
+        self.1.mark(seller);
     }
 
     fn account(&self, a: u16) -> (u64, u64) {
         self.0[a as usize].0.get()
     }
+
+    fn touched(&self) -> &Touched {
+        &self.1
+    }
 }
 
 /// An account behind its own spin lock, in one 32-byte cell: the lock and the figures it
 /// guards share a cache line, so a fill touches each account's line once.
-#[derive(Default)]
 #[repr(align(32))]
 pub struct LockedAccount {
     locked: AtomicBool,
     figures: UnsafeCell<(u64, u64)>,
 }
+
+// SAFETY: an atomic bool (0: unlocked) and two integers.
+unsafe impl Zeroable for LockedAccount {}
 
 // SAFETY: `figures` is only read or written while `locked` is held (`with`).
 unsafe impl Sync for LockedAccount {}
@@ -159,16 +243,18 @@ impl LockedAccount {
 
 /// A spin lock per account: two locks taken per fill (in account order, so two fills on the
 /// same pair of accounts cannot deadlock), plain additions under them.
-pub struct StripedLedger(Box<[LockedAccount; N_ACCOUNTS]>);
+pub struct StripedLedger(Box<[LockedAccount; N_ACCOUNTS]>, Touched);
 
 impl Ledger for StripedLedger {
     fn new() -> Self {
-        StripedLedger(table(LockedAccount::default))
+        StripedLedger(table(), Touched::new())
     }
 
     #[inline(always)]
     fn fill(&self, buyer: u16, seller: u16, f: u64, notional: u64) {
         let (b, s) = (&self.0[buyer as usize], &self.0[seller as usize]);
+        self.1.mark(buyer);
+        self.1.mark(seller);
         if buyer == seller {
             b.lock();
             // SAFETY: the account's lock is held; both updates cancel out, but apply them
@@ -200,6 +286,10 @@ impl Ledger for StripedLedger {
         account.unlock();
         figures
     }
+
+    fn touched(&self) -> &Touched {
+        &self.1
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +305,24 @@ mod tests {
         assert_eq!(ledger.account(2), ((-3i64) as u64, 200));
         assert_eq!(ledger.account(3), (0, 0));
         assert_eq!(ledger.account(65_535), (0, 0));
+        ledger.fill(65_535, 64, 1, 1);
+        ledger.fill(63, 0, 1, 1);
+        let mut seen = Vec::new();
+        ledger.each_nonzero(|a, pos, cash| seen.push((a, pos, cash)));
+        let minus = |x: i64| x as u64;
+        assert_eq!(
+            seen,
+            [
+                (0, minus(-1), 1),
+                (1, 3, minus(-200)),
+                (2, minus(-3), 200),
+                (63, 1, minus(-1)),
+                (64, minus(-1), 1),
+                (65_535, 1, minus(-1)),
+            ]
+        );
+        ledger.fill(0, 63, 1, 1);
+        ledger.fill(64, 65_535, 1, 1);
         // Concurrent fills on the same two accounts, locked in both orders, sum exactly.
         std::thread::scope(|scope| {
             for t in 0..4u64 {

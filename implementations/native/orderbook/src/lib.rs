@@ -13,7 +13,7 @@ pub mod book;
 pub mod ledger;
 
 pub use book::Books;
-pub use ledger::{AtomicLedger, AtomicPaddedLedger, Ledger, StripedLedger, N_ACCOUNTS};
+pub use ledger::{AtomicLedger, AtomicPaddedLedger, Ledger, StripedLedger, Touched, N_ACCOUNTS};
 
 pub const RECORD_SIZE: usize = 40;
 
@@ -185,12 +185,7 @@ impl<L: Ledger> Scenario for OrderbookOn<L> {
 
     /// Every account whose position or cash is not 0, in account order.
     fn digest_end(mut d: u64, ledger: &L) -> u64 {
-        for a in 0..N_ACCOUNTS {
-            let (pos, cash) = ledger.account(a as u16);
-            if pos != 0 || cash != 0 {
-                d = mix(mix(mix(d ^ a as u64) ^ pos) ^ cash);
-            }
-        }
+        ledger.each_nonzero(|a, pos, cash| d = mix(mix(mix(d ^ a as u64) ^ pos) ^ cash));
         d
     }
 }

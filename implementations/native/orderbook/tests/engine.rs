@@ -168,6 +168,49 @@ fn the_contract_vectors_on_every_ledger() {
     check::<StripedLedger>();
 }
 
+/// The first events of every built-in workload (the fuzz seeds), with the digests the Python
+/// reference gives them (scenarios/orderbook/semantics.py, handled in order).
+#[rustfmt::skip]
+const PYTHON_DIGESTS: &[(&str, u64)] = &[
+    ("book-100.evts", 0xae1ffb7144936301), // accounts up to 4662
+    ("book-24.evts", 0xb3a182d5c80554c9),
+    ("book-5.evts", 0xa2b7c786ea58fb1a),
+    ("book-contention-100.evts", 0x77f9630178e4c378), // accounts 0-3
+    ("book-contention-24.evts", 0xab8385275e5094d3),
+    ("book-contention-5.evts", 0x0adcd222c351f50e),
+    ("book-paced-100.evts", 0xb8310746a5745ecb),
+    ("book-paced-24.evts", 0xc7d6fb6c09e76d93),
+    ("book-paced-5.evts", 0x5251bb2aefd5499c),
+    ("book-smoke-100.evts", 0x4c9e529c87f09847),
+    ("book-smoke-24.evts", 0xcf5619c0aee115c0),
+    ("book-smoke-5.evts", 0x95c0baae25f157e9),
+];
+
+#[test]
+fn slices_of_the_workloads_give_the_python_reference_digests() {
+    fn check<L: Ledger>(records: &[u8], n_keys: u32, expected: u64, name: &str) {
+        let stream = new_stream::<OrderbookOn<L>>(records.to_vec(), n_keys);
+        let done = slots(records.len() / RECORD_SIZE);
+        let control = Control::default();
+        let sequential = run_sequential(&stream, &done, 0, false, &control);
+        assert_eq!(sequential, Ok(expected), "{name}, sequential");
+        for workers in [2, 3] {
+            let mut pool = Pool::start(workers, 8).unwrap();
+            let digest = run_on_pool(&mut pool, &stream, &done, 0, false, &control);
+            assert_eq!(digest, Ok(expected), "{name}, {workers} workers");
+        }
+    }
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/orderbook");
+    for (name, expected) in PYTHON_DIGESTS {
+        let file = std::fs::read(seeds.join(name)).unwrap();
+        let n_keys = u32::from_le_bytes(file[12..16].try_into().unwrap());
+        let records = &file[64..];
+        check::<AtomicLedger>(records, n_keys, *expected, name);
+        check::<AtomicPaddedLedger>(records, n_keys, *expected, name);
+        check::<StripedLedger>(records, n_keys, *expected, name);
+    }
+}
+
 #[test]
 fn open_loop_never_handles_early() {
     let rows: Vec<Row> = (0..60u64)
@@ -308,7 +351,7 @@ fn the_model_gives_the_contract_vectors() {
     assert_eq!(model_digest(&[], 1), EMPTY_DIGEST);
 }
 
-/// A random order flow: prices near a mid that walks, many crossing orders, few accounts
+/// A random order flow: prices near a mid that walks, many crossing orders, five accounts
 /// (so the same account is often both sides of a fill), cancels of recent orders of any
 /// instrument (so some target another instrument's order), and extreme prices and
 /// quantities (so sums wrap).
@@ -330,7 +373,8 @@ fn random_flow(seed: u64, n: u64, n_keys: u32) -> Vec<Row> {
                 return (seq, seq, key, CANCEL, 0, 0, 0, 0, seq.saturating_sub(reach));
             }
             let side = ((r >> 32) & 1) as u8;
-            let account = ((r >> 33) % 5) as u16;
+            // Few accounts, at the edges of the ledger's blocks of 64 and of its range.
+            let account = [0, 1, 63, 64, 65_535][((r >> 33) % 5) as usize];
             let qty = if (r >> 40) % 50 == 0 {
                 u32::MAX - (r >> 44) as u32 % 3
             } else {
