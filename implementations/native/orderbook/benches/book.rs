@@ -2,8 +2,10 @@
 //! against each other: closed loop, the timed window only (`run`, as the harness measures
 //! it: preparing the state is setup), contenders interleaved trial by trial so that a noisy
 //! neighbour slows all of them alike. Per contender: ns/event (median, min-max over trials),
-//! the ratio of `native-sequential`'s time to the contender's in the same trial, and
-//! allocations per event in the window by the crate's counting allocator (the most of any trial).
+//! the ratio of `native-sequential`'s time to the contender's in the same trial, CPU time
+//! per event of all the process's threads (getrusage: what a loaded machine's other work
+//! does not add to), and allocations per event in the window by the crate's counting
+//! allocator (the most of any trial).
 //!
 //! cargo bench -p evb-orderbook --bench book -- book.evts book-contention.evts ...
 //! (files from `eventbench export --scenario orderbook --workload W -o W.evts`);
@@ -39,23 +41,55 @@ pub extern "C" fn evb_bench_window_end() {
     std::hint::black_box(());
 }
 
-/// One contender: runs the stream once (prepared outside the window), returns
-/// `(seconds in the window, allocations in the window, digest)`.
-type Contender = Box<dyn FnMut(&[AtomicU64]) -> (f64, u64, u64)>;
+/// One contender: runs the stream once (prepared outside the window), returns what the
+/// window took and the digest.
+type Contender = Box<dyn FnMut(&[AtomicU64]) -> (Window, u64)>;
+
+/// What one run's window took: wall seconds, CPU seconds of every thread, allocations.
+#[derive(Clone, Copy)]
+struct Window {
+    wall: f64,
+    cpu: f64,
+    allocations: u64,
+}
+
+/// User and system CPU time of every thread of the process, in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes one rusage through a valid pointer.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Runs `window` between the markers and measures it.
+fn measured(window: impl FnOnce()) -> Window {
+    let (allocations, _, _) = counters();
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    evb_bench_window_begin();
+    window();
+    evb_bench_window_end();
+    let wall = start.elapsed().as_secs_f64();
+    Window {
+        wall,
+        cpu: cpu_seconds() - cpu,
+        allocations: counters().0 - allocations,
+    }
+}
 
 fn sequential<L: Ledger>(stream: &Arc<Stream<OrderbookOn<L>>>) -> Contender {
     let stream = Arc::clone(stream);
     Box::new(move |done| {
         let mut run = SequentialRun::prepare(Arc::clone(&stream));
-        let (allocations, _, _) = counters();
-        let start = Instant::now();
-        evb_bench_window_begin();
-        run.run(done, now_ns(), false, &Control::default())
-            .expect("a valid stream runs");
-        evb_bench_window_end();
-        let took = start.elapsed().as_secs_f64();
-        let allocated = counters().0 - allocations;
-        (took, allocated, run.digest().expect("handled"))
+        let window = measured(|| {
+            run.run(done, now_ns(), false, &Control::default())
+                .expect("a valid stream runs")
+        });
+        (window, run.digest().expect("handled"))
     })
 }
 
@@ -64,13 +98,11 @@ fn pooled<L: Ledger>(stream: &Arc<Stream<OrderbookOn<L>>>, workers: usize) -> Co
     let mut pool = Pool::<OrderbookOn<L>>::start(workers, 1024).expect("valid pool arguments");
     Box::new(move |done| {
         let mut run = PoolRun::prepare(Arc::clone(&stream), workers);
-        let (allocations, _, _) = counters();
-        let start = Instant::now();
-        run.run(&mut pool, done, now_ns(), false, &Control::default())
-            .expect("a valid stream runs");
-        let took = start.elapsed().as_secs_f64();
-        let allocated = counters().0 - allocations;
-        (took, allocated, run.digest().expect("handled"))
+        let window = measured(|| {
+            run.run(&mut pool, done, now_ns(), false, &Control::default())
+                .expect("a valid stream runs")
+        });
+        (window, run.digest().expect("handled"))
     })
 }
 
@@ -134,6 +166,7 @@ fn main() {
         let done: Vec<AtomicU64> = (0..n_events).map(|_| AtomicU64::new(0)).collect();
         let n = contenders.len();
         let mut seconds = vec![Vec::new(); n];
+        let mut cpu = vec![Vec::new(); n];
         let mut allocated = vec![0u64; n];
         let mut digests = vec![None; n];
         // One warm-up round (page faults of `done`, the pools' first runs), then the trials,
@@ -141,10 +174,11 @@ fn main() {
         for trial in 0..=trials {
             for j in 0..n {
                 let i = (j + trial) % n;
-                let (took, allocations, digest) = (contenders[i].1)(&done);
+                let (window, digest) = (contenders[i].1)(&done);
                 if trial > 0 {
-                    seconds[i].push(took);
-                    allocated[i] = allocated[i].max(allocations);
+                    seconds[i].push(window.wall);
+                    cpu[i].push(window.cpu);
+                    allocated[i] = allocated[i].max(window.allocations);
                 }
                 assert_eq!(
                     *digests[i].get_or_insert(digest),
@@ -166,8 +200,12 @@ fn main() {
             OrderbookOn::<AtomicLedger>::VERSION,
         );
         println!(
-            "  {:<28} {:>22} {:>28} {:>14}",
-            "contender", "ns/event med (min-max)", "x sequential med (min-max)", "allocs/event"
+            "  {:<26} {:>24} {:>26} {:>20} {:>12}",
+            "contender",
+            "ns/event med (min-max)",
+            "x sequential med (min-max)",
+            "CPU ns/event med",
+            "allocs/event"
         );
         let per_event = |s: f64| s * 1e9 / n_events.max(1) as f64;
         for i in 0..n {
@@ -178,8 +216,9 @@ fn main() {
                 .map(|(seq, s)| seq / s)
                 .collect();
             let (rlo, rmed, rhi) = quantiles(ratios);
+            let (clo, cmed, chi) = quantiles(cpu[i].iter().map(|&s| per_event(s)).collect());
             println!(
-                "  {:<28} {:>8.1} ({:>5.1}-{:>5.1}) {:>12.2} ({:.2}-{:.2}) {:>14.5}",
+                "  {:<26} {:>8.1} ({:>6.1}-{:>6.1}) {:>10.2} ({:.2}-{:.2}) {:>6.1} ({:.0}-{:.0}) {:>12.5}",
                 contenders[i].0,
                 med,
                 lo,
@@ -187,6 +226,9 @@ fn main() {
                 rmed,
                 rlo,
                 rhi,
+                cmed,
+                clo,
+                chi,
                 allocated[i] as f64 / n_events.max(1) as f64
             );
         }

@@ -684,7 +684,7 @@ mod tests {
         let mut rng = Rng(7);
         let mut index = IdIndex::with_capacity(4); // grows many times
         let mut model: HashMap<u64, u32> = HashMap::new();
-        for step in 0..200_000u32 {
+        for step in 0..50_000u32 {
             // Ids from a narrow range, so that probes collide and deletions shift.
             let id = rng.next() % 5_000;
             match rng.next() % 3 {
@@ -725,9 +725,14 @@ mod tests {
                 arena.insert(&mut sides[s], at, step);
                 model[s].insert(at, step);
             }
-            for (side, expected) in sides.iter().zip(&model) {
-                assert_eq!(arena.entries(side), &expected[..]);
+            if step % 16 == 0 {
+                for (side, expected) in sides.iter().zip(&model) {
+                    assert_eq!(arena.entries(side), &expected[..]);
+                }
             }
+        }
+        for (side, expected) in sides.iter().zip(&model) {
+            assert_eq!(arena.entries(side), &expected[..]);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Allocations per event in the timed window (a run, not its preparation), by the crate's
 //! counting allocator, on an order flow shaped like the built-in workloads: at most 0.01
-//! (issue 18's goal). Its own test binary with one test: the counters are process-wide, so
-//! no other test may allocate meanwhile.
+//! (issue 18's goal), so 300 in 30,000 events. Its own test binary with one test: the
+//! counters are process-wide, so no other test may allocate meanwhile.
 
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ fn realistic(n: u64, n_keys: u32) -> Vec<u8> {
 
 #[test]
 fn a_run_allocates_at_most_one_hundredth_of_an_allocation_per_event() {
-    let n = 100_000u64;
+    let n = 30_000u64;
     for n_keys in [4, 400] {
         let stream = Arc::new(Stream::<Orderbook>::new(realistic(n, n_keys), n_keys).unwrap());
         let done = slots(n as usize);
