@@ -420,7 +420,10 @@ impl Books {
                 orders: Slab::with_capacity(orders),
                 levels: Slab::with_capacity(orders / 4),
                 arena: Arena::with_capacity(orders / 2),
-                index: IdIndex::with_capacity(orders),
+                // Room for half the slab's orders before it grows: a table twice as big
+                // scatters the same entries over twice the cache lines (on `book`, 1.26
+                // against 1.05 last-level misses per event in callgrind's cache model).
+                index: IdIndex::with_capacity(orders / 2),
             },
         }
     }
