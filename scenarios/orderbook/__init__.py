@@ -24,4 +24,5 @@ SCENARIO = Scenario(
     python=OrderbookPython(),
     workloads=resources.files("scenarios.orderbook").joinpath("workloads"),
     defaults=DefaultWorkloads(compare="book", sweep="book-paced", soak="book-contention"),
+    native_library=("implementations", "_evb_orderbook"),  # implementations/native/orderbook
 )
