@@ -357,6 +357,7 @@ def freethreaded(session: nox.Session) -> None:
 ROBUSTNESS_TESTS = ["tests/test_fuzz.py", "tests/test_faults.py", "tests/test_soak.py", "tests/test_native.py",
                     "tests/test_threaded.py"]  # fmt: skip
 CARGO_FUZZ = "cargo-fuzz@0.13.2"
+FUZZ_TARGETS = ("evts", "orderbook")  # implementations/native/fuzz: synthetic's .evts files, the order book's
 # Soak sizes (issue 6): 20 M events through the engine, 2 M through the Python contenders; 100 rounds each.
 SOAKS = {"native": 20_000_000, "native-sequential": 20_000_000, "threaded": 2_000_000, "asyncio": 2_000_000,
          "processes": 2_000_000, "sequential": 2_000_000}  # fmt: skip
@@ -397,7 +398,7 @@ def robustness(session: nox.Session) -> None:
 
 
 def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
-    """Runs the engine's fuzz target for ``seconds``; returns what failed (nothing, or the fuzz run)."""
+    """Runs each scenario's fuzz target for ``seconds``; returns what failed (nothing, or the fuzz runs)."""
     nightly = subprocess.run(["rustup", "run", "nightly", "rustc", "--version"], capture_output=True, check=False)
     if shutil.which("rustup") is None or nightly.returncode != 0:
         session.warn("no nightly Rust toolchain: cargo-fuzz skipped (rustup toolchain install nightly)")
@@ -406,18 +407,22 @@ def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
     if not (tools / "bin" / "cargo-fuzz").exists():
         session.run("cargo", "install", "--locked", CARGO_FUZZ, "--root", str(tools), external=True)
     fuzz = Path("implementations/native/fuzz")
-    command = ["cargo", "+nightly", "fuzz", "run", "evts", "--release", "fuzz/corpus/evts", "fuzz/seeds/evts", "--",
-               f"-max_total_time={seconds}", "-max_len=4096", "-rss_limit_mb=4096"]  # fmt: skip
     path = os.pathsep.join([str(tools / "bin"), os.environ.get("PATH", "")])
-    done = subprocess.run(command, cwd=fuzz.parent, env={**os.environ, "PATH": path}, capture_output=True,
-                          text=True, check=False)  # fmt: skip
-    (out / "cargo-fuzz.log").write_text(done.stdout + done.stderr)
-    if done.returncode != 0:
-        return ["cargo-fuzz (a crash: see cargo-fuzz.log and fuzz/artifacts/)"]
-    # The corpus is committed and replayed under valgrind in CI: keep only inputs that add coverage.
-    subprocess.run(["cargo", "+nightly", "fuzz", "cmin", "evts", "--release", "fuzz/corpus/evts"], cwd=fuzz.parent,
-                   env={**os.environ, "PATH": path}, capture_output=True, check=True)  # fmt: skip
-    return []
+    env = {**os.environ, "PATH": path}
+    failed = []
+    for target in FUZZ_TARGETS:  # one per scenario crate, its seconds each
+        command = ["cargo", "+nightly", "fuzz", "run", target, "--release", f"fuzz/corpus/{target}",
+                   f"fuzz/seeds/{target}", "--", f"-max_total_time={seconds}", "-max_len=4096",
+                   "-rss_limit_mb=4096"]  # fmt: skip
+        done = subprocess.run(command, cwd=fuzz.parent, env=env, capture_output=True, text=True, check=False)
+        (out / f"cargo-fuzz-{target}.log").write_text(done.stdout + done.stderr)
+        if done.returncode != 0:
+            failed.append(f"cargo-fuzz {target} (a crash: see cargo-fuzz-{target}.log and fuzz/artifacts/)")
+            continue
+        # The corpus is committed and replayed under valgrind in CI: keep only inputs that add coverage.
+        subprocess.run(["cargo", "+nightly", "fuzz", "cmin", target, "--release", f"fuzz/corpus/{target}"],
+                       cwd=fuzz.parent, env=env, capture_output=True, check=True)  # fmt: skip
+    return failed
 
 
 # asv on the host side, pinned with the suite; what runs *inside* asv's environments

@@ -53,8 +53,9 @@ def test_verify_without_input_takes_every_builtin_workload_of_the_scenario() -> 
 
 
 def test_verify_refuses_a_contender_that_does_not_host_the_stream() -> None:
-    request = app.VerifyRequest(StreamSource(workload="book-smoke"), (implementations.get("native"),))
-    with pytest.raises(InvalidInput, match="--impl: native: hosts synthetic only"):
+    c_example = pytest.importorskip("eventbench_c_example", reason="the C plugin example is not installed")
+    request = app.VerifyRequest(StreamSource(workload="book-smoke"), (c_example.CSequential(),))
+    with pytest.raises(InvalidInput, match="--impl: c-sequential: hosts synthetic only"):
         app.verify(request, _console()[0])
 
 

@@ -27,7 +27,8 @@ def test_it_runs_every_contender_that_hosts_the_scenario_at_each_worker_count_an
     ids = _case_ids(differential_tests("orderbook", workers=(1, 4)))
     hosts = [c for c in implementations.available() if c.info.hosts("orderbook")]
     assert {"sequential", "threaded", "asyncio", "processes"} <= {c.info.name for c in hosts}
-    assert "native" not in {c.info.name for c in hosts}  # it runs its own handlers of synthetic only
+    assert "native" in {c.info.name for c in hosts}  # the engine hosts every scenario with a native library
+    assert "c-sequential" not in {c.info.name for c in hosts}  # it runs its own handlers of synthetic only
     expected = [
         f"{c.info.name}-w{w}-{mode}"
         for c in hosts
