@@ -3,9 +3,10 @@
 //! it: preparing the state is setup), contenders interleaved trial by trial so that a noisy
 //! neighbour slows all of them alike. Per contender: ns/event (median, min-max over trials),
 //! the ratio of `native-sequential`'s time to the contender's in the same trial, CPU time
-//! per event of all the process's threads (getrusage: what a loaded machine's other work
-//! does not add to), and allocations per event in the window by the crate's counting
-//! allocator (the most of any trial).
+//! per event of all the process's threads and of the calling thread alone (getrusage: what
+//! a loaded machine's other work does not add to; a pool's calling thread is its router),
+//! and allocations per event in the window by the crate's counting allocator (the most of
+//! any trial).
 //!
 //! cargo bench -p evb-orderbook --bench book -- book.evts book-contention.evts ...
 //! (files from `eventbench export --scenario orderbook --workload W -o W.evts`);
@@ -45,20 +46,23 @@ pub extern "C" fn evb_bench_window_end() {
 /// window took and the digest.
 type Contender = Box<dyn FnMut(&[AtomicU64]) -> (Window, u64)>;
 
-/// What one run's window took: wall seconds, CPU seconds of every thread, allocations.
+/// What one run's window took: wall seconds, CPU seconds of every thread and of the calling
+/// thread (which routes, for a pool), allocations.
 #[derive(Clone, Copy)]
 struct Window {
     wall: f64,
     cpu: f64,
+    caller_cpu: f64,
     allocations: u64,
 }
 
-/// User and system CPU time of every thread of the process, in seconds.
-fn cpu_seconds() -> f64 {
+/// User and system CPU time in seconds of every thread of the process (`RUSAGE_SELF`) or of
+/// the calling thread (`RUSAGE_THREAD`).
+fn cpu_seconds(who: libc::c_int) -> f64 {
     // SAFETY: getrusage writes one rusage through a valid pointer.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        libc::getrusage(who, &mut usage);
         usage
     };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
@@ -68,7 +72,10 @@ fn cpu_seconds() -> f64 {
 /// Runs `window` between the markers and measures it.
 fn measured(window: impl FnOnce()) -> Window {
     let (allocations, _, _) = counters();
-    let cpu = cpu_seconds();
+    let (cpu, caller_cpu) = (
+        cpu_seconds(libc::RUSAGE_SELF),
+        cpu_seconds(libc::RUSAGE_THREAD),
+    );
     let start = Instant::now();
     evb_bench_window_begin();
     window();
@@ -76,7 +83,8 @@ fn measured(window: impl FnOnce()) -> Window {
     let wall = start.elapsed().as_secs_f64();
     Window {
         wall,
-        cpu: cpu_seconds() - cpu,
+        cpu: cpu_seconds(libc::RUSAGE_SELF) - cpu,
+        caller_cpu: cpu_seconds(libc::RUSAGE_THREAD) - caller_cpu,
         allocations: counters().0 - allocations,
     }
 }
@@ -167,6 +175,7 @@ fn main() {
         let n = contenders.len();
         let mut seconds = vec![Vec::new(); n];
         let mut cpu = vec![Vec::new(); n];
+        let mut caller_cpu = vec![Vec::new(); n];
         let mut allocated = vec![0u64; n];
         let mut digests = vec![None; n];
         // One warm-up round (page faults of `done`, the pools' first runs), then the trials,
@@ -178,6 +187,7 @@ fn main() {
                 if trial > 0 {
                     seconds[i].push(window.wall);
                     cpu[i].push(window.cpu);
+                    caller_cpu[i].push(window.caller_cpu);
                     allocated[i] = allocated[i].max(window.allocations);
                 }
                 assert_eq!(
@@ -200,11 +210,12 @@ fn main() {
             OrderbookOn::<AtomicLedger>::VERSION,
         );
         println!(
-            "  {:<26} {:>24} {:>26} {:>20} {:>12}",
+            "  {:<26} {:>24} {:>26} {:>20} {:>10} {:>12}",
             "contender",
             "ns/event med (min-max)",
             "x sequential med (min-max)",
             "CPU ns/event med",
+            "of caller",
             "allocs/event"
         );
         let per_event = |s: f64| s * 1e9 / n_events.max(1) as f64;
@@ -217,8 +228,9 @@ fn main() {
                 .collect();
             let (rlo, rmed, rhi) = quantiles(ratios);
             let (clo, cmed, chi) = quantiles(cpu[i].iter().map(|&s| per_event(s)).collect());
+            let (_, caller, _) = quantiles(caller_cpu[i].iter().map(|&s| per_event(s)).collect());
             println!(
-                "  {:<26} {:>8.1} ({:>6.1}-{:>6.1}) {:>10.2} ({:.2}-{:.2}) {:>6.1} ({:.0}-{:.0}) {:>12.5}",
+                "  {:<26} {:>8.1} ({:>6.1}-{:>6.1}) {:>10.2} ({:.2}-{:.2}) {:>6.1} ({:.0}-{:.0}) {:>10.1} {:>12.5}",
                 contenders[i].0,
                 med,
                 lo,
@@ -229,6 +241,7 @@ fn main() {
                 cmed,
                 clo,
                 chi,
+                caller,
                 allocated[i] as f64 / n_events.max(1) as f64
             );
         }
