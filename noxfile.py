@@ -406,13 +406,13 @@ def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
     tools = Path(".nox/cargo-tools").resolve()
     if not (tools / "bin" / "cargo-fuzz").exists():
         session.run("cargo", "install", "--locked", CARGO_FUZZ, "--root", str(tools), external=True)
-    fuzz = Path("implementations/native/fuzz")
+    fuzz = Path("implementations/native/fuzz")  # no Cargo.toml above it any more: hence --fuzz-dir
     path = os.pathsep.join([str(tools / "bin"), os.environ.get("PATH", "")])
     env = {**os.environ, "PATH": path}
     failed = []
     for target in FUZZ_TARGETS:  # one per scenario crate, its seconds each
-        command = ["cargo", "+nightly", "fuzz", "run", target, "--release", f"fuzz/corpus/{target}",
-                   f"fuzz/seeds/{target}", "--", f"-max_total_time={seconds}", "-max_len=4096",
+        command = ["cargo", "+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target, "--release",
+                   f"fuzz/corpus/{target}", f"fuzz/seeds/{target}", "--", f"-max_total_time={seconds}", "-max_len=4096",
                    "-rss_limit_mb=4096"]  # fmt: skip
         done = subprocess.run(command, cwd=fuzz.parent, env=env, capture_output=True, text=True, check=False)
         (out / f"cargo-fuzz-{target}.log").write_text(done.stdout + done.stderr)
@@ -420,8 +420,8 @@ def _cargo_fuzz(session: nox.Session, out: Path, seconds: int) -> list[str]:
             failed.append(f"cargo-fuzz {target} (a crash: see cargo-fuzz-{target}.log and fuzz/artifacts/)")
             continue
         # The corpus is committed and replayed under valgrind in CI: keep only inputs that add coverage.
-        subprocess.run(["cargo", "+nightly", "fuzz", "cmin", target, "--release", f"fuzz/corpus/{target}"],
-                       cwd=fuzz.parent, env=env, capture_output=True, check=True)  # fmt: skip
+        cmin = ["cargo", "+nightly", "fuzz", "cmin", "--fuzz-dir", "fuzz", target, "--release", f"fuzz/corpus/{target}"]
+        subprocess.run(cmin, cwd=fuzz.parent, env=env, capture_output=True, check=True)
     return failed
 
 
