@@ -265,8 +265,11 @@ class Engine(_Handle):
         """SIGINT or SIGTERM written to ``wakeup_fd`` cancels the run; bytes go on to ``forward_fd``.
 
         ``wakeup_fd`` is :func:`implementations.interrupts.signal_pipe`'s read end (one per
-        loaded library, for good); ``-1`` stops watching this engine.
+        loaded library, for good); ``-1`` stops watching this engine (a no-op once it is freed:
+        freeing it stopped the watching).
         """
+        if wakeup_fd < 0 and self._handle is None:
+            return
         self.library.call("evb_engine_watch_signals", self._require(), wakeup_fd, forward_fd)
 
     def signals(self) -> WakeupPipe:
@@ -371,6 +374,7 @@ class NativeRun(PreparedRun):
     def __init__(self, engine: Engine, stream: StreamHandle, owner: _NativeContender) -> None:
         self.engine = engine
         self.owner = owner  # keeps the contender, which frees its engines when collected, alive
+        self.cancelled = False
         engine.prepare(stream)  # fresh state: setup
         # Started here, before the clock: Ctrl-C and SIGTERM cancel the run.
         self.signals = engine.signals()
@@ -378,8 +382,10 @@ class NativeRun(PreparedRun):
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         try:
             self.engine.run(done_ns, t0_ns, open_loop)
-        except Cancelled:
-            self.owner._sessions.discard(self.engine)
+        except BaseException as e:
+            # Cancelled, or interrupted: Ctrl-C raises KeyboardInterrupt as the call returns, before
+            # Cancelled could be. Either way the engine stays cancelled, so close() drops it.
+            self.cancelled = isinstance(e, Cancelled) or not isinstance(e, Exception)
             raise
 
     def digest(self) -> int:
@@ -387,6 +393,8 @@ class NativeRun(PreparedRun):
 
     def close(self) -> None:
         self.signals.close()
+        if self.cancelled:
+            self.owner._sessions.discard(self.engine)
 
 
 class _Sessions:

@@ -333,3 +333,29 @@ def test_free_from_another_thread_waits_for_the_workers() -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], native_cffi.Cancelled), outcome
     assert np.count_nonzero(done) < n
     session._handle = None  # freed above
+
+
+def test_a_cancelled_run_raises_cancelled_and_the_contender_drops_its_engine() -> None:
+    """The engine stays cancelled, so the contender must not reuse it; closing the run must not
+    trip over the engine it dropped (the interrupt, not a 'freed' error, is what the caller sees)."""
+    import threading
+
+    n = 400
+    records = np.zeros(n, dtype=RECORD_DTYPE)
+    records["seq"] = np.arange(n)
+    records["kind"] = 2  # block
+    records["work"] = 5_000  # 5 ms each, one worker: 2 s uncancelled
+    slow = EventStream(1, records, "slow", SYNTHETIC)
+    contender = native_cffi.Native()
+    try:
+        prepared = contender.open(slow, 1)
+        assert isinstance(prepared, native_cffi.NativeRun)
+        threading.Timer(0.05, prepared.engine.cancel).start()
+        with pytest.raises(native_cffi.Cancelled), prepared:
+            prepared.run(np.zeros(n, dtype=np.uint64), 0, False)
+        assert contender._sessions.engines == {}
+        stream = _updates(500, 4)
+        expected = spec_digest_of_file_bytes(stream.to_bytes())
+        assert run_once(contender, stream, workers=1, mode="closed", reference_digest=expected).valid
+    finally:
+        contender.close()

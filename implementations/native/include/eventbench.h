@@ -89,7 +89,8 @@ int32_t evb_engine_cancel(evb_engine engine);
  * the same fd on every call) and passes every byte on to forward_fd (-1: nowhere).
  * wakeup_fd -1 stops watching this engine; evb_engine_free does too. */
 int32_t evb_engine_watch_signals(evb_engine engine, int32_t wakeup_fd, int32_t forward_fd);
-/* Stops and joins the pool's workers. */
+/* Stops and joins the pool's workers. A run in progress on another thread keeps the engine, and
+ * the stream it has prepared, until that run returns: only then may the stream's buffer go. */
 int32_t evb_engine_free(evb_engine engine);
 
 /* Streaming: done_ns must stay valid until evb_session_free returns. Each submit
