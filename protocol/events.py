@@ -120,7 +120,7 @@ def _hash_records(h: hashlib._Hash, records: np.ndarray) -> None:
     """Adds the records' bytes to ``h``; hashlib reads a buffer without the GIL, and without a copy
     where the records are one block (as every reader and generator here makes them)."""
     if records.flags.c_contiguous:
-        h.update(records.view(np.uint8))
+        h.update(records.view(np.uint8).data)
         return
     step = max(1, (64 << 20) // max(1, records.dtype.itemsize))  # else a bounded copy at a time
     for start in range(0, len(records), step):
@@ -326,5 +326,5 @@ def write_evts(stream: EventStream, path: str | os.PathLike[str]) -> Path:
     """Writes a stream as a ``.evts`` file, atomically; the records from where they are (no copy
     of a stream the size of the file, where its records are one block)."""
     records = stream.records
-    body = memoryview(records.view(np.uint8)) if records.flags.c_contiguous else memoryview(records.tobytes())
+    body = records.view(np.uint8).data if records.flags.c_contiguous else memoryview(records.tobytes())
     return atomic_write_bytes(Path(path), stream.header_bytes(), body)
