@@ -85,3 +85,27 @@ fn streamed<S: Scenario>(records: &[u8], n_keys: u32) -> u64 {
     drop(unsafe { Box::from_raw(done as *const [AtomicU64] as *mut [AtomicU64]) });
     digest
 }
+
+/// Replays fuzz target `target`'s seeds and kept corpus (`fuzz/seeds/<target>/`,
+/// `fuzz/corpus/<target>/`) through [`check_input`]: each scenario crate's corpus test.
+pub fn replay_corpus<S: Scenario>(
+    fuzz: &std::path::Path,
+    target: &str,
+    too_slow: impl Fn(&[S::Event]) -> bool,
+) {
+    let mut inputs = Vec::new();
+    for folder in [
+        fuzz.join("seeds").join(target),
+        fuzz.join("corpus").join(target),
+    ] {
+        let entries =
+            std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+        let found: Vec<_> = entries.map(|entry| entry.unwrap().path()).collect();
+        assert!(found.len() >= 10, "{} lost its inputs", folder.display());
+        inputs.extend(found);
+    }
+    inputs.sort();
+    for path in &inputs {
+        check_input::<S>(&std::fs::read(path).unwrap(), &too_slow);
+    }
+}
