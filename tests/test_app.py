@@ -53,8 +53,8 @@ def test_verify_without_input_takes_every_builtin_workload_of_the_scenario() -> 
 
 
 def test_verify_refuses_a_contender_that_does_not_host_the_stream() -> None:
-    request = app.VerifyRequest(StreamSource(workload="book-smoke"), (implementations.get("native"),))
-    with pytest.raises(InvalidInput, match="--impl: native: hosts synthetic only"):
+    request = app.VerifyRequest(StreamSource(workload="book-smoke"), (Fake("digest"),))  # hosts synthetic only
+    with pytest.raises(InvalidInput, match="--impl: fake-digest: hosts synthetic only, not scenario orderbook"):
         app.verify(request, _console()[0])
 
 

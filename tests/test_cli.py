@@ -63,7 +63,8 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert sorted(every) == sorted(builtin_names())  # each built-in workload under its one scenario
     assert {w["name"] for w in found["orderbook"]["workloads"]} == set(builtin_names(scenarios.get("orderbook")))
     assert {"sequential", "threaded", "asyncio", "processes"} <= set(found["orderbook"]["contenders"])
-    assert "native" not in found["orderbook"]["contenders"] and "native" in found["synthetic"]["contenders"]
+    assert "native" in found["orderbook"]["contenders"] and "native" in found["synthetic"]["contenders"]
+    assert "c-sequential" not in found["orderbook"]["contenders"]  # the C example hosts synthetic only
 
 
 def test_list_shows_a_broken_workload_with_its_reason_and_the_rest(
@@ -111,7 +112,7 @@ def test_list_of_one_scenario_fits_100_columns(capsys: pytest.CaptureFixture[str
     assert main(["list", "--scenario", "orderbook"]) == 0
     out = capsys.readouterr().out
     assert "scenario orderbook (version 1)" in out and "book-contention" in out and "synthetic" not in out
-    assert "native " not in out  # contenders that do not host it are left out
+    assert "native " in out and "c-sequential" not in out  # contenders that do not host it are left out
     assert max(map(len, out.splitlines())) < 100
 
 
@@ -178,7 +179,7 @@ def test_verify_without_input_takes_every_workload_of_the_scenario(capsys: pytes
     out = capsys.readouterr().out
     for name in builtin_names(scenarios.get("orderbook")):
         assert f"{name} (orderbook v1): reference (sequential)" in out
-    assert "WRONG" not in out and "native" not in out
+    assert "WRONG" not in out and "native-sequential" in out  # the order book's handler in Rust too
 
 
 def test_an_orderbook_file_written_elsewhere_verifies_and_names_its_scenario(
@@ -194,8 +195,10 @@ def test_an_orderbook_file_written_elsewhere_verifies_and_names_its_scenario(
     assert "eight (orderbook v1): reference (sequential) digest 5a57408dd2666bdc" in out and "WRONG" not in out
     assert main(["verify", "--events", str(path), "--scenario", "synthetic"]) == 2
     _one_line_error(capsys, str(path), "scenario", "holds orderbook events, not synthetic")
-    assert main(["run", "--impl", "native", "--events", str(path)]) == 2
-    _one_line_error(capsys, "native", "hosts synthetic only, not scenario orderbook")
+    # Every built-in contender hosts the order book; the C example hosts synthetic only.
+    if any(r.name == "c-sequential" and r.contender is not None for r in implementations.registry()):
+        assert main(["run", "--impl", "c-sequential", "--events", str(path)]) == 2
+        _one_line_error(capsys, "c-sequential", "hosts synthetic only, not scenario orderbook")
     assert main(["compare", "--workload", "book-smoke", "--scenario", "synthetic"]) == 2
     _one_line_error(capsys, "book-smoke", "is a workload of scenario orderbook, not synthetic")
     assert main(["list", "--scenario", "nope"]) == 2
