@@ -2,7 +2,7 @@
 
     nox -s lint             ruff (lint and format), mypy, cargo fmt --check, cargo clippy -D warnings, actionlint
     nox -s tests            pytest: the full suite on Python 3.13, what can differ between versions on 3.10-3.12
-    nox -s rust             cargo test: the workspace's own tests (the native engine, the capture reader)
+    nox -s rust             cargo test: the workspace's tests (the engine, the capture reader), the example's crate
     nox -s memcheck         the same test binaries under valgrind memcheck (zero errors)
 
 CI (.ci/run) runs the README's test command, ``nox -s lint tests rust memcheck``, on a fresh clone.
@@ -167,12 +167,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint, ruff format check, mypy (strict); cargo fmt and clippy on the workspace; actionlint."""
+    """ruff lint and format check, mypy (strict); cargo fmt, clippy on the workspace and example crate; actionlint."""
     _install(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("cargo", "fmt", "--all", "--check", external=True)
+    session.run("cargo", "fmt", "--check", *EXAMPLE_CRATE, external=True)
     for features in CARGO_FEATURE_SETS:
         session.run("cargo", "clippy", "--all-targets", "--release", *features, "--", "-D", "warnings", external=True)
     if shutil.which("go"):  # the GitHub Actions workflow, checked by actionlint (from the Go module proxy)
@@ -184,15 +185,18 @@ def lint(session: nox.Session) -> None:
 # The engine's tests run twice: as shipped, and with the test-only fault switch compiled in (each
 # scenario crate's `engine` tests only: the fuzz corpus replay needs no second build, and takes long
 # under valgrind). `--features` applies to every crate of the workspace that has the feature.
-CARGO_FEATURE_SETS = [[], ["--features", "fault-injection"]]
-CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--test", "engine"]]
+# The scenario example's crate is a user's crate, outside the root workspace (Cargo.toml's
+# `exclude`): clippy, fmt, its tests and memcheck reach it by its manifest, as shipped.
+EXAMPLE_CRATE = ["--manifest-path", "examples/scenario-ratelimit/native/Cargo.toml"]
+CARGO_FEATURE_SETS = [[], ["--features", "fault-injection"], EXAMPLE_CRATE]
+CARGO_TEST_SETS = [[], ["--features", "fault-injection", "--test", "engine"], EXAMPLE_CRATE]
 
 
 @nox.session(venv_backend="none")
 def rust(session: nox.Session) -> None:
     """The engine's own tests (spec vectors, engines, session, C ABI misuse), with and without the fault switch,
     and the capture reader's (harness/memray_reader: captures as memray writes them, broken ones, its C ABI):
-    ``cargo test`` at the workspace's root tests every member.
+    ``cargo test`` at the workspace's root tests every member; then the scenario example's crate, as shipped.
 
     In the test profile (debug assertions and overflow checks on), the very binaries that ``memcheck``
     then runs under valgrind: one build for both. The shipped release build is what the Python tests load.

@@ -241,13 +241,19 @@ RATELIMIT = EXAMPLES / "scenario-ratelimit"
 
 
 def _install_ratelimit(site: Path, scenario: str = "ratelimit") -> Path:
-    """The scenario example as pip leaves it, by its own pyproject.toml's entry point. Under another
-    scenario name (a copy to break), its package is renamed to match, with its smoke workload alone."""
+    """The scenario example as pip leaves it, by its own pyproject.toml's entry point, less its handler
+    in Rust: a copy is not built, so it declares no native library (the native contenders then leave
+    it out). Under another scenario name (a copy to break), its package is renamed to match, with its
+    smoke workload alone."""
     project = tomllib.loads((RATELIMIT / "pyproject.toml").read_text())["project"]
     (target,) = project["entry-points"][scenarios.ENTRY_POINT_GROUP].values()
     package = "eventbench_" + scenario.replace("-", "_")
     copy = site / package
-    shutil.copytree(RATELIMIT / "eventbench_ratelimit", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(RATELIMIT / "eventbench_ratelimit", copy, ignore=shutil.ignore_patterns("__pycache__", "_evb_*"))
+    init = copy / "__init__.py"
+    lines = init.read_text().splitlines(keepends=True)
+    init.write_text("".join(line for line in lines if "native_library=" not in line))
+    assert len(init.read_text().splitlines()) == len(lines) - 1
     dist = project["name"].replace("-", "_")
     if scenario != "ratelimit":
         dist = package

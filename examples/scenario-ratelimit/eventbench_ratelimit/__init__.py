@@ -78,4 +78,6 @@ SCENARIO = Scenario(
     fill_fields=generate.fill_fields,
     python=RatelimitPython(),
     workloads=resources.files(__name__).joinpath("workloads"),
+    # The handler in Rust (native/, built by this package's pip install): native and native-sequential host it.
+    native_library=("eventbench_ratelimit", "_evb_ratelimit"),
 )
