@@ -88,7 +88,7 @@ class FloorNative(Contender):
             parallel=False,
             description="handles nothing: paces the stream as the native engine does (sleep, then spin) "
             "and writes done_ns",
-            scenarios=native_cffi.native_scenarios(),
+            **native_cffi.hosting(),
         )
         self._engine = native_cffi.NativeFloor(self.info)  # Unavailable, with the reason, where it did not build
 

@@ -437,11 +437,28 @@ class _Sessions:
             self.stream = None
 
 
-def native_scenarios() -> tuple[str, ...]:
-    """The scenarios that declare a native library (the engine hosts those)."""
+def native_scenarios() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The scenarios that declare a native library: those whose library loads (the engine hosts
+    them), and those whose library does not, each with why."""
     import scenarios
 
-    return tuple(r.name for r in scenarios.registry() if r.scenario is not None and r.scenario.native_library)
+    hosted, cannot = [], []
+    for r in scenarios.registry():
+        if r.scenario is None or r.scenario.native_library is None:
+            continue
+        try:
+            library(r.scenario)
+        except Unavailable as e:
+            cannot.append((r.name, str(e)))
+        else:
+            hosted.append(r.name)
+    return tuple(hosted), tuple(cannot)
+
+
+def hosting() -> dict[str, Any]:
+    """``ContenderInfo``'s ``scenarios`` and ``cannot_host`` for a contender on the engine."""
+    hosted, cannot = native_scenarios()
+    return {"scenarios": hosted, "cannot_host": cannot}
 
 
 class _NativeContender(Contender):
@@ -480,7 +497,7 @@ class Native(_NativeContender):
             model="native",
             parallel=True,
             description="Rust pool via cffi: keys routed to workers in batches, shared state atomic",
-            scenarios=native_scenarios(),
+            **hosting(),
         )
         super().__init__(info, batch_events)
 
@@ -497,7 +514,7 @@ class NativeSequential(_NativeContender):
             model="native",
             parallel=False,
             description="the Rust engine's handlers on one thread: the language without parallelism",
-            scenarios=native_scenarios(),
+            **hosting(),
         )
         super().__init__(info)
 

@@ -41,12 +41,17 @@ class ContenderInfo:
     # The scenarios it can handle: their names, or None for every scenario with semantics in
     # Python (the Python executors, which run a scenario's handler rather than their own).
     scenarios: tuple[str, ...] | None = ("synthetic",)
+    # Scenarios it would host but cannot here, each with why (a native library that did not build).
+    cannot_host: tuple[tuple[str, str], ...] = ()
 
     def hosts(self, scenario: str) -> bool:
         return self.scenarios is None or scenario in self.scenarios
 
     def not_hosting(self, scenario: str) -> str:
         """Why it refuses ``scenario``, in the words every refusal uses (the runner's, the CLI's)."""
+        why = dict(self.cannot_host).get(scenario)
+        if why is not None:
+            return f"cannot host scenario {scenario} here: {why}"
         return f"hosts {', '.join(self.scenarios or ())} only, not scenario {scenario}"
 
 

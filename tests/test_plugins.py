@@ -240,20 +240,21 @@ def test_the_c_example_compiles_without_warnings(tmp_path: Path) -> None:
 RATELIMIT = EXAMPLES / "scenario-ratelimit"
 
 
-def _install_ratelimit(site: Path, scenario: str = "ratelimit") -> Path:
+def _install_ratelimit(site: Path, scenario: str = "ratelimit", declare_native: bool = False) -> Path:
     """The scenario example as pip leaves it, by its own pyproject.toml's entry point, less its handler
     in Rust: a copy is not built, so it declares no native library (the native contenders then leave
-    it out). Under another scenario name (a copy to break), its package is renamed to match, with its
-    smoke workload alone."""
+    it out) unless ``declare_native``. Under another scenario name (a copy to break), its package is
+    renamed to match, with its smoke workload alone."""
     project = tomllib.loads((RATELIMIT / "pyproject.toml").read_text())["project"]
     (target,) = project["entry-points"][scenarios.ENTRY_POINT_GROUP].values()
     package = "eventbench_" + scenario.replace("-", "_")
     copy = site / package
     shutil.copytree(RATELIMIT / "eventbench_ratelimit", copy, ignore=shutil.ignore_patterns("__pycache__", "_evb_*"))
-    init = copy / "__init__.py"
-    lines = init.read_text().splitlines(keepends=True)
-    init.write_text("".join(line for line in lines if "native_library=" not in line))
-    assert len(init.read_text().splitlines()) == len(lines) - 1
+    if not declare_native:
+        init = copy / "__init__.py"
+        lines = init.read_text().splitlines(keepends=True)
+        init.write_text("".join(line for line in lines if "native_library=" not in line))
+        assert len(init.read_text().splitlines()) == len(lines) - 1
     dist = project["name"].replace("-", "_")
     if scenario != "ratelimit":
         dist = package
@@ -270,6 +271,18 @@ def _install_ratelimit(site: Path, scenario: str = "ratelimit") -> Path:
     entry_point = {scenario: target.replace("eventbench_ratelimit", package)}
     _install(site, dist, package, "", entry_point, scenarios.ENTRY_POINT_GROUP)
     return copy
+
+
+def test_a_scenario_whose_native_library_did_not_build_is_refused_saying_so(site: Path, tmp_path: Path) -> None:
+    _install_ratelimit(site, "ratelimit-unbuilt", declare_native=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    args = ["run", "--workload", "ratelimit-unbuilt-smoke", "--impl", "native", "--n-events", "100"]
+    run = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert "cannot host scenario ratelimit-unbuilt here" in run.stderr, run.stderr
+    assert "was not built" in run.stderr, run.stderr
 
 
 def test_the_scenario_example_installs_and_passes_verify_on_the_command_line(site: Path, tmp_path: Path) -> None:
