@@ -496,7 +496,7 @@ class Native(_NativeContender):
             language="rust",
             model="native",
             parallel=True,
-            description="Rust pool via cffi: keys routed to workers in batches, shared state atomic",
+            description="Rust pool via cffi: each worker reads the stream for its own keys, shared state atomic",
             **hosting(),
         )
         super().__init__(info, batch_events)

@@ -1,11 +1,20 @@
 //! The `native` pool: worker threads that start with their engine and serve every run until
 //! it is freed, fed batches of events by key.
 //!
-//! Key `k` goes to worker `k % workers` (`route`), so each worker owns its keys' state and
-//! per-key order holds without a lock. A run hands each worker its keys' state (`begin`),
-//! routes batches through one bounded channel per worker, and takes the state back (`end`).
-//! Batch buffers come back through a recycle channel, so a warm pool allocates nothing per
-//! event, and no thread is started or joined inside a run.
+//! Key `k` belongs to worker `k % workers`, so each worker owns its keys' state and per-key
+//! order holds without a lock. A run hands each worker its keys' state (`begin`), gives it
+//! events, and takes the state back (`end`); no thread is started or joined inside a run.
+//!
+//! Events reach workers in one of two ways:
+//! - **A prepared stream** (`scan`): every worker reads the whole stream in place and handles
+//!   its own keys' events, pacing them itself in open loop. Nothing is copied or handed over,
+//!   and no thread waits on another until the end. A router thread in front of the workers
+//!   would be one more thread than there are workers: on a machine with as many cores as
+//!   workers it takes a worker's core whenever it runs, and each hand-over wakes a sleeping
+//!   thread, which a virtual machine makes slow.
+//! - **A streaming session** (`push`, `flush`), whose records arrive in pieces from the caller:
+//!   batches by key through one bounded channel per worker. Batch buffers come back through a
+//!   recycle channel, so a warm pool allocates nothing per event.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -16,8 +25,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use crate::abi::{EVB_MAX_BATCH_EVENTS, EVB_MAX_WORKERS};
-use crate::run::{handler_failure, now_ns, wait_io, Control, EngineError};
-use crate::scenario::Scenario;
+use crate::run::{
+    handler_failure, now_ns, wait_io, wait_until, Control, EngineError, PreciseSleep,
+};
+use crate::scenario::{u32_at, u64_at, Scenario};
+use crate::stream::Stream;
 
 /// Batches a channel holds per worker before the router waits (back-pressure).
 pub const CHANNEL_DEPTH: usize = 4;
@@ -111,8 +123,18 @@ enum Message<S: Scenario> {
     /// A run starts: the worker's keys' state, and what the run shares.
     Begin(S::Keys, Arc<RunShared<S>>),
     Batch(Vec<S::Event>),
-    /// The run's last batch was sent: give the keys' state back.
+    /// Handle this worker's events of a whole prepared stream, read in place.
+    Scan(Scan<S>),
+    /// The run's events were all given: give the keys' state back.
     End,
+}
+
+/// A prepared stream for every worker to read: when it started (`t0_ns`) and whether to pace
+/// its events (open loop).
+pub struct Scan<S: Scenario> {
+    pub stream: Arc<Stream<S>>,
+    pub t0_ns: u64,
+    pub open_loop: bool,
 }
 
 /// The router stopped: a worker failed (its error is in `RunShared`), or the run was cancelled.
@@ -207,6 +229,21 @@ impl<S: Scenario> Pool<S> {
         self.in_run
     }
 
+    /// Gives every worker the whole stream, to handle its own keys' events (after `begin`).
+    pub fn scan(&mut self, stream: &Arc<Stream<S>>, t0_ns: u64, open_loop: bool) {
+        debug_assert!(self.in_run);
+        for inbox in &self.inboxes {
+            let scan = Scan {
+                stream: Arc::clone(stream),
+                t0_ns,
+                open_loop,
+            };
+            inbox
+                .send(Message::Scan(scan))
+                .expect("a worker lives as long as its pool");
+        }
+    }
+
     #[inline]
     pub fn push(&mut self, e: S::Event, run: &RunShared<S>) -> Result<(), Stopped> {
         let w = S::key(&e) as usize % self.inboxes.len();
@@ -290,6 +327,11 @@ fn serve<S: Scenario>(
     while let Ok(message) = inbox.recv() {
         match message {
             Message::Begin(keys, run) => current = Some((keys, run)),
+            Message::Scan(scan) => {
+                if let Some((keys, run)) = &mut current {
+                    handle_scan::<S>(&scan, keys, w, workers, run);
+                }
+            }
             Message::Batch(mut batch) => {
                 if let Some((keys, run)) = &mut current {
                     handle_batch::<S>(&batch, keys, workers, run);
@@ -315,26 +357,73 @@ fn handle_batch<S: Scenario>(
     workers: usize,
     run: &RunShared<S>,
 ) {
-    // Hoisted: the flags are read once per event, not looked up through `run` each time.
-    let (failed, fault, done, shared) = (&*run.failed, run.control.fault, run.done, &run.shared);
     let mut current = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for e in batch {
-            if failed.load(Relaxed) || run.control.cancelled() {
+            if run.stopped() {
                 break;
             }
             let seq = S::seq(e);
             current = Some(seq);
-            fault.check(seq);
-            let slot = S::key(e) as usize / workers;
-            let io_us = S::handle(e, keys, slot, shared);
-            if io_us != 0 {
-                wait_io(io_us);
-            }
-            done.finish(seq);
+            handle_one::<S>(e, seq, keys, S::key(e) as usize / workers, run);
         }
     }));
     if let Err(panic) = outcome {
         run.fail(handler_failure(current, &panic));
     }
+}
+
+/// Worker `w`'s events of a whole stream, in order: the others' are skipped by their key alone.
+/// In open loop each waits for its intended arrival here. Stops as `handle_batch` does.
+fn handle_scan<S: Scenario>(
+    scan: &Scan<S>,
+    keys: &mut S::Keys,
+    w: usize,
+    workers: usize,
+    run: &RunShared<S>,
+) {
+    let _precise = scan.open_loop.then(PreciseSleep::new);
+    // Keys are below EVB_MAX_KEYS and workers at most EVB_MAX_WORKERS: 32-bit division, the
+    // cheaper one, on every record of the stream.
+    let (w, workers) = (w as u32, workers as u32);
+    let mut current = None;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let records = scan.stream.records().chunks_exact(S::RECORD_SIZE);
+        for (seq, record) in (0u64..).zip(records) {
+            let key = u32_at(record, S::KEY_AT);
+            if key % workers != w {
+                continue;
+            }
+            if scan.open_loop {
+                let due = scan.t0_ns.saturating_add(u64_at(record, S::ARRIVAL_AT));
+                wait_until(due, || run.stopped());
+            }
+            if run.stopped() {
+                break;
+            }
+            current = Some(seq); // a validated stream's record i is event i
+            let slot = (key / workers) as usize;
+            handle_one::<S>(&S::decode(record), seq, keys, slot, run);
+        }
+    }));
+    if let Err(panic) = outcome {
+        run.fail(handler_failure(current, &panic));
+    }
+}
+
+/// One event on a worker: the fault switch, the handler, its I/O wait, its completion time.
+#[inline(always)]
+fn handle_one<S: Scenario>(
+    e: &S::Event,
+    seq: u64,
+    keys: &mut S::Keys,
+    slot: usize,
+    run: &RunShared<S>,
+) {
+    run.control.fault.check(seq);
+    let io_us = S::handle(e, keys, slot, &run.shared);
+    if io_us != 0 {
+        wait_io(io_us);
+    }
+    run.done.finish(seq);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::fault::Fault;
-use crate::pool::{Done, Pool, RunShared, Stopped};
+use crate::pool::{Done, Pool, RunShared};
 use crate::scenario::{digest, keys_owned, Invalid, Scenario};
 use crate::stream::Stream;
 
@@ -364,7 +364,8 @@ impl<S: Scenario> FloorRun<S> {
     }
 }
 
-/// `native`: one run on a pool; the calling thread paces and routes.
+/// `native`: one run on a pool; every worker reads the stream and handles its own keys' events
+/// (`Pool::scan`), and the calling thread waits for them.
 pub struct PoolRun<S: Scenario> {
     stream: Arc<Stream<S>>,
     /// Every worker's keys' state: made by `prepare`, lent to the workers by `run`.
@@ -391,7 +392,7 @@ impl<S: Scenario> PoolRun<S> {
         }
     }
 
-    /// The timed window: routes every event to its worker and waits for the last one.
+    /// The timed window: gives the workers the stream and waits for the last of them.
     pub fn run(
         &mut self,
         pool: &mut Pool<S>,
@@ -418,7 +419,7 @@ impl<S: Scenario> PoolRun<S> {
             .collect();
         pool.begin(parts, &run);
         let running = EndOnDrop(pool);
-        let _ = route(&self.stream, running.0, &run, t0_ns, open_loop);
+        running.0.scan(&self.stream, t0_ns, open_loop);
         // Every worker has finished and let go of `done` once `end` returns.
         let returned = running.0.end();
         let lost = returned.iter().any(Option::is_none);
@@ -446,7 +447,7 @@ impl<S: Scenario> PoolRun<S> {
     }
 }
 
-/// Ends the pool's run if the router unwinds, before its caller's `done_ns` can go.
+/// Ends the pool's run if the caller unwinds, before its `done_ns` can go.
 struct EndOnDrop<'p, S: Scenario>(&'p mut Pool<S>);
 
 impl<S: Scenario> Drop for EndOnDrop<'_, S> {
@@ -455,30 +456,6 @@ impl<S: Scenario> Drop for EndOnDrop<'_, S> {
             self.0.end();
         }
     }
-}
-
-/// Releases events to their owners at their intended arrival (open loop) or at once (closed).
-/// While events are due, batches fill; before waiting for the next one, partial batches go out,
-/// so an event never sits in a buffer while the router sleeps.
-fn route<S: Scenario>(
-    stream: &Stream<S>,
-    running: &mut Pool<S>,
-    run: &RunShared<S>,
-    t0_ns: u64,
-    open_loop: bool,
-) -> Result<(), Stopped> {
-    let _precise = open_loop.then(PreciseSleep::new);
-    for (arrival, e) in stream.paced_events() {
-        if open_loop {
-            let due = t0_ns.saturating_add(arrival);
-            if now_ns() < due {
-                running.flush(run)?;
-                wait_until(due, || run.stopped());
-            }
-        }
-        running.push(e, run)?;
-    }
-    running.flush(run)
 }
 
 /// Prepare, run and digest in one call (tests, fuzzing, benches: no window to keep apart).

@@ -4,7 +4,7 @@
 //! neighbour slows all of them alike. Per contender: ns/event (median, min-max over trials),
 //! the ratio of `native-sequential`'s time to the contender's in the same trial, CPU time
 //! per event of all the process's threads and of the calling thread alone (getrusage: what
-//! a loaded machine's other work does not add to; a pool's calling thread is its router),
+//! a loaded machine's other work does not add to; a pool's calling thread only waits for it),
 //! and allocations per event in the window by the crate's counting allocator (the most of
 //! any trial).
 //!
@@ -47,7 +47,7 @@ pub extern "C" fn evb_bench_window_end() {
 type Contender = Box<dyn FnMut(&[AtomicU64]) -> (Window, u64)>;
 
 /// What one run's window took: wall seconds, CPU seconds of every thread and of the calling
-/// thread (which routes, for a pool), allocations.
+/// thread (which, for a pool, only waits), allocations.
 #[derive(Clone, Copy)]
 struct Window {
     wall: f64,

@@ -195,7 +195,7 @@ fn a_cancelled_run_stops_and_its_pool_serves_the_next() {
     let (result, took) = cancelled_run(sequential, Duration::from_millis(50));
     assert_eq!(result, Err(EngineError::Cancelled));
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    // Open loop: the router is asleep until an arrival an hour away; cancelling wakes it.
+    // Open loop: every worker is asleep until an arrival an hour away; cancelling wakes them.
     let far = self::stream(
         &[Event {
             arrival_ns: 3_600_000_000_000,
