@@ -210,7 +210,6 @@ class Engine(_Handle):
         self,
         model: str,
         workers: int,
-        batch_events: int = DEFAULT_BATCH_EVENTS,
         contender: str = "native",
         library: Library | None = None,
     ) -> None:
@@ -221,7 +220,7 @@ class Engine(_Handle):
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         out = library.ffi.new("evb_engine *")
         code = getattr(library.lib, f"EVB_MODEL_{model.upper()}")
-        library.call("evb_engine_new", code, workers, batch_events, out)
+        library.call("evb_engine_new", code, workers, out)
         super().__init__(library, out[0])
         self.contender = contender
         self.workers = workers
@@ -231,6 +230,11 @@ class Engine(_Handle):
         """Fresh state for one run of ``stream`` (validated when the handle was made)."""
         self.library.call("evb_engine_prepare", self._require(), stream._require())
         self._prepared = stream
+
+    def release(self) -> None:
+        """Drops the prepared run: its state, and the engine's hold on its stream (the workers stay)."""
+        self.library.call("evb_engine_release", self._require())
+        self._prepared = None
 
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         """Handles the prepared stream, writing ``done_ns``: nothing else."""
@@ -392,9 +396,12 @@ class NativeRun(PreparedRun):
         return self.engine.digest()
 
     def close(self) -> None:
+        """The engine waits for the next run without this one's state (a cancelled one is dropped)."""
         self.signals.close()
         if self.cancelled:
             self.owner._sessions.discard(self.engine)
+        else:
+            self.engine.release()
 
 
 class _Sessions:
@@ -405,10 +412,10 @@ class _Sessions:
         self.engines: dict[tuple[str, int], Engine] = {}
         self.stream: tuple[weakref.ref[EventStream], StreamHandle] | None = None
 
-    def engine(self, library: Library, model: str, workers: int, batch_events: int, contender: str) -> Engine:
+    def engine(self, library: Library, model: str, workers: int, contender: str) -> Engine:
         key = (str(library.path), workers)
         if key not in self.engines:
-            self.engines[key] = Engine(model, workers, batch_events, contender=contender, library=library)
+            self.engines[key] = Engine(model, workers, contender=contender, library=library)
         return self.engines[key]
 
     def stream_handle(self, library: Library, stream: EventStream) -> StreamHandle:
@@ -466,17 +473,16 @@ class _NativeContender(Contender):
 
     model = ""  # one of MODELS
 
-    def __init__(self, info: ContenderInfo, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+    def __init__(self, info: ContenderInfo) -> None:
         load()  # Unavailable, with the reason, where the engine did not build
         self.info = info
-        self.batch_events = batch_events
         self._sessions = _Sessions()
         weakref.finalize(self, self._sessions.close)
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
         check_open(stream, workers, self.info, check_records=False)  # the engine validates the records
         loaded = library(stream.scenario)
-        engine = self._sessions.engine(loaded, self.model, workers, self.batch_events, self.info.name)
+        engine = self._sessions.engine(loaded, self.model, workers, self.info.name)
         handle = self._sessions.stream_handle(loaded, stream)
         return NativeRun(engine, handle, self)
 
@@ -486,11 +492,11 @@ class _NativeContender(Contender):
 
 
 class Native(_NativeContender):
-    """``native``: the engine's pool; ``batch_events`` events per channel message."""
+    """``native``: the engine's pool."""
 
     model = "pool"
 
-    def __init__(self, batch_events: int = DEFAULT_BATCH_EVENTS) -> None:
+    def __init__(self) -> None:
         info = ContenderInfo(
             name="native",
             language="rust",
@@ -499,7 +505,7 @@ class Native(_NativeContender):
             description="Rust pool via cffi: each worker reads the stream for its own keys, shared state atomic",
             **hosting(),
         )
-        super().__init__(info, batch_events)
+        super().__init__(info)
 
 
 class NativeSequential(_NativeContender):

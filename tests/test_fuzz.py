@@ -146,7 +146,7 @@ def test_evts_engine_run(image: bytes, n_keys: int) -> None:
     """The records part of a corrupted image, straight into one engine call."""
     body = image[HEADER_SIZE:]
     done = np.zeros(max(1, len(body) // 32), dtype=np.uint64)
-    engine = native_cffi.Engine("pool", 2, 4)
+    engine = native_cffi.Engine("pool", 2)
     try:
         engine.run_stream(body, n_keys, done, 0, open_loop=False)
         tally.record("evts: engine evb_engine_run", _verdict(None))

@@ -15,8 +15,8 @@
  *
  * A run has three phases (docs/measurement-window.md): evb_engine_prepare is setup (the
  * per-key state of one run of a stream), evb_engine_run the timed window (handling only,
- * once per prepare), and evb_engine_digest the digest of the final state, after the window.
- * A pool's worker threads start in evb_engine_new and serve every run until evb_engine_free;
+ * once per prepare), and evb_engine_digest the digest of the final state, after the window;
+ * evb_engine_release then lets go of the run's state and stream. A pool's worker threads start in evb_engine_new and serve every run until evb_engine_free;
  * records are validated once, in evb_stream_new. done_ns holds CLOCK_MONOTONIC
  * nanoseconds, one slot per event, indexed by seq.
  */
@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* cdef-begin */
-#define EVB_ABI_VERSION 2
+#define EVB_ABI_VERSION 3
 
 #define EVB_OK 0
 #define EVB_ERR_ARGUMENT 1
@@ -68,13 +68,17 @@ int32_t evb_stream_new(const uint8_t *records, size_t records_len, uint32_t n_ke
 int32_t evb_stream_free(evb_stream stream);
 
 /* model EVB_MODEL_SEQUENTIAL (workers ignored), EVB_MODEL_POOL (1..EVB_MAX_WORKERS workers,
- * started now, each waiting for runs until evb_engine_free) or EVB_MODEL_FLOOR (workers
+ * started now, each waiting for runs until evb_engine_free; in a run each reads the whole
+ * stream and handles its own keys' events, key % workers) or EVB_MODEL_FLOOR (workers
  * ignored: paces the stream as EVB_MODEL_SEQUENTIAL does and writes done_ns, handling
- * nothing; it has no digest); batch_events: events per channel message, 1..EVB_MAX_BATCH_EVENTS. */
-int32_t evb_engine_new(uint32_t model, uint32_t workers, uint32_t batch_events, evb_engine *out_engine);
+ * nothing; it has no digest). */
+int32_t evb_engine_new(uint32_t model, uint32_t workers, evb_engine *out_engine);
 /* Setup: fresh per-key and shared state for one run of the stream (replacing an earlier
- * prepare); the engine holds the stream until its next prepare or its free. */
+ * prepare); the engine holds the stream until its next prepare, its release or its free. */
 int32_t evb_engine_prepare(evb_engine engine, evb_stream stream);
+/* Drops the prepared run (its state, and the engine's hold on its stream), keeping the
+ * engine's workers for the next prepare; a no-op when nothing is prepared. */
+int32_t evb_engine_release(evb_engine engine);
 /* Handles the prepared stream once, pacing each event to t0_ns + arrival_ns when open_loop
  * is non-zero; a second run needs a new prepare (EVB_ERR_ARGUMENT). */
 int32_t evb_engine_run(evb_engine engine, uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop);

@@ -14,9 +14,9 @@ fn last_error() -> String {
         .into_owned()
 }
 
-fn new_engine(model: u32, workers: u32, batch: u32) -> u64 {
+fn new_engine(model: u32, workers: u32) -> u64 {
     let mut engine = 0u64;
-    let code = unsafe { evb_engine_new(model, workers, batch, &mut engine) };
+    let code = unsafe { evb_engine_new(model, workers, &mut engine) };
     assert_eq!(code, EVB_OK, "{}", last_error());
     engine
 }
@@ -70,7 +70,7 @@ fn engines_serve_prepare_after_prepare_and_give_the_references_digest() {
         (EVB_MODEL_POOL, 1),
         (EVB_MODEL_POOL, 4),
     ] {
-        let engine = new_engine(model, workers, 16);
+        let engine = new_engine(model, workers);
         let stream = new_stream(records, 16);
         for open_loop in [0, 1, 0] {
             let mut done = vec![0u64; 300];
@@ -90,13 +90,13 @@ fn engines_serve_prepare_after_prepare_and_give_the_references_digest() {
 
 #[test]
 fn misuse_is_an_error_with_its_message() {
-    let engine = new_engine(EVB_MODEL_POOL, 2, 64);
+    let engine = new_engine(EVB_MODEL_POOL, 2);
     assert_eq!(evb_engine_free(engine), EVB_OK);
     assert_eq!(evb_engine_free(engine), EVB_ERR_HANDLE);
     assert!(last_error().contains("freed"));
     let stream = new_stream(&[], 1);
     assert_eq!(evb_engine_prepare(engine, stream), EVB_ERR_HANDLE);
-    let live = new_engine(EVB_MODEL_SEQUENTIAL, 0, 1);
+    let live = new_engine(EVB_MODEL_SEQUENTIAL, 0);
     assert_eq!(evb_engine_prepare(live, stream + 1000), EVB_ERR_HANDLE);
     assert!(last_error().contains("no live stream"));
     let mut done = [0u64; 1];
@@ -119,11 +119,7 @@ fn misuse_is_an_error_with_its_message() {
     assert_eq!(evb_stream_free(stream), EVB_ERR_HANDLE);
     let mut out = 0u64;
     assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, 0, 64, &mut out) },
-        EVB_ERR_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, 2, 0, &mut out) },
+        unsafe { evb_engine_new(EVB_MODEL_POOL, 0, &mut out) },
         EVB_ERR_ARGUMENT
     );
 }

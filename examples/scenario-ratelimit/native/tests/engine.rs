@@ -70,8 +70,7 @@ const EDGES: [Row; 12] = [
 ];
 const EDGES_DIGEST: u64 = 0x027e2fa115b727c2;
 
-/// The digest on the calling thread, then on pools of 1-4 workers (batches of 1, 3 and 1,024
-/// events), each pool serving three runs, all compared to `expected`; then the fuzz target's
+/// The digest on the calling thread, then on pools of 1-4 workers, each pool serving three runs, all compared to `expected`; then the fuzz target's
 /// checks (pools and the streaming session fed in pieces agree with the calling thread).
 fn every_engine_gives(bytes: &[u8], n_keys: u32, expected: u64) {
     let stream = Arc::new(Stream::<Ratelimit>::new(bytes.to_vec(), n_keys).unwrap());
@@ -86,23 +85,21 @@ fn every_engine_gives(bytes: &[u8], n_keys: u32, expected: u64) {
             "native-sequential, open loop {open_loop}"
         );
         for workers in 1..=4 {
-            for batch in [1, 3, 1024] {
-                let mut pool = Pool::<Ratelimit>::start(workers, batch).unwrap();
-                for run in 0..3 {
-                    let done = slots(n);
-                    let t0 = now_ns();
-                    let digest = run_on_pool(
-                        &mut pool,
-                        &stream,
-                        &done,
-                        t0,
-                        open_loop,
-                        &Control::default(),
-                    );
-                    let what = format!("{workers} workers, batch {batch}, run {run}");
-                    assert_eq!(digest, Ok(expected), "{what}, open loop {open_loop}");
-                    assert!(done.iter().all(|d| d.load(Relaxed) >= t0), "{what}");
-                }
+            let mut pool = Pool::<Ratelimit>::start(workers).unwrap();
+            for run in 0..3 {
+                let done = slots(n);
+                let t0 = now_ns();
+                let digest = run_on_pool(
+                    &mut pool,
+                    &stream,
+                    &done,
+                    t0,
+                    open_loop,
+                    &Control::default(),
+                );
+                let what = format!("{workers} workers, run {run}");
+                assert_eq!(digest, Ok(expected), "{what}, open loop {open_loop}");
+                assert!(done.iter().all(|d| d.load(Relaxed) >= t0), "{what}");
             }
         }
     }
@@ -241,7 +238,7 @@ fn a_record_changed_after_validation_fails_the_run_and_names_its_event() {
     let stream = Arc::new(unsafe { Stream::<Ratelimit>::from_raw(ptr, bytes.len(), 2) }.unwrap());
     unsafe { *ptr.add(3 * 32 + 30) = 9 }; // record 3's plan: past the plans' table
     for workers in [1, 3] {
-        let mut pool = Pool::start(workers, 2).unwrap();
+        let mut pool = Pool::start(workers).unwrap();
         let run = run_on_pool(&mut pool, &stream, &slots(7), 0, false, &Control::default());
         assert!(
             matches!(&run, Err(EngineError::Handler(m)) if m.starts_with("handling event 3 failed: the handler panicked")),

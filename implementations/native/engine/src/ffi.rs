@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::abi::*;
 use crate::fault::Fault;
-use crate::pool::{check_pool, Pool};
+use crate::pool::{check_workers, Pool};
 use crate::run::{panic_message, Control, EngineError, FloorRun, PoolRun, SequentialRun};
 use crate::scenario::Scenario;
 use crate::session::Session;
@@ -315,13 +315,7 @@ impl<S: Scenario> Abi<S> {
 
     /// # Safety
     /// `out_engine` must be NULL or writable.
-    pub unsafe fn engine_new(
-        &self,
-        model: u32,
-        workers: u32,
-        batch_events: u32,
-        out_engine: *mut u64,
-    ) -> i32 {
+    pub unsafe fn engine_new(&self, model: u32, workers: u32, out_engine: *mut u64) -> i32 {
         guarded(|| {
             let contender = match model {
                 EVB_MODEL_SEQUENTIAL => "native-sequential",
@@ -330,12 +324,12 @@ impl<S: Scenario> Abi<S> {
                 _ => return Err(argument(format!("model must be {EVB_MODEL_SEQUENTIAL} (sequential), {EVB_MODEL_POOL} (pool) or {EVB_MODEL_FLOOR} (floor), got {model}"))),
             };
             let workers = if model == EVB_MODEL_POOL { workers } else { 1 };
-            check_pool(workers as usize, batch_events as usize)?;
+            check_workers(workers as usize)?;
             if out_engine.is_null() {
                 return Err(argument("out_engine is NULL"));
             }
             let pool = if model == EVB_MODEL_POOL {
-                Some(Pool::start(workers as usize, batch_events as usize)?)
+                Some(Pool::start(workers as usize)?)
             } else {
                 None
             };
@@ -366,6 +360,15 @@ impl<S: Scenario> Abi<S> {
                 }
             };
             state.prepared = Some(prepared);
+            Ok(())
+        })
+    }
+
+    /// Drops the prepared run: its state and the engine's hold on its stream.
+    pub fn engine_release(&self, engine: u64) -> i32 {
+        guarded(|| {
+            let engine = lookup(&self.engines, engine, "engine")?;
+            locked(&engine.state).prepared = None;
             Ok(())
         })
     }
@@ -600,15 +603,19 @@ macro_rules! export_c_abi {
         pub unsafe extern "C" fn evb_engine_new(
             model: u32,
             workers: u32,
-            batch_events: u32,
             out_engine: *mut u64,
         ) -> i32 {
-            EVB_ABI.engine_new(model, workers, batch_events, out_engine)
+            EVB_ABI.engine_new(model, workers, out_engine)
         }
 
         #[no_mangle]
         pub extern "C" fn evb_engine_prepare(engine: u64, stream: u64) -> i32 {
             EVB_ABI.engine_prepare(engine, stream)
+        }
+
+        #[no_mangle]
+        pub extern "C" fn evb_engine_release(engine: u64) -> i32 {
+            EVB_ABI.engine_release(engine)
         }
 
         /// # Safety

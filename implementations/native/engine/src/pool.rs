@@ -137,16 +137,21 @@ pub struct Scan<S: Scenario> {
     pub open_loop: bool,
 }
 
-/// The router stopped: a worker failed (its error is in `RunShared`), or the run was cancelled.
+/// Routing stopped: a worker failed (its error is in `RunShared`), or the run was cancelled.
 #[derive(Debug)]
 pub struct Stopped;
 
-pub fn check_pool(workers: usize, batch_events: usize) -> Result<(), EngineError> {
+pub fn check_workers(workers: usize) -> Result<(), EngineError> {
     if !(1..=EVB_MAX_WORKERS as usize).contains(&workers) {
         return Err(EngineError::Argument(format!(
             "workers must be in 1..{EVB_MAX_WORKERS}, got {workers}"
         )));
     }
+    Ok(())
+}
+
+pub fn check_pool(workers: usize, batch_events: usize) -> Result<(), EngineError> {
+    check_workers(workers)?;
     if !(1..=EVB_MAX_BATCH_EVENTS as usize).contains(&batch_events) {
         return Err(EngineError::Argument(format!(
             "batch_events must be in 1..{EVB_MAX_BATCH_EVENTS}, got {batch_events}"
@@ -166,13 +171,26 @@ pub struct Pool<S: Scenario> {
 }
 
 impl<S: Scenario> Pool<S> {
+    /// Starts `workers` threads for runs of prepared streams (`scan`): no batch buffers.
+    pub fn start(workers: usize) -> Result<Pool<S>, EngineError> {
+        check_workers(workers)?;
+        Pool::launch(workers, 0)
+    }
+
     /// Starts `workers` threads, and makes the channels and `workers * (CHANNEL_DEPTH + 2)`
-    /// batch buffers (one being filled and one being handled per worker, plus full channels):
-    /// enough that routing never allocates.
-    pub fn start(workers: usize, batch_events: usize) -> Result<Pool<S>, EngineError> {
+    /// buffers of `batch_events` events for `push` (one being filled and one being handled per
+    /// worker, plus full channels): enough that routing never allocates. A streaming session's.
+    pub fn start_batched(workers: usize, batch_events: usize) -> Result<Pool<S>, EngineError> {
         check_pool(workers, batch_events)?;
-        let spare = workers * (CHANNEL_DEPTH + 1);
-        let (recycle_tx, recycle) = bounded(spare + workers);
+        Pool::launch(workers, batch_events)
+    }
+
+    fn launch(workers: usize, batch_events: usize) -> Result<Pool<S>, EngineError> {
+        let spare = match batch_events {
+            0 => 0,
+            _ => workers * (CHANNEL_DEPTH + 1),
+        };
+        let (recycle_tx, recycle) = bounded(workers * (CHANNEL_DEPTH + 2));
         for _ in 0..spare {
             recycle_tx
                 .send(Vec::with_capacity(batch_events))
@@ -244,8 +262,13 @@ impl<S: Scenario> Pool<S> {
         }
     }
 
+    /// Routes one event (a pool from `start_batched`; `start`'s has no buffers to route into).
     #[inline]
     pub fn push(&mut self, e: S::Event, run: &RunShared<S>) -> Result<(), Stopped> {
+        assert!(
+            self.batch_events > 0,
+            "this pool was started for scans only"
+        );
         let w = S::key(&e) as usize % self.inboxes.len();
         self.filling[w].push(e);
         if self.filling[w].len() >= self.batch_events {

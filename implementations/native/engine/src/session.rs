@@ -34,7 +34,7 @@ impl<S: Scenario> Session<S> {
         control: Control,
     ) -> Result<Session<S>, EngineError> {
         check_n_keys(n_keys as u64)?;
-        let mut pool = Pool::<S>::start(workers, batch_events)?;
+        let mut pool = Pool::<S>::start_batched(workers, batch_events)?;
         let run = Arc::new(RunShared::new(Done::new(done), S::new_shared(), control));
         let parts = (0..workers)
             .map(|w| S::new_keys(keys_owned(n_keys as usize, workers, w)))

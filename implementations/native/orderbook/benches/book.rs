@@ -103,7 +103,7 @@ fn sequential<L: Ledger>(stream: &Arc<Stream<OrderbookOn<L>>>) -> Contender {
 
 fn pooled<L: Ledger>(stream: &Arc<Stream<OrderbookOn<L>>>, workers: usize) -> Contender {
     let stream = Arc::clone(stream);
-    let mut pool = Pool::<OrderbookOn<L>>::start(workers, 1024).expect("valid pool arguments");
+    let mut pool = Pool::<OrderbookOn<L>>::start(workers).expect("valid pool arguments");
     Box::new(move |done| {
         let mut run = PoolRun::prepare(Arc::clone(&stream), workers);
         let window = measured(|| {

@@ -15,10 +15,10 @@ fn last_error() -> String {
         .into_owned()
 }
 
-fn new_engine(model: u32, workers: u32, batch: u32) -> u64 {
+fn new_engine(model: u32, workers: u32) -> u64 {
     let mut engine = 0u64;
     assert_eq!(
-        unsafe { evb_engine_new(model, workers, batch, &mut engine) },
+        unsafe { evb_engine_new(model, workers, &mut engine) },
         EVB_OK
     );
     engine
@@ -167,7 +167,7 @@ fn the_contract_file_validates_and_other_scenarios_files_are_refused() {
 
 #[test]
 fn handles_are_checked() {
-    let engine = new_engine(EVB_MODEL_POOL, 2, 64);
+    let engine = new_engine(EVB_MODEL_POOL, 2);
     assert_eq!(evb_engine_free(engine), EVB_OK);
     assert_eq!(evb_engine_free(engine), EVB_ERR_HANDLE);
     assert!(last_error().contains("freed"));
@@ -178,23 +178,20 @@ fn handles_are_checked() {
         unsafe { evb_engine_digest(engine, &mut digest) },
         EVB_ERR_HANDLE
     );
-    let live = new_engine(EVB_MODEL_SEQUENTIAL, 0, 1);
+    let live = new_engine(EVB_MODEL_SEQUENTIAL, 0);
     assert_eq!(evb_engine_prepare(live, stream + 1000), EVB_ERR_HANDLE);
     assert!(last_error().contains("no live stream"));
     assert_eq!(evb_stream_free(stream), EVB_OK);
     assert_eq!(evb_stream_free(stream), EVB_ERR_HANDLE);
     assert_eq!(evb_engine_free(live), EVB_OK);
     let mut out = 0u64;
+    assert_eq!(unsafe { evb_engine_new(7, 2, &mut out) }, EVB_ERR_ARGUMENT);
     assert_eq!(
-        unsafe { evb_engine_new(7, 2, 64, &mut out) },
+        unsafe { evb_engine_new(EVB_MODEL_POOL, 0, &mut out) },
         EVB_ERR_ARGUMENT
     );
     assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, 0, 64, &mut out) },
-        EVB_ERR_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, 2, 64, std::ptr::null_mut()) },
+        unsafe { evb_engine_new(EVB_MODEL_POOL, 2, std::ptr::null_mut()) },
         EVB_ERR_ARGUMENT
     );
 }
@@ -203,7 +200,7 @@ fn handles_are_checked() {
 fn runs_refuse_misuse_and_a_pool_serves_prepare_after_prepare() {
     let records = vector_records();
     for model in [EVB_MODEL_POOL, EVB_MODEL_SEQUENTIAL] {
-        let engine = new_engine(model, 2, 3);
+        let engine = new_engine(model, 2);
         let mut done = vec![0u64; 8];
         let mut digest = 0u64;
         assert_eq!(
@@ -248,7 +245,7 @@ fn runs_refuse_misuse_and_a_pool_serves_prepare_after_prepare() {
         assert_eq!(digest, VECTOR_DIGEST);
         assert_eq!(evb_engine_free(engine), EVB_OK);
     }
-    let engine = new_engine(EVB_MODEL_FLOOR, 2, 1);
+    let engine = new_engine(EVB_MODEL_FLOOR, 2);
     let stream = new_stream(&records, 2);
     let mut done = vec![0u64; 8];
     assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
@@ -277,7 +274,7 @@ fn a_paced_run_is_cancelled_from_another_thread() {
     }
     .encode(3_600_000_000_000);
     for model in [EVB_MODEL_POOL, EVB_MODEL_SEQUENTIAL] {
-        let engine = new_engine(model, 2, 64);
+        let engine = new_engine(model, 2);
         let stream = new_stream(&late, 1);
         let mut done = [0u64; 1];
         assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);

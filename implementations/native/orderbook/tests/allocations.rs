@@ -89,7 +89,7 @@ fn a_run_allocates_at_most_one_hundredth_of_an_allocation_per_event() {
             figures.push(("sequential", trial, counters().0 - before));
         }
         for workers in [1, 2, 3] {
-            let mut pool = Pool::<Orderbook>::start(workers, 1024).unwrap();
+            let mut pool = Pool::<Orderbook>::start(workers).unwrap();
             for trial in 0..2 {
                 let mut run = PoolRun::prepare(Arc::clone(&stream), workers);
                 let before = counters().0;

@@ -85,7 +85,7 @@ fn streamed<S: Scenario>(records: &[u8], n_keys: u32, workers: usize, batch: usi
     digest
 }
 
-/// Every engine, open and closed loop, pools of 1 to 5 workers with several batch sizes,
+/// Every engine, open and closed loop, pools of 1 to 5 workers,
 /// three runs per pool, and sessions: all give `expected`.
 fn on_every_engine<S: Scenario>(bytes: &[u8], n_keys: u32, expected: u64) {
     let n = bytes.len() / RECORD_SIZE;
@@ -101,26 +101,24 @@ fn on_every_engine<S: Scenario>(bytes: &[u8], n_keys: u32, expected: u64) {
         );
         assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
         for workers in 1..=5 {
-            for batch in [1, 2, 3, 4096] {
-                let mut pool = Pool::<S>::start(workers, batch).unwrap();
-                for trial in 0..3 {
-                    let done = slots(n);
-                    let t0 = now_ns();
-                    let digest = run_on_pool(
-                        &mut pool,
-                        &stream,
-                        &done,
-                        t0,
-                        open_loop,
-                        &Control::default(),
-                    );
-                    assert_eq!(
-                        digest,
-                        Ok(expected),
-                        "{workers} workers, batch {batch}, run {trial}, open loop {open_loop}"
-                    );
-                    assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
-                }
+            let mut pool = Pool::<S>::start(workers).unwrap();
+            for trial in 0..3 {
+                let done = slots(n);
+                let t0 = now_ns();
+                let digest = run_on_pool(
+                    &mut pool,
+                    &stream,
+                    &done,
+                    t0,
+                    open_loop,
+                    &Control::default(),
+                );
+                assert_eq!(
+                    digest,
+                    Ok(expected),
+                    "{workers} workers, run {trial}, open loop {open_loop}"
+                );
+                assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
             }
         }
     }
@@ -156,7 +154,7 @@ fn the_contract_vectors_on_every_ledger() {
                 run_sequential(&stream, &done, 0, false, &control),
                 Ok(expected)
             );
-            let mut pool = Pool::start(2, 2).unwrap();
+            let mut pool = Pool::start(2).unwrap();
             assert_eq!(
                 run_on_pool(&mut pool, &stream, &done, 0, false, &control),
                 Ok(expected)
@@ -195,7 +193,7 @@ fn slices_of_the_workloads_give_the_python_reference_digests() {
         let sequential = run_sequential(&stream, &done, 0, false, &control);
         assert_eq!(sequential, Ok(expected), "{name}, sequential");
         for workers in [2, 3] {
-            let mut pool = Pool::start(workers, 8).unwrap();
+            let mut pool = Pool::start(workers).unwrap();
             let digest = run_on_pool(&mut pool, &stream, &done, 0, false, &control);
             assert_eq!(digest, Ok(expected), "{name}, {workers} workers");
         }
@@ -232,7 +230,7 @@ fn open_loop_never_handles_early() {
     let stream = new_stream::<Orderbook>(bytes, 3);
     let done = slots(rows.len());
     let t0 = now_ns();
-    let mut pool = Pool::start(2, 8).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     run_on_pool(&mut pool, &stream, &done, t0, true, &Control::default()).unwrap();
     for row in &rows {
         assert!(done[row.0 as usize].load(Relaxed) >= t0 + row.1);
@@ -406,7 +404,7 @@ fn random_flows_match_the_model_on_every_engine() {
         let sequential = run_sequential(&stream, &done, 0, false, &control);
         assert_eq!(sequential, Ok(expected), "seed {seed}");
         for workers in [2, 3] {
-            let mut pool = Pool::start(workers, 16).unwrap();
+            let mut pool = Pool::start(workers).unwrap();
             for _ in 0..2 {
                 let digest = run_on_pool(&mut pool, &stream, &done, 0, false, &control);
                 assert_eq!(digest, Ok(expected), "seed {seed}, {workers} workers");
@@ -414,7 +412,7 @@ fn random_flows_match_the_model_on_every_engine() {
         }
         assert_eq!(streamed::<Orderbook>(&bytes, n_keys, 2, 7), expected);
         let striped = new_stream::<OrderbookOn<StripedLedger>>(bytes, n_keys);
-        let mut pool = Pool::start(3, 16).unwrap();
+        let mut pool = Pool::start(3).unwrap();
         let digest = run_on_pool(&mut pool, &striped, &done, 0, false, &control);
         assert_eq!(digest, Ok(expected), "seed {seed}, striped ledger");
     }
@@ -460,7 +458,7 @@ fn deep_books_and_many_levels_grow_every_structure() {
         run_sequential(&stream, &done, 0, false, &control),
         Ok(expected)
     );
-    let mut pool = Pool::start(2, 256).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     assert_eq!(
         run_on_pool(&mut pool, &stream, &done, 0, false, &control),
         Ok(expected)
@@ -475,7 +473,7 @@ fn a_record_changed_after_validation_is_a_failure_not_undefined_behaviour() {
     let stream = Arc::new(unsafe { Stream::<Orderbook>::from_raw(ptr, bytes.len(), 2) }.unwrap());
     unsafe { *ptr.add(RECORD_SIZE + 16) = 200 }; // record 1's key: past the books
     for workers in [1, 2] {
-        let mut pool = Pool::start(workers, 4).unwrap();
+        let mut pool = Pool::start(workers).unwrap();
         let run = run_on_pool(&mut pool, &stream, &slots(8), 0, false, &Control::default());
         assert!(
             matches!(&run, Err(EngineError::Handler(m)) if m.starts_with("handling event 1 failed: the handler panicked")),
@@ -486,7 +484,7 @@ fn a_record_changed_after_validation_is_a_failure_not_undefined_behaviour() {
     assert!(matches!(run, Err(EngineError::Handler(_))), "{run:?}");
     // Any other field changed to anything: wrong figures at worst, never a crash or a hang.
     unsafe { *ptr.add(RECORD_SIZE + 16) = 0 };
-    let mut pool = Pool::start(2, 3).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     for at in [20, 21, 22, 24, 28, 32, 39] {
         for value in [0u8, 1, 2, 3, 0xff] {
             for record in 0..8 {
@@ -522,7 +520,7 @@ fn cancelling_is_sticky_and_a_cancelled_pool_serves_the_next_run() {
     control.cancel();
     let stream = new_stream::<Orderbook>(records(&VECTOR), 2);
     let done = slots(8);
-    let mut pool = Pool::start(2, 16).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     let run = run_on_pool(&mut pool, &stream, &done, 0, false, &control);
     assert_eq!(run, Err(EngineError::Cancelled));
     let run = run_sequential(&stream, &done, 0, false, &control);
@@ -544,7 +542,7 @@ fn an_armed_fault_fails_the_run_naming_its_event() {
     let control = Control::with_fault(armed);
     let expected = "handling event 4321 failed: the handler panicked: fault injected at event 4321";
     for workers in [1, 3] {
-        let mut pool = Pool::start(workers, 64).unwrap();
+        let mut pool = Pool::start(workers).unwrap();
         match run_on_pool(&mut pool, &stream, &done, 0, false, &control) {
             Err(EngineError::Handler(message)) => assert!(message.starts_with(expected)),
             other => panic!("expected the injected failure, got {other:?}"),

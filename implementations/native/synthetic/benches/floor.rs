@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
         )
     });
     for workers in [1, 2] {
-        let mut pool = Pool::start(workers, 1024).expect("valid pool arguments");
+        let mut pool = Pool::start(workers).expect("valid pool arguments");
         group.bench_function(format!("native-{workers}-workers"), |b| {
             b.iter_batched_ref(
                 || PoolRun::prepare(Arc::clone(&stream), workers),

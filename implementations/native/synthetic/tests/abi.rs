@@ -16,10 +16,10 @@ fn last_error() -> String {
         .into_owned()
 }
 
-fn new_engine(model: u32, workers: u32, batch: u32) -> u64 {
+fn new_engine(model: u32, workers: u32) -> u64 {
     let mut engine = 0u64;
     assert_eq!(
-        unsafe { evb_engine_new(model, workers, batch, &mut engine) },
+        unsafe { evb_engine_new(model, workers, &mut engine) },
         EVB_OK
     );
     engine
@@ -65,7 +65,7 @@ fn the_library_says_what_it_handles() {
 
 #[test]
 fn handles_are_checked() {
-    let engine = new_engine(EVB_MODEL_POOL, 2, 64);
+    let engine = new_engine(EVB_MODEL_POOL, 2);
     assert_eq!(evb_engine_free(engine), EVB_OK);
     assert_eq!(evb_engine_free(engine), EVB_ERR_HANDLE);
     assert!(last_error().contains("freed"));
@@ -80,28 +80,25 @@ fn handles_are_checked() {
         unsafe { evb_engine_digest(engine, &mut digest) },
         EVB_ERR_HANDLE
     );
-    let live = new_engine(EVB_MODEL_SEQUENTIAL, 0, 1);
+    let live = new_engine(EVB_MODEL_SEQUENTIAL, 0);
     assert_eq!(evb_engine_prepare(live, stream + 1000), EVB_ERR_HANDLE);
     assert!(last_error().contains("no live stream"));
     assert_eq!(evb_stream_free(stream), EVB_OK);
     assert_eq!(evb_stream_free(stream), EVB_ERR_HANDLE);
     assert_eq!(evb_engine_free(live), EVB_OK);
     let mut out = 0u64;
+    assert_eq!(unsafe { evb_engine_new(7, 2, &mut out) }, EVB_ERR_ARGUMENT);
     assert_eq!(
-        unsafe { evb_engine_new(7, 2, 64, &mut out) },
-        EVB_ERR_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, 0, 64, &mut out) },
+        unsafe { evb_engine_new(EVB_MODEL_POOL, 0, &mut out) },
         EVB_ERR_ARGUMENT
     );
     let too_many = EVB_MAX_WORKERS + 1;
     assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, too_many, 64, &mut out) },
+        unsafe { evb_engine_new(EVB_MODEL_POOL, too_many, &mut out) },
         EVB_ERR_ARGUMENT
     );
     assert_eq!(
-        unsafe { evb_engine_new(EVB_MODEL_POOL, 2, 64, std::ptr::null_mut()) },
+        unsafe { evb_engine_new(EVB_MODEL_POOL, 2, std::ptr::null_mut()) },
         EVB_ERR_ARGUMENT
     );
 }
@@ -129,7 +126,7 @@ fn invalid_streams_and_pointers_are_errors() {
         EVB_ERR_INVALID_STREAM
     );
     assert_eq!(last_error(), "header: n_keys 0 is out of range 1..16777216");
-    let engine = new_engine(EVB_MODEL_SEQUENTIAL, 0, 1);
+    let engine = new_engine(EVB_MODEL_SEQUENTIAL, 0);
     let mut done = [0u64; 1];
     let mut digest = 0u64;
     // Nothing prepared yet: run and digest refuse.
@@ -190,7 +187,7 @@ fn one_pool_serves_prepare_after_prepare_and_the_stream_outlives_its_handle() {
     let records = encode(&events);
     let expected = updates_digest(&events, 4);
     for model in [EVB_MODEL_POOL, EVB_MODEL_SEQUENTIAL] {
-        let engine = new_engine(model, 2, 4);
+        let engine = new_engine(model, 2);
         let stream = new_stream(&records, 4);
         for _ in 0..3 {
             let mut done = vec![0u64; 64];
@@ -212,7 +209,21 @@ fn one_pool_serves_prepare_after_prepare_and_the_stream_outlives_its_handle() {
             unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, 0, 0) },
             EVB_OK
         );
+        // Released, the engine holds no run: nothing to digest or run until the next prepare.
+        assert_eq!(evb_engine_release(engine), EVB_OK);
+        assert_eq!(evb_engine_release(engine), EVB_OK);
+        let mut digest = 0u64;
+        assert_eq!(
+            unsafe { evb_engine_digest(engine, &mut digest) },
+            EVB_ERR_ARGUMENT
+        );
+        assert!(last_error().contains("evb_engine_prepare first"));
+        assert_eq!(
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, 0, 0) },
+            EVB_ERR_ARGUMENT
+        );
         assert_eq!(evb_engine_free(engine), EVB_OK);
+        assert_eq!(evb_engine_release(engine), EVB_ERR_HANDLE);
     }
 }
 
@@ -228,7 +239,7 @@ fn the_floor_paces_and_writes_done_ns_and_has_no_digest() {
         })
         .collect();
     let records = encode(&events);
-    let engine = new_engine(EVB_MODEL_FLOOR, 9, 1);
+    let engine = new_engine(EVB_MODEL_FLOOR, 9);
     let stream = new_stream(&records, 1);
     let mut done = vec![0u64; 20];
     let t0 = evb_engine::run::now_ns();
@@ -308,7 +319,7 @@ fn block_records(n: u64) -> Vec<u8> {
 
 #[test]
 fn a_run_is_cancelled_from_another_thread() {
-    let engine = new_engine(EVB_MODEL_POOL, 2, 64);
+    let engine = new_engine(EVB_MODEL_POOL, 2);
     let records = block_records(10_000); // 10 s of 1 ms waits on two workers
     let stream = new_stream(&records, 4);
     let mut done = vec![0u64; 10_000];

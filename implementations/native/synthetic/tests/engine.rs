@@ -49,26 +49,20 @@ fn the_spec_vector_on_every_engine_and_every_run_of_a_pool() {
         let sequential = run_sequential(&stream, &done, now_ns(), open_loop, &Control::default());
         assert_eq!(sequential, Ok(VECTOR_DIGEST));
         for workers in 1..=5 {
-            for batch in [1, 2, 4096] {
-                let mut pool = Pool::start(workers, batch).unwrap();
-                for _ in 0..3 {
-                    let done = slots(4);
-                    let t0 = now_ns();
-                    let digest = run_on_pool(
-                        &mut pool,
-                        &stream,
-                        &done,
-                        t0,
-                        open_loop,
-                        &Control::default(),
-                    );
-                    assert_eq!(
-                        digest,
-                        Ok(VECTOR_DIGEST),
-                        "{workers} workers, batch {batch}"
-                    );
-                    assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
-                }
+            let mut pool = Pool::start(workers).unwrap();
+            for _ in 0..3 {
+                let done = slots(4);
+                let t0 = now_ns();
+                let digest = run_on_pool(
+                    &mut pool,
+                    &stream,
+                    &done,
+                    t0,
+                    open_loop,
+                    &Control::default(),
+                );
+                assert_eq!(digest, Ok(VECTOR_DIGEST), "{workers} workers");
+                assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
             }
         }
     }
@@ -77,7 +71,7 @@ fn the_spec_vector_on_every_engine_and_every_run_of_a_pool() {
 #[test]
 fn an_empty_stream() {
     let stream = stream(&[], 1);
-    let mut pool = Pool::start(3, 16).unwrap();
+    let mut pool = Pool::start(3).unwrap();
     let run = run_on_pool(&mut pool, &stream, &[], 0, false, &Control::default());
     assert_eq!(run, Ok(EMPTY_DIGEST));
     let run = run_sequential(&stream, &[], 0, false, &Control::default());
@@ -98,7 +92,7 @@ fn open_loop_never_handles_early() {
     let stream = stream(&events, 3);
     let done = slots(50);
     let t0 = now_ns();
-    let mut pool = Pool::start(2, 8).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     run_on_pool(&mut pool, &stream, &done, t0, true, &Control::default()).unwrap();
     for e in &events {
         assert!(done[e.seq as usize].load(Relaxed) >= t0 + e.arrival_ns);
@@ -108,19 +102,19 @@ fn open_loop_never_handles_early() {
 #[test]
 fn bad_arguments_are_errors() {
     let stream = stream(&vector(), 2);
-    let mut pool = Pool::start(2, 16).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     let short = run_on_pool(&mut pool, &stream, &slots(3), 0, false, &Control::default());
     assert!(matches!(short, Err(EngineError::Argument(_))));
     assert!(matches!(
-        Pool::<Synthetic>::start(0, 16),
+        Pool::<Synthetic>::start(0),
         Err(EngineError::Argument(_))
     ));
     assert!(matches!(
-        Pool::<Synthetic>::start(2, 0),
+        Pool::<Synthetic>::start_batched(2, 0),
         Err(EngineError::Argument(_))
     ));
     assert!(matches!(
-        Pool::<Synthetic>::start(1025, 1),
+        Pool::<Synthetic>::start(1025),
         Err(EngineError::Argument(_))
     ));
     // A run prepared for another pool size is refused, not mis-routed.
@@ -138,7 +132,7 @@ fn bad_arguments_are_errors() {
 #[test]
 fn a_prepared_run_runs_once() {
     let stream = stream(&vector(), 2);
-    let mut pool = Pool::start(2, 16).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     let mut run = PoolRun::prepare(Arc::clone(&stream), 2);
     assert!(matches!(run.digest(), Err(EngineError::Argument(_))));
     run.run(&mut pool, &slots(4), 0, false, &Control::default())
@@ -183,7 +177,7 @@ fn a_cancelled_run_stops_and_its_pool_serves_the_next() {
     // 4,000 events of 2 ms: 4 s on two workers; cancelled after 50 ms it must end long before.
     let stream = stream(&block_events(4_000, 8), 8);
     let done = slots(4_000);
-    let mut pool = Pool::start(2, 1024).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     let on_pool = |c: &Control| run_on_pool(&mut pool, &stream, &done, now_ns(), false, c);
     let (result, took) = cancelled_run(on_pool, Duration::from_millis(50));
     assert_eq!(result, Err(EngineError::Cancelled));
@@ -215,7 +209,7 @@ fn cancelling_is_sticky() {
     control.cancel();
     let stream = stream(&vector(), 2);
     let done = slots(4);
-    let mut pool = Pool::start(2, 16).unwrap();
+    let mut pool = Pool::start(2).unwrap();
     let run = run_on_pool(&mut pool, &stream, &done, 0, false, &control);
     assert_eq!(run, Err(EngineError::Cancelled));
     let run = run_sequential(&stream, &done, 0, false, &control);
@@ -231,7 +225,7 @@ fn a_record_changed_after_validation_is_a_failure_not_undefined_behaviour() {
     let stream = Arc::new(unsafe { Stream::<Synthetic>::from_raw(ptr, bytes.len(), 2) }.unwrap());
     unsafe { *ptr.add(32 + 24) = 200 }; // record 1's key
     for workers in [1, 2] {
-        let mut pool = Pool::start(workers, 4).unwrap();
+        let mut pool = Pool::start(workers).unwrap();
         let run = run_on_pool(&mut pool, &stream, &slots(4), 0, false, &Control::default());
         assert!(
             matches!(&run, Err(EngineError::Handler(m)) if m.starts_with("handling event 1 failed: the handler panicked")),
@@ -264,7 +258,7 @@ fn an_armed_fault_fails_the_run_naming_its_event() {
     let control = Control::with_fault(armed);
     let expected = "handling event 4321 failed: the handler panicked: fault injected at event 4321";
     for workers in [1, 3] {
-        let mut pool = Pool::start(workers, 64).unwrap();
+        let mut pool = Pool::start(workers).unwrap();
         match run_on_pool(&mut pool, &stream, &done, 0, false, &control) {
             Err(EngineError::Handler(message)) => assert!(message.starts_with(expected)),
             other => panic!("expected the injected failure, got {other:?}"),
