@@ -32,7 +32,8 @@ allocate in proportion to idle time, which is not a cost of handling), after a
 short warm-up pass so that lazy one-time setup (cffi's parsing of declarations, the
 tracker's own start) is not counted. It covers the whole stream unless told to stop
 at ``max_events`` (a prefix of the same byte-identical stream; reports then say so
-beside the figure). What it costs is the tracked run: memray unwinds the native stack
+beside the figure); the command line stops it at :data:`DEFAULT_EVENTS` unless told
+otherwise. What it costs is the tracked run: memray unwinds the native stack
 of every allocation. The capture it writes (uncompressed, about 4.5 bytes an
 allocation record) is read by ``harness.memray_capture``'s native reader in one loop,
 some 25 ns a record here against about 2 µs for memray's reader with a Python object
@@ -73,6 +74,10 @@ from protocol.contender import Contender
 from protocol.events import EventStream
 
 WARMUP_EVENTS = 256
+# The pass's default reach: every built-in workload's default stream whole (the longest is 200,000
+# events), and a bound on its cost for a recorded stream of many millions, whose count would say
+# no more per event than its first million's.
+DEFAULT_EVENTS = 1_000_000
 METHOD = "memray (Python allocators traced, native stacks), closed loop, observer's own allocations excluded"
 
 
@@ -267,7 +272,7 @@ def count_allocations(
         import memray  # noqa: F401
     except ImportError as e:
         raise CountingUnavailable(f"memray is not installed here ({e})") from None
-    counted = stream if max_events is None else stream.prefix(max_events)
+    counted = stream if max_events is None or max_events >= stream.n_events else stream.prefix(max_events)
     uses_library = contender.info.language == "rust"
     with tempfile.TemporaryDirectory(prefix="eventbench-alloc-") as tmp:
         _tracked_run(contender, stream.prefix(WARMUP_EVENTS), workers, Path(tmp) / "warm", uses_library)

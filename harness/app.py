@@ -154,7 +154,7 @@ class RunRequest:
     workers: int
     mode: str | None = None  # None: open where the stream has arrival times
     json: Path | None = None  # where the document goes, if anywhere
-    alloc_events: int | None = None  # the counting pass's events: None the whole stream, 0 none
+    alloc_events: int | None = None  # the counting pass's events: None the default, 0 none
     reference_cache: bool = True  # False: the reference digest computed, the cache neither read nor written
 
 
@@ -186,10 +186,11 @@ def counted_allocations(
     contender: Contender, loaded: LoadedStream, workers: int, max_events: int | None, console: Console
 ) -> AllocationCount | None:
     """The separate counting pass (never inside a timed run) over the first ``max_events`` events
-    (None: all of them); None when skipped or unavailable."""
+    (None: :data:`allocations.DEFAULT_EVENTS`); None when skipped or unavailable."""
     if max_events == 0:
         return None
-    n = loaded.stream.n_events if max_events is None else min(max_events, loaded.stream.n_events)
+    max_events = allocations.DEFAULT_EVENTS if max_events is None else max_events
+    n = min(max_events, loaded.stream.n_events)
     message = f"  counting {contender.info.name}'s allocations over {n} events (a separate, untimed pass)"
     notes: list[str] = []
     try:

@@ -288,7 +288,7 @@ def _alloc_events(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="count allocations over the stream's first N events, in a separate pass (0: do not count; "
-        "default: the whole stream)",
+        "default: 1,000,000, which is every built-in workload's whole stream)",
     )
 
 

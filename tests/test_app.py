@@ -90,3 +90,20 @@ def test_a_wrong_run_gets_a_document_without_figures_or_counting(tmp_path: Path)
     measured = app.run_one(app.RunRequest(SMOKE, Fake("digest"), workers=1, json=path), _console()[0])
     assert not measured.valid and measured.document.throughput_eps is None
     assert measured.document.allocations is None and results.load(path).valid is False
+
+
+def test_the_allocation_pass_covers_the_default_reach_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default the pass stops at ``allocations.DEFAULT_EVENTS``; ``--alloc-events N`` sets its reach,
+    and one past the stream's length counts the whole stream."""
+    pytest.importorskip("memray", reason="the allocation pass needs memray")
+    from harness import allocations
+    from harness.inputs import load_stream
+
+    monkeypatch.setattr(allocations, "DEFAULT_EVENTS", 120)
+    loaded = load_stream(SMOKE)
+    console, _, _ = _console()
+    sequential = implementations.get("sequential")
+    for asked, events in ((None, 120), (200, 200), (10_000, 300)):
+        count = app.counted_allocations(sequential, loaded, 1, asked, console)
+        assert count is not None and count.events == events, (asked, count)
+    assert app.counted_allocations(sequential, loaded, 1, 0, console) is None
