@@ -74,8 +74,8 @@ from protocol.contender import Contender
 from protocol.events import EventStream
 
 WARMUP_EVENTS = 256
-# The pass's default reach: every built-in workload's default stream whole (the longest is 200,000
-# events), and a bound on its cost for a recorded stream of many millions, whose count would say
+# The pass's default reach: every built-in workload's stream whole at its default size (the longest
+# is 200,000 events), and a bound on its cost for a recorded stream of many millions, whose count would say
 # no more per event than its first million's.
 DEFAULT_EVENTS = 1_000_000
 METHOD = "memray (Python allocators traced, native stacks), closed loop, observer's own allocations excluded"

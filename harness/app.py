@@ -105,6 +105,11 @@ def _scenario_entry(
     hosts = [
         r.name for r in contenders if r.contender is not None and r.available and r.contender.info.hosts(found.name)
     ]
+    cannot = [
+        {"contender": r.name, "reason": why}
+        for r in contenders
+        if r.contender is not None and (why := dict(r.contender.info.cannot_host).get(found.name)) is not None
+    ]
     return {
         "name": found.name,
         "version": found.version,
@@ -113,6 +118,7 @@ def _scenario_entry(
         "reason": "",
         "origin": registration.origin,
         "contenders": hosts,
+        "cannot_host": cannot,
         "workloads": [_workload_entry(name) for name in workload.builtin_names(found)]
         + [
             {"name": name, "description": f"[{why}]", "unusable": why}
@@ -276,7 +282,7 @@ def _verified_sources(request: VerifyRequest) -> list[StreamSource]:
 
 def _verify_one(loaded: LoadedStream, request: VerifyRequest, console: Console) -> StreamVerdicts:
     """Verifies one stream."""
-    contenders = hosting(request.contenders, loaded.stream.scenario)
+    contenders = hosting(request.contenders, loaded.stream.scenario, console.err)
     mode = run_mode(request.mode, loaded)
     reference = reference_digest(loaded.stream, cached=request.reference_cache)
     scenario = loaded.stream.scenario
@@ -329,7 +335,7 @@ class Compared:
 def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
     """The trials, every one checked, and each contender's document, published together or not at all."""
     loaded = load_stream(request.source)
-    contenders = hosting(request.contenders, loaded.stream.scenario)
+    contenders = hosting(request.contenders, loaded.stream.scenario, console.err)
     names = [c.info.name for c in contenders]
     if request.baseline not in names:
         raise InvalidInput("--baseline", request.baseline, f"is not among the contenders compared ({', '.join(names)})")
@@ -605,7 +611,7 @@ def bench(request: BenchRequest, console: Console = TERMINAL) -> Benched:
     place only when every benchmark is done."""
     source = request.source
     spec = workload_spec(source, "compare")
-    contenders = hosting(request.contenders, spec.scenario)
+    contenders = hosting(request.contenders, spec.scenario, console.err)
     if source.n_events is not None:
         spec = spec.with_events(source.n_events)
     if spec.events == 0:

@@ -107,6 +107,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(_wrapped(f"scenario {e['name']} (version {e['version']}): {e['description']}", "  "))
         print(textwrap.fill(", ".join(e["contenders"]) or "none available", report.TERMINAL_WIDTH - 1,
                             initial_indent="  hosted by: ", subsequent_indent="    "))  # fmt: skip
+        for c in e["cannot_host"]:
+            print(_wrapped(f"  cannot host it here: {c['contender']} ({c['reason']})", "    "))
         for w in e["workloads"]:
             print(_wrapped(f"  {w['name']:<18} {w['description']}", " " * 21))
     print("implementations:")
@@ -288,7 +290,7 @@ def _alloc_events(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="count allocations over the stream's first N events, in a separate pass (0: do not count; "
-        "default: 1,000,000, which is every built-in workload's whole stream)",
+        "default: 1,000,000, every built-in workload's whole stream at its default size)",
     )
 
 

@@ -8,7 +8,7 @@ value comes from, since that is how the command line reports it (one line, exit 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,15 +95,22 @@ def run_mode(asked: str | None, loaded: LoadedStream) -> str:
     return mode
 
 
-def hosting(contenders: Sequence[Contender] | None, scenario: Scenario) -> list[Contender]:
+def hosting(
+    contenders: Sequence[Contender] | None, scenario: Scenario, note: Callable[[str], None] | None = None
+) -> list[Contender]:
     """Those that host ``scenario``: every one of ``contenders`` must (else one line saying which
-    scenarios it hosts); ``None`` means every available contender that hosts it."""
+    scenarios it hosts); ``None`` means every available contender that hosts it, and ``note`` is
+    told of each that would but cannot here (its native library did not load), with why."""
     if contenders is not None:
         for contender in contenders:
             if not contender.info.hosts(scenario.name):
                 raise InvalidInput("--impl", contender.info.name, contender.info.not_hosting(scenario.name))
         return list(contenders)
-    chosen = [c for c in implementations.available() if c.info.hosts(scenario.name)]
+    available = implementations.available()
+    for contender in available:
+        if note is not None and scenario.name in dict(contender.info.cannot_host):
+            note(f"  left out: {contender.info.name} {contender.info.not_hosting(scenario.name)}")
+    chosen = [c for c in available if c.info.hosts(scenario.name)]
     if not chosen:
         raise InvalidInput("--scenario", scenario.name, "no available contender hosts it")
     return chosen

@@ -114,6 +114,10 @@ def _contenders(scenario: str, workers: Sequence[int]) -> list[Any]:
             cases.append(pytest.param(None, 1, "closed", marks=skip, id=registration.name))
             continue
         if not contender.info.hosts(scenario):
+            why = dict(contender.info.cannot_host).get(scenario)
+            if why is not None:  # it would host it, but its library did not load: a skip, with why
+                skip = pytest.mark.skip(reason=contender.info.not_hosting(scenario))
+                cases.append(pytest.param(None, 1, "closed", marks=skip, id=registration.name))
             continue
         for count in workers if contender.info.parallel else workers[:1]:
             for mode in ("closed", "open"):

@@ -201,8 +201,8 @@ class StreamHandle(_Handle):
 
 class Engine(_Handle):
     """One engine handle: ``prepare`` (setup), ``run`` (the timed window, once per prepare),
-    ``digest`` (after it); ``cancel`` stops a run, from any thread. A pool's workers start
-    here and serve every run until :meth:`free`."""
+    ``digest`` (after it), ``release`` (drops the run); ``cancel`` stops a run, from any thread.
+    A pool's workers start here and serve every run until :meth:`free`."""
 
     _free_export, _kind = "evb_engine_free", "engine"
 
@@ -424,7 +424,7 @@ class _Sessions:
             if kept() is stream and handle.library is library:
                 return handle
             self.stream = None
-            handle.free()  # a prepared engine keeps its own hold on the stream until re-prepared
+            handle.free()  # a prepared engine keeps its own hold on the stream until released or re-prepared
         handle = StreamHandle(library, stream.records, stream.n_keys)
         self.stream = (weakref.ref(stream), handle)
         return handle
@@ -457,6 +457,8 @@ def native_scenarios() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
             library(r.scenario)
         except Unavailable as e:
             cannot.append((r.name, str(e)))
+        except Exception as e:  # a plugin's broken declaration must not break every command
+            cannot.append((r.name, f"its native library could not be loaded: {type(e).__name__}: {e}"))
         else:
             hosted.append(r.name)
     return tuple(hosted), tuple(cannot)

@@ -1,7 +1,7 @@
 """The native boundary: what crosses it, what it refuses, and that nothing crashes the interpreter.
 
 The differential tests already run both native contenders on hypothesis streams;
-this file covers batch sizes, the streaming session, the engine's own validation
+this file covers pools of several sizes, the streaming session, the engine's own validation
 (same messages as the Python side), bad arguments, and the allocation counter.
 """
 
