@@ -16,9 +16,10 @@
  * A run has three phases (docs/measurement-window.md): evb_engine_prepare is setup (the
  * per-key state of one run of a stream), evb_engine_run the timed window (handling only,
  * once per prepare), and evb_engine_digest the digest of the final state, after the window;
- * evb_engine_release then lets go of the run's state and stream. A pool's worker threads start in evb_engine_new and serve every run until evb_engine_free;
- * records are validated once, in evb_stream_new. done_ns holds CLOCK_MONOTONIC
- * nanoseconds, one slot per event, indexed by seq.
+ * evb_engine_release then lets go of the run's state and stream. prepare, digest and release
+ * wait for a run in progress on another thread. A pool's worker threads start in
+ * evb_engine_new and serve every run until evb_engine_free; records are validated once, in
+ * evb_stream_new. done_ns holds CLOCK_MONOTONIC nanoseconds, one slot per event, indexed by seq.
  */
 #ifndef EVENTBENCH_H
 #define EVENTBENCH_H
@@ -69,7 +70,7 @@ int32_t evb_stream_free(evb_stream stream);
 
 /* model EVB_MODEL_SEQUENTIAL (workers ignored), EVB_MODEL_POOL (1..EVB_MAX_WORKERS workers,
  * started now, each waiting for runs until evb_engine_free; in a run each reads the whole
- * stream and handles its own keys' events, key % workers) or EVB_MODEL_FLOOR (workers
+ * stream and handles its own keys' events, the keys dealt out by their counts in the stream) or EVB_MODEL_FLOOR (workers
  * ignored: paces the stream as EVB_MODEL_SEQUENTIAL does and writes done_ns, handling
  * nothing; it has no digest). */
 int32_t evb_engine_new(uint32_t model, uint32_t workers, evb_engine *out_engine);

@@ -4,7 +4,9 @@
 //! * `scenario`: what a scenario declares: record, rules, per-key and shared state, handler, digest.
 //! * `stream`: records validated once (the harness's columns, then the scenario's rules).
 //! * `run`: pacing, cancellation, `native-sequential`, the floor, and the `native` pool's runs.
-//! * `pool`: worker threads that live as long as their engine, fed batches by key.
+//! * `pool`: worker threads that live as long as their engine: each reads a prepared stream for
+//!   its own keys, or takes a streaming session's batches.
+//! * `partition`: which worker owns which key (dealt by the stream's key counts where known).
 //! * `session`: the streaming session (open / submit / close) on a pool of its own.
 //! * `file`: the event file's header (SPEC §2 version 1, §7 version 2).
 //! * `alloc`: the counting global allocator.
@@ -22,6 +24,7 @@ pub mod ffi;
 pub mod file;
 pub mod fuzzing;
 pub mod jitter;
+pub mod partition;
 pub mod pool;
 pub mod run;
 pub mod scenario;

@@ -1,8 +1,8 @@
 //! The `native` pool: worker threads that start with their engine and serve every run until
-//! it is freed, fed batches of events by key.
+//! it is freed.
 //!
-//! Key `k` belongs to worker `k % workers`, so each worker owns its keys' state and per-key
-//! order holds without a lock. A run hands each worker its keys' state (`begin`), gives it
+//! Each key belongs to one worker (`partition.rs`), so each worker owns its keys' state and
+//! per-key order holds without a lock. A run hands each worker its keys' state (`begin`), gives it
 //! events, and takes the state back (`end`); no thread is started or joined inside a run.
 //!
 //! Events reach workers in one of two ways:
@@ -25,13 +25,14 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use crate::abi::{EVB_MAX_BATCH_EVENTS, EVB_MAX_WORKERS};
+use crate::partition::Partition;
 use crate::run::{
     handler_failure, now_ns, wait_io, wait_until, Control, EngineError, PreciseSleep,
 };
 use crate::scenario::{u32_at, u64_at, Scenario};
 use crate::stream::Stream;
 
-/// Batches a channel holds per worker before the router waits (back-pressure).
+/// Batches a channel holds per worker before a session's `push` waits (back-pressure).
 pub const CHANNEL_DEPTH: usize = 4;
 
 /// The caller's `done_ns`, one slot per event: workers write distinct slots concurrently.
@@ -78,6 +79,8 @@ impl Done {
 pub struct RunShared<S: Scenario> {
     pub done: Done,
     pub shared: S::Shared,
+    /// Which worker owns which key, and at which slot.
+    pub partition: Partition,
     /// Set by the first failure; padded so that workers reading it per event do not share a
     /// cache line with state they write.
     failed: CachePadded<AtomicBool>,
@@ -86,10 +89,16 @@ pub struct RunShared<S: Scenario> {
 }
 
 impl<S: Scenario> RunShared<S> {
-    pub fn new(done: Done, shared: S::Shared, control: Control) -> RunShared<S> {
+    pub fn new(
+        done: Done,
+        shared: S::Shared,
+        partition: Partition,
+        control: Control,
+    ) -> RunShared<S> {
         RunShared {
             done,
             shared,
+            partition,
             failed: CachePadded::new(AtomicBool::new(false)),
             failure: Mutex::new(None),
             control,
@@ -213,7 +222,7 @@ impl<S: Scenario> Pool<S> {
             let (recycle_tx, acks_tx) = (recycle_tx.clone(), acks_tx.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("evb-worker-{w}"))
-                .spawn(move || serve::<S>(w, workers, inbox, recycle_tx, acks_tx))
+                .spawn(move || serve::<S>(w, inbox, recycle_tx, acks_tx))
                 .map_err(|e| {
                     EngineError::Resource(format!("could not start a worker thread: {e}"))
                 })?; // `pool` drops here: the workers started so far are stopped and joined
@@ -269,7 +278,7 @@ impl<S: Scenario> Pool<S> {
             self.batch_events > 0,
             "this pool was started for scans only"
         );
-        let w = S::key(&e) as usize % self.inboxes.len();
+        let w = run.partition.owner(S::key(&e));
         self.filling[w].push(e);
         if self.filling[w].len() >= self.batch_events {
             self.send(w, run)?;
@@ -341,7 +350,6 @@ impl<S: Scenario> Drop for Pool<S> {
 /// so every run's `End` is acknowledged.
 fn serve<S: Scenario>(
     w: usize,
-    workers: usize,
     inbox: Receiver<Message<S>>,
     recycle: Sender<Vec<S::Event>>,
     acks: Sender<(usize, Option<S::Keys>)>,
@@ -352,12 +360,12 @@ fn serve<S: Scenario>(
             Message::Begin(keys, run) => current = Some((keys, run)),
             Message::Scan(scan) => {
                 if let Some((keys, run)) = &mut current {
-                    handle_scan::<S>(&scan, keys, w, workers, run);
+                    handle_scan::<S>(&scan, keys, w, run);
                 }
             }
             Message::Batch(mut batch) => {
                 if let Some((keys, run)) = &mut current {
-                    handle_batch::<S>(&batch, keys, workers, run);
+                    handle_batch::<S>(&batch, keys, run);
                 }
                 batch.clear();
                 let _ = recycle.send(batch); // the pool may be gone already: nothing to return to
@@ -374,12 +382,7 @@ fn serve<S: Scenario>(
 /// One batch. After a failure or a cancellation the rest is drained unhandled (checked per
 /// event: a batch of events that wait for I/O could otherwise hold a cancelled run for long).
 #[inline]
-fn handle_batch<S: Scenario>(
-    batch: &[S::Event],
-    keys: &mut S::Keys,
-    workers: usize,
-    run: &RunShared<S>,
-) {
+fn handle_batch<S: Scenario>(batch: &[S::Event], keys: &mut S::Keys, run: &RunShared<S>) {
     let mut current = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         for e in batch {
@@ -388,7 +391,7 @@ fn handle_batch<S: Scenario>(
             }
             let seq = S::seq(e);
             current = Some(seq);
-            handle_one::<S>(e, seq, keys, S::key(e) as usize / workers, run);
+            handle_one::<S>(e, seq, keys, run.partition.slot(S::key(e)), run);
         }
     }));
     if let Err(panic) = outcome {
@@ -398,23 +401,23 @@ fn handle_batch<S: Scenario>(
 
 /// Worker `w`'s events of a whole stream, in order: the others' are skipped by their key alone.
 /// In open loop each waits for its intended arrival here. Stops as `handle_batch` does.
-fn handle_scan<S: Scenario>(
-    scan: &Scan<S>,
-    keys: &mut S::Keys,
-    w: usize,
-    workers: usize,
-    run: &RunShared<S>,
-) {
+fn handle_scan<S: Scenario>(scan: &Scan<S>, keys: &mut S::Keys, w: usize, run: &RunShared<S>) {
+    let partition = &run.partition;
+    if partition.owned(scan.stream.n_keys(), w) == 0 {
+        return; // more workers than keys: nothing here is this worker's
+    }
     let _precise = scan.open_loop.then(PreciseSleep::new);
-    // Keys are below EVB_MAX_KEYS and workers at most EVB_MAX_WORKERS: 32-bit division, the
-    // cheaper one, on every record of the stream.
-    let (w, workers) = (w as u32, workers as u32);
     let mut current = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let records = scan.stream.records().chunks_exact(S::RECORD_SIZE);
         for (seq, record) in (0u64..).zip(records) {
             let key = u32_at(record, S::KEY_AT);
-            if key % workers != w {
+            if partition.owner(key) != w {
+                // A stop is seen within SCAN_STOP_CHECK records even by a worker whose own
+                // events are rare or over: a cancel then ends the run promptly.
+                if seq % SCAN_STOP_CHECK == 0 && run.stopped() {
+                    break;
+                }
                 continue;
             }
             if scan.open_loop {
@@ -425,14 +428,16 @@ fn handle_scan<S: Scenario>(
                 break;
             }
             current = Some(seq); // a validated stream's record i is event i
-            let slot = (key / workers) as usize;
-            handle_one::<S>(&S::decode(record), seq, keys, slot, run);
+            handle_one::<S>(&S::decode(record), seq, keys, partition.slot(key), run);
         }
     }));
     if let Err(panic) = outcome {
         run.fail(handler_failure(current, &panic));
     }
 }
+
+/// How many records a scanning worker skips between two looks at the stop flag.
+const SCAN_STOP_CHECK: u64 = 4096;
 
 /// One event on a worker: the fault switch, the handler, its I/O wait, its completion time.
 #[inline(always)]

@@ -11,8 +11,9 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::fault::Fault;
+use crate::partition::Partition;
 use crate::pool::{Done, Pool, RunShared};
-use crate::scenario::{digest, keys_owned, Invalid, Scenario};
+use crate::scenario::{digest, Invalid, Scenario};
 use crate::stream::Stream;
 
 /// Below this much time to go, pacing spins instead of sleeping. With the thread's timer
@@ -284,6 +285,7 @@ impl<S: Scenario> SequentialRun<S> {
             self.stream.len() as u64,
             self.stream.n_keys(),
             parts,
+            &Partition::modulo(1),
             &self.shared,
         ))
     }
@@ -370,22 +372,24 @@ pub struct PoolRun<S: Scenario> {
     stream: Arc<Stream<S>>,
     /// Every worker's keys' state: made by `prepare`, lent to the workers by `run`.
     parts: Vec<Option<S::Keys>>,
-    /// The shared state, until the run moves it into what its workers share.
-    shared: Option<S::Shared>,
+    /// The shared state and the keys' partition, until the run moves them into what its
+    /// workers share.
+    shared: Option<(S::Shared, Partition)>,
     /// After the run: what its workers shared (the shared state, for the digest).
     finished: Option<Arc<RunShared<S>>>,
     phase: Phase,
 }
 
 impl<S: Scenario> PoolRun<S> {
-    /// Setup: every worker's share of the state, for a pool of `workers`.
+    /// Setup: how the keys are shared out (`Stream::partition`), and every worker's share of
+    /// the state, for a pool of `workers`.
     pub fn prepare(stream: Arc<Stream<S>>, workers: usize) -> PoolRun<S> {
-        let n_keys = stream.n_keys();
+        let (n_keys, partition) = (stream.n_keys(), stream.partition(workers));
         PoolRun {
             parts: (0..workers)
-                .map(|w| Some(S::new_keys(keys_owned(n_keys, workers, w))))
+                .map(|w| Some(S::new_keys(partition.owned(n_keys, w))))
                 .collect(),
-            shared: Some(S::new_shared()),
+            shared: Some((S::new_shared(), partition)),
             finished: None,
             stream,
             phase: Phase::Prepared,
@@ -410,8 +414,9 @@ impl<S: Scenario> PoolRun<S> {
         }
         check_done(self.stream.len(), done)?;
         self.phase.start()?;
-        let shared = self.shared.take().ok_or_else(handled_already)?;
-        let run = Arc::new(RunShared::new(Done::new(done), shared, control.clone()));
+        let (shared, partition) = self.shared.take().ok_or_else(handled_already)?;
+        let done = Done::new(done);
+        let run = Arc::new(RunShared::new(done, shared, partition, control.clone()));
         let parts = self
             .parts
             .iter_mut()
@@ -443,7 +448,13 @@ impl<S: Scenario> PoolRun<S> {
         };
         let parts: Vec<&S::Keys> = self.parts.iter().flatten().collect();
         let (n_events, n_keys) = (self.stream.len() as u64, self.stream.n_keys());
-        Ok(digest::<S, _>(n_events, n_keys, &parts, &run.shared))
+        Ok(digest::<S, _>(
+            n_events,
+            n_keys,
+            &parts,
+            &run.partition,
+            &run.shared,
+        ))
     }
 }
 

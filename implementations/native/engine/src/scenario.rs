@@ -5,6 +5,8 @@
 use std::borrow::Borrow;
 use std::fmt;
 
+use crate::partition::Partition;
+
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64's finalizer, as SPEC §3 writes it (all arithmetic modulo 2^64); every
@@ -45,8 +47,8 @@ impl fmt::Display for Invalid {
 /// shares is `Shared`, which workers change concurrently (so it is `Sync`: atomics, or locks
 /// finer than one for all).
 ///
-/// A worker owns the keys `k` with `k % workers == w`, at slot `k / workers` of its `Keys`
-/// (a sequential run owns every key, at slot `k`).
+/// Which keys a worker owns, and at which slot of its `Keys`, is the engine's choice
+/// (`partition.rs`); a sequential run owns every key, at slot `k`.
 pub trait Scenario: 'static {
     /// The name and version a version-2 file's header carries (SPEC §7).
     const NAME: &'static str;
@@ -97,24 +99,19 @@ pub trait Scenario: 'static {
     fn digest_end(digest: u64, shared: &Self::Shared) -> u64;
 }
 
-/// The digest of one run's final state, `parts[w]` holding the keys of worker `w`.
+/// The digest of one run's final state, `parts[w]` holding the keys `partition` gave worker `w`.
 pub fn digest<S: Scenario, P: Borrow<S::Keys>>(
     n_events: u64,
     n_keys: usize,
     parts: &[P],
+    partition: &Partition,
     shared: &S::Shared,
 ) -> u64 {
-    let workers = parts.len();
     let mut d = S::digest_start(n_events, shared);
-    for k in 0..n_keys {
-        d = S::digest_key(d, parts[k % workers].borrow(), k / workers);
+    for k in 0..n_keys as u32 {
+        d = S::digest_key(d, parts[partition.owner(k)].borrow(), partition.slot(k));
     }
     S::digest_end(d, shared)
-}
-
-/// The keys worker `w` of `workers` owns: `w, w + workers, ...` below `n_keys`.
-pub fn keys_owned(n_keys: usize, workers: usize, w: usize) -> usize {
-    (n_keys + workers - 1 - w) / workers
 }
 
 /// Little-endian fields of a record, for `decode` and the engine's own columns.
@@ -150,14 +147,5 @@ mod tests {
     fn mix_vectors() {
         assert_eq!(mix(0), 0xe220a8397b1dcdaf);
         assert_eq!(mix(1), 0x910a2dec89025cc1);
-    }
-
-    #[test]
-    fn keys_are_split_exactly() {
-        for n in 1..40 {
-            for w in 1..7 {
-                assert_eq!((0..w).map(|i| keys_owned(n, w, i)).sum::<usize>(), n);
-            }
-        }
     }
 }

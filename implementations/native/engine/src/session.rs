@@ -8,9 +8,10 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::partition::Partition;
 use crate::pool::{Done, Pool, RunShared};
 use crate::run::{Control, EngineError};
-use crate::scenario::{digest, keys_owned, u64_at, Scenario};
+use crate::scenario::{digest, u64_at, Scenario};
 use crate::stream::{check_n_keys, validate};
 
 pub struct Session<S: Scenario> {
@@ -35,10 +36,17 @@ impl<S: Scenario> Session<S> {
     ) -> Result<Session<S>, EngineError> {
         check_n_keys(n_keys as u64)?;
         let mut pool = Pool::<S>::start_batched(workers, batch_events)?;
-        let run = Arc::new(RunShared::new(Done::new(done), S::new_shared(), control));
+        // The keys' counts are not known ahead: key % workers.
+        let partition = Partition::modulo(workers);
         let parts = (0..workers)
-            .map(|w| S::new_keys(keys_owned(n_keys as usize, workers, w)))
+            .map(|w| S::new_keys(partition.owned(n_keys as usize, w)))
             .collect();
+        let run = Arc::new(RunShared::new(
+            Done::new(done),
+            S::new_shared(),
+            partition,
+            control,
+        ));
         pool.begin(parts, &run);
         Ok(Session {
             n_keys,
@@ -93,7 +101,8 @@ impl<S: Scenario> Session<S> {
         }
         let parts: Vec<S::Keys> = parts.into_iter().flatten().collect();
         let (n_events, n_keys) = (self.submitted, self.n_keys as usize);
-        Ok(digest::<S, _>(n_events, n_keys, &parts, &self.run.shared))
+        let (partition, shared) = (&self.run.partition, &self.run.shared);
+        Ok(digest::<S, _>(n_events, n_keys, &parts, partition, shared))
     }
 
     /// Stops routing and ends the run: after this, nothing writes into `done`. Events still

@@ -8,8 +8,10 @@
 //! (that verification catches), never undefined behaviour.
 
 use std::marker::PhantomData;
+use std::sync::OnceLock;
 
 use crate::abi::EVB_MAX_KEYS;
+use crate::partition::{Partition, MAX_BALANCED_KEYS};
 use crate::scenario::{u32_at, u64_at, Invalid, Scenario};
 
 pub struct Stream<S: Scenario> {
@@ -18,6 +20,9 @@ pub struct Stream<S: Scenario> {
     /// The records, when the stream owns them (`ptr` points into it; a boxed slice never moves).
     _owned: Option<Box<[u8]>>,
     n_keys: u32,
+    /// Events per key, counted at the first pool run prepared (`partition`), for streams of
+    /// at most `MAX_BALANCED_KEYS` keys.
+    key_counts: OnceLock<Option<Vec<u64>>>,
     scenario: PhantomData<fn() -> S>,
 }
 
@@ -36,6 +41,7 @@ impl<S: Scenario> Stream<S> {
             len: owned.len(),
             _owned: Some(owned),
             n_keys,
+            key_counts: OnceLock::new(),
             scenario: PhantomData,
         })
     }
@@ -57,6 +63,7 @@ impl<S: Scenario> Stream<S> {
             len,
             _owned: None,
             n_keys,
+            key_counts: OnceLock::new(),
             scenario: PhantomData,
         })
     }
@@ -77,6 +84,28 @@ impl<S: Scenario> Stream<S> {
 
     pub fn n_keys(&self) -> usize {
         self.n_keys as usize
+    }
+
+    /// How a pool of `workers` shares this stream's keys: by their event counts (setup: the
+    /// first call counts them), or `key % workers` for a stream of very many keys.
+    pub fn partition(&self, workers: usize) -> Partition {
+        let counts = self.key_counts.get_or_init(|| {
+            (self.n_keys() <= MAX_BALANCED_KEYS).then(|| {
+                let mut counts = vec![0u64; self.n_keys()];
+                for record in self.records().chunks_exact(S::RECORD_SIZE) {
+                    // Below n_keys unless the buffer changed since it was validated: then
+                    // the run fails on that event (`Partition::slot`), and it counts nothing here.
+                    if let Some(count) = counts.get_mut(u32_at(record, S::KEY_AT) as usize) {
+                        *count += 1;
+                    }
+                }
+                counts
+            })
+        });
+        match counts {
+            Some(counts) if workers > 1 => Partition::balanced(counts, workers),
+            _ => Partition::modulo(workers),
+        }
     }
 
     /// The events, decoded as they are read.
