@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use evb_engine::file::parse_header;
-use evb_engine::fuzzing::{check_input, slots};
+use evb_engine::fuzzing::{check_input, on_every_engine, slots};
 use evb_engine::pool::Pool;
-use evb_engine::run::{now_ns, run_on_pool, run_sequential, Control, EngineError};
+use evb_engine::run::{run_on_pool, run_sequential, Control, EngineError};
 use evb_engine::session::Session;
 use evb_engine::{Scenario, Stream};
 use evb_ratelimit::{Ratelimit, Request};
@@ -70,40 +70,11 @@ const EDGES: [Row; 12] = [
 ];
 const EDGES_DIGEST: u64 = 0x027e2fa115b727c2;
 
-/// The digest on the calling thread, then on pools of 1-4 workers, each pool serving three runs, all compared to `expected`; then the fuzz target's
-/// checks (pools and the streaming session fed in pieces agree with the calling thread).
+/// Every engine gives `expected` (`on_every_engine`: the calling thread, pools of 1-5 workers
+/// serving three runs each, sessions), and the fuzz target's checks pass on the same stream.
 fn every_engine_gives(bytes: &[u8], n_keys: u32, expected: u64) {
-    let stream = Arc::new(Stream::<Ratelimit>::new(bytes.to_vec(), n_keys).unwrap());
-    let n = stream.len();
-    for open_loop in [false, true] {
-        let done = slots(n);
-        let t0 = now_ns();
-        let digest = run_sequential(&stream, &done, t0, open_loop, &Control::default());
-        assert_eq!(
-            digest,
-            Ok(expected),
-            "native-sequential, open loop {open_loop}"
-        );
-        for workers in 1..=4 {
-            let mut pool = Pool::<Ratelimit>::start(workers).unwrap();
-            for run in 0..3 {
-                let done = slots(n);
-                let t0 = now_ns();
-                let digest = run_on_pool(
-                    &mut pool,
-                    &stream,
-                    &done,
-                    t0,
-                    open_loop,
-                    &Control::default(),
-                );
-                let what = format!("{workers} workers, run {run}");
-                assert_eq!(digest, Ok(expected), "{what}, open loop {open_loop}");
-                assert!(done.iter().all(|d| d.load(Relaxed) >= t0), "{what}");
-            }
-        }
-    }
-    let mut file = header(n_keys, n as u64);
+    on_every_engine::<Ratelimit>(bytes, n_keys, expected);
+    let mut file = header(n_keys, (bytes.len() / Ratelimit::RECORD_SIZE) as u64);
     file.extend_from_slice(bytes);
     check_input::<Ratelimit>(&file, |_| false);
 }

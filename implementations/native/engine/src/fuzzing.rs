@@ -1,18 +1,18 @@
 //! What every scenario's fuzz target checks of one input, kept here so that the corpus
 //! replay tests (`cargo test` in each scenario crate) run the very same checks, under
-//! valgrind too.
+//! valgrind too; and `on_every_engine`, every scenario crate's test of its contract's vectors.
 //!
 //! The input is an event file image. The engine's validator must accept or refuse it
 //! without panicking; an image it accepts must be handled alike by every engine: the
 //! calling thread, pools of several sizes (one pool serving two runs), and the streaming
 //! session fed in pieces.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::file::parse_header;
 use crate::pool::Pool;
-use crate::run::{run_on_pool, run_sequential, Control};
+use crate::run::{now_ns, run_on_pool, run_sequential, Control};
 use crate::scenario::Scenario;
 use crate::session::Session;
 use crate::stream::{validate, Stream};
@@ -50,25 +50,64 @@ pub fn check_input<S: Scenario>(data: &[u8], too_slow: impl Fn(&[S::Event]) -> b
         }
     }
     assert_eq!(
-        streamed::<S>(records, n_keys),
+        streamed::<S>(records, n_keys, 2, 4),
         expected,
         "streaming session"
     );
+}
+
+/// `records` on every engine, in closed and open loop: the calling thread, pools of 1 to 5
+/// workers serving three runs each, and streaming sessions of several sizes and batches, every
+/// one giving `expected` and writing every `done_ns` at or after its start. Panics otherwise.
+pub fn on_every_engine<S: Scenario>(records: &[u8], n_keys: u32, expected: u64) {
+    let n = records.len() / S::RECORD_SIZE;
+    let stream = Arc::new(Stream::<S>::new(records.to_vec(), n_keys).expect("a valid stream"));
+    let control = Control::default();
+    for open_loop in [false, true] {
+        let done = slots(n);
+        let t0 = now_ns();
+        let sequential = run_sequential(&stream, &done, t0, open_loop, &control);
+        assert_eq!(
+            sequential,
+            Ok(expected),
+            "sequential, open loop {open_loop}"
+        );
+        assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
+        for workers in 1..=5 {
+            let mut pool = Pool::<S>::start(workers).expect("valid arguments");
+            for run in 0..3 {
+                let done = slots(n);
+                let t0 = now_ns();
+                let digest = run_on_pool(&mut pool, &stream, &done, t0, open_loop, &control);
+                let what = format!("{workers} workers, run {run}, open loop {open_loop}");
+                assert_eq!(digest, Ok(expected), "{what}");
+                assert!(done.iter().all(|d| d.load(Relaxed) >= t0), "{what}");
+            }
+        }
+    }
+    for (workers, batch) in [(1, 1), (2, 3), (3, 64), (5, 2)] {
+        assert_eq!(
+            streamed::<S>(records, n_keys, workers, batch),
+            expected,
+            "session of {workers} workers, batches of {batch}"
+        );
+    }
 }
 
 pub fn slots(n: usize) -> Vec<AtomicU64> {
     (0..n).map(|_| AtomicU64::new(0)).collect()
 }
 
-/// The digest of a streaming session fed the records in three uneven pieces.
-fn streamed<S: Scenario>(records: &[u8], n_keys: u32) -> u64 {
+/// The digest of a streaming session of `workers` (batches of `batch` events) fed the records
+/// in three uneven pieces.
+pub fn streamed<S: Scenario>(records: &[u8], n_keys: u32, workers: usize, batch: usize) -> u64 {
     let n = records.len() / S::RECORD_SIZE;
     // The session's workers write into `done` until it is dropped, so it must outlive
     // the session: leaked here and reclaimed after the session is gone.
     let done: &'static [AtomicU64] = Box::leak(slots(n).into_boxed_slice());
     let digest = {
-        let mut session =
-            Session::<S>::open(n_keys, 2, 4, done, Control::default()).expect("valid arguments");
+        let mut session = Session::<S>::open(n_keys, workers, batch, done, Control::default())
+            .expect("valid arguments");
         let cut = |f: usize| (n * f / 3) * S::RECORD_SIZE;
         for piece in [
             &records[..cut(1)],

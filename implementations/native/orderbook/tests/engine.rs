@@ -4,13 +4,12 @@
 //! words; streams changed after validation.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use evb_engine::fuzzing::slots;
+use evb_engine::fuzzing::{on_every_engine, slots, streamed};
 use evb_engine::pool::Pool;
 use evb_engine::run::{now_ns, run_on_pool, run_sequential, Control, EngineError};
-use evb_engine::session::Session;
 use evb_engine::{mix, Scenario, Stream};
 use evb_orderbook::{
     AtomicLedger, AtomicPaddedLedger, Event, Ledger, Orderbook, OrderbookOn, StripedLedger, CANCEL,
@@ -61,74 +60,6 @@ const EMPTY_DIGEST: u64 = 0x00fbfde4bfe8fd68;
 
 fn new_stream<S: Scenario>(bytes: Vec<u8>, n_keys: u32) -> Arc<Stream<S>> {
     Arc::new(Stream::new(bytes, n_keys).unwrap())
-}
-
-/// A session fed `records` in three uneven pieces, its `done_ns` outliving it.
-fn streamed<S: Scenario>(records: &[u8], n_keys: u32, workers: usize, batch: usize) -> u64 {
-    let n = records.len() / RECORD_SIZE;
-    let done: &'static [AtomicU64] = Box::leak(slots(n).into_boxed_slice());
-    let digest = {
-        let mut session = Session::<S>::open(n_keys, workers, batch, done, Control::default())
-            .expect("valid arguments");
-        let cut = |f: usize| (n * f / 3) * RECORD_SIZE;
-        for piece in [
-            &records[..cut(1)],
-            &records[cut(1)..cut(2)],
-            &records[cut(2)..],
-        ] {
-            session.submit(piece).expect("pieces of a valid stream");
-        }
-        session.close().expect("a valid stream closes")
-    };
-    // SAFETY: made by Box::leak above; the session and its workers are gone.
-    drop(unsafe { Box::from_raw(done as *const [AtomicU64] as *mut [AtomicU64]) });
-    digest
-}
-
-/// Every engine, open and closed loop, pools of 1 to 5 workers,
-/// three runs per pool, and sessions: all give `expected`.
-fn on_every_engine<S: Scenario>(bytes: &[u8], n_keys: u32, expected: u64) {
-    let n = bytes.len() / RECORD_SIZE;
-    let stream = new_stream::<S>(bytes.to_vec(), n_keys);
-    for open_loop in [false, true] {
-        let done = slots(n);
-        let t0 = now_ns();
-        let sequential = run_sequential(&stream, &done, t0, open_loop, &Control::default());
-        assert_eq!(
-            sequential,
-            Ok(expected),
-            "sequential, open loop {open_loop}"
-        );
-        assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
-        for workers in 1..=5 {
-            let mut pool = Pool::<S>::start(workers).unwrap();
-            for trial in 0..3 {
-                let done = slots(n);
-                let t0 = now_ns();
-                let digest = run_on_pool(
-                    &mut pool,
-                    &stream,
-                    &done,
-                    t0,
-                    open_loop,
-                    &Control::default(),
-                );
-                assert_eq!(
-                    digest,
-                    Ok(expected),
-                    "{workers} workers, run {trial}, open loop {open_loop}"
-                );
-                assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
-            }
-        }
-    }
-    for (workers, batch) in [(1, 1), (2, 3), (3, 64), (5, 2)] {
-        assert_eq!(
-            streamed::<S>(bytes, n_keys, workers, batch),
-            expected,
-            "session of {workers} workers, batch {batch}"
-        );
-    }
 }
 
 #[test]

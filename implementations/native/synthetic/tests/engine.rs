@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use evb_engine::fuzzing::slots;
+use evb_engine::fuzzing::{on_every_engine, slots};
 use evb_engine::pool::Pool;
 use evb_engine::run::{now_ns, run_on_pool, run_sequential, Control, EngineError, PoolRun};
 use evb_engine::Stream;
@@ -43,29 +43,7 @@ const EMPTY_DIGEST: u64 = 0x238275bc38fcbe91;
 
 #[test]
 fn the_spec_vector_on_every_engine_and_every_run_of_a_pool() {
-    let stream = stream(&vector(), 2);
-    for open_loop in [false, true] {
-        let done = slots(4);
-        let sequential = run_sequential(&stream, &done, now_ns(), open_loop, &Control::default());
-        assert_eq!(sequential, Ok(VECTOR_DIGEST));
-        for workers in 1..=5 {
-            let mut pool = Pool::start(workers).unwrap();
-            for _ in 0..3 {
-                let done = slots(4);
-                let t0 = now_ns();
-                let digest = run_on_pool(
-                    &mut pool,
-                    &stream,
-                    &done,
-                    t0,
-                    open_loop,
-                    &Control::default(),
-                );
-                assert_eq!(digest, Ok(VECTOR_DIGEST), "{workers} workers");
-                assert!(done.iter().all(|d| d.load(Relaxed) >= t0));
-            }
-        }
-    }
+    on_every_engine::<Synthetic>(&records(&vector()), 2, VECTOR_DIGEST);
 }
 
 #[test]
