@@ -135,12 +135,13 @@ def test_the_rust_crates_streams_are_the_workloads_and_their_digests_the_referen
         assert digest_of_file_bytes(data) == digest, name
 
 
-def test_the_native_contenders_host_it_and_pass_verify_on_every_workload() -> None:
-    """The handler in Rust, built by this package's pip install: eventbench verify on each workload."""
+def test_the_native_contenders_host_it_and_pass_verify_on_every_workload(tmp_path: Path) -> None:
+    """The handler in Rust, built by this package's pip install: eventbench verify on each workload.
+    Run away from a source checkout, whose unbuilt packages `python -m` would import first."""
     for name in ("native", "native-sequential"):
         assert implementations.get(name).info.hosts("ratelimit"), f"{name} does not host ratelimit"
     command = ["verify", "--scenario", "ratelimit", "--impl", "native,native-sequential", "--workers", "1,2,4"]
-    done = subprocess.run([sys.executable, "-m", "harness.cli", *command, "--n-events", "5000"],
+    done = subprocess.run([sys.executable, "-m", "harness.cli", *command, "--n-events", "5000"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     verdicts = [line.split() for line in done.stdout.splitlines() if line.startswith("  native")]
