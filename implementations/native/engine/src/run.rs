@@ -352,7 +352,7 @@ impl<S: Scenario> FloorRun<S> {
         check_done(self.stream.len(), done)?;
         self.phase.start()?;
         let _precise = open_loop.then(PreciseSleep::new);
-        for ((arrival, _), slot) in self.stream.paced_events().zip(done) {
+        for (arrival, slot) in self.stream.arrivals().zip(done) {
             if open_loop {
                 wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
             }

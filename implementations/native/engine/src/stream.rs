@@ -108,18 +108,12 @@ impl<S: Scenario> Stream<S> {
         }
     }
 
-    /// The events, decoded as they are read.
+    /// Each record's intended arrival (ns after the run's start): what the floor paces by.
     #[inline]
-    pub fn events(&self) -> impl Iterator<Item = S::Event> + '_ {
-        self.records().chunks_exact(S::RECORD_SIZE).map(S::decode)
-    }
-
-    /// The records with their arrivals: what pacing reads.
-    #[inline]
-    pub fn paced_events(&self) -> impl Iterator<Item = (u64, S::Event)> + '_ {
+    pub fn arrivals(&self) -> impl Iterator<Item = u64> + '_ {
         self.records()
             .chunks_exact(S::RECORD_SIZE)
-            .map(|r| (u64_at(r, S::ARRIVAL_AT), S::decode(r)))
+            .map(|r| u64_at(r, S::ARRIVAL_AT))
     }
 }
 
