@@ -34,6 +34,11 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 6 — ``scenario``: the scenario whose semantics the run computed, ``{"name", "version"}``
   (SPEC §7). Documents of 1 to 5 are ``synthetic`` version 1, the only scenario there was.
   Readers refuse to compare documents of different scenarios (``results.one_scenario``).
+* 7 — where the time goes (issue 19). Each trial holds ``threads``: every thread that handled
+  events or ran in the window, with its time on a CPU, runnable, and blocked (``harness.threads``),
+  and ``threads_ended``; ``intervals`` holds the medians of the handling threads' shares
+  (``threads.on_cpu``, ``threads.runnable``, ``threads.blocked``; :data:`SHARES`). Both absent
+  (``null``) before 7, and wherever the kernel gives no per-thread times.
 
 Upgrades on reading: a field an older version lacks is ``None`` (``model`` and ``setup_s``
 before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1), its
@@ -43,7 +48,7 @@ document is the current version.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple, NoReturn, Protocol
 
@@ -51,8 +56,8 @@ from harness.stats import PERCENTILE_NAMES, Interval, Jitter, LatencySummary
 from protocol.errors import InvalidInput
 from protocol.events import V1_SCENARIO
 
-SCHEMA_VERSION = 6
-SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6)
+SCHEMA_VERSION = 7
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
@@ -109,6 +114,43 @@ class ScenarioId:
 
 
 @dataclass(frozen=True)
+class ThreadTime:
+    """One thread's time in a run's window, from the kernel (``harness.threads``): on a CPU,
+    runnable but waiting for one, and blocked (the rest of its time in the window)."""
+
+    pid: int
+    tid: int
+    name: str
+    handling: bool  # it handles events (the contender says which do; else: it ran in the window)
+    span_s: float  # its time in the window: the window's, or from its start if it was born in it
+    on_cpu_s: float
+    runnable_s: float
+    blocked_s: float
+    voluntary_switches: int
+    involuntary_switches: int
+
+
+@dataclass(frozen=True)
+class Shares:
+    """What the handling threads did with their time in the window together: shares adding up to 1."""
+
+    on_cpu: float
+    runnable: float
+    blocked: float
+    threads: int  # how many handling threads
+
+    @classmethod
+    def of(cls, threads: Sequence[ThreadTime] | None) -> Shares | None:
+        """The handling threads' shares, or None where no thread was read (not Linux, an old document)."""
+        mine = [t for t in threads or () if t.handling]
+        on_cpu, runnable = sum(t.on_cpu_s for t in mine), sum(t.runnable_s for t in mine)
+        total = on_cpu + runnable + sum(t.blocked_s for t in mine)
+        if total <= 0:
+            return None
+        return cls(on_cpu / total, runnable / total, 1 - (on_cpu + runnable) / total, len(mine))
+
+
+@dataclass(frozen=True)
 class TrialRecord:
     """One trial as a document keeps it: where it ran, whether it was right, its figures (None
     for a wrong trial, and latency for a closed loop's)."""
@@ -127,6 +169,14 @@ class TrialRecord:
     latency_ns: LatencySummary | None
     cpu_s_per_event: float | None
     ctx_switches_per_event: float | None
+    # Every thread that handled events or ran in the window (None: not read, before schema 7),
+    # and how many threads ended inside it (their time is lost with them).
+    threads: tuple[ThreadTime, ...] | None = None
+    threads_ended: int | None = None
+
+    @property
+    def shares(self) -> Shares | None:
+        return Shares.of(self.threads)
 
 
 @dataclass(frozen=True)
@@ -333,6 +383,15 @@ FIGURES: dict[str, Figure] = {
     "ctx_switches_per_event": Figure(lambda f: f.ctx_switches_per_event, False),
 }
 
+# What the handling threads did with their time in the window (:class:`Shares`), by the names
+# ``intervals`` keeps their medians under. They explain figures, and are never judged as better
+# or worse (a pool that waits less is not faster by that alone), so they are not in FIGURES.
+SHARES: dict[str, Callable[[TrialRecord], float | None]] = {
+    "threads.on_cpu": lambda t: t.shares.on_cpu if t.shares else None,
+    "threads.runnable": lambda t: t.shares.runnable if t.shares else None,
+    "threads.blocked": lambda t: t.shares.blocked if t.shares else None,
+}
+
 
 # ---------------------------------------------------------------- writing the parts
 
@@ -357,6 +416,8 @@ def _trial_json(t: TrialRecord) -> dict[str, Any]:
         "latency_ns": _latency_json(t.latency_ns),
         "cpu_s_per_event": t.cpu_s_per_event,
         "ctx_switches_per_event": t.ctx_switches_per_event,
+        "threads": None if t.threads is None else [asdict(thread) for thread in t.threads],
+        "threads_ended": t.threads_ended,
     }
 
 
@@ -566,7 +627,27 @@ def _trial(t: _Fields) -> TrialRecord:
         latency_ns=_latency(t, "latency_ns"),
         cpu_s_per_event=t.number_or_none("cpu_s_per_event"),
         ctx_switches_per_event=t.number_or_none("ctx_switches_per_event"),
+        threads=_threads(t),
+        threads_ended=t.whole_or_none("threads_ended"),
     )
+
+
+def _threads(t: _Fields) -> tuple[ThreadTime, ...] | None:
+    found = t.obj.get("threads")
+    if found is None:
+        return None
+    if not isinstance(found, list):
+        t.fail("threads", f"must be null or a list of threads, got {_kind(found)}")
+    return tuple(_thread(_Fields(x, t.source, f"{t.path('threads')}[{i}]")) for i, x in enumerate(found))
+
+
+def _thread(x: _Fields) -> ThreadTime:
+    return ThreadTime(
+        pid=x.whole("pid"), tid=x.whole("tid"), name=x.text("name"), handling=x.flag("handling"),
+        span_s=x.number("span_s"), on_cpu_s=x.number("on_cpu_s"), runnable_s=x.number("runnable_s"),
+        blocked_s=x.number("blocked_s"), voluntary_switches=x.whole("voluntary_switches"),
+        involuntary_switches=x.whole("involuntary_switches"),
+    )  # fmt: skip
 
 
 def _allocations(doc: _Fields) -> AllocationCount | None:

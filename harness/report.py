@@ -168,7 +168,42 @@ def costs_rows(docs: list[ResultDocument]) -> list[list[str]]:
     return rows
 
 
+# Where the handling threads' time went (harness.threads): shares of it, medians over trials.
+TIME = (("on CPU", "threads.on_cpu"), ("waiting for CPU", "threads.runnable"), ("blocked", "threads.blocked"))
+
+
+def share(value: float | None) -> str:
+    """A share of time as a percentage: ``38 %``."""
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def _share_cell(doc: ResultDocument, name: str) -> str:
+    """A share's median, with the half-width of its 95 % interval in percentage points."""
+    ci = doc.intervals.get(name)
+    if ci is None:
+        return "-"
+    half = max(ci.high - ci.point, ci.point - ci.low) * 100 if ci.n > 1 else None
+    return share(ci.point) + ("" if half is None else f" ±{half:.0f}")
+
+
+def _handling_threads(doc: ResultDocument) -> int | None:
+    """How many threads handled events (the same in every trial of a run)."""
+    shares = doc.trials_or_run()[0].shares
+    return shares.threads if shares else None
+
+
+def time_rows(docs: list[ResultDocument]) -> list[list[str]]:
+    """Per contender: its handling threads, and their time on a CPU, waiting for one, and blocked."""
+    rows = []
+    for doc in docs:
+        threads = _handling_threads(doc)
+        head = [label(doc), "-" if threads is None else str(threads)]
+        rows.append(head + [_share_cell(doc, name) if doc.valid else "-" for _, name in TIME])
+    return rows
+
+
 DELIVERS_HEADERS = ["contender", "w", *(c.header for c in DELIVERS)]
+TIME_HEADERS = ["contender", "threads", *(header for header, _ in TIME)]
 COSTS_HEADERS = ["contender", "model", "digest", *(c.header for c in COSTS), "allocs/event", "setup"]
 _LEFT = {"contender", "w", "digest", "model"}
 
@@ -265,7 +300,10 @@ def tables(docs: list[ResultDocument]) -> list[tuple[str, list[str], list[list[s
             delivers_rows(docs),
         ),
         ("costs", COSTS_HEADERS, costs_rows(docs)),
+        ("where the handling threads' time went (share of it in the window; ± points)", TIME_HEADERS, time_rows(docs)),
     ):
+        if headers is TIME_HEADERS and all(cell == "-" for row in rows for cell in row[2:]):
+            continue  # no thread was read (not Linux, documents before schema 7): no table
         shown = _shown(headers, rows)
         out.append((caption, [headers[i] for i in shown], [[row[i] for i in shown] for row in rows]))
     return out
@@ -364,6 +402,12 @@ def run_summary(doc: ResultDocument) -> str:
         lines.append(
             f"  CPU/event   {duration_ns(doc.cpu_s_per_event * 1e9)}   "
             f"context switches/event {doc.ctx_switches_per_event:.3g}"
+        )
+    shares = doc.trials_or_run()[0].shares
+    if shares:
+        lines.append(
+            f"  threads     {shares.threads} handling: on CPU {share(shares.on_cpu)}, waiting for CPU "
+            f"{share(shares.runnable)}, blocked {share(shares.blocked)} of their time"
         )
     counted = doc.allocations
     if counted:

@@ -24,23 +24,25 @@ threads' CPU time in nanoseconds (``schedstat``) and their context switches
 Linux: a worker's share of a short run would vanish) and context switches of the
 main thread only. A thread of a descendant that ends during the handling takes its
 CPU time and switches with it (Linux keeps no per-thread record of it); today's
-workers have one thread each.
+workers have one thread each. The same reads give each thread's share of the window on a CPU,
+runnable and blocked (``harness.threads``).
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import psutil
 
-from harness import stats
+from harness import stats, threads
 from harness.checks import CheckResult, check_run
+from harness.document import ThreadTime
 from protocol.contender import Contender, ContenderError
 from protocol.events import EventStream
 from protocol.splitmix import digest_hex
@@ -69,6 +71,9 @@ class RunOutcome:
     reference_digest: str | None = None
     scenario: str = "synthetic"  # the stream's scenario and its version: a digest means nothing without them
     scenario_version: int = 1
+    # Each thread's time in the window (harness.threads); None where the kernel gives none.
+    threads: tuple[ThreadTime, ...] | None = None
+    threads_ended: int | None = None
 
     @property
     def tail_ns(self) -> int:
@@ -104,14 +109,16 @@ class _TreeUsage:
     reaped_ctx_switches: int
 
     @classmethod
-    def now(cls, *, children_first: bool) -> _TreeUsage:
-        """Before the handling, ``children_first``: reading the descendants costs this process CPU
-        time (a few /proc reads each), which must fall outside the window, not in it."""
-        children = _descendants_usage() if children_first else {}
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if not children_first:
-            children = _descendants_usage()
+    def now(cls, snapshot: threads.Snapshot) -> _TreeUsage:
+        """This process's usage now, and its descendants' as ``snapshot`` read them."""
+        return cls.of(snapshot, resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+
+    @classmethod
+    def of(
+        cls, snapshot: threads.Snapshot, usage: resource.struct_rusage, reaped: resource.struct_rusage
+    ) -> _TreeUsage:
+        """This process's ``usage`` and its ``reaped`` children's, and its live descendants' from ``snapshot``."""
+        children = _descendants_usage(snapshot)
         return cls(
             usage.ru_utime + usage.ru_stime,
             usage.ru_nvcsw + usage.ru_nivcsw,
@@ -131,39 +138,25 @@ class _TreeUsage:
         return cpu, ctx
 
 
-_PER_THREAD = Path("/proc/self/task").is_dir() and Path("/proc/self/schedstat").is_file()
-
-
-def _descendants_usage() -> dict[int, tuple[float, int]]:
-    """CPU seconds and context switches of each live descendant, by pid."""
-    usage = {}
+def _descendants_usage(snapshot: threads.Snapshot) -> dict[int, tuple[float, int]]:
+    """CPU seconds and context switches of each live descendant, by pid: from ``snapshot``'s
+    threads on Linux (nanoseconds, every thread), else from psutil."""
+    own = os.getpid()
+    if threads.AVAILABLE:
+        usage: dict[int, tuple[float, int]] = {}
+        for (pid, _), c in snapshot.threads.items():
+            if pid != own:
+                cpu, ctx = usage.get(pid, (0.0, 0))
+                usage[pid] = (cpu + c.on_cpu_ns / 1e9, ctx + c.voluntary + c.involuntary)
+        return usage
     for child in psutil.Process().children(recursive=True):
         try:
-            if _PER_THREAD:
-                usage[child.pid] = _threads_usage(child.pid)
-            else:
-                with child.oneshot():
-                    cpu, ctx = child.cpu_times(), child.num_ctx_switches()
-                usage[child.pid] = (cpu.user + cpu.system, ctx.voluntary + ctx.involuntary)
-        except (psutil.Error, FileNotFoundError, ProcessLookupError):  # exited meanwhile: not a worker of this run
+            with child.oneshot():
+                times, switches = child.cpu_times(), child.num_ctx_switches()
+            usage[child.pid] = (times.user + times.system, switches.voluntary + switches.involuntary)
+        except psutil.Error:  # exited meanwhile: not a worker of this run
             pass
     return usage
-
-
-def _threads_usage(pid: int) -> tuple[float, int]:
-    """CPU seconds (nanosecond resolution) and context switches of every thread of ``pid``, from
-    /proc; a thread that ends while it is read is left out."""
-    cpu_ns = switches = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            schedstat, status = (task / "schedstat").read_text(), (task / "status").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        cpu_ns += int(schedstat.split()[0])  # time on a CPU, in ns
-        for line in status.splitlines():
-            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                switches += int(line.split()[1])
-    return cpu_ns / 1e9, switches
 
 
 def run_once(
@@ -196,14 +189,22 @@ def run_once(
     setup_start_ns = time.monotonic_ns()
     with contender.open(stream, workers) as prepared:
         setup_ns = time.monotonic_ns() - setup_start_ns
-        before = _TreeUsage.now(children_first=True)
+        handling = prepared.handling_threads()
+        pids = threads.tree()
+        # Reading the threads costs this process CPU time (two /proc reads a thread): before the
+        # window's usage is read, and after it, so that it falls outside.
+        threads_before = threads.snapshot(pids)
+        before = _TreeUsage.now(threads_before)
         with around_window() if around_window else nullcontext():
             t0_ns = time.monotonic_ns()
             prepared.run(done_ns, t0_ns, open_loop)
             end_ns = time.monotonic_ns()
-        after = _TreeUsage.now(children_first=False)
+        after_self = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        threads_after = threads.snapshot(set(pids) | set(threads.tree()), since=threads_before)
+        after = _TreeUsage.of(threads_after, *after_self)
         digest = prepared.digest()  # after the window, unmeasured
     cpu_s, ctx_switches = after.since(before)
+    thread_times, ended = threads.window(threads_before, threads_after, handling)
     return RunOutcome(
         implementation=contender.info.name,
         model=contender.info.model,
@@ -222,6 +223,8 @@ def run_once(
         reference_digest=reference_digest,
         scenario=stream.scenario.name,
         scenario_version=stream.scenario.version,
+        threads=thread_times if threads.AVAILABLE else None,
+        threads_ended=ended if threads.AVAILABLE else None,
     )
 
 

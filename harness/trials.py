@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness import stats
-from harness.document import FIGURES, TrialRecord
+from harness.document import FIGURES, SHARES, TrialRecord
 from harness.runner import Figures, RunOutcome, figures, run_once
 from implementations import Contender
 from protocol.events import EventStream
@@ -63,6 +63,8 @@ class Trial:
             latency_ns=f.latency_ns if f else None,
             cpu_s_per_event=f.cpu_s_per_event if f else None,
             ctx_switches_per_event=f.ctx_switches_per_event if f else None,
+            threads=o.threads,
+            threads_ended=o.threads_ended,
         )
 
 
@@ -136,10 +138,15 @@ def figure_values(trials: Sequence[TrialRecord], figure: str) -> list[float] | N
 
 
 def medians(trials: Sequence[TrialRecord]) -> dict[str, stats.Interval]:
-    """Each figure the trials all have: its median and the median's 95 % interval."""
+    """Each figure the trials all have, and the handling threads' shares of their time
+    (:data:`harness.document.SHARES`): its median and the median's 95 % interval."""
     out = {}
     for figure in FIGURES:
         values = figure_values(trials, figure)
         if values is not None:
             out[figure] = stats.median_interval(values, 0.95)
+    for name, read in SHARES.items():
+        shares = [read(t) for t in trials]
+        if shares and all(v is not None for v in shares):
+            out[name] = stats.median_interval([float(v) for v in shares if v is not None], 0.95)
     return out

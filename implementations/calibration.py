@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 
 import numpy as np
@@ -47,6 +47,9 @@ class _Slowed(PreparedRun):
         while time.monotonic_ns() < end:  # the time is spent, as a slower handler would spend it
             pass
         done_ns[:] = stretched
+
+    def handling_threads(self) -> Mapping[int, str] | None:
+        return self.inner.handling_threads()
 
     def digest(self) -> int:
         return self.inner.digest()

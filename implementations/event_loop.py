@@ -28,6 +28,7 @@ from protocol.contender import (
     Contender,
     ContenderInfo,
     PreparedRun,
+    calling_thread,
     check_open,
     done_slots,
     handler_failed,
@@ -128,6 +129,9 @@ class AsyncioRun(PreparedRun):
         if run.failure is not None:
             index, error = run.failure
             raise handler_failed("asyncio", index, error) from error
+
+    def handling_threads(self) -> dict[int, str]:
+        return calling_thread()
 
     def digest(self) -> int:
         return self.tasks.handling.digest()

@@ -17,11 +17,12 @@ Their digest is meaningless (0: nothing was handled), so a run of one passes
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
 from implementations.waiting import wait_until
-from protocol.contender import Contender, ContenderInfo, PreparedRun, check_open, done_slots
+from protocol.contender import Contender, ContenderInfo, PreparedRun, calling_thread, check_open, done_slots
 from protocol.events import EventStream
 
 FLOOR_MODEL = "floor"
@@ -43,6 +44,9 @@ class FloorPythonRun(PreparedRun):
                 done[i] = clock()
         finally:
             done.release()
+
+    def handling_threads(self) -> dict[int, str]:
+        return calling_thread()
 
     def digest(self) -> int:
         return NO_DIGEST
@@ -69,6 +73,9 @@ class FloorNativeRun(PreparedRun):
 
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
         self.inner.run(done_ns, t0_ns, open_loop)
+
+    def handling_threads(self) -> Mapping[int, str] | None:
+        return self.inner.handling_threads()
 
     def digest(self) -> int:
         return NO_DIGEST  # the engine's floor has none (evb_engine_digest refuses)

@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 
 from implementations.interrupts import WakeupPipe
-from protocol.contender import Contender, ContenderError, ContenderInfo, PreparedRun, Unavailable, check_open
+from protocol.contender import (
+    Contender,
+    ContenderError,
+    ContenderInfo,
+    PreparedRun,
+    Unavailable,
+    calling_thread,
+    check_open,
+)
 from protocol.errors import InvalidInput
 from protocol.events import EventStream
 from protocol.scenario import Scenario
@@ -199,6 +207,25 @@ class StreamHandle(_Handle):
         self.n_events = len(self._buffer) // library.scenario.record_size
 
 
+def _threads() -> set[int]:
+    """This process's threads by id; none where /proc does not list them."""
+    try:
+        return {int(tid) for tid in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _worker_name(tid: int, w: int) -> str:
+    """A pool worker's name as the kernel has it (``evb-worker-N``), or as it will: a thread names
+    itself once it runs, and the ``w``-th started has the ``w``-th lowest id (ids only grow)."""
+    try:
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            name = f.read().strip()
+    except OSError:
+        name = ""
+    return name if name.startswith("evb-worker-") else f"evb-worker-{w}"
+
+
 class Engine(_Handle):
     """One engine handle: ``prepare`` (setup), ``run`` (the timed window, once per prepare),
     ``digest`` (after it), ``release`` (drops the run); ``cancel`` stops a run, from any thread.
@@ -220,8 +247,12 @@ class Engine(_Handle):
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
         out = library.ffi.new("evb_engine *")
         code = getattr(library.lib, f"EVB_MODEL_{model.upper()}")
+        earlier = _threads()
         library.call("evb_engine_new", code, workers, out)
         super().__init__(library, out[0])
+        # The pool's worker threads (none for the other models), for the harness's per-thread times:
+        # started by the call (a thread names itself once it runs, so they are told by id).
+        self.threads = sorted(_threads() - earlier)
         self.contender = contender
         self.workers = workers
         self._prepared: StreamHandle | None = None  # the engine reads its buffer
@@ -391,6 +422,10 @@ class NativeRun(PreparedRun):
             # Cancelled could be. Either way the engine stays cancelled, so close() drops it.
             self.cancelled = isinstance(e, Cancelled) or not isinstance(e, Exception)
             raise
+
+    def handling_threads(self) -> dict[int, str]:
+        """The pool's workers; a sequential engine handles on the calling thread."""
+        return {tid: _worker_name(tid, w) for w, tid in enumerate(self.engine.threads)} or calling_thread()
 
     def digest(self) -> int:
         return self.engine.digest()

@@ -332,6 +332,10 @@ class ProcessesRun(PreparedRun):
         done_ns[:] = out.done_ns  # one copy of n words (about 1 ns an event): the tail of the window
         self.used = True
 
+    def handling_threads(self) -> dict[int, str]:
+        """Each worker process handles on its main thread, whose id is the process's pid."""
+        return {p.pid: p.name for p in self.processes if p.pid is not None}
+
     def digest(self) -> int:
         """Asks every worker for its share of the state, then computes the digest (after the window)."""
         out = self.out

@@ -23,6 +23,7 @@ from protocol.contender import (
     Contender,
     ContenderInfo,
     PreparedRun,
+    calling_thread,
     check_open,
     done_slots,
     handler_failed,
@@ -54,6 +55,9 @@ class SequentialRun(PreparedRun):
             raise handler_failed("sequential", i, e) from e
         finally:
             done.release()
+
+    def handling_threads(self) -> dict[int, str]:
+        return calling_thread()
 
     def digest(self) -> int:
         return self.handling.digest()

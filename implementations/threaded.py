@@ -34,6 +34,9 @@ from protocol.scenario import Guard
 
 BATCH_EVENTS = 256  # events per queue message: enough to amortise the queue, small enough to start early
 _STOP = None
+# The end of the run's events: each worker says it has finished them, and lives on until close(),
+# so that the harness reads its time in the window after the window (an ended thread's is lost).
+_END: list[int] = []
 
 
 class ThreadedRun(PreparedRun):
@@ -52,17 +55,21 @@ class ThreadedRun(PreparedRun):
         self.failures: list[tuple[int, BaseException]] = []
         self.cancelled = False  # set when run() is interrupted: workers drain without handling
         self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
+        self.finished: queue.SimpleQueue[int] = queue.SimpleQueue()  # a worker's index, once it has handled _END
         self.threads = [
-            threading.Thread(target=self._work, args=(inbox,), name=f"eventbench-worker-{w}", daemon=True)
+            threading.Thread(target=self._work, args=(w, inbox), name=f"eventbench-worker-{w}", daemon=True)
             for w, inbox in enumerate(self.inboxes)
         ]
         for t in self.threads:
             t.start()
 
-    def _work(self, inbox: queue.SimpleQueue[list[int] | None]) -> None:
+    def _work(self, w: int, inbox: queue.SimpleQueue[list[int] | None]) -> None:
         handler = self.handling.handler
         clock = time.monotonic_ns
         while (batch := inbox.get()) is not _STOP:
+            if batch is _END:
+                self.finished.put(w)
+                continue
             if self.failures or self.cancelled:
                 continue  # a worker failed or the run was interrupted: drain without handling
             done = self.done  # set before the first batch is sent
@@ -75,7 +82,7 @@ class ThreadedRun(PreparedRun):
                     if wait_us:
                         wait_at_least_us(wait_us)
                     done[i] = clock()
-                except BaseException as e:  # reported by run(), after every thread is joined
+                except BaseException as e:  # reported by run(), once every worker has finished
                     self.failures.append((i, e))
                     break
 
@@ -111,19 +118,25 @@ class ThreadedRun(PreparedRun):
                 due = min(due, sent + BATCH_EVENTS * self.workers * 4)
                 self._dispatch(sent, due)
                 sent = due
-            self.close()  # waits for the workers to finish every event
+            for inbox in self.inboxes:
+                inbox.put(_END)
+            for _ in self.inboxes:
+                self.finished.get()  # every worker has finished every event it was sent
         except BaseException:
             self.cancelled = True  # Ctrl-C, say (while dispatching or joining): stop promptly
             self.close()
             raise
         finally:
-            done.release()  # every worker is joined: nothing writes through it any more
+            done.release()  # every worker has finished or is joined: nothing writes through it any more
         if self.failures:
             index, error = min(self.failures, key=lambda f: f[0])
             raise handler_failed("threaded", index, error) from error
 
     def digest(self) -> int:
         return self.handling.digest()
+
+    def handling_threads(self) -> dict[int, str]:
+        return {t.native_id: t.name for t in self.threads if t.native_id is not None}
 
     def close(self) -> None:
         for inbox in self.inboxes:

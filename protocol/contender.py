@@ -18,7 +18,9 @@ The harness times ``run`` and checks what it wrote; a contender never times itse
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -57,6 +59,11 @@ class ContenderInfo:
 
 class Unavailable(Exception):
     """Raised by a contender's factory when it cannot run here; the message says why."""
+
+
+def calling_thread() -> dict[int, str]:
+    """:meth:`PreparedRun.handling_threads` of a run that handles on the thread calling it."""
+    return {threading.get_native_id(): threading.current_thread().name}
 
 
 def done_slots(done_ns: np.ndarray) -> memoryview:
@@ -106,6 +113,14 @@ class PreparedRun(ABC):
     @abstractmethod
     def digest(self) -> int:
         """After :meth:`handle` returned: the digest of the final state (SPEC §3), outside the window."""
+
+    def handling_threads(self) -> Mapping[int, str] | None:
+        """The threads that will handle the events, by OS thread id (``threading.get_native_id()``;
+        a worker process's pid is its main thread's id), each with a name for tables. Asked after
+        ``open``, outside the window, by the thread that then calls :meth:`run`. The harness reads
+        each thread's time on a CPU, runnable and blocked (``harness.threads``) and shows the
+        handling threads' together. None (the default): every thread that ran in the window."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - a no-op is right for runs that hold nothing
         """Releases what ``open`` took (threads, native handles). Idempotent."""

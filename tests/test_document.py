@@ -23,6 +23,7 @@ from harness.document import (
     ResultDocument,
     ScenarioId,
     SweepSettings,
+    ThreadTime,
     TrialRecord,
 )
 from harness.stats import Interval, Jitter, LatencySummary
@@ -68,6 +69,12 @@ trial_records = st.builds(
     latency_ns=st.none() | latencies,
     cpu_s_per_event=st.none() | numbers,
     ctx_switches_per_event=st.none() | numbers,
+    threads=st.none()
+    | st.lists(
+        st.builds(ThreadTime, counts, counts, texts, st.booleans(), numbers, numbers, numbers, numbers, counts, counts),
+        max_size=3,
+    ).map(tuple),
+    threads_ended=st.none() | counts,
 )
 trial_lists = st.lists(trial_records, max_size=4, unique_by=lambda t: t.round).map(tuple)
 jitters = st.builds(

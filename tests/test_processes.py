@@ -230,9 +230,9 @@ def test_a_worker_that_cannot_start_says_why_in_one_line(monkeypatch: pytest.Mon
 def test_every_thread_of_a_worker_process_is_counted() -> None:
     """A worker with threads: their context switches are counted, not only its main thread's (what
     psutil reads on Linux), and its CPU time comes at nanosecond resolution, not in 10 ms ticks."""
-    from harness import runner
+    from harness import runner, threads
 
-    if not runner._PER_THREAD:
+    if not threads.AVAILABLE:
         pytest.skip("no per-thread /proc here: psutil's figures are used")
     script = (
         "import sys, threading, time\n"
@@ -252,11 +252,11 @@ def test_every_thread_of_a_worker_process_is_counted() -> None:
         assert child.stdout is not None and child.stdin is not None
         assert child.stdout.readline() == "started\n"
         main_before = sum(psutil.Process(child.pid).num_ctx_switches())  # the main thread's alone
-        before = runner._descendants_usage()[child.pid]
+        before = runner._descendants_usage(threads.snapshot(threads.tree()))[child.pid]
         child.stdin.write("go\n")
         child.stdin.flush()
         assert child.stdout.readline() == "slept\n"
-        after = runner._descendants_usage()[child.pid]
+        after = runner._descendants_usage(threads.snapshot(threads.tree(), since=threads.snapshot([])))[child.pid]
         main_thread_only = sum(psutil.Process(child.pid).num_ctx_switches()) - main_before
     finally:
         child.communicate("")

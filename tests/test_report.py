@@ -33,21 +33,41 @@ META = {
 
 
 MODELS = {"sequential": "sequential", "threaded": "threads", "native": "native", "native-sequential": "native"}
+# Each contender's threads: name, handling, and the shares of a 1 s window on a CPU and runnable.
+THREADS = {
+    "sequential": [("MainThread", True, 0.9, 0.06)],
+    "threaded": [("eventbench-worker-0", True, 0.2, 0.1), ("eventbench-worker-1", True, 0.2, 0.1),
+                 ("MainThread", False, 0.1, 0.05)],
+    "native": [("evb-worker-0", True, 0.45, 0.05), ("evb-worker-1", True, 0.4, 0.05), ("MainThread", False, 0.0, 0.0)],
+    "native-sequential": [("MainThread", True, 0.97, 0.02)],
+}  # fmt: skip
+
+
+def _threads(name: str, f: float) -> list[dict[str, Any]]:
+    """One trial's threads, their shares scaled by ``f`` (a trial's spread)."""
+    return [
+        {"pid": 100, "tid": 100 + i, "name": thread, "handling": handling, "span_s": 1.0, "on_cpu_s": on_cpu * f,
+         "runnable_s": runnable, "blocked_s": 1.0 - on_cpu * f - runnable, "voluntary_switches": 10 * i,
+         "involuntary_switches": i}
+        for i, (thread, handling, on_cpu, runnable) in enumerate(THREADS[name])
+    ]  # fmt: skip
 
 
 def _json(name: str, workers: int, tput: float, p: list[int] | None, allocs: float | None, **extra: Any) -> dict:
-    """A schema-4 document of 10 trials spread a few percent around the given figures (their medians)."""
+    """A schema-7 document of 10 trials spread a few percent around the given figures (their medians)."""
     latency = dict(zip(PERCENTILE_NAMES, p, strict=True)) if p else None
     spread = [1 + ((r * 7 + len(name)) % 10 - 4.5) / 100 for r in range(10)]  # ±4.5 %, median 1, per contender
     per_trial: list[dict[str, Any]] = [
         {"round": r, "position": r % 4, "valid": True, "failures": [], "digest": "00ff", "checks": {},
          "setup_s": 0.0021, "cpu_s": 1.0, "ctx_switches": 100, "wall_s": 60000 / tput,
          "throughput_eps": tput / f, "latency_ns": {k: v * f for k, v in latency.items()} if latency else None,
-         "cpu_s_per_event": 1.7e-5 * f, "ctx_switches_per_event": 0.6 * f}
+         "cpu_s_per_event": 1.7e-5 * f, "ctx_switches_per_event": 0.6 * f, "threads": _threads(name, f),
+         "threads_ended": 0}
         for r, f in enumerate(spread)
     ]  # fmt: skip
     doc = {
-        "schema_version": 4, "implementation": name, "model": MODELS[name], "workers": workers,
+        "schema_version": 7, "implementation": name, "model": MODELS[name], "workers": workers,
+        "scenario": {"name": "synthetic", "version": 1},
         "mode": "open" if p else "closed", "workload": {"name": "mixed", "events": 60000, "seed": 7}, "events": 60000,
         "n_keys": 4096,
         "digest": "00ff", "reference_digest": "00ff", "digest_ok": True, "valid": True, "failures": [],
