@@ -48,6 +48,7 @@ document is the current version.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple, NoReturn, Protocol
@@ -642,12 +643,17 @@ def _threads(t: _Fields) -> tuple[ThreadTime, ...] | None:
 
 
 def _thread(x: _Fields) -> ThreadTime:
-    return ThreadTime(
+    thread = ThreadTime(
         pid=x.whole("pid"), tid=x.whole("tid"), name=x.text("name"), handling=x.flag("handling"),
         span_s=x.number("span_s"), on_cpu_s=x.number("on_cpu_s"), runnable_s=x.number("runnable_s"),
         blocked_s=x.number("blocked_s"), voluntary_switches=x.whole("voluntary_switches"),
         involuntary_switches=x.whole("involuntary_switches"),
     )  # fmt: skip
+    for key in ("span_s", "on_cpu_s", "runnable_s", "blocked_s", "voluntary_switches", "involuntary_switches"):
+        value = getattr(thread, key)
+        if not (math.isfinite(value) and value >= 0):
+            x.fail(key, f"must be a finite number, 0 or more, got {value}")
+    return thread
 
 
 def _allocations(doc: _Fields) -> AllocationCount | None:

@@ -333,6 +333,12 @@ def table_notes(docs: list[ResultDocument]) -> list[str]:
     if fewer:
         counts = " or ".join(f"{n:,}" for n in fewer)
         lines.append(f"† allocations counted over the first {counts} events, in a separate, untimed pass")
+    ended = [label(d) for d in docs if any(t.threads_ended for t in d.trials_or_run())]
+    if ended:
+        lines.append(
+            f"threads ended inside the window ({', '.join(ended)}): their time is lost with them, "
+            "and not in the shares"
+        )
     floor = next((d.floor for d in docs if d.floor), None)
     jitter = floor.jitter if floor else None
     if jitter:

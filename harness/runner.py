@@ -142,8 +142,8 @@ def _descendants_usage(snapshot: threads.Snapshot) -> dict[int, tuple[float, int
     """CPU seconds and context switches of each live descendant, by pid: from ``snapshot``'s
     threads on Linux (nanoseconds, every thread), else from psutil."""
     own = os.getpid()
+    usage: dict[int, tuple[float, int]] = {}
     if threads.AVAILABLE:
-        usage: dict[int, tuple[float, int]] = {}
         for (pid, _), c in snapshot.threads.items():
             if pid != own:
                 cpu, ctx = usage.get(pid, (0.0, 0))
@@ -190,17 +190,16 @@ def run_once(
     with contender.open(stream, workers) as prepared:
         setup_ns = time.monotonic_ns() - setup_start_ns
         handling = prepared.handling_threads()
-        pids = threads.tree()
-        # Reading the threads costs this process CPU time (two /proc reads a thread): before the
-        # window's usage is read, and after it, so that it falls outside.
-        threads_before = threads.snapshot(pids)
+        # Reading the threads costs this process CPU time: before the window's usage is read,
+        # and after it, so that it falls outside.
+        threads_before = threads.snapshot()
         before = _TreeUsage.now(threads_before)
         with around_window() if around_window else nullcontext():
             t0_ns = time.monotonic_ns()
             prepared.run(done_ns, t0_ns, open_loop)
             end_ns = time.monotonic_ns()
         after_self = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        threads_after = threads.snapshot(set(pids) | set(threads.tree()), since=threads_before)
+        threads_after = threads.snapshot(since=threads_before)
         after = _TreeUsage.of(threads_after, *after_self)
         digest = prepared.digest()  # after the window, unmeasured
     cpu_s, ctx_switches = after.since(before)

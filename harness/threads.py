@@ -73,10 +73,6 @@ class Snapshot:
     at_ns: int
     threads: Mapping[tuple[int, int], Counters]
 
-    @property
-    def pids(self) -> set[int]:
-        return {pid for pid, _ in self.threads}
-
 
 def tree() -> list[int]:
     """This process and every live descendant (worker processes, a forkserver)."""
@@ -86,36 +82,50 @@ def tree() -> list[int]:
     return pids
 
 
-def snapshot(pids: Iterable[int], since: Snapshot | None = None) -> Snapshot:
-    """Every thread of ``pids`` (a process that ended meanwhile is left out): the read that opens
-    a window, or given the opening one (``since``), the read that closes it.
+def snapshot(since: Snapshot | None = None) -> Snapshot:
+    """Every thread of this process and its descendants (one that ended meanwhile is left out):
+    the read that opens a window, or given the opening one (``since``), the read that closes it.
 
-    Closing, the clock is read before the threads, opening after them, so that the interval
-    between the two lies within what the counters cover and no share of it is overstated; and
-    a thread born since the opening read has its start time read too."""
-    at_ns = time.monotonic_ns() if since else 0
-    python_names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    threads = {}
-    if AVAILABLE:
-        for pid in pids:
-            for tid, counters in _process(pid, python_names if pid == os.getpid() else {}):
-                if since and (pid, tid) not in since.threads:
-                    counters = replace(counters, started_ns=_started_ns(pid, tid))
-                threads[(pid, tid)] = counters
-    return Snapshot(at_ns if since else time.monotonic_ns(), threads)
+    Reading costs the calling thread CPU time: the list of descendants (psutil reads every
+    process on the machine), two files a thread. So the span between two snapshots is kept clear
+    of it: opening, everything is read before the clock and the calling thread last; closing,
+    the clock is read first, then the calling thread, then the others; processes started since
+    the opening read are looked for last. A thread born since then has its start time read too."""
+    if not AVAILABLE:
+        return Snapshot(time.monotonic_ns(), {})
+    own, caller = os.getpid(), threading.get_native_id()
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    threads: dict[tuple[int, int], Counters] = {}
+
+    def read(pid: int, tids: Iterable[int]) -> None:
+        for tid in tids:
+            counters = _thread(pid, tid, names.get(tid) if pid == own else None)
+            if counters is None:
+                continue
+            if since and (pid, tid) not in since.threads:
+                counters = replace(counters, started_ns=_started_ns(pid, tid))
+            threads[(pid, tid)] = counters
+
+    if since is None:
+        for pid in tree():
+            read(pid, [tid for tid in _tids(pid) if tid != caller])
+        read(own, [caller])
+        return Snapshot(time.monotonic_ns(), threads)
+    at_ns = time.monotonic_ns()
+    read(own, [caller])
+    known = sorted({pid for pid, _ in since.threads} | {own})
+    for pid in known:
+        read(pid, [tid for tid in _tids(pid) if tid != caller])
+    for pid in sorted(set(tree()) - set(known)):
+        read(pid, _tids(pid))
+    return Snapshot(at_ns, threads)
 
 
-def _process(pid: int, names: Mapping[int, str]) -> list[tuple[int, Counters]]:
+def _tids(pid: int) -> list[int]:
     try:
-        tids = [int(entry) for entry in os.listdir(f"/proc/{pid}/task")]
+        return [int(entry) for entry in os.listdir(f"/proc/{pid}/task")]
     except (FileNotFoundError, ProcessLookupError):
         return []
-    out = []
-    for tid in tids:
-        counters = _thread(pid, tid, names.get(tid))
-        if counters is not None:
-            out.append((tid, counters))
-    return out
 
 
 def _thread(pid: int, tid: int, name: str | None) -> Counters | None:

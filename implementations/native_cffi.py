@@ -217,13 +217,16 @@ def _threads() -> set[int]:
 
 def _worker_name(tid: int, w: int) -> str:
     """A pool worker's name as the kernel has it (``evb-worker-N``), or as it will: a thread names
-    itself once it runs, and the ``w``-th started has the ``w``-th lowest id (ids only grow)."""
+    itself once it runs, and until then has its parent's name; the ``w``-th started has the
+    ``w``-th lowest id (ids grow, but for a wrap at pid_max). Any other name is kept as it is."""
     try:
         with open(f"/proc/self/task/{tid}/comm") as f:
             name = f.read().strip()
+        with open("/proc/self/comm") as f:
+            parent = f.read().strip()
     except OSError:
-        name = ""
-    return name if name.startswith("evb-worker-") else f"evb-worker-{w}"
+        return f"thread {tid}"
+    return f"evb-worker-{w}" if name == parent else name
 
 
 class Engine(_Handle):

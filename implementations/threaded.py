@@ -64,6 +64,13 @@ class ThreadedRun(PreparedRun):
             t.start()
 
     def _work(self, w: int, inbox: queue.SimpleQueue[list[int] | None]) -> None:
+        try:
+            self._serve(w, inbox)
+        except BaseException as e:  # a bug outside any handler: the run must still end, and say so
+            self.failures.append((-1, e))
+            self.finished.put(w)
+
+    def _serve(self, w: int, inbox: queue.SimpleQueue[list[int] | None]) -> None:
         handler = self.handling.handler
         clock = time.monotonic_ns
         while (batch := inbox.get()) is not _STOP:
@@ -129,7 +136,9 @@ class ThreadedRun(PreparedRun):
         finally:
             done.release()  # every worker has finished or is joined: nothing writes through it any more
         if self.failures:
-            index, error = min(self.failures, key=lambda f: f[0])
+            index, error = min(self.failures, key=lambda f: (f[0] < 0, f[0]))  # a handler's first
+            if index < 0:
+                raise ContenderError(f"threaded: a worker failed outside any handler: {error!r}") from error
             raise handler_failed("threaded", index, error) from error
 
     def digest(self) -> int:

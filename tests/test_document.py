@@ -38,6 +38,7 @@ wholes = st.integers(-(2**63), 2**63)
 counts = st.integers(0, 2**40)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 numbers = st.one_of(finite, wholes)  # a figure may be stored as a whole number: it must stay one
+times = st.one_of(st.floats(0, allow_nan=False, allow_infinity=False), counts)
 json_values = st.recursive(
     st.none() | st.booleans() | wholes | finite | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
@@ -71,7 +72,7 @@ trial_records = st.builds(
     ctx_switches_per_event=st.none() | numbers,
     threads=st.none()
     | st.lists(
-        st.builds(ThreadTime, counts, counts, texts, st.booleans(), numbers, numbers, numbers, numbers, counts, counts),
+        st.builds(ThreadTime, counts, counts, texts, st.booleans(), *[times] * 4, counts, counts),
         max_size=3,
     ).map(tuple),
     threads_ended=st.none() | counts,
@@ -228,6 +229,9 @@ def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("floor", [], "floor", "must be null or an object, got a list"),
         ("scenario.version", "1", "scenario", "must hold its name (a string) and version (a whole number)"),
         ("metadata", None, "metadata", "must be an object, got null"),
+        ("trials.1.threads.0.on_cpu_s", -0.5, "trials[1].threads[0].on_cpu_s", "must be a finite number, 0 or more"),
+        ("trials.1.threads.0.tid", "7", "trials[1].threads[0].tid", "must be a whole number, got a string"),
+        ("trials.1.threads", {}, "trials[1].threads", "must be null or a list of threads, got an object"),
     ],
 )
 def test_a_field_of_the_wrong_type_is_refused_in_one_line(path: str, value: object, where: str, rule: str) -> None:

@@ -252,11 +252,11 @@ def test_every_thread_of_a_worker_process_is_counted() -> None:
         assert child.stdout is not None and child.stdin is not None
         assert child.stdout.readline() == "started\n"
         main_before = sum(psutil.Process(child.pid).num_ctx_switches())  # the main thread's alone
-        before = runner._descendants_usage(threads.snapshot(threads.tree()))[child.pid]
+        before = runner._descendants_usage(threads.snapshot())[child.pid]
         child.stdin.write("go\n")
         child.stdin.flush()
         assert child.stdout.readline() == "slept\n"
-        after = runner._descendants_usage(threads.snapshot(threads.tree(), since=threads.snapshot([])))[child.pid]
+        after = runner._descendants_usage(threads.snapshot())[child.pid]
         main_thread_only = sum(psutil.Process(child.pid).num_ctx_switches()) - main_before
     finally:
         child.communicate("")

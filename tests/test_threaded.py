@@ -42,3 +42,16 @@ def test_an_interrupt_stops_the_workers_without_handling_the_rest() -> None:
     assert _live_workers() == 0
     handled = np.count_nonzero(done)
     assert 0 < handled < stream.n_events  # some handled, the rest dropped unhandled
+
+
+def test_a_worker_that_dies_outside_a_handler_ends_the_run_with_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run waits for every worker to report: one that dies must still report, or the window never ends."""
+
+    def broken(self: threaded.ThreadedRun, w: int, inbox: object) -> None:
+        raise RuntimeError("a bug in the pool")
+
+    monkeypatch.setattr(threaded.ThreadedRun, "_serve", broken)
+    stream = stream_of(4, [(i, 0, i, i % 4, 0, 0, 0) for i in range(100)])
+    with pytest.raises(ContenderError, match=r"threaded: a worker failed outside any handler: RuntimeError"):
+        run_once(threaded.Threaded(), stream, workers=2, mode="closed")
+    assert _live_workers() == 0
