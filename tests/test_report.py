@@ -47,7 +47,7 @@ def _threads(name: str, f: float) -> list[dict[str, Any]]:
     """One trial's threads, their shares scaled by ``f`` (a trial's spread)."""
     return [
         {"pid": 100, "tid": 100 + i, "name": thread, "handling": handling, "span_s": 1.0, "on_cpu_s": on_cpu * f,
-         "runnable_s": runnable, "blocked_s": 1.0 - on_cpu * f - runnable, "voluntary_switches": 10 * i,
+         "runnable_s": runnable, "blocked_s": max(0.0, 1.0 - on_cpu * f - runnable), "voluntary_switches": 10 * i,
          "involuntary_switches": i}
         for i, (thread, handling, on_cpu, runnable) in enumerate(THREADS[name])
     ]  # fmt: skip
