@@ -23,6 +23,7 @@ from harness.document import (
     ResultDocument,
     ScenarioId,
     SweepSettings,
+    TimelineLog,
     TrialRecord,
 )
 from harness.stats import Interval, Jitter, LatencySummary
@@ -92,6 +93,7 @@ comparisons = st.builds(
     family_confidence=st.none() | finite,
     floor_unavailable=st.none() | texts,
 )
+log_names = st.from_regex(r"[a-z0-9_-]{1,8}\.hlog", fullmatch=True)
 documents = st.builds(
     ResultDocument,
     implementation=texts,
@@ -125,6 +127,7 @@ documents = st.builds(
     metadata=free_form,
     created_unix_s=st.none() | numbers,
     sweep=st.none() | st.builds(SweepSettings, numbers, numbers, st.none() | wholes, st.none() | counts),
+    timeline=st.none() | st.builds(TimelineLog, log_names, counts, texts, counts),
 )
 
 
@@ -221,6 +224,9 @@ def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("floor", [], "floor", "must be null or an object, got a list"),
         ("scenario.version", "1", "scenario", "must hold its name (a string) and version (a whole number)"),
         ("metadata", None, "metadata", "must be an object, got null"),
+        ("timeline", [], "timeline", "must be an object or null, got a list"),
+        ("timeline.log", "../elsewhere.hlog", "timeline.log", "must be a file name in the document's directory"),
+        ("timeline.interval_ns", "100", "timeline.interval_ns", "must be a whole number, got a string"),
     ],
 )
 def test_a_field_of_the_wrong_type_is_refused_in_one_line(path: str, value: object, where: str, rule: str) -> None:
