@@ -22,7 +22,7 @@ from typing import Any
 
 import implementations
 import scenarios
-from harness import allocations, numbers, report, results, soak, stats, sweep, trials, workload
+from harness import allocations, numbers, report, results, soak, stats, sweep, timeline, trials, workload
 from harness.document import AllocationCount, Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
 from harness.reference import reference_digest
@@ -162,6 +162,7 @@ class RunRequest:
     json: Path | None = None  # where the document goes, if anywhere
     alloc_events: int | None = None  # the counting pass's events: None the default, 0 none
     reference_cache: bool = True  # False: the reference digest computed, the cache neither read nor written
+    timeline_ns: int = timeline.INTERVAL_NS  # the intervals of its latency over time (open loop)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     mode = run_mode(request.mode, loaded)
     reference = reference_digest(loaded.stream, cached=request.reference_cache)
     outcome = run_once(contender, loaded.stream, workers=request.workers, mode=mode, reference_digest=reference)
-    trial = trials.Trial.of(outcome, loaded.stream)
+    trial = trials.Trial.of(outcome, loaded.stream, interval_ns=request.timeline_ns)
     doc = measured_document(trial, loaded, contender, request.alloc_events, console)
     if request.json:  # with its latency over time beside it (NAME.hlog), in open loop
         doc = results.publish(doc, [trial], request.json)
@@ -319,6 +320,7 @@ class CompareRequest:
     alloc_events: int | None = None  # as in RunRequest
     with_report: bool = False  # also report.md and the plots, beside the documents
     reference_cache: bool = True
+    timeline_ns: int = timeline.INTERVAL_NS  # as in RunRequest
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,7 @@ def compared_documents(
     done = trials.run_trials(
         entrants, loaded.stream, mode=mode, orders=orders, progress=console.err,
         between_rounds=lambda _: probes.extend(_jitter(probe_s, console) if floors else []),
+        interval_ns=request.timeline_ns,
     )  # fmt: skip
     comparison = comparison_record(
         seed, entrants, orders, floor_unavailable or (None if probes or not floors else "the jitter probe failed")
@@ -476,6 +479,7 @@ class SweepRequest:
     workers: int = 1
     results_dir: Path = Path("results")
     reference_cache: bool = True
+    timeline_ns: int = timeline.INTERVAL_NS  # as in RunRequest
 
 
 @dataclass(frozen=True)
@@ -516,7 +520,8 @@ def sweep_rates(request: SweepRequest, console: Console = TERMINAL) -> Swept:
         entrants += [trials.Entrant(floor, 1, None)] if floor else []
         point_seed = point_seeds.getrandbits(32)
         orders = trials.round_orders(len(entrants), request.trials, point_seed)
-        done = trials.run_trials(entrants, stream, mode="open", orders=orders, progress=console.err)
+        done = trials.run_trials(entrants, stream, mode="open", orders=orders, progress=console.err,
+                                 interval_ns=request.timeline_ns)  # fmt: skip
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
         floor_doc = floor_record(floor, done, None) if floor else None
         comparison = comparison_record(point_seed, entrants, orders, floor_unavailable)

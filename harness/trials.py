@@ -22,10 +22,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness import stats, timeline
+from harness import stats
 from harness.document import FIGURES, TrialRecord
 from harness.runner import Figures, RunOutcome, figures, run_once
-from harness.timeline import Timeline
+from harness.timeline import INTERVAL_NS, Timeline, of_run
 from implementations import Contender
 from protocol.events import EventStream
 
@@ -44,11 +44,14 @@ class Trial:
     timeline: Timeline | None = None  # open loop, valid runs: latency over the run's time
 
     @classmethod
-    def of(cls, outcome: RunOutcome, stream: EventStream, round_index: int = 0, position: int = 0) -> Trial:
+    def of(
+        cls, outcome: RunOutcome, stream: EventStream, round_index: int = 0, position: int = 0,
+        interval_ns: int = INTERVAL_NS,
+    ) -> Trial:  # fmt: skip
         kept = figures(outcome, stream) if outcome.valid else None
         # After the checks, outside the timed window, like the figures: the last look at done_ns.
         over_time = (
-            timeline.of_run(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns)
+            of_run(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns, interval_ns)
             if outcome.valid and outcome.mode == "open"
             else None
         )
@@ -109,9 +112,11 @@ def run_trials(
     orders: list[list[int]],
     progress: Callable[[str], None] = lambda _: None,
     between_rounds: Callable[[int], None] = lambda _: None,
+    interval_ns: int = INTERVAL_NS,
 ) -> dict[str, list[Trial]]:
     """Every entrant once a round, in each round's order (:func:`round_orders`); its trials by name, in
-    round order. ``between_rounds(r)`` runs before round ``r`` (the jitter probe: spread alike).
+    round order. ``between_rounds(r)`` runs before round ``r`` (the jitter probe: spread alike);
+    ``interval_ns``: the intervals of each trial's latency over time (open loop).
 
     A failed handler (:class:`ContenderError`) or an interrupt ends the comparison: it
     propagates after the contender has stopped its workers, as a single run does.
@@ -130,7 +135,7 @@ def run_trials(
             )
             outcome = run_once(entrant.contender, stream, workers=entrant.workers, mode=mode,
                                reference_digest=entrant.reference)  # fmt: skip
-            done[entrant.name].append(Trial.of(outcome, stream, round_index, position))
+            done[entrant.name].append(Trial.of(outcome, stream, round_index, position, interval_ns))
     return done
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import implementations
 from harness import app, report, results, stats, timeline, trials
+from harness.cli import main
 from harness.inputs import StreamSource
 from harness.runner import run_once
 from harness.workload import builtin, generate
@@ -251,3 +252,16 @@ def test_run_writes_its_log_beside_its_document_and_closed_loop_none(tmp_path: P
     assert list(timeline.read_log(tmp_path / "run.hlog")) == ["trial-1"]
     closed = app.run_one(app.RunRequest(source, sequential, 1, "closed", tmp_path / "closed.json", alloc_events=0))
     assert closed.document.timeline is None and not (tmp_path / "closed.hlog").exists()
+
+
+def test_the_interval_is_an_option_and_a_bad_one_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "--impl", "sequential", "--workload", "paced", "--n-events", "600", "--alloc-events", "0"]
+    assert main([*args, "--timeline-ms", "20", "--json", str(tmp_path / "run.json")]) == 0
+    doc = results.load(tmp_path / "run.json")
+    assert doc.timeline is not None and doc.timeline.interval_ns == 20 * MS
+    (trial,) = timeline.read_log(tmp_path / "run.hlog").values()
+    assert trial.interval_ns == 20 * MS and [i.index for i in trial.intervals] == list(range(3))  # 600 at 10k/s
+    capsys.readouterr()
+    for bad in ("0.5", "abc", "100000"):
+        assert main([*args, "--timeline-ms", bad]) == 2
+        assert "--timeline-ms: must be" in capsys.readouterr().err
