@@ -85,12 +85,17 @@ class Layout:
     def index(self, values_ns: np.ndarray) -> np.ndarray:
         """Each value's index in the counts array (``HdrHistogram.get_counts_array_index``); values
         below 2^53 ns (104 days), which float64 holds exactly for the bit length taken here."""
-        v = values_ns.astype(np.int64)
+        v = np.asarray(values_ns, dtype=np.int64)  # no copy of an int64 array
         mask = np.int64((2 * self.half_count - 1) << self.unit_magnitude)
-        bit_length = np.frexp((v | mask).astype(np.float64))[1].astype(np.int64)
-        bucket = bit_length - self.unit_magnitude - (self.half_count_magnitude + 1)
+        bucket = np.frexp((v | mask).astype(np.float64))[1].astype(np.int64)  # the bit length, first
+        bucket -= self.unit_magnitude + self.half_count_magnitude + 1
         sub_bucket = v >> (bucket + self.unit_magnitude)
-        return ((bucket + 1) << self.half_count_magnitude) + sub_bucket - self.half_count
+        # ((bucket + 1) << half_count_magnitude) + sub_bucket - half_count, in place: no more temporaries
+        bucket += 1
+        bucket <<= self.half_count_magnitude
+        bucket += sub_bucket
+        bucket -= self.half_count
+        return bucket
 
     def highest_equivalent(self, index: np.ndarray) -> np.ndarray:
         """The highest value counted at each index: what HdrHistogram reports for a percentile there."""
