@@ -674,7 +674,9 @@ def timelines(docs: list[ResultDocument], problems: list[InvalidInput] | None) -
             problems.append(e)
             continue
         if found is not None:
-            out[f"{label(doc)} (w{doc.workers})"] = found
+            name = f"{label(doc)} (w{doc.workers})"
+            # Two runs of one contender reported together (from two directories) each get a panel.
+            out[name if name not in out else f"{name} · {Path(doc.origin).parent.name}"] = found
     return out
 
 
