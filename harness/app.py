@@ -22,11 +22,11 @@ from typing import Any
 
 import implementations
 import scenarios
-from harness import allocations, numbers, report, results, soak, stats, sweep, trials, workload
+from harness import allocations, numbers, report, results, soak, stats, sweep, timeline, trials, workload
 from harness.document import AllocationCount, Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
 from harness.reference import reference_digest
-from harness.runner import RunOutcome, run_once
+from harness.runner import run_once
 from implementations import REFERENCE, Contender, ContenderError, Unavailable, native_cffi
 from implementations.floors import floor_for
 from implementations.native_cffi import JitterSummary
@@ -162,6 +162,7 @@ class RunRequest:
     json: Path | None = None  # where the document goes, if anywhere
     alloc_events: int | None = None  # the counting pass's events: None the default, 0 none
     reference_cache: bool = True  # False: the reference digest computed, the cache neither read nor written
+    timeline_ns: int = timeline.INTERVAL_NS  # the intervals of its latency over time (open loop)
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,10 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     mode = run_mode(request.mode, loaded)
     reference = reference_digest(loaded.stream, cached=request.reference_cache)
     outcome = run_once(contender, loaded.stream, workers=request.workers, mode=mode, reference_digest=reference)
-    doc = measured_document(outcome, loaded, contender, request.alloc_events, console)
-    if request.json:
-        results.dump(doc, request.json)
+    trial = trials.Trial.of(outcome, loaded.stream, interval_ns=request.timeline_ns)
+    doc = measured_document(trial, loaded, contender, request.alloc_events, console)
+    if request.json:  # with its latency over time beside it (NAME.hlog), in open loop
+        doc = results.publish(doc, [trial], request.json)
     return Measured(doc)
 
 
@@ -211,11 +213,12 @@ def counted_allocations(
 
 
 def measured_document(
-    outcome: RunOutcome, loaded: LoadedStream, contender: Contender, alloc_events: int | None, console: Console
+    trial: trials.Trial, loaded: LoadedStream, contender: Contender, alloc_events: int | None, console: Console
 ) -> ResultDocument:
     """The result document of one run; a valid run gets its allocations counted."""
+    outcome = trial.outcome
     counted = counted_allocations(contender, loaded, outcome.workers, alloc_events, console) if outcome.valid else None
-    return results.single_run(outcome, loaded.stream, loaded.info, counted)
+    return results.document([trial], loaded.info, counted)
 
 
 # ---------------------------------------------------------------- verify
@@ -317,6 +320,7 @@ class CompareRequest:
     alloc_events: int | None = None  # as in RunRequest
     with_report: bool = False  # also report.md and the plots, beside the documents
     reference_cache: bool = True
+    timeline_ns: int = timeline.INTERVAL_NS  # as in RunRequest
 
 
 @dataclass(frozen=True)
@@ -346,23 +350,30 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
         console.err(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop; "
                     f"{request.trials} trials of each, interleaved (seed {seed})"
                     f"{_expected_duration(loaded.stream, mode)} a trial")  # fmt: skip
-        docs = compared_documents(contenders, loaded, mode, request, seed, console)
-        for doc in docs:
-            results.dump(doc, out.path / results.file_name(doc))
+        # Each document with its interval log beside it (latency over time, open loop).
+        docs = [results.publish(doc, runs, out.path / results.file_name(doc))
+                for doc, runs in compared_documents(contenders, loaded, mode, request, seed, console)]  # fmt: skip
         written = (
             report.build(docs, out.path / "report", request.baseline, print_tables=False) if request.with_report else []
         )
+    docs = [_published(d, out) for d in docs]
     baseline = next((d for d in docs if d.implementation == request.baseline), None)
     title = (f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · {request.trials} trials · "
              f"against {request.baseline}")  # fmt: skip
     return Compared(docs, baseline, title, out.final, [out.published(p) for p in written])
 
 
+def _published(doc: ResultDocument, out: results.RunDirectory) -> ResultDocument:
+    """A document written while its directory was staged, as it is once published."""
+    return replace(doc, source=str(out.published(Path(doc.source)))) if doc.source else doc
+
+
 def compared_documents(
     contenders: list[Contender], loaded: LoadedStream, mode: str, request: CompareRequest, seed: int, console: Console
-) -> list[ResultDocument]:
+) -> list[tuple[ResultDocument, list[trials.Trial]]]:
     """The trials of every contender, and in open loop of the floors that pace as they do, with
-    the jitter probe before each round; then each one's document, allocations counted."""
+    the jitter probe before each round; then each one's document, allocations counted, beside
+    the trials it was made of (their latency over time is written beside it)."""
     reference = reference_digest(loaded.stream, cached=request.reference_cache)
     entrants = [trials.Entrant(c, c.effective_workers(request.workers), reference) for c in contenders]
     floors, floor_unavailable = machine_floors(contenders) if mode == "open" else ({}, None)
@@ -373,6 +384,7 @@ def compared_documents(
     done = trials.run_trials(
         entrants, loaded.stream, mode=mode, orders=orders, progress=console.err,
         between_rounds=lambda _: probes.extend(_jitter(probe_s, console) if floors else []),
+        interval_ns=request.timeline_ns,
     )  # fmt: skip
     comparison = comparison_record(
         seed, entrants, orders, floor_unavailable or (None if probes or not floors else "the jitter probe failed")
@@ -391,7 +403,7 @@ def compared_documents(
         )
         floor = floors.get(entrant.name)
         floor_doc = floor_record(floor, done, jitter) if floor else None
-        docs.append(results.document(runs, loaded.info, counted, comparison, floor_doc))
+        docs.append((results.document(runs, loaded.info, counted, comparison, floor_doc), runs))
     return docs
 
 
@@ -467,6 +479,7 @@ class SweepRequest:
     workers: int = 1
     results_dir: Path = Path("results")
     reference_cache: bool = True
+    timeline_ns: int = timeline.INTERVAL_NS  # as in RunRequest
 
 
 @dataclass(frozen=True)
@@ -507,13 +520,16 @@ def sweep_rates(request: SweepRequest, console: Console = TERMINAL) -> Swept:
         entrants += [trials.Entrant(floor, 1, None)] if floor else []
         point_seed = point_seeds.getrandbits(32)
         orders = trials.round_orders(len(entrants), request.trials, point_seed)
-        done = trials.run_trials(entrants, stream, mode="open", orders=orders, progress=console.err)
+        done = trials.run_trials(entrants, stream, mode="open", orders=orders, progress=console.err,
+                                 interval_ns=request.timeline_ns)  # fmt: skip
         loaded = LoadedStream(stream, spec.name, point_spec.summary() | {"seed": spec.seed}, "open")
         floor_doc = floor_record(floor, done, None) if floor else None
         comparison = comparison_record(point_seed, entrants, orders, floor_unavailable)
         point = SweepSettings(offered_eps=rate, objective_p99_ns=objective_ns, seed=seed)
-        doc = results.document(done[contender.info.name], loaded.info, None, comparison, floor_doc, point)
-        results.dump(doc, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
+        runs = done[contender.info.name]
+        doc = results.document(runs, loaded.info, None, comparison, floor_doc, point)
+        # Each point's interval log beside its document: where in the point's trials the latency grew.
+        doc = results.publish(doc, runs, out.path / f"{contender.info.name}-w{workers}-{round(rate)}eps.json")
         console.out(report.sweep_row(doc, objective_ns))
         return doc
 
@@ -524,7 +540,7 @@ def sweep_rates(request: SweepRequest, console: Console = TERMINAL) -> Swept:
                     f"{against} · objective p99 ≤ {report.duration_ns(objective_ns)}")  # fmt: skip
         console.out(report.sweep_header())
         docs, sustained = sweep.run_sweep(list(request.rates), run_point, objective_ns)
-    return Swept(docs, sustained, floor_unavailable, out.final)
+    return Swept([_published(d, out) for d in docs], sustained, floor_unavailable, out.final)
 
 
 def _sweep_point_spec(spec: workload.WorkloadSpec, rate: float, request: SweepRequest) -> workload.WorkloadSpec:
@@ -689,5 +705,8 @@ def write_report(request: ReportRequest, console: Console = TERMINAL) -> Reporte
                 raise InvalidInput(doc.origin, "scenario", f"is {found}, not --scenario {asked.name}")
     first = paths[0]
     out_dir = request.out or (first if first.is_dir() else first.parent) / "report"
-    written = report.build(docs, out_dir, request.baseline, with_plots=request.with_plots)
-    return Reported(written, len(docs), errors)
+    problems: list[InvalidInput] = []  # timeline logs that cannot be read: named, the rest reported
+    written = report.build(docs, out_dir, request.baseline, with_plots=request.with_plots, problems=problems)
+    for problem in problems:
+        console.err(f"eventbench: {problem}")
+    return Reported(written, len(docs), errors + problems)

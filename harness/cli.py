@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import app, numbers, reference, report, sweep, trials
+from harness import app, numbers, reference, report, sweep, timeline, trials
 from harness.inputs import StreamSource
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 from protocol.errors import InvalidInput
@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     contender = one_contender(args.impl, "run")
     request = app.RunRequest(_source(args), contender, args.workers, args.mode,
                              Path(args.json) if args.json else None, args.alloc_events,
-                             not args.no_reference_cache)  # fmt: skip
+                             not args.no_reference_cache, args.timeline_ms)  # fmt: skip
     measured = app.run_one(request)
     print(report.run_summary(measured.document))
     return _exit(measured.valid)
@@ -164,6 +164,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         alloc_events=args.alloc_events,
         with_report=args.report,
         reference_cache=not args.no_reference_cache,
+        timeline_ns=args.timeline_ms,
     )
     compared = app.compare(request)
     report.print_comparison(compared.title, compared.documents, compared.baseline)
@@ -214,6 +215,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         workers=args.workers,
         results_dir=Path(args.results_dir),
         reference_cache=not args.no_reference_cache,
+        timeline_ns=args.timeline_ms,
     )
     swept = app.sweep_rates(request)
     docs = swept.documents
@@ -281,6 +283,28 @@ def _reference_cache(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="compute the reference digest afresh, neither reading nor writing the cache (eventbench cache info)",
     )
+
+
+def _timeline_ms(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--timeline-ms",
+        type=_interval_ns,
+        default=timeline.INTERVAL_NS,
+        metavar="MS",
+        help=f"the intervals of the latency over time, open loop (default {timeline.INTERVAL_NS // 1_000_000} ms; "
+        "docs/timeline.md)",
+    )
+
+
+def _interval_ns(text: str) -> int:
+    """Milliseconds, as ns: 1 ms to 60 s (finer makes a log of mostly tiny histograms; coarser hides a stall)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of ms, got {text!r}") from None
+    if not 1 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be 1 to 60000 ms, got {text}")
+    return round(value * 1_000_000)
 
 
 def _alloc_events(p: argparse.ArgumentParser) -> None:
@@ -378,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--impl", required=True, metavar="NAME")
     _add_input(p, required=True)
     _add_run_options(p, "worker threads (single-threaded contenders record 1)", _positive)
-    p.add_argument("--json", metavar="OUT", help="write the result document here")
+    p.add_argument("--json", metavar="OUT", help="write the result document here (and its interval log, OUT.hlog)")
     _alloc_events(p)
+    _timeline_ms(p)
     _reference_cache(p)
     p.set_defaults(func=cmd_run)
 
@@ -409,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=_count, metavar="N", help="the seed of the rounds' order (default: random, and recorded)"
     )
     _alloc_events(p)
+    _timeline_ms(p)
     _reference_cache(p)
     p.set_defaults(func=cmd_compare)
 
@@ -458,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=_positive, default=os.cpu_count() or 1)
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
+    _timeline_ms(p)
     _reference_cache(p)
     p.set_defaults(func=cmd_sweep)
     _add_soak(sub)

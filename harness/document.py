@@ -39,9 +39,15 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
   and ``threads_ended``; ``intervals`` holds the medians of the handling threads' shares
   (``threads.on_cpu``, ``threads.runnable``, ``threads.blocked``; :data:`SHARES`). Both absent
   (``null``) before 7, and wherever the kernel gives no per-thread times.
+  ``timeline`` (open loop; ``null`` in closed loop and for a wrong contender): latency over
+  the run's time, kept in an HdrHistogram interval log beside the document
+  (``harness.timeline``): ``log`` (its file name, in the document's directory),
+  ``interval_ns``, ``assigned_by`` (``"intended arrival"``: the interval an event counts in)
+  and ``significant_digits``. Each trial's intervals are tagged ``trial-N`` in the log.
 
 Upgrades on reading: a field an older version lacks is ``None`` (``model`` and ``setup_s``
-before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1), its
+before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1, ``timeline`` and
+each trial's ``threads`` before 7), its
 ``intervals`` empty, and its ``scenario`` synthetic version 1 (before 6). Written, every
 document is the current version.
 """
@@ -211,6 +217,16 @@ class SweepSettings:
     attempt: int | None = None  # schema 4 and older: 2 for the run that confirmed a miss
 
 
+@dataclass(frozen=True)
+class TimelineLog:
+    """Where a document's latency over time is: an HdrHistogram interval log beside it."""
+
+    log: str  # its file name, in the document's own directory
+    interval_ns: int
+    assigned_by: str  # the interval an event counts in: that of its "intended arrival"
+    significant_digits: int
+
+
 class Figured(Protocol):
     """What has figures: a trial, or a document (its figures are the medians over its trials)."""
 
@@ -262,6 +278,7 @@ class ResultDocument:
     metadata: Mapping[str, Any]
     created_unix_s: float | None
     sweep: SweepSettings | None = None
+    timeline: TimelineLog | None = None  # None before 7, in closed loop, and for a wrong contender
     source: str | None = field(default=None, compare=False)  # the file it was loaded from; never written
 
     def trials_or_run(self) -> tuple[TrialRecord, ...]:
@@ -316,6 +333,7 @@ class ResultDocument:
             "floor": _floor_json(self.floor) if self.floor else None,
             "metadata": dict(self.metadata),
             "created_unix_s": self.created_unix_s,
+            "timeline": asdict(self.timeline) if self.timeline else None,
         }
         if self.sweep:  # only sweep points have one: other documents have no key at all
             out["sweep"] = _sweep_json(self.sweep)
@@ -362,6 +380,7 @@ class ResultDocument:
             metadata=doc.mapping("metadata"),
             created_unix_s=doc.number_or_none("created_unix_s"),
             sweep=_sweep(doc),
+            timeline=_timeline(doc) if version >= 7 else None,
             source=source,
         )
 
@@ -731,3 +750,13 @@ def _sweep(doc: _Fields) -> SweepSettings | None:
         seed=s.whole_or_none("seed"),
         attempt=s.whole_or_none("attempt"),
     )
+
+
+def _timeline(doc: _Fields) -> TimelineLog | None:
+    t = doc.nested("timeline", "must be an object or null")
+    if t is None:
+        return None
+    log = t.text("log")
+    if not log or "/" in log or "\\" in log or log.startswith("."):
+        t.fail("log", "must be a file name in the document's directory")
+    return TimelineLog(log, t.whole("interval_ns"), t.text("assigned_by"), t.whole("significant_digits"))

@@ -7,7 +7,9 @@ Three figures, each written as ``NAME.png`` and ``NAME.svg``:
 * throughput and allocations per event side by side, one bar per contender, throughput with
   its interval as an error bar;
 * latency against load from sweeps: p50 and p99 (with its interval as an error bar) against
-  achieved throughput, one line per contender, with the objective drawn across.
+  achieved throughput, one line per contender, with the objective drawn across;
+* latency over time: p50, p99 and max per interval of the run (``harness.timeline``), one panel
+  per contender, the panels sharing both axes so that a stall or a warm-up lines up across them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from harness.document import ResultDocument
 from harness.numbers import PERCENTILE_HEADERS, si
 from harness.stats import PERCENTILE_NAMES
 from harness.sweep import settings
+from harness.timeline import PLOTTED as PLOTTED_PERCENTILES
+from harness.timeline import Series
 from protocol.storage import atomic_write_bytes
 
 
@@ -169,4 +173,64 @@ def latency_against_load(sweeps: dict[str, list[ResultDocument]], title: str, ou
     if high < 10 * low:  # within one decade no major tick may show: label the minor ones
         ax.xaxis.set_minor_formatter(EngFormatter())
     _finish_latency_axes(ax, "achieved throughput (events/s, log scale)", title)
+    return _save(fig, out_dir, name)
+
+
+def _duration_label(us: float, _position: object = None) -> str:
+    """A latency axis's tick, given in µs, as people say it: 500 µs, 2 ms, 1.5 s."""
+    for factor, unit in ((1e6, "s"), (1e3, "ms"), (1.0, "µs")):
+        if us >= factor:
+            return f"{us / factor:g} {unit}"
+    return f"{us * 1000:g} ns"
+
+
+TIMELINE_STYLES = {"p50": ("tab:blue", "-", 1.2), "p99": ("tab:orange", "-", 1.4), "max": ("tab:red", ":", 1.0)}
+
+
+def latency_over_time(series: dict[str, Series], title: str, out_dir: Path, name: str) -> list[Path]:
+    """``series``: a contender's label -> its trials merged per interval. One panel each, in two
+    columns past three, 2.2 inches tall: at the report's width each stays readable however many."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plt = _pyplot()
+    labels = list(series)
+    columns = 1 if len(labels) <= 3 else 2
+    rows = math.ceil(len(labels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 0.9 + 2.2 * rows), sharex=True, sharey=True,
+                             squeeze=False, layout="constrained")  # fmt: skip
+    for ax, label in zip(axes.flat, labels, strict=False):
+        found = series[label]
+        # An interval where nothing arrived (a burst's gap) breaks the lines rather than bridging it.
+        starts = np.round(found.start_s * 1e9 / found.interval_ns).astype(np.int64)
+        gaps = np.flatnonzero(np.diff(starts) > 1)
+        x = np.insert(found.start_s + found.interval_ns / 2e9, gaps + 1, np.nan)
+        for p in PLOTTED_PERCENTILES:
+            color, style, width = TIMELINE_STYLES[p]
+            y = np.insert(found.percentiles_ns[p] / 1000, gaps + 1, np.nan)
+            ax.plot(x, y, color=color, linestyle=style, linewidth=width, label=PERCENTILE_HEADERS[p])
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(_duration_label))  # "10 ms", not 10^4 µs
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"{label} · {found.trials} trial{'s' if found.trials > 1 else ''}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    for ax in axes.flat[len(labels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("latency (log scale)", fontsize=8)
+    low, high = axes.flat[0].get_ylim()
+    if high < 10 * low:  # within one decade no major tick may show: label the minor ones
+        for ax in axes.flat:
+            ax.yaxis.set_minor_formatter(FuncFormatter(_duration_label))
+    for column in range(columns):  # the lowest panel shown in each column carries the time axis
+        shown = [ax for ax in axes[:, column] if ax.get_visible()]
+        shown[-1].set_xlabel("time since the run's start (s, by intended arrival)", fontsize=8)
+        shown[-1].xaxis.set_tick_params(labelbottom=True)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=8)  # below the panels: covers no line
+    interval_ms = {s.interval_ns / 1e6 for s in series.values()}
+    per = " / ".join(f"{ms:g} ms" for ms in sorted(interval_ms))
+    fig.suptitle(f"{title}\nlatency from intended arrival per {per} interval; each contender's trials merged per "
+                 "interval (HdrHistogram, within 0.1 %)", fontsize=9)  # fmt: skip
     return _save(fig, out_dir, name)

@@ -16,10 +16,12 @@ from pathlib import Path
 from harness import judgement, metadata, plots, stats
 from harness.document import FIGURES, ResultDocument
 from harness.numbers import PERCENTILE_HEADERS, si
-from harness.results import one_scenario
+from harness.results import one_scenario, timeline_series
 from harness.soak import MAX_RSS_GROWTH, SoakResult
 from harness.stats import PERCENTILE_NAMES, Interval, percent_change
 from harness.sweep import SweepPoint, deciding, settings, sustained_rate
+from harness.timeline import Series
+from protocol.errors import InvalidInput
 
 
 @contextmanager
@@ -707,10 +709,34 @@ def ordered(docs: list[ResultDocument], baseline_name: str) -> list[ResultDocume
     return sorted(docs, key=lambda d: (_model_rank(d), d.implementation != baseline_name, label(d), d.workers))
 
 
+def timelines(docs: list[ResultDocument], problems: list[InvalidInput] | None) -> dict[str, Series]:
+    """Each contender's latency over time (floors left out: their logs are kept, but a floor
+    handles nothing), by label; a log that cannot be read is left out and put in ``problems``."""
+    out = {}
+    for doc in docs:
+        if doc.model == "floor" or not doc.valid:
+            continue
+        try:
+            found = timeline_series(doc)
+        except InvalidInput as e:
+            if problems is None:
+                raise
+            problems.append(e)
+            continue
+        if found is not None:
+            name = f"{label(doc)} (w{doc.workers})"
+            # Two runs of one contender reported together (from two directories) each get a panel.
+            out[name if name not in out else f"{name} · {Path(doc.origin).parent.name}"] = found
+    return out
+
+
 def build(
-    docs: list[ResultDocument], out_dir: Path, baseline_name: str, with_plots: bool = True, print_tables: bool = True
-) -> list[Path]:
-    """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files written."""
+    docs: list[ResultDocument], out_dir: Path, baseline_name: str, with_plots: bool = True, print_tables: bool = True,
+    problems: list[InvalidInput] | None = None,
+) -> list[Path]:  # fmt: skip
+    """Prints the tables and writes ``report.md`` and the plots into ``out_dir``; returns the files
+    written. A timeline log that cannot be read goes into ``problems`` (where given; else it is
+    raised), and the rest is reported without it."""
     from protocol.storage import atomic_write_text
 
     one_scenario(docs)
@@ -732,6 +758,9 @@ def build(
         files = plots.throughput_and_allocations(group, title, out_dir, f"{slug}-throughput-allocations")
         if any(d.valid and d.latency_ns for d in group):
             files = plots.latency_spectrum(group, title, out_dir, f"{slug}-latency-spectrum") + files
+        over_time = timelines(group, problems)
+        if over_time:
+            files += plots.latency_over_time(over_time, title, out_dir, f"{slug}-latency-over-time")
         written += files
         images[slug] = [f.name for f in files if f.suffix == ".svg"]
     if sweeps:

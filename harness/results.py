@@ -13,12 +13,21 @@ import shutil
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from harness import metadata
-from harness.document import AllocationCount, Comparison, Floor, ResultDocument, ScenarioId, SweepSettings
+from harness import metadata, timeline
+from harness.document import (
+    AllocationCount,
+    Comparison,
+    Floor,
+    ResultDocument,
+    ScenarioId,
+    SweepSettings,
+    TimelineLog,
+)
 from harness.runner import RunOutcome
 from harness.stats import PERCENTILE_NAMES, LatencySummary
 from harness.trials import Trial, medians
@@ -104,6 +113,37 @@ def dump(doc: ResultDocument | dict[str, Any], path: Path) -> Path:
     """Writes a result document (or another of the harness's JSON documents: a soak's) atomically."""
     found = doc.to_json() if isinstance(doc, ResultDocument) else doc
     return atomic_write_text(path, json.dumps(found, indent=2, sort_keys=True) + "\n")
+
+
+def publish(doc: ResultDocument, trials: Sequence[Trial], path: Path) -> ResultDocument:
+    """Writes a document to ``path`` and, where its trials kept their latency over time, their
+    interval log beside it (``NAME.hlog``, named in the document). Returns the document as
+    written, its ``source`` the file (so a report made now finds the log, as one made later would)."""
+    kept = [(t.round, t.timeline) for t in trials if t.timeline is not None]
+    if kept and len(kept) == len(trials):  # a wrong trial has none: the contender has no figures at all
+        log = path.with_name(timeline.log_name(path.name))
+        first = kept[0][1]
+        about = (f"{doc.implementation} (w{doc.workers}), {doc.scenario.name} v{doc.scenario.version}, "
+                 f"{doc.workload.get('name') or doc.workload.get('file', '?')}, {doc.events} events")  # fmt: skip
+        timeline.write_log(log, kept, about)
+        doc = replace(doc, timeline=TimelineLog(log.name, first.interval_ns, timeline.ASSIGNED_BY,
+                                                timeline.SIGNIFICANT_DIGITS))  # fmt: skip
+    dump(doc, path)
+    return replace(doc, source=str(path))
+
+
+def timeline_series(doc: ResultDocument) -> timeline.Series | None:
+    """The latency over time of a document's trials, merged per interval, read from its log;
+    None where it has none (closed loop, before schema 7, a document never written). A missing or
+    garbled log is an :class:`InvalidInput` naming it."""
+    if doc.timeline is None or doc.source is None:
+        return None
+    path = Path(doc.source).parent / doc.timeline.log
+    found = timeline.read_log(path)
+    try:
+        return timeline.series(list(found.values()))
+    except ValueError as e:
+        raise InvalidInput(str(path), "timeline log", str(e)) from None
 
 
 def load(path: Path) -> ResultDocument:

@@ -26,6 +26,12 @@ def nearest_rank(sorted_values: np.ndarray, percent: float) -> int:
     return int(sorted_values[_rank(len(sorted_values), percent) - 1])
 
 
+def nearest_rank_of(n: int, percent: float) -> int:
+    """The 1-based rank of the nearest-rank ``percent``-th percentile of ``n`` values (for counts
+    kept in a histogram rather than as values: harness/timeline.py)."""
+    return _rank(n, percent)
+
+
 def _rank(n: int, percent: float) -> int:
     """The 1-based rank of the nearest-rank ``percent``-th percentile of ``n`` values."""
     if not 0 < percent <= 100:

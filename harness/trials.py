@@ -10,7 +10,8 @@ over all of them instead of landing on one. Trials of one round are later paired
 Every trial is a whole run through :func:`harness.runner.run_once`, judged against the
 reference digest and SPEC §4's checks; a contender wrong in any trial is wrong. Only a
 trial's figures are kept (a trial's ``done_ns`` of millions of events, kept for every
-trial, would take gigabytes).
+trial, would take gigabytes), and in open loop its latency over time: per-interval
+HdrHistograms, encoded (``harness.timeline``; about 1.5 MB for 16 M events).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from harness import stats
 from harness.document import FIGURES, SHARES, TrialRecord
 from harness.runner import Figures, RunOutcome, figures, run_once
+from harness.timeline import INTERVAL_NS, Timeline, of_run
 from implementations import Contender
 from protocol.events import EventStream
 
@@ -39,11 +41,21 @@ class Trial:
     position: int  # its place in the round's shuffled order (0 first)
     outcome: RunOutcome  # without its done_ns: the figures below are what is kept of them
     figures: Figures | None  # None for a wrong run: it has no figures
+    timeline: Timeline | None = None  # open loop, valid runs: latency over the run's time
 
     @classmethod
-    def of(cls, outcome: RunOutcome, stream: EventStream, round_index: int = 0, position: int = 0) -> Trial:
+    def of(
+        cls, outcome: RunOutcome, stream: EventStream, round_index: int = 0, position: int = 0,
+        interval_ns: int = INTERVAL_NS,
+    ) -> Trial:  # fmt: skip
         kept = figures(outcome, stream) if outcome.valid else None
-        return cls(round_index, position, replace(outcome, done_ns=np.empty(0, dtype=np.uint64)), kept)
+        # After the checks, outside the timed window, like the figures: the last look at done_ns.
+        over_time = (
+            of_run(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns, interval_ns)
+            if outcome.valid and outcome.mode == "open"
+            else None
+        )
+        return cls(round_index, position, replace(outcome, done_ns=np.empty(0, dtype=np.uint64)), kept, over_time)
 
     def record(self) -> TrialRecord:
         """What a result document keeps of the trial."""
@@ -102,9 +114,11 @@ def run_trials(
     orders: list[list[int]],
     progress: Callable[[str], None] = lambda _: None,
     between_rounds: Callable[[int], None] = lambda _: None,
+    interval_ns: int = INTERVAL_NS,
 ) -> dict[str, list[Trial]]:
     """Every entrant once a round, in each round's order (:func:`round_orders`); its trials by name, in
-    round order. ``between_rounds(r)`` runs before round ``r`` (the jitter probe: spread alike).
+    round order. ``between_rounds(r)`` runs before round ``r`` (the jitter probe: spread alike);
+    ``interval_ns``: the intervals of each trial's latency over time (open loop).
 
     A failed handler (:class:`ContenderError`) or an interrupt ends the comparison: it
     propagates after the contender has stopped its workers, as a single run does.
@@ -123,7 +137,7 @@ def run_trials(
             )
             outcome = run_once(entrant.contender, stream, workers=entrant.workers, mode=mode,
                                reference_digest=entrant.reference)  # fmt: skip
-            done[entrant.name].append(Trial.of(outcome, stream, round_index, position))
+            done[entrant.name].append(Trial.of(outcome, stream, round_index, position, interval_ns))
     return done
 
 

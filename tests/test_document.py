@@ -24,6 +24,7 @@ from harness.document import (
     ScenarioId,
     SweepSettings,
     ThreadTime,
+    TimelineLog,
     TrialRecord,
 )
 from harness.stats import Interval, Jitter, LatencySummary
@@ -100,6 +101,7 @@ comparisons = st.builds(
     family_confidence=st.none() | finite,
     floor_unavailable=st.none() | texts,
 )
+log_names = st.from_regex(r"[a-z0-9_-]{1,8}\.hlog", fullmatch=True)
 documents = st.builds(
     ResultDocument,
     implementation=texts,
@@ -133,6 +135,7 @@ documents = st.builds(
     metadata=free_form,
     created_unix_s=st.none() | numbers,
     sweep=st.none() | st.builds(SweepSettings, numbers, numbers, st.none() | wholes, st.none() | counts),
+    timeline=st.none() | st.builds(TimelineLog, log_names, counts, texts, counts),
 )
 
 
@@ -232,6 +235,9 @@ def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("trials.1.threads.0.on_cpu_s", -0.5, "trials[1].threads[0].on_cpu_s", "must be a finite number, 0 or more"),
         ("trials.1.threads.0.tid", "7", "trials[1].threads[0].tid", "must be a whole number, got a string"),
         ("trials.1.threads", {}, "trials[1].threads", "must be null or a list of threads, got an object"),
+        ("timeline", [], "timeline", "must be an object or null, got a list"),
+        ("timeline.log", "../elsewhere.hlog", "timeline.log", "must be a file name in the document's directory"),
+        ("timeline.interval_ns", "100", "timeline.interval_ns", "must be a whole number, got a string"),
     ],
 )
 def test_a_field_of_the_wrong_type_is_refused_in_one_line(path: str, value: object, where: str, rule: str) -> None:

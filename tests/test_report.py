@@ -235,8 +235,8 @@ def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.Ca
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         ["report.md"]
-        + [f"mixed-open-400-{kind}.{ext}" for kind in ("latency-spectrum", "throughput-allocations")
-           for ext in ("png", "svg")]
+        + [f"mixed-open-400-{kind}.{ext}" for kind in ("latency-spectrum", "throughput-allocations",
+           "latency-over-time") for ext in ("png", "svg")]
     )  # fmt: skip
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -244,6 +244,7 @@ def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.Ca
         assert ET.parse(svg).getroot().tag.endswith("svg")
     md = (out / "report.md").read_text()
     assert "| sequential | sequential | ok |" in md and "![mixed-open-400-latency-spectrum.svg]" in md
+    assert "![mixed-open-400-latency-over-time.svg]" in md
 
 
 def test_a_broken_document_is_named_and_the_rest_still_reported(

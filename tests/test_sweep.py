@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import report, results, trials
+from harness import report, results, timeline, trials
 from harness.cli import main
 from harness.document import ResultDocument
 from harness.stats import PERCENTILE_NAMES, Interval, median_interval
@@ -125,6 +125,11 @@ def test_sweep_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         assert doc.floor.name == "floor-python"
         assert [t.round for t in doc.floor.trials] == [t.round for t in doc.trials] == list(range(6))
         assert report.sweep_cells(doc, 10**9)[6] != "-"  # the floor's p99 is in the row
+        # Each point keeps its latency over time: an interval log beside it, a tag per trial.
+        assert doc.timeline is not None and doc.timeline.log == Path(doc.origin).with_suffix(".hlog").name
+        logged = timeline.read_log(run_dir / doc.timeline.log)
+        assert sorted(logged) == [f"trial-{k}" for k in range(1, 7)]
+        assert all(sum(i.count for i in t.intervals) == 300 for t in logged.values())
     assert main(["report", str(run_dir), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "latency-vs-load.png").exists()
 
