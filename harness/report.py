@@ -338,8 +338,7 @@ def table_notes(docs: list[ResultDocument]) -> list[str]:
     ended = [label(d) for d in docs if any(t.threads_ended for t in d.trials_or_run())]
     if ended:
         lines.append(
-            f"threads ended inside the window ({', '.join(ended)}): their time is lost with them, "
-            "and not in the shares"
+            f"threads ended inside the window ({', '.join(ended)}): their time is lost with them, and not in the shares"
         )
     floor = next((d.floor for d in docs if d.floor), None)
     jitter = floor.jitter if floor else None
