@@ -34,6 +34,11 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 6 — ``scenario``: the scenario whose semantics the run computed, ``{"name", "version"}``
   (SPEC §7). Documents of 1 to 5 are ``synthetic`` version 1, the only scenario there was.
   Readers refuse to compare documents of different scenarios (``results.one_scenario``).
+* 7 — ``diagnosis`` (``compare --diagnose``, ``run --diagnose``): the diagnosis pass's
+  attribution of the handling threads' samples (``harness.diagnosis``): ``method``,
+  ``samples``, ``shares`` by bucket (handling, gil, lock, queue, sleeping, other, summing to 1),
+  ``unavailable`` (why the sampler could not run, then no shares) and ``notes``; ``null`` when
+  the pass did not run. Documents of 1 to 6 read with ``diagnosis`` None.
 
 Upgrades on reading: a field an older version lacks is ``None`` (``model`` and ``setup_s``
 before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1), its
@@ -51,8 +56,8 @@ from harness.stats import PERCENTILE_NAMES, Interval, Jitter, LatencySummary
 from protocol.errors import InvalidInput
 from protocol.events import V1_SCENARIO
 
-SCHEMA_VERSION = 6
-SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6)
+SCHEMA_VERSION = 7
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
@@ -98,6 +103,21 @@ class AllocationCount:
             "retained_per_event": self.retained_per_event,
             "cross_check_error": self.cross_check_error,
         }
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The diagnosis pass's shares of the handling threads' samples (``harness.diagnosis``)."""
+
+    method: str
+    samples: int  # every handling thread's samples together
+    shares: Mapping[str, float]  # by bucket; empty where the sampler could not run
+    unavailable: str | None = None  # why the sampler could not run here
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "samples": self.samples, "shares": dict(self.shares),
+                "unavailable": self.unavailable, "notes": list(self.notes)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -211,6 +231,7 @@ class ResultDocument:
     metadata: Mapping[str, Any]
     created_unix_s: float | None
     sweep: SweepSettings | None = None
+    diagnosis: Attribution | None = None  # None: the pass did not run (and before schema 7)
     source: str | None = field(default=None, compare=False)  # the file it was loaded from; never written
 
     def trials_or_run(self) -> tuple[TrialRecord, ...]:
@@ -266,6 +287,7 @@ class ResultDocument:
             "metadata": dict(self.metadata),
             "created_unix_s": self.created_unix_s,
         }
+        out["diagnosis"] = self.diagnosis.as_dict() if self.diagnosis else None
         if self.sweep:  # only sweep points have one: other documents have no key at all
             out["sweep"] = _sweep_json(self.sweep)
         return out
@@ -311,6 +333,7 @@ class ResultDocument:
             metadata=doc.mapping("metadata"),
             created_unix_s=doc.number_or_none("created_unix_s"),
             sweep=_sweep(doc),
+            diagnosis=_diagnosis(doc) if version >= 7 else None,
             source=source,
         )
 
@@ -583,6 +606,19 @@ def _allocations(doc: _Fields) -> AllocationCount | None:
         crate_counter=a.whole_or_none("crate_counter"),
         method=a.text("method"),
     )
+
+
+def _diagnosis(doc: _Fields) -> Attribution | None:
+    d = doc.nested("diagnosis", "must be null or an object")
+    if d is None:
+        return None
+    shares = d.mapping("shares")
+    if not all(_is_number(v) and 0 <= v <= 1 for v in shares.values()):
+        d.fail("shares", "must map buckets to shares between 0 and 1")
+    return Attribution(
+        method=d.text("method"), samples=d.whole("samples"), shares=shares,
+        unavailable=d.text_or_none("unavailable"), notes=d.texts("notes"),
+    )  # fmt: skip
 
 
 def _comparison(doc: _Fields) -> Comparison | None:
