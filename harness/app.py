@@ -16,13 +16,13 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import implementations
 import scenarios
-from harness import allocations, numbers, report, results, soak, stats, sweep, trials, workload
+from harness import allocations, diagnosis, numbers, report, results, soak, stats, sweep, trials, workload
 from harness.document import AllocationCount, Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
 from harness.reference import reference_digest
@@ -317,6 +317,7 @@ class CompareRequest:
     alloc_events: int | None = None  # as in RunRequest
     with_report: bool = False  # also report.md and the plots, beside the documents
     reference_cache: bool = True
+    diagnose: bool = False  # the diagnosis pass (harness/diagnosis.py) after the trials
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,8 @@ class Compared:
     title: str
     directory: Path  # where the documents were published
     report_files: list[Path]  # report.md and the plots, where asked for
+    diagnoses: list[diagnosis.Diagnosis] = field(default_factory=list)  # where asked for
+    diagnosis_files: list[Path] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -347,6 +350,11 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
                     f"{request.trials} trials of each, interleaved (seed {seed})"
                     f"{_expected_duration(loaded.stream, mode)} a trial")  # fmt: skip
         docs = compared_documents(contenders, loaded, mode, request, seed, console)
+        diagnoses: list[diagnosis.Diagnosis] = []
+        diagnosis_files: list[Path] = []
+        if request.diagnose:
+            docs, diagnoses = diagnosed(docs, contenders, loaded, mode, console)
+            diagnosis_files = diagnosis.write(diagnoses, out.path / "diagnosis", f"{loaded.label}, {mode} loop")
         for doc in docs:
             results.dump(doc, out.path / results.file_name(doc))
         written = (
@@ -355,7 +363,27 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
     baseline = next((d for d in docs if d.implementation == request.baseline), None)
     title = (f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · {request.trials} trials · "
              f"against {request.baseline}")  # fmt: skip
-    return Compared(docs, baseline, title, out.final, [out.published(p) for p in written])
+    return Compared(docs, baseline, title, out.final, [out.published(p) for p in written], diagnoses,
+                    [out.published(p) for p in diagnosis_files])  # fmt: skip
+
+
+def diagnosed(
+    docs: list[ResultDocument], contenders: list[Contender], loaded: LoadedStream, mode: str, console: Console
+) -> tuple[list[ResultDocument], list[diagnosis.Diagnosis]]:
+    """The diagnosis pass (one untimed, sampled run each) of every contender whose trials were
+    right, after every timed trial; the documents with its shares."""
+    by_name = {c.info.name: c for c in contenders}
+    out, found = [], []
+    for doc in docs:
+        contender = by_name.get(doc.implementation)
+        if contender is None or not doc.valid:  # a floor, or a wrong contender: nothing to diagnose
+            out.append(doc)
+            continue
+        with report.activity(f"  diagnosing {doc.implementation} (a separate, sampled, untimed run)"):
+            d = diagnosis.diagnose(contender, loaded.stream, doc.workers, mode)
+        found.append(d)
+        out.append(replace(doc, diagnosis=diagnosis.attribution(d)))
+    return out, found
 
 
 def compared_documents(

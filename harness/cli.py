@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import app, numbers, reference, report, sweep, trials
+from harness import app, diagnosis, numbers, reference, report, sweep, trials
 from harness.inputs import StreamSource
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 from protocol.errors import InvalidInput
@@ -164,10 +164,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         alloc_events=args.alloc_events,
         with_report=args.report,
         reference_cache=not args.no_reference_cache,
+        diagnose=args.diagnose,
     )
     compared = app.compare(request)
     report.print_comparison(compared.title, compared.documents, compared.baseline)
+    for found in compared.diagnoses:
+        print(diagnosis.table(found))
     print(f"result documents: {compared.directory}")
+    if compared.diagnosis_files:
+        print(f"diagnosis: {', '.join(map(str, compared.diagnosis_files))}")
     if compared.report_files:
         print(f"report: {', '.join(map(str, compared.report_files))}")
     return _exit(compared.valid)
@@ -399,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.add_argument("--report", action="store_true", help="also write report.md and the plots (as `report` does)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="after the trials, one sampled run per contender (py-spy): where the handling threads' time "
+                   "goes (GIL, lock, queue, sleeping), a table each and flame graphs (docs/diagnosis.md)")  # fmt: skip
     p.add_argument(
         "--trials",
         type=_trials,
