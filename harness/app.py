@@ -162,11 +162,14 @@ class RunRequest:
     json: Path | None = None  # where the document goes, if anywhere
     alloc_events: int | None = None  # the counting pass's events: None the default, 0 none
     reference_cache: bool = True  # False: the reference digest computed, the cache neither read nor written
+    diagnose: bool = False  # the diagnosis pass after the run; its SVG beside ``json`` (JSON.diagnosis/)
 
 
 @dataclass(frozen=True)
 class Measured:
     document: ResultDocument  # a wrong run's too: it says why, with no figures
+    diagnosis: diagnosis.Diagnosis | None = None
+    diagnosis_files: tuple[Path, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -183,9 +186,15 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     reference = reference_digest(loaded.stream, cached=request.reference_cache)
     outcome = run_once(contender, loaded.stream, workers=request.workers, mode=mode, reference_digest=reference)
     doc = measured_document(outcome, loaded, contender, request.alloc_events, console)
+    found, files = None, []
+    if request.diagnose and doc.valid:
+        (doc,), (found,) = diagnosed([doc], [contender], loaded, mode, console)
+        if request.json:
+            where = request.json.with_name(f"{request.json.stem}.diagnosis")
+            files = diagnosis.write([found], where, f"{loaded.label}, {mode} loop")
     if request.json:
         results.dump(doc, request.json)
-    return Measured(doc)
+    return Measured(doc, found, tuple(files))
 
 
 def counted_allocations(

@@ -134,9 +134,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     contender = one_contender(args.impl, "run")
     request = app.RunRequest(_source(args), contender, args.workers, args.mode,
                              Path(args.json) if args.json else None, args.alloc_events,
-                             not args.no_reference_cache)  # fmt: skip
+                             not args.no_reference_cache, args.diagnose)  # fmt: skip
     measured = app.run_one(request)
     print(report.run_summary(measured.document))
+    if measured.diagnosis:
+        print(diagnosis.table(measured.diagnosis))
+    if measured.diagnosis_files:
+        print(f"diagnosis: {', '.join(map(str, measured.diagnosis_files))}")
     return _exit(measured.valid)
 
 
@@ -299,6 +303,13 @@ def _alloc_events(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _diagnose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--diagnose", action="store_true",
+                   help="then a sampled, untimed run per contender (py-spy; perf for the native engine's threads): "
+                   "where the handling threads' time goes (GIL, lock, queue, sleeping), a table each and flame "
+                   "graphs (docs/diagnosis.md)")  # fmt: skip
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -385,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p, "worker threads (single-threaded contenders record 1)", _positive)
     p.add_argument("--json", metavar="OUT", help="write the result document here")
     _alloc_events(p)
+    _diagnose(p)
     _reference_cache(p)
     p.set_defaults(func=cmd_run)
 
@@ -404,9 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.add_argument("--report", action="store_true", help="also write report.md and the plots (as `report` does)")
-    p.add_argument("--diagnose", action="store_true",
-                   help="after the trials, one sampled run per contender (py-spy): where the handling threads' time "
-                   "goes (GIL, lock, queue, sleeping), a table each and flame graphs (docs/diagnosis.md)")  # fmt: skip
+    _diagnose(p)
     p.add_argument(
         "--trials",
         type=_trials,

@@ -2,7 +2,7 @@
 
 **Method.** One extra run per contender, outside the timed trials (as the allocation pass is),
 on the same stream in the same mode: py-spy samples this process and its children
-(``record --native --idle --threads --subprocesses --format raw``) from the moment the
+(``record --native --idle --threads --subprocesses --format speedscope``) from the moment the
 window opens (``run_once``'s ``around_window``) to the moment it closes, and every sample
 of every handling thread is put in one bucket (:data:`BUCKETS`) by the rules of
 :data:`RULES` for the running CPython. ``--idle`` keeps the samples of threads that are not
@@ -81,7 +81,7 @@ BUCKET_MEANING = {
     "sleeping": "sleeping: pacing (time.sleep) and I/O waits (select, poll, read)",
     "other": "waiting in a place no rule names (a hidden PyMutex wait such as Thread.join, say)",
 }
-METHOD = f"py-spy record --native --idle --threads --subprocesses at {RATE_HZ} Hz, one untimed run"
+METHOD = f"py-spy record --native --idle --threads --subprocesses at {RATE_HZ} Hz, untimed runs"
 WORKER_THREAD = re.compile(r"^eventbench-worker-\d+$")
 WORKER_PROCESS_FRAME = "_worker_main"
 
@@ -221,6 +221,41 @@ def parse_raw(text: str) -> Iterator[Sample]:
         yield Sample(process, int(t.group(1)), t.group(2), frames[1:], int(count))
 
 
+_PROFILE = re.compile(r'^(?:Process (\d+) )?Thread (\d+)(?: "(.*)")?')
+OUTSIDE_WINDOW = "sampled"  # the sampler's own generator: on the calling thread's stack only outside the window
+
+
+def _frame_text(frame: dict[str, Any]) -> str:
+    """A speedscope frame as py-spy's raw format writes it: ``name (file:line)``, ``name (library)``."""
+    place = Path(str(frame.get("file") or "")).name
+    line = frame.get("line") or 0
+    return f"{frame['name']} ({place}:{line})" if line else f"{frame['name']} ({place})"
+
+
+def parse_speedscope(document: dict[str, Any], caller_tid: int) -> Iterator[Sample]:
+    """py-spy's ``--format speedscope``: a profile per thread, its samples in time order, every
+    live thread sampled at each tick. The ticks at which the calling thread (``caller_tid``) is
+    inside the sampler's own code (waiting for py-spy's first samples, or stopping it) are outside
+    the window, and dropped for every thread. Threads are aligned by their first tick: the
+    handling threads and processes exist before the window opens (``open`` makes them)."""
+    names = [_frame_text(f) for f in document["shared"]["frames"]]
+    profiles = []
+    for profile in document["profiles"]:
+        m = _PROFILE.match(str(profile.get("name", "")))
+        if m is None or profile.get("type") != "sampled":
+            continue
+        process = int(m.group(1)) if m.group(1) else None
+        profiles.append((process, int(m.group(2)), m.group(3) or "", profile["samples"]))
+    caller = next((p for p in profiles if p[1] == caller_tid), None)
+    outside: set[int] = set()
+    if caller is not None:
+        outside = {i for i, stack in enumerate(caller[3]) if any(OUTSIDE_WINDOW in names[f] for f in stack)}
+    for process, tid, thread, stacks in profiles:
+        for i, stack in enumerate(stacks):
+            if i not in outside:
+                yield Sample(process, tid, thread, [names[f] for f in stack], 1)
+
+
 # ---------------------------------------------------------------- attribution
 
 
@@ -295,7 +330,7 @@ def attribute(
     with a ``_worker_main`` frame); where there are none, the thread that called ``run``, unless
     the pool is native (``native_pool``: threads py-spy cannot see), where that thread dispatches."""
     by_thread: dict[str, tuple[str, str, Counter[str]]] = {}  # by label: repeated runs' pools add up
-    folded: list[str] = []
+    folded: Counter[str] = Counter()
     samples = list(samples)
     worker_pids = {s.process for s in samples
                    if s.process != own_pid and any(WORKER_PROCESS_FRAME in f for f in s.frames)}  # fmt: skip
@@ -317,10 +352,10 @@ def attribute(
         if key not in by_thread:
             by_thread[key] = (label, role, Counter())
         by_thread[key][2][bucket] += s.count
-        folded.append(";".join([label, f"[{bucket}]", *s.frames]) + f" {s.count}")
+        folded[";".join([label, f"[{bucket}]", *s.frames])] += s.count
     threads = [ThreadShares(label, role, sum(c.values()), dict(c)) for label, role, c in by_thread.values()]
     threads.sort(key=lambda t: (t.role != "handler", t.label))
-    return threads, folded
+    return threads, [f"{stack} {n}" for stack, n in folded.items()]
 
 
 # ---------------------------------------------------------------- the sampler
@@ -328,6 +363,10 @@ def attribute(
 
 class SamplerUnavailable(RuntimeError):
     """py-spy cannot run here (missing, or not allowed to attach); the message says which."""
+
+
+class NoSamples(SamplerUnavailable):
+    """py-spy ran but wrote no sample (a window shorter than its first samples)."""
 
 
 def py_spy() -> str:
@@ -368,9 +407,11 @@ def _await_first_sample(process: subprocess.Popen[bytes], timeout_s: float) -> N
 
 @contextmanager
 def sampled(output: Path, rate_hz: int = RATE_HZ) -> Iterator[None]:
-    """py-spy recording this process and its children while the block runs; the raw stacks in ``output``."""
+    """py-spy recording this process and its children while the block runs; the stacks, in time
+    order per thread, in ``output`` (speedscope's JSON: :func:`parse_speedscope`). Its samples while
+    this generator runs (before and after the block) are recognised by this function's frame."""
     command = [py_spy(), "record", "--pid", str(os.getpid()), "--native", "--idle", "--threads", "--subprocesses",
-               "--format", "raw", "--rate", str(rate_hz), "--output", str(output)]  # fmt: skip
+               "--format", "speedscope", "--rate", str(rate_hz), "--output", str(output)]  # fmt: skip
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _await_first_sample(process, ATTACH_TIMEOUT_S)
@@ -381,7 +422,7 @@ def sampled(output: Path, rate_hz: int = RATE_HZ) -> Iterator[None]:
         _, err = process.communicate()
     if not output.is_file():  # py-spy writes nothing when it took no sample of a Python thread
         why = err.decode(errors="replace").strip()[-300:] or "the window was shorter than its first samples"
-        raise SamplerUnavailable(f"py-spy wrote no samples ({why})")
+        raise NoSamples(f"py-spy wrote no samples ({why})")
 
 
 def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str) -> Diagnosis:
@@ -395,9 +436,9 @@ def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str)
         return Diagnosis(info.name, METHOD, (), 0.0, RATE_HZ, tuple(notes), str(e))
     dispatcher = threading.get_native_id()
     window: list[float] = []
-    texts: list[str] = []
+    found: list[Sample] = []
     with tempfile.TemporaryDirectory(prefix="eventbench-diagnose-") as tmp:
-        raw = Path(tmp) / "samples.txt"
+        raw = Path(tmp) / "samples.json"
 
         @contextmanager
         def observed() -> Iterator[None]:
@@ -411,22 +452,22 @@ def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str)
         for _ in range(MAX_RUNS):
             try:
                 checked_run(contender, stream, workers=workers, mode=mode, around_window=observed)
-                texts.append(raw.read_text())
-            except SamplerUnavailable as e:
-                if not texts and sum(window) >= MIN_WINDOW_S:
-                    return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), str(e))
+                found += parse_speedscope(json.loads(raw.read_text()), dispatcher)
+            except NoSamples:
+                pass  # a window shorter than py-spy's first samples: the next run may give some
+            except SamplerUnavailable as e:  # it cannot attach here: no run will do better
+                return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), str(e))
             raw.unlink(missing_ok=True)
             if sum(window) >= MIN_WINDOW_S:
                 break
-    if not texts:
+    if not found:
         why = f"py-spy took no sample in {len(window)} runs of {sum(window):.3f} s of window in all"
         return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), why)
     if len(window) > 1:
         notes.append(f"{len(window)} runs sampled (each window {sum(window) / len(window) * 1e3:.0f} ms), "
                      f"to cover {MIN_WINDOW_S} s")  # fmt: skip
-    text = "\n".join(texts)
     threads, folded = attribute(
-        parse_raw(text),
+        found,
         rules,
         dispatcher_tid=dispatcher,
         own_pid=os.getpid(),
@@ -437,6 +478,9 @@ def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str)
         notes += native_notes
         threads = native + threads
         folded = native_folded or folded  # one unit per graph: perf's time where it ran
+    most = max((t.samples for t in threads if t.unit == "samples"), default=0)
+    if sum(window) > 0 and most < RATE_HZ * sum(window) / 2:  # each sample stops the process while it unwinds
+        notes.append(f"py-spy kept up with {most / sum(window):.0f} samples a second of the {RATE_HZ} asked")
     if not any(t.role == "handler" for t in threads) and info.language != "rust":
         notes.append("no handling thread was sampled (the window was shorter than py-spy's first samples?)")
     return Diagnosis(info.name, METHOD, tuple(threads), sum(window), RATE_HZ, tuple(notes), None, tuple(folded))

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -78,7 +79,9 @@ def test_attribution_picks_the_handlers() -> None:
     ]
     assert folded[1].startswith("eventbench-worker-0;[gil];w (t.py:1)")
     svg = flamegraph.render(folded, "t")
-    assert svg.startswith("<svg") and "[gil] (3 samples, 33.33 %)" in svg
+    root = ElementTree.fromstring(svg)  # well-formed XML, as browsers and GitHub need
+    tips = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert "[gil] (3 samples, 33.33 %)" in tips and "all (9 samples, 100.00 %)" in tips
 
 
 def test_an_unchecked_python_says_so() -> None:
@@ -215,3 +218,18 @@ def test_without_perf_the_native_table_says_why(monkeypatch: pytest.MonkeyPatch,
     assert any("not measured, perf is not installed" in n for n in found.notes), found.notes
     assert not any(t.label.startswith("evb-worker") for t in found.threads)
     assert "perf is not installed" in diagnosis.table(found)
+
+
+def test_samples_outside_the_window_are_dropped_for_every_thread() -> None:
+    """The calling thread's ticks inside the sampler's own code (before the window opens, after it
+    closes) are dropped, at the same ticks, from every thread."""
+    frames = [{"name": n, "file": f, "line": line} for n, f, line in [
+        ("sampled", "/h/diagnosis.py", 380), ("run_once", "/h/runner.py", 202), ("get", "/q.py", 1),
+        ("handle", "/s.py", 5), ("0x7f00", "/lib/libc.so.6", 0)]]  # fmt: skip
+    doc = {"shared": {"frames": frames}, "profiles": [
+        {"type": "sampled", "name": 'Process 1 Thread 1 "MainThread"', "samples": [[0], [1], [1], [0]]},
+        {"type": "sampled", "name": 'Process 1 Thread 2 "eventbench-worker-0"', "samples": [[2, 4], [3], [3], [2, 4]]},
+    ]}  # fmt: skip
+    found = [(s.tid, s.thread, s.frames) for s in diagnosis.parse_speedscope(doc, caller_tid=1)]
+    assert found == [(1, "MainThread", ["run_once (runner.py:202)"])] * 2 + [
+        (2, "eventbench-worker-0", ["handle (s.py:5)"])] * 2  # fmt: skip
