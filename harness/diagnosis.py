@@ -82,7 +82,10 @@ BUCKET_MEANING = {
     "other": "waiting in a place no rule names (a hidden PyMutex wait such as Thread.join, say)",
 }
 METHOD = f"py-spy record --native --idle --threads --subprocesses at {RATE_HZ} Hz, untimed runs"
-WORKER_THREAD = re.compile(r"^eventbench-worker-\d+$")
+# The threads a contender starts to handle on carry the project's prefix: threaded's
+# eventbench-worker-N, the C example's eventbench-c-example. Other threads of this process
+# (a progress spinner's, say) are not handlers.
+WORKER_THREAD = re.compile(r"^eventbench-")
 WORKER_PROCESS_FRAME = "_worker_main"
 
 
@@ -249,11 +252,14 @@ def parse_speedscope(document: dict[str, Any], caller_tid: int) -> Iterator[Samp
     caller = next((p for p in profiles if p[1] == caller_tid), None)
     outside: set[int] = set()
     if caller is not None:
-        outside = {i for i, stack in enumerate(caller[3]) if any(OUTSIDE_WINDOW in names[f] for f in stack)}
+        mark = f"{OUTSIDE_WINDOW} ({Path(__file__).name}:"
+        outside = {i for i, stack in enumerate(caller[3]) if any(names[f].startswith(mark) for f in stack)}
+    # py-spy writes the process and thread as frames too (root first): the profile's name says them
+    own = {i for i, n in enumerate(names) if n.startswith(("process ", "thread ("))}
     for process, tid, thread, stacks in profiles:
         for i, stack in enumerate(stacks):
             if i not in outside:
-                yield Sample(process, tid, thread, [names[f] for f in stack], 1)
+                yield Sample(process, tid, thread, [names[f] for f in stack if f not in own], 1)
 
 
 # ---------------------------------------------------------------- attribution
@@ -326,7 +332,7 @@ def attribute(
     """Each handling thread's (and the dispatching thread's) samples by bucket, and the classified
     collapsed stacks (``thread;[bucket];frames... count``) of the same samples.
 
-    The handlers are the pool's threads (``eventbench-worker-N``) or worker processes (a child
+    The handlers are the pool's threads (``eventbench-*``) or worker processes (a child
     with a ``_worker_main`` frame); where there are none, the thread that called ``run``, unless
     the pool is native (``native_pool``: threads py-spy cannot see), where that thread dispatches."""
     by_thread: dict[str, tuple[str, str, Counter[str]]] = {}  # by label: repeated runs' pools add up

@@ -225,9 +225,9 @@ def test_samples_outside_the_window_are_dropped_for_every_thread() -> None:
     closes) are dropped, at the same ticks, from every thread."""
     frames = [{"name": n, "file": f, "line": line} for n, f, line in [
         ("sampled", "/h/diagnosis.py", 380), ("run_once", "/h/runner.py", 202), ("get", "/q.py", 1),
-        ("handle", "/s.py", 5), ("0x7f00", "/lib/libc.so.6", 0)]]  # fmt: skip
+        ("handle", "/s.py", 5), ("0x7f00", "/lib/libc.so.6", 0), ('process 1:"py"', "", 0)]]  # fmt: skip
     doc = {"shared": {"frames": frames}, "profiles": [
-        {"type": "sampled", "name": 'Process 1 Thread 1 "MainThread"', "samples": [[0], [1], [1], [0]]},
+        {"type": "sampled", "name": 'Process 1 Thread 1 "MainThread"', "samples": [[5, 0], [5, 1], [5, 1], [5, 0]]},
         {"type": "sampled", "name": 'Process 1 Thread 2 "eventbench-worker-0"', "samples": [[2, 4], [3], [3], [2, 4]]},
     ]}  # fmt: skip
     found = [(s.tid, s.thread, s.frames) for s in diagnosis.parse_speedscope(doc, caller_tid=1)]
