@@ -188,7 +188,7 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     doc = measured_document(outcome, loaded, contender, request.alloc_events, console)
     found, files = None, []
     if request.diagnose and doc.valid:
-        (doc,), (found,) = diagnosed([doc], [contender], loaded, mode, console)
+        (doc,), (found,) = diagnosed([doc], [contender], loaded, mode, request.source)
         if request.json:
             where = request.json.with_name(f"{request.json.stem}.diagnosis")
             files = diagnosis.write([found], where, f"{loaded.label}, {mode} loop")
@@ -362,7 +362,7 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
         diagnoses: list[diagnosis.Diagnosis] = []
         diagnosis_files: list[Path] = []
         if request.diagnose:
-            docs, diagnoses = diagnosed(docs, contenders, loaded, mode, console)
+            docs, diagnoses = diagnosed(docs, contenders, loaded, mode, request.source)
             diagnosis_files = diagnosis.write(diagnoses, out.path / "diagnosis", f"{loaded.label}, {mode} loop")
         for doc in docs:
             results.dump(doc, out.path / results.file_name(doc))
@@ -377,19 +377,29 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
 
 
 def diagnosed(
-    docs: list[ResultDocument], contenders: list[Contender], loaded: LoadedStream, mode: str, console: Console
+    docs: list[ResultDocument],
+    contenders: list[Contender],
+    loaded: LoadedStream,
+    mode: str,
+    source: StreamSource,
 ) -> tuple[list[ResultDocument], list[diagnosis.Diagnosis]]:
-    """The diagnosis pass (one untimed, sampled run each) of every contender whose trials were
-    right, after every timed trial; the documents with its shares."""
+    """The diagnosis pass (untimed, sampled runs) of every contender whose trials were right,
+    after every timed trial; the documents with its shares. A workload (not a recorded file) can
+    be made longer for it, where the timed window is too short to sample."""
+
+    def longer(n_events: int) -> EventStream:
+        return load_stream(replace(source, n_events=n_events)).stream
+
     by_name = {c.info.name: c for c in contenders}
     out, found = [], []
+    made_longer = None if source.events else longer
     for doc in docs:
         contender = by_name.get(doc.implementation)
         if contender is None or not doc.valid:  # a floor, or a wrong contender: nothing to diagnose
             out.append(doc)
             continue
         with report.activity(f"  diagnosing {doc.implementation} (a separate, sampled, untimed run)"):
-            d = diagnosis.diagnose(contender, loaded.stream, doc.workers, mode)
+            d = diagnosis.diagnose(contender, loaded.stream, doc.workers, mode, window_s=doc.wall_s, longer=made_longer)
         found.append(d)
         out.append(replace(doc, diagnosis=diagnosis.attribution(d)))
     return out, found

@@ -42,6 +42,7 @@ schedstat shares of the result documents (runqueue time) tell those apart.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -52,7 +53,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -70,6 +71,11 @@ ATTACH_TIMEOUT_S = 10.0
 # samples a thread at RATE_HZ (a share's standard error 5 points at most); MAX_RUNS bounds the
 # cost of a stream whose window is a few milliseconds (the native engine's).
 MIN_WINDOW_S = 0.5
+# A workload's stream is made longer for the pass (the same workload, more events) rather than run
+# again and again where its window is short: each run costs py-spy's attach (half a second or more,
+# reading every library's symbols). Bounded so that a worker process's shared segments still fit
+# a 64 MiB /dev/shm (implementations/processes.py).
+MAX_LONGER_EVENTS = 1_000_000
 STEADY_SAMPLES = 3
 MAX_RUNS = 10  # py-spy reads every loaded library's symbols before its first sample
 BUCKETS = ("handling", "gil", "lock", "queue", "sleeping", "other")
@@ -431,11 +437,27 @@ def sampled(output: Path, rate_hz: int = RATE_HZ) -> Iterator[None]:
         raise NoSamples(f"py-spy wrote no samples ({why})")
 
 
-def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str) -> Diagnosis:
-    """One untimed run of ``contender`` sampled from its window's start to its end."""
+def diagnose(
+    contender: Contender,
+    stream: EventStream,
+    workers: int,
+    mode: str,
+    *,
+    window_s: float | None = None,
+    longer: Callable[[int], EventStream] | None = None,
+) -> Diagnosis:
+    """Untimed runs of ``contender`` sampled from their window's start to its end, until
+    :data:`MIN_WINDOW_S` is covered. ``window_s``: the timed runs' window, where known; where it
+    is short and ``longer`` can make the same workload with more events, the pass runs that."""
     info = contender.info
     rules, unchecked = rules_for()
     notes = [unchecked] if unchecked else []
+    if window_s and longer and 0 < window_s < MIN_WINDOW_S and stream.n_events < MAX_LONGER_EVENTS:
+        # twice what the timed window says: a second run (another attach) costs more than a longer one
+        n = min(MAX_LONGER_EVENTS, math.ceil(stream.n_events * 2 * MIN_WINDOW_S / window_s))
+        notes.append(f"sampled on the same workload at {n} events: the timed runs' window "
+                     f"({window_s * 1e3:.0f} ms) is too short to sample")  # fmt: skip
+        stream = longer(n)
     try:
         py_spy()
     except SamplerUnavailable as e:
@@ -443,6 +465,7 @@ def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str)
     dispatcher = threading.get_native_id()
     window: list[float] = []
     found: list[Sample] = []
+    skipped: list[str] = []  # runs that gave no sample, and why
     with tempfile.TemporaryDirectory(prefix="eventbench-diagnose-") as tmp:
         raw = Path(tmp) / "samples.json"
 
@@ -459,8 +482,8 @@ def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str)
             try:
                 checked_run(contender, stream, workers=workers, mode=mode, around_window=observed)
                 found += parse_speedscope(json.loads(raw.read_text()), dispatcher)
-            except NoSamples:
-                pass  # a window shorter than py-spy's first samples: the next run may give some
+            except NoSamples as e:  # a window shorter than py-spy's first samples: the next run may give some
+                skipped.append(str(e))
             except SamplerUnavailable as e:  # it cannot attach here: no run will do better
                 return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), str(e))
             raw.unlink(missing_ok=True)
@@ -469,6 +492,8 @@ def diagnose(contender: Contender, stream: EventStream, workers: int, mode: str)
     if not found:
         why = f"py-spy took no sample in {len(window)} runs of {sum(window):.3f} s of window in all"
         return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), why)
+    if skipped:
+        notes.append(f"{len(skipped)} of {len(window)} runs gave no sample: {skipped[0]}")
     if len(window) > 1:
         notes.append(f"{len(window)} runs sampled (each window {sum(window) / len(window) * 1e3:.0f} ms), "
                      f"to cover {MIN_WINDOW_S} s")  # fmt: skip
