@@ -128,9 +128,12 @@ def test_a_known_workload_is_attributed_as_it_behaves(tmp_path: Path) -> None:
     lockers = [shares["locker-1"], shares["locker-2"]]  # one sleeps holding the lock, the other waits on it
     assert all(s["lock"] + s["sleeping"] + s["gil"] >= 0.9 for s in lockers), why
     # (each wake-up waits for the GIL the spinners hold, so sleeping gives some of its share to gil)
-    assert sum(s["lock"] for s in lockers) >= 0.5 and sum(s["sleeping"] for s in lockers) >= 0.25, why
-    assert shares["consumer"]["queue"] >= 0.6 and shares["consumer"]["queue"] + shares["consumer"]["gil"] >= 0.9, why
-    assert shares["pacer"]["sleeping"] >= 0.4 and shares["pacer"]["sleeping"] + shares["pacer"]["gil"] >= 0.9, why
+    # The lower bounds are far under what an idle machine gives (lock 1.0 and sleeping 0.5 summed, queue
+    # 0.85, sleeping 0.55): on a loaded one each wake-up waits longer for the GIL. A rule that stops
+    # matching takes its bucket to nought, which they catch; the sums catch samples going elsewhere.
+    assert sum(s["lock"] for s in lockers) >= 0.3 and sum(s["sleeping"] for s in lockers) >= 0.15, why
+    assert shares["consumer"]["queue"] >= 0.4 and shares["consumer"]["queue"] + shares["consumer"]["gil"] >= 0.9, why
+    assert shares["pacer"]["sleeping"] >= 0.2 and shares["pacer"]["sleeping"] + shares["pacer"]["gil"] >= 0.9, why
 
 
 def test_without_py_spy_the_table_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
