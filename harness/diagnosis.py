@@ -301,6 +301,7 @@ class Diagnosis:
     notes: tuple[str, ...] = ()  # rules unchecked on this Python, threads the sampler cannot see ...
     unavailable: str | None = None  # why the sampler could not run here; then no threads
     folded: tuple[str, ...] = field(default=(), compare=False)  # classified collapsed stacks, for the flame graph
+    graph_method: str | None = None  # where the flame graph's stacks come from, when not ``method``
 
     @property
     def handlers(self) -> ThreadShares | None:
@@ -497,6 +498,7 @@ def diagnose(
     if len(window) > 1:
         notes.append(f"{len(window)} runs sampled (each window {sum(window) / len(window) * 1e3:.0f} ms), "
                      f"to cover {MIN_WINDOW_S} s")  # fmt: skip
+    graph: str | None = None
     threads, folded = attribute(
         found,
         rules,
@@ -509,12 +511,13 @@ def diagnose(
         notes += native_notes
         threads = native + threads
         folded = native_folded or folded  # one unit per graph: perf's time where it ran
+        graph = PERF_METHOD if native_folded else None
     most = max((t.samples for t in threads if t.unit == "samples"), default=0)
     if sum(window) > 0 and most < RATE_HZ * sum(window) / 2:  # each sample stops the process while it unwinds
         notes.append(f"py-spy kept up with {most / sum(window):.0f} samples a second of the {RATE_HZ} asked")
     if not any(t.role == "handler" for t in threads) and info.language != "rust":
         notes.append("no handling thread was sampled (the window was shorter than py-spy's first samples?)")
-    return Diagnosis(info.name, METHOD, tuple(threads), sum(window), RATE_HZ, tuple(notes), None, tuple(folded))
+    return Diagnosis(info.name, METHOD, tuple(threads), sum(window), RATE_HZ, tuple(notes), None, tuple(folded), graph)
 
 
 # ---------------------------------------------------------------- perf, for threads py-spy cannot see
@@ -685,6 +688,7 @@ def perf_attribute(
 
 
 PERF_EVENTS = [f"cpu-clock/period={PERF_PERIOD_NS}/", "sched:sched_switch"]
+PERF_METHOD = "perf record -e cpu-clock (every 1 ms on a CPU) -e sched:sched_switch --call-graph dwarf, widths in µs"
 
 
 def _perf_pass(
@@ -754,7 +758,7 @@ def write(diagnoses: list[Diagnosis], directory: Path, title: str) -> list[Path]
         if d.folded:
             (directory / f"{d.contender}.folded").write_text("\n".join(d.folded) + "\n")
             svg = directory / f"{d.contender}.svg"
-            svg.write_text(flamegraph.render(d.folded, f"{d.contender} · {title} · {d.method}"))
+            svg.write_text(flamegraph.render(d.folded, f"{d.contender} · {title} · {d.graph_method or d.method}"))
             written.append(svg)
     summary = directory / "summary.json"
     summary.write_text(json.dumps({"title": title, "buckets": BUCKET_MEANING,
