@@ -15,7 +15,9 @@ import pytest
 import implementations
 from harness import diagnosis, flamegraph
 from harness.cli import main
+from harness.document import ResultDocument
 from harness.inputs import StreamSource, load_stream
+from protocol.errors import InvalidInput
 
 HERE = Path(__file__).parent
 RULES, _ = diagnosis.rules_for((3, 13))
@@ -236,3 +238,15 @@ def test_samples_outside_the_window_are_dropped_for_every_thread() -> None:
     found = [(s.tid, s.thread, s.frames) for s in diagnosis.parse_speedscope(doc, caller_tid=1)]
     assert found == [(1, "MainThread", ["run_once (runner.py:202)"])] * 2 + [
         (2, "eventbench-worker-0", ["handle (s.py:5)"])] * 2  # fmt: skip
+
+
+def test_a_stored_diagnosis_reads_back_and_a_broken_one_is_refused() -> None:
+    stored = [p for p in (HERE.parent / "results" / "diagnosis-2026-12-03").rglob("threaded-w2-closed.json")]
+    assert stored, "results/diagnosis-2026-12-03 keeps threaded's documents"
+    obj = json.loads(stored[0].read_text())
+    doc = ResultDocument.from_json(obj, str(stored[0]))
+    assert doc.diagnosis is not None and sum(doc.diagnosis.shares.values()) == pytest.approx(1.0)
+    assert doc.to_json()["diagnosis"] == obj["diagnosis"]
+    obj["diagnosis"]["shares"]["gil"] = 1.5
+    with pytest.raises(InvalidInput, match=r"diagnosis\.shares: must map buckets to shares between 0 and 1"):
+        ResultDocument.from_json(obj, "x.json")
