@@ -16,13 +16,13 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import implementations
 import scenarios
-from harness import allocations, numbers, report, results, soak, stats, sweep, timeline, trials, workload
+from harness import allocations, diagnosis, numbers, report, results, soak, stats, sweep, timeline, trials, workload
 from harness.document import AllocationCount, Comparison, Floor, ResultDocument, SweepSettings
 from harness.inputs import LoadedStream, StreamSource, hosting, load_stream, run_mode, scenario_named, workload_spec
 from harness.reference import reference_digest
@@ -163,11 +163,14 @@ class RunRequest:
     alloc_events: int | None = None  # the counting pass's events: None the default, 0 none
     reference_cache: bool = True  # False: the reference digest computed, the cache neither read nor written
     timeline_ns: int = timeline.INTERVAL_NS  # the intervals of its latency over time (open loop)
+    diagnose: bool = False  # the diagnosis pass after the run; its SVG beside ``json`` (JSON.diagnosis/)
 
 
 @dataclass(frozen=True)
 class Measured:
     document: ResultDocument  # a wrong run's too: it says why, with no figures
+    diagnosis: diagnosis.Diagnosis | None = None
+    diagnosis_files: tuple[Path, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -185,9 +188,15 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     outcome = run_once(contender, loaded.stream, workers=request.workers, mode=mode, reference_digest=reference)
     trial = trials.Trial.of(outcome, loaded.stream, interval_ns=request.timeline_ns)
     doc = measured_document(trial, loaded, contender, request.alloc_events, console)
+    found, files = None, []
+    if request.diagnose and doc.valid:
+        (doc,), (found,) = diagnosed([doc], [contender], loaded, mode, request.source)
+        if request.json:
+            where = request.json.with_name(f"{request.json.stem}.diagnosis")
+            files = diagnosis.write([found], where, f"{loaded.label}, {mode} loop")
     if request.json:  # with its latency over time beside it (NAME.hlog), in open loop
         doc = results.publish(doc, [trial], request.json)
-    return Measured(doc)
+    return Measured(doc, found, tuple(files))
 
 
 def counted_allocations(
@@ -321,6 +330,7 @@ class CompareRequest:
     with_report: bool = False  # also report.md and the plots, beside the documents
     reference_cache: bool = True
     timeline_ns: int = timeline.INTERVAL_NS  # as in RunRequest
+    diagnose: bool = False  # the diagnosis pass (harness/diagnosis.py) after the trials
 
 
 @dataclass(frozen=True)
@@ -330,6 +340,8 @@ class Compared:
     title: str
     directory: Path  # where the documents were published
     report_files: list[Path]  # report.md and the plots, where asked for
+    diagnoses: list[diagnosis.Diagnosis] = field(default_factory=list)  # where asked for
+    diagnosis_files: list[Path] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -350,9 +362,16 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
         console.err(f"{loaded.label}: {loaded.stream.n_events} events, {loaded.stream.n_keys} keys, {mode} loop; "
                     f"{request.trials} trials of each, interleaved (seed {seed})"
                     f"{_expected_duration(loaded.stream, mode)} a trial")  # fmt: skip
+        compared = compared_documents(contenders, loaded, mode, request, seed, console)
+        docs = [doc for doc, _ in compared]
+        diagnoses: list[diagnosis.Diagnosis] = []
+        diagnosis_files: list[Path] = []
+        if request.diagnose:
+            docs, diagnoses = diagnosed(docs, contenders, loaded, mode, request.source)
+            diagnosis_files = diagnosis.write(diagnoses, out.path / "diagnosis", f"{loaded.label}, {mode} loop")
         # Each document with its interval log beside it (latency over time, open loop).
         docs = [results.publish(doc, runs, out.path / results.file_name(doc))
-                for doc, runs in compared_documents(contenders, loaded, mode, request, seed, console)]  # fmt: skip
+                for doc, (_, runs) in zip(docs, compared, strict=True)]  # fmt: skip
         written = (
             report.build(docs, out.path / "report", request.baseline, print_tables=False) if request.with_report else []
         )
@@ -360,7 +379,37 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
     baseline = next((d for d in docs if d.implementation == request.baseline), None)
     title = (f"{loaded.label} · {loaded.stream.n_events} events · {mode} loop · {request.trials} trials · "
              f"against {request.baseline}")  # fmt: skip
-    return Compared(docs, baseline, title, out.final, [out.published(p) for p in written])
+    return Compared(docs, baseline, title, out.final, [out.published(p) for p in written], diagnoses,
+                    [out.published(p) for p in diagnosis_files])  # fmt: skip
+
+
+def diagnosed(
+    docs: list[ResultDocument],
+    contenders: list[Contender],
+    loaded: LoadedStream,
+    mode: str,
+    source: StreamSource,
+) -> tuple[list[ResultDocument], list[diagnosis.Diagnosis]]:
+    """The diagnosis pass (untimed, sampled runs) of every contender whose trials were right,
+    after every timed trial; the documents with its shares. A workload (not a recorded file) can
+    be made longer for it, where the timed window is too short to sample."""
+
+    def longer(n_events: int) -> EventStream:
+        return load_stream(replace(source, n_events=n_events)).stream
+
+    by_name = {c.info.name: c for c in contenders}
+    out, found = [], []
+    made_longer = None if source.events else longer
+    for doc in docs:
+        contender = by_name.get(doc.implementation)
+        if contender is None or not doc.valid:  # a floor, or a wrong contender: nothing to diagnose
+            out.append(doc)
+            continue
+        with report.activity(f"  diagnosing {doc.implementation} (a separate, sampled, untimed run)"):
+            d = diagnosis.diagnose(contender, loaded.stream, doc.workers, mode, window_s=doc.wall_s, longer=made_longer)
+        found.append(d)
+        out.append(replace(doc, diagnosis=diagnosis.attribution(d)))
+    return out, found
 
 
 def _published(doc: ResultDocument, out: results.RunDirectory) -> ResultDocument:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import implementations
-from harness import app, numbers, reference, report, sweep, timeline, trials
+from harness import app, diagnosis, numbers, reference, report, sweep, timeline, trials
 from harness.inputs import StreamSource
 from implementations import REFERENCE, Contender, ContenderError, Unavailable
 from protocol.errors import InvalidInput
@@ -134,9 +134,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     contender = one_contender(args.impl, "run")
     request = app.RunRequest(_source(args), contender, args.workers, args.mode,
                              Path(args.json) if args.json else None, args.alloc_events,
-                             not args.no_reference_cache, args.timeline_ms)  # fmt: skip
+                             not args.no_reference_cache, args.timeline_ms, args.diagnose)  # fmt: skip
     measured = app.run_one(request)
     print(report.run_summary(measured.document))
+    if measured.diagnosis:
+        print(diagnosis.table(measured.diagnosis))
+    if measured.diagnosis_files:
+        print(f"diagnosis: {', '.join(map(str, measured.diagnosis_files))}")
     return _exit(measured.valid)
 
 
@@ -165,10 +169,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with_report=args.report,
         reference_cache=not args.no_reference_cache,
         timeline_ns=args.timeline_ms,
+        diagnose=args.diagnose,
     )
     compared = app.compare(request)
     report.print_comparison(compared.title, compared.documents, compared.baseline)
+    for found in compared.diagnoses:
+        print(diagnosis.table(found))
     print(f"result documents: {compared.directory}")
+    if compared.diagnosis_files:
+        print(f"diagnosis: {', '.join(map(str, compared.diagnosis_files))}")
     if compared.report_files:
         print(f"report: {', '.join(map(str, compared.report_files))}")
     return _exit(compared.valid)
@@ -318,6 +327,13 @@ def _alloc_events(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _diagnose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--diagnose", action="store_true",
+                   help="then a sampled, untimed run per contender (py-spy; perf for the native engine's threads): "
+                   "where the handling threads' time goes (GIL, lock, queue, sleeping), a table each and flame "
+                   "graphs (docs/diagnosis.md)")  # fmt: skip
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -405,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write the result document here (and its interval log, OUT.hlog)")
     _alloc_events(p)
     _timeline_ms(p)
+    _diagnose(p)
     _reference_cache(p)
     p.set_defaults(func=cmd_run)
 
@@ -424,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=REFERENCE, help="ratios are against this contender")
     p.add_argument("--results-dir", default="results", help="result documents go under DIR/runs/")
     p.add_argument("--report", action="store_true", help="also write report.md and the plots (as `report` does)")
+    _diagnose(p)
     p.add_argument(
         "--trials",
         type=_trials,

@@ -44,6 +44,11 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
   (``harness.timeline``): ``log`` (its file name, in the document's directory),
   ``interval_ns``, ``assigned_by`` (``"intended arrival"``: the interval an event counts in)
   and ``significant_digits``. Each trial's intervals are tagged ``trial-N`` in the log.
+  ``diagnosis`` (``compare --diagnose``, ``run --diagnose``): the diagnosis pass's
+  attribution of the handling threads' samples (``harness.diagnosis``): ``method``,
+  ``samples``, ``shares`` by bucket (handling, gil, lock, queue, sleeping, other, summing to 1),
+  ``unavailable`` (why the sampler could not run, then no shares) and ``notes``; ``null`` when
+  the pass did not run. Documents of 1 to 6 read with ``diagnosis`` None.
 
 Upgrades on reading: a field an older version lacks is ``None`` (``model`` and ``setup_s``
 before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1, ``timeline`` and
@@ -110,6 +115,21 @@ class AllocationCount:
             "retained_per_event": self.retained_per_event,
             "cross_check_error": self.cross_check_error,
         }
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The diagnosis pass's shares of the handling threads' samples (``harness.diagnosis``)."""
+
+    method: str
+    samples: int  # every handling thread's samples together
+    shares: Mapping[str, float]  # by bucket; empty where the sampler could not run
+    unavailable: str | None = None  # why the sampler could not run here
+    notes: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "samples": self.samples, "shares": dict(self.shares),
+                "unavailable": self.unavailable, "notes": list(self.notes)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -279,6 +299,7 @@ class ResultDocument:
     created_unix_s: float | None
     sweep: SweepSettings | None = None
     timeline: TimelineLog | None = None  # None before 7, in closed loop, and for a wrong contender
+    diagnosis: Attribution | None = None  # None: the pass did not run (and before schema 7)
     source: str | None = field(default=None, compare=False)  # the file it was loaded from; never written
 
     def trials_or_run(self) -> tuple[TrialRecord, ...]:
@@ -335,6 +356,7 @@ class ResultDocument:
             "created_unix_s": self.created_unix_s,
             "timeline": asdict(self.timeline) if self.timeline else None,
         }
+        out["diagnosis"] = self.diagnosis.as_dict() if self.diagnosis else None
         if self.sweep:  # only sweep points have one: other documents have no key at all
             out["sweep"] = _sweep_json(self.sweep)
         return out
@@ -381,6 +403,7 @@ class ResultDocument:
             created_unix_s=doc.number_or_none("created_unix_s"),
             sweep=_sweep(doc),
             timeline=_timeline(doc) if version >= 7 else None,
+            diagnosis=_diagnosis(doc) if version >= 7 else None,
             source=source,
         )
 
@@ -689,6 +712,19 @@ def _allocations(doc: _Fields) -> AllocationCount | None:
         crate_counter=a.whole_or_none("crate_counter"),
         method=a.text("method"),
     )
+
+
+def _diagnosis(doc: _Fields) -> Attribution | None:
+    d = doc.nested("diagnosis", "must be null or an object")
+    if d is None:
+        return None
+    shares = d.mapping("shares")
+    if not all(_is_number(v) and 0 <= v <= 1 for v in shares.values()):
+        d.fail("shares", "must map buckets to shares between 0 and 1")
+    return Attribution(
+        method=d.text("method"), samples=d.whole("samples"), shares=shares,
+        unavailable=d.text_or_none("unavailable"), notes=d.texts("notes"),
+    )  # fmt: skip
 
 
 def _comparison(doc: _Fields) -> Comparison | None:

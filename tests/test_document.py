@@ -192,12 +192,18 @@ def test_older_documents_are_upgraded_on_reading() -> None:
 
 def _good() -> dict[str, Any]:
     """The newest stored document of this schema with every part the cases below break (a count of
-    allocations, trials, a comparison): a run stored with ``--alloc-events 0`` has none to break."""
+    allocations, trials with their threads, a comparison, a timeline): a run stored with
+    ``--alloc-events 0``, or in closed loop, has not every one to break."""
     for path in STORED:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc["schema_version"] == SCHEMA_VERSION and doc.get("allocations") and doc.get("comparison"):
+        parts = ("allocations", "comparison", "timeline")
+        if (
+            doc["schema_version"] == SCHEMA_VERSION
+            and all(doc.get(part) for part in parts)
+            and doc["trials"][1]["threads"]
+        ):
             return dict(doc)
-    raise AssertionError("no stored document of this schema has allocations and a comparison")
+    raise AssertionError("no stored document of this schema has allocations, a comparison, a timeline and threads")
 
 
 def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
