@@ -34,6 +34,14 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 6 — ``scenario``: the scenario whose semantics the run computed, ``{"name", "version"}``
   (SPEC §7). Documents of 1 to 5 are ``synthetic`` version 1, the only scenario there was.
   Readers refuse to compare documents of different scenarios (``results.one_scenario``).
+* 7 —
+  - queueing apart from handling: ``starts_recorded`` (whether the contender wrote each event's
+    start of handling, ``ContenderInfo.records_start``), and, where it did, ``waiting_ns``
+    (start - intended arrival; open loop only) and ``service_ns`` (done - start; both modes),
+    each percentiles like ``latency_ns``, per trial and as medians over the trials, with their
+    intervals under ``waiting_ns.p50`` ... and ``service_ns.p50`` ... in ``intervals`` (not
+    judged against the baseline: :data:`PARTS`). The checks may hold ``all_started``,
+    ``start_not_before_arrival`` and ``start_not_after_done``. Before 7 all three are ``None``.
 
 Upgrades on reading: a field an older version lacks is ``None`` (``model`` and ``setup_s``
 before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1), its
@@ -51,8 +59,8 @@ from harness.stats import PERCENTILE_NAMES, Interval, Jitter, LatencySummary
 from protocol.errors import InvalidInput
 from protocol.events import V1_SCENARIO
 
-SCHEMA_VERSION = 6
-SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6)
+SCHEMA_VERSION = 7
+SUPPORTED_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 # Fields every supported version has; a document without them is broken, not old.
 REQUIRED_KEYS = ("implementation", "workers", "mode", "workload", "events", "valid", "failures", "digest_ok",
                  "throughput_eps", "latency_ns", "cpu_s_per_event", "ctx_switches_per_event", "metadata")  # fmt: skip
@@ -127,6 +135,9 @@ class TrialRecord:
     latency_ns: LatencySummary | None
     cpu_s_per_event: float | None
     ctx_switches_per_event: float | None
+    # Schema 7: the latency's parts (harness.runner.Figures), where starts were recorded.
+    waiting_ns: LatencySummary | None = None
+    service_ns: LatencySummary | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,10 @@ class Figured(Protocol):
     def cpu_s_per_event(self) -> float | None: ...
     @property
     def ctx_switches_per_event(self) -> float | None: ...
+    @property
+    def waiting_ns(self) -> LatencySummary | None: ...
+    @property
+    def service_ns(self) -> LatencySummary | None: ...
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,11 @@ class ResultDocument:
     metadata: Mapping[str, Any]
     created_unix_s: float | None
     sweep: SweepSettings | None = None
+    # Schema 7: whether the contender recorded starts (None: written before they existed), and
+    # the medians of the latency's parts over the trials (None where not recorded or not meaningful).
+    starts_recorded: bool | None = None
+    waiting_ns: LatencySummary | None = None
+    service_ns: LatencySummary | None = None
     source: str | None = field(default=None, compare=False)  # the file it was loaded from; never written
 
     def trials_or_run(self) -> tuple[TrialRecord, ...]:
@@ -223,7 +243,8 @@ class ResultDocument:
             round=0, position=0, valid=self.valid, failures=self.failures, digest=self.digest, checks=self.checks,
             setup_s=self.setup_s, cpu_s=self.cpu_s, ctx_switches=self.ctx_switches, wall_s=self.wall_s,
             throughput_eps=self.throughput_eps, latency_ns=self.latency_ns, cpu_s_per_event=self.cpu_s_per_event,
-            ctx_switches_per_event=self.ctx_switches_per_event,
+            ctx_switches_per_event=self.ctx_switches_per_event, waiting_ns=self.waiting_ns,
+            service_ns=self.service_ns,
         )  # fmt: skip
 
     @property
@@ -265,6 +286,9 @@ class ResultDocument:
             "floor": _floor_json(self.floor) if self.floor else None,
             "metadata": dict(self.metadata),
             "created_unix_s": self.created_unix_s,
+            "starts_recorded": self.starts_recorded,
+            "waiting_ns": _latency_json(self.waiting_ns),
+            "service_ns": _latency_json(self.service_ns),
         }
         if self.sweep:  # only sweep points have one: other documents have no key at all
             out["sweep"] = _sweep_json(self.sweep)
@@ -311,6 +335,9 @@ class ResultDocument:
             metadata=doc.mapping("metadata"),
             created_unix_s=doc.number_or_none("created_unix_s"),
             sweep=_sweep(doc),
+            starts_recorded=doc.flag_or_none("starts_recorded") if version >= 7 else None,
+            waiting_ns=_latency(doc, "waiting_ns") if version >= 7 else None,
+            service_ns=_latency(doc, "service_ns") if version >= 7 else None,
             source=source,
         )
 
@@ -324,6 +351,13 @@ def _percentile(name: str) -> Callable[[Figured], float | None]:
     return lambda f: f.latency_ns.value(name) if f.latency_ns else None
 
 
+def _part(part: str, name: str) -> Callable[[Figured], float | None]:
+    summary_of: Callable[[Figured], LatencySummary | None] = (
+        (lambda f: f.waiting_ns) if part == "waiting_ns" else (lambda f: f.service_ns)
+    )
+    return lambda f: summary.value(name) if (summary := summary_of(f)) else None
+
+
 # Every figure a trial has, by the name documents use for it (in ``intervals``): how to read it
 # from a trial (or a document's medians), and whether higher is better.
 FIGURES: dict[str, Figure] = {
@@ -331,6 +365,14 @@ FIGURES: dict[str, Figure] = {
     **{f"latency_ns.{p}": Figure(_percentile(p), False) for p in PERCENTILE_NAMES},
     "cpu_s_per_event": Figure(lambda f: f.cpu_s_per_event, False),
     "ctx_switches_per_event": Figure(lambda f: f.ctx_switches_per_event, False),
+}
+
+# The latency's parts (schema 7), read like FIGURES and given medians with intervals like them,
+# but never judged against a baseline: they explain a latency's verdict rather than add ten more
+# to the family judged together, which would widen every figure's interval (docs/statistics.md)
+# and leave verdicts undecided that are decided today.
+PARTS: dict[str, Figure] = {
+    f"{part}.{p}": Figure(_part(part, p), False) for part in ("waiting_ns", "service_ns") for p in PERCENTILE_NAMES
 }
 
 
@@ -357,6 +399,8 @@ def _trial_json(t: TrialRecord) -> dict[str, Any]:
         "latency_ns": _latency_json(t.latency_ns),
         "cpu_s_per_event": t.cpu_s_per_event,
         "ctx_switches_per_event": t.ctx_switches_per_event,
+        "waiting_ns": _latency_json(t.waiting_ns),
+        "service_ns": _latency_json(t.service_ns),
     }
 
 
@@ -566,6 +610,8 @@ def _trial(t: _Fields) -> TrialRecord:
         latency_ns=_latency(t, "latency_ns"),
         cpu_s_per_event=t.number_or_none("cpu_s_per_event"),
         ctx_switches_per_event=t.number_or_none("ctx_switches_per_event"),
+        waiting_ns=_latency(t, "waiting_ns"),  # absent before schema 7: None
+        service_ns=_latency(t, "service_ns"),
     )
 
 

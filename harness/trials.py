@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness import stats
-from harness.document import FIGURES, TrialRecord
+from harness.document import FIGURES, PARTS, TrialRecord
 from harness.runner import Figures, RunOutcome, figures, run_once
 from implementations import Contender
 from protocol.events import EventStream
@@ -37,13 +37,15 @@ class Trial:
 
     round: int
     position: int  # its place in the round's shuffled order (0 first)
-    outcome: RunOutcome  # without its done_ns: the figures below are what is kept of them
+    outcome: RunOutcome  # without its done_ns and start_ns: the figures below are what is kept of them
     figures: Figures | None  # None for a wrong run: it has no figures
 
     @classmethod
     def of(cls, outcome: RunOutcome, stream: EventStream, round_index: int = 0, position: int = 0) -> Trial:
         kept = figures(outcome, stream) if outcome.valid else None
-        return cls(round_index, position, replace(outcome, done_ns=np.empty(0, dtype=np.uint64)), kept)
+        empty = np.empty(0, dtype=np.uint64)
+        kept_starts = None if outcome.start_ns is None else empty  # still says whether starts were recorded
+        return cls(round_index, position, replace(outcome, done_ns=empty, start_ns=kept_starts), kept)
 
     def record(self) -> TrialRecord:
         """What a result document keeps of the trial."""
@@ -63,6 +65,8 @@ class Trial:
             latency_ns=f.latency_ns if f else None,
             cpu_s_per_event=f.cpu_s_per_event if f else None,
             ctx_switches_per_event=f.ctx_switches_per_event if f else None,
+            waiting_ns=f.waiting_ns if f else None,
+            service_ns=f.service_ns if f else None,
         )
 
 
@@ -130,15 +134,15 @@ def run_trials(
 
 def figure_values(trials: Sequence[TrialRecord], figure: str) -> list[float] | None:
     """The figure over every trial, or None where a trial lacks it (a wrong trial, a closed loop's latency)."""
-    read = FIGURES[figure].read
+    read = (FIGURES.get(figure) or PARTS[figure]).read
     values = [read(t) for t in trials]
     return None if not values or any(v is None for v in values) else [float(v) for v in values if v is not None]
 
 
 def medians(trials: Sequence[TrialRecord]) -> dict[str, stats.Interval]:
-    """Each figure the trials all have: its median and the median's 95 % interval."""
+    """Each figure the trials all have (the latency's parts too): its median and the median's 95 % interval."""
     out = {}
-    for figure in FIGURES:
+    for figure in (*FIGURES, *PARTS):
         values = figure_values(trials, figure)
         if values is not None:
             out[figure] = stats.median_interval(values, 0.95)

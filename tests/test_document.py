@@ -68,6 +68,8 @@ trial_records = st.builds(
     latency_ns=st.none() | latencies,
     cpu_s_per_event=st.none() | numbers,
     ctx_switches_per_event=st.none() | numbers,
+    waiting_ns=st.none() | latencies,
+    service_ns=st.none() | latencies,
 )
 trial_lists = st.lists(trial_records, max_size=4, unique_by=lambda t: t.round).map(tuple)
 jitters = st.builds(
@@ -125,6 +127,9 @@ documents = st.builds(
     metadata=free_form,
     created_unix_s=st.none() | numbers,
     sweep=st.none() | st.builds(SweepSettings, numbers, numbers, st.none() | wholes, st.none() | counts),
+    starts_recorded=st.none() | st.booleans(),
+    waiting_ns=st.none() | latencies,
+    service_ns=st.none() | latencies,
 )
 
 
@@ -173,6 +178,8 @@ def test_older_documents_are_upgraded_on_reading() -> None:
         assert version >= 6 or doc.scenario == ScenarioId(*BEFORE_SCENARIOS)
         assert version >= 3 or (doc.model is None and doc.setup_s is None)
         assert version >= 4 or (doc.trials is None and doc.intervals == {} and len(doc.trials_or_run()) == 1)
+        assert version >= 7 or (doc.starts_recorded is None and doc.waiting_ns is None and doc.service_ns is None)
+        assert version >= 7 or all(t.waiting_ns is None and t.service_ns is None for t in doc.trials_or_run())
         assert doc.to_json()["schema_version"] == SCHEMA_VERSION
 
 
@@ -221,6 +228,9 @@ def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("floor", [], "floor", "must be null or an object, got a list"),
         ("scenario.version", "1", "scenario", "must hold its name (a string) and version (a whole number)"),
         ("metadata", None, "metadata", "must be an object, got null"),
+        ("starts_recorded", "yes", "starts_recorded", "must be true or false or null, got a string"),
+        ("service_ns", {"p50": 1}, "service_ns", "must be null or hold numbers p50, p90, p99, p999, max"),
+        ("trials.1.waiting_ns", [1, 2], "trials[1].waiting_ns", "must be null or hold numbers"),
     ],
 )
 def test_a_field_of_the_wrong_type_is_refused_in_one_line(path: str, value: object, where: str, rule: str) -> None:
