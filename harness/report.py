@@ -287,8 +287,7 @@ def tables(docs: list[ResultDocument]) -> list[tuple[str, list[str], list[list[s
         ),
         ("costs", COSTS_HEADERS, costs_rows(docs)),
         (
-            "where the latency went: waiting (start of handling - intended arrival) and service "
-            "(done - start)",
+            "where the latency went: waiting (start of handling - intended arrival) and service (done - start)",
             PARTS_HEADERS,
             parts_rows(docs),
         ),
@@ -397,6 +396,11 @@ def run_summary(doc: ResultDocument) -> str:
     if doc.latency_ns:
         lat = doc.latency_ns
         lines.append("  latency     " + "  ".join(f"{p} {duration_ns(lat.value(p))}" for p in PERCENTILE_NAMES))
+    for name, part in (("waiting", doc.waiting_ns), ("service", doc.service_ns)):
+        if part:
+            lines.append(f"  {name:11} " + "  ".join(f"{p} {duration_ns(part.value(p))}" for p in PERCENTILE_NAMES))
+    if doc.starts_recorded is False:
+        lines.append("  waiting and service not recorded: its run() takes no start_ns")
     if doc.cpu_s_per_event is not None:
         lines.append(
             f"  CPU/event   {duration_ns(doc.cpu_s_per_event * 1e9)}   "

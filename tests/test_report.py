@@ -238,6 +238,14 @@ def _with_parts(doc: ResultDocument, recorded: bool = True, mode: str | None = N
                    service_ns=base if recorded else None)  # fmt: skip
 
 
+def test_a_run_summary_gives_waiting_and_service_or_says_they_were_not_recorded() -> None:
+    seq = next(d for d in fixed_documents() if d.valid)
+    summary = report.run_summary(_with_parts(seq))
+    assert "\n  waiting     p50 8 µs  p90 21 µs" in summary and "\n  service     p50 80 µs" in summary
+    assert "waiting and service not recorded" in report.run_summary(_with_parts(seq, recorded=False))
+    assert "waiting" not in report.run_summary(seq)  # a document before schema 7 says nothing of them
+
+
 def test_waiting_and_service_are_a_table_of_their_own() -> None:
     seq, native, native_seq = (d for d in fixed_documents() if d.valid)
     docs = [_with_parts(seq), _with_parts(native), _with_parts(native_seq, recorded=False)]
