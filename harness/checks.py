@@ -3,6 +3,11 @@
 They go over the run ``chunk_events`` events at a time (``protocol.events.CHECK_CHUNK_EVENTS``),
 so that their temporaries (masks, one chunk's order by key) are bounded whatever the stream's
 length. Per-key order spans the chunks through each key's last completion so far.
+
+For a contender that records when each event's handling began (``start_ns``), the same pass
+checks the starts too: every one written, none before the event was due (its intended arrival
+in open loop, ``t0`` in closed loop), none after its own completion. A start that breaks these
+would make the split of a latency into waiting and service a lie, so the run has no figure.
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ class CheckResult:
 
 
 def check_run(
-    stream: EventStream, done_ns: np.ndarray, t0_ns: int, open_loop: bool, chunk_events: int = CHECK_CHUNK_EVENTS
+    stream: EventStream,
+    done_ns: np.ndarray,
+    t0_ns: int,
+    open_loop: bool,
+    chunk_events: int = CHECK_CHUNK_EVENTS,
+    *,
+    start_ns: np.ndarray | None = None,
 ) -> list[CheckResult]:
-    """Every event written; none finished before it was due; per-key completion in seq order."""
+    """Every event written; none finished before it was due; per-key completion in seq order;
+    and, given ``start_ns``, every start written, none before it was due, none after its done."""
     if chunk_events < 1:
         raise ValueError(f"chunk_events must be at least 1, got {chunk_events}")
     n = stream.n_events
@@ -35,6 +47,7 @@ def check_run(
     by_key = _KeyOrder(stream.n_keys)
     missing = early = 0
     first_missing = first_early = -1
+    starts = None if start_ns is None else _StartChecks(start_ns)
     for start in range(0, n, chunk_events):
         stop = min(start + chunk_events, n)
         d = done[start:stop]
@@ -48,6 +61,8 @@ def check_run(
             first_early = start + int(np.argmax(too_soon))
         early += count
         by_key.add(start, key[start:stop], d)
+        if starts is not None:
+            starts.add(start, stop, d, unwritten, due)
 
     all_done = CheckResult(
         "all_done", missing == 0, f"{missing} events have no done_ns (first: {first_missing})" if missing else ""
@@ -65,7 +80,57 @@ def check_run(
         if by_key.back
         else "",
     )
-    return [all_done, not_early, per_key]
+    checks = [all_done, not_early, per_key]
+    if starts is not None:
+        checks += starts.results(rule)
+    return checks
+
+
+class _StartChecks:
+    """The start checks over chunks of a run, each reporting its count and first offender. A
+    start is compared only where it was written (an unwritten one is ``all_started``'s finding),
+    and with its done only where that was written too (else ``all_done``'s)."""
+
+    def __init__(self, start_ns: np.ndarray) -> None:
+        self.start = start_ns.view(np.int64)  # read as signed, as done_ns is
+        self.missing = self.early = self.late = 0
+        self.first_missing = self.first_early = self.first_late = -1
+
+    def add(
+        self, first: int, stop: int, done: np.ndarray, done_unwritten: np.ndarray, due: np.ndarray | np.int64
+    ) -> None:
+        s = self.start[first:stop]
+        unwritten = s == 0
+        if (count := int(np.count_nonzero(unwritten))) and self.first_missing < 0:
+            self.first_missing = first + int(np.argmax(unwritten))
+        self.missing += count
+        too_soon = ~unwritten & (s < due)
+        if (count := int(np.count_nonzero(too_soon))) and self.first_early < 0:
+            self.first_early = first + int(np.argmax(too_soon))
+        self.early += count
+        after = ~unwritten & ~done_unwritten & (s > done)
+        if (count := int(np.count_nonzero(after))) and self.first_late < 0:
+            self.first_late = first + int(np.argmax(after))
+        self.late += count
+
+    def results(self, rule: str) -> list[CheckResult]:
+        return [
+            CheckResult(
+                "all_started",
+                self.missing == 0,
+                f"{self.missing} events have no start_ns (first: {self.first_missing})" if self.missing else "",
+            ),
+            CheckResult(
+                "start_not_before_arrival",
+                self.early == 0,
+                f"{self.early} events started before {rule} (first: {self.first_early})" if self.early else "",
+            ),
+            CheckResult(
+                "start_not_after_done",
+                self.late == 0,
+                f"{self.late} events started after they finished (first: {self.first_late})" if self.late else "",
+            ),
+        ]
 
 
 class _KeyOrder:

@@ -34,26 +34,34 @@ Schema history (bump SCHEMA_VERSION on any change a reader would notice):
 * 6 — ``scenario``: the scenario whose semantics the run computed, ``{"name", "version"}``
   (SPEC §7). Documents of 1 to 5 are ``synthetic`` version 1, the only scenario there was.
   Readers refuse to compare documents of different scenarios (``results.one_scenario``).
-* 7 — where the time goes (issue 19). Each trial holds ``threads``: every thread that handled
-  events or ran in the window, with its time on a CPU, runnable, and blocked (``harness.threads``),
-  and ``threads_ended``; ``intervals`` holds the medians of the handling threads' shares
-  (``threads.on_cpu``, ``threads.runnable``, ``threads.blocked``; :data:`SHARES`). Both absent
-  (``null``) before 7, and wherever the kernel gives no per-thread times.
-  ``timeline`` (open loop; ``null`` in closed loop and for a wrong contender): latency over
-  the run's time, kept in an HdrHistogram interval log beside the document
-  (``harness.timeline``): ``log`` (its file name, in the document's directory),
-  ``interval_ns``, ``assigned_by`` (``"intended arrival"``: the interval an event counts in)
-  and ``significant_digits``. Each trial's intervals are tagged ``trial-N`` in the log.
-  ``diagnosis`` (``compare --diagnose``, ``run --diagnose``): the diagnosis pass's
-  attribution of the handling threads' samples (``harness.diagnosis``): ``method``,
-  ``samples``, ``shares`` by bucket (handling, gil, lock, queue, sleeping, other, summing to 1),
-  ``unavailable`` (why the sampler could not run, then no shares) and ``notes``; ``null`` when
-  the pass did not run. Documents of 1 to 6 read with ``diagnosis`` None.
+* 7 — where the time goes and why (issue 19); each part ``null`` (or absent) before 7:
+
+  - ``threads`` in each trial: every thread that handled events or ran in the window, with its
+    time on a CPU, runnable, and blocked (``harness.threads``), and ``threads_ended``;
+    ``intervals`` holds the medians of the handling threads' shares (``threads.on_cpu``,
+    ``threads.runnable``, ``threads.blocked``; :data:`SHARES`). ``null`` wherever the kernel
+    gives no per-thread times.
+  - ``timeline`` (open loop; ``null`` in closed loop and for a wrong contender): latency over
+    the run's time, kept in an HdrHistogram interval log beside the document
+    (``harness.timeline``): ``log`` (its file name, in the document's directory),
+    ``interval_ns``, ``assigned_by`` (``"intended arrival"``: the interval an event counts in)
+    and ``significant_digits``. Each trial's intervals are tagged ``trial-N`` in the log.
+  - ``diagnosis`` (``compare --diagnose``, ``run --diagnose``): the diagnosis pass's
+    attribution of the handling threads' samples (``harness.diagnosis``): ``method``,
+    ``samples``, ``shares`` by bucket (handling, gil, lock, queue, sleeping, other, summing to
+    1), ``unavailable`` (why the sampler could not run, then no shares) and ``notes``; ``null``
+    when the pass did not run.
+  - queueing apart from handling: ``starts_recorded`` (whether the contender wrote each event's
+    start of handling, ``ContenderInfo.records_start``), and, where it did, ``waiting_ns``
+    (start - intended arrival; open loop only) and ``service_ns`` (done - start; both modes),
+    each percentiles like ``latency_ns``, per trial and as medians over the trials, with their
+    intervals under ``waiting_ns.p50`` ... and ``service_ns.p50`` ... in ``intervals`` (not
+    judged against the baseline: :data:`PARTS`). The checks may hold ``all_started``,
+    ``start_not_before_arrival`` and ``start_not_after_done``.
 
 Upgrades on reading: a field an older version lacks is ``None`` (``model`` and ``setup_s``
-before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1, ``timeline`` and
-each trial's ``threads`` before 7), its
-``intervals`` empty, and its ``scenario`` synthetic version 1 (before 6). Written, every
+before 3, ``trials``, ``comparison`` and ``floor`` before 4, ``allocations`` in 1, every part of
+7 before 7), its ``intervals`` empty, and its ``scenario`` synthetic version 1 (before 6). Written, every
 document is the current version.
 """
 
@@ -205,6 +213,10 @@ class TrialRecord:
     def shares(self) -> Shares | None:
         return Shares.of(self.threads)
 
+    # Schema 7: the latency's parts (harness.runner.Figures), where starts were recorded.
+    waiting_ns: LatencySummary | None = None
+    service_ns: LatencySummary | None = None
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -258,6 +270,10 @@ class Figured(Protocol):
     def cpu_s_per_event(self) -> float | None: ...
     @property
     def ctx_switches_per_event(self) -> float | None: ...
+    @property
+    def waiting_ns(self) -> LatencySummary | None: ...
+    @property
+    def service_ns(self) -> LatencySummary | None: ...
 
 
 @dataclass(frozen=True)
@@ -300,6 +316,11 @@ class ResultDocument:
     sweep: SweepSettings | None = None
     timeline: TimelineLog | None = None  # None before 7, in closed loop, and for a wrong contender
     diagnosis: Attribution | None = None  # None: the pass did not run (and before schema 7)
+    # Schema 7: whether the contender recorded starts (None: written before they existed), and
+    # the medians of the latency's parts over the trials (None where not recorded or not meaningful).
+    starts_recorded: bool | None = None
+    waiting_ns: LatencySummary | None = None
+    service_ns: LatencySummary | None = None
     source: str | None = field(default=None, compare=False)  # the file it was loaded from; never written
 
     def trials_or_run(self) -> tuple[TrialRecord, ...]:
@@ -312,7 +333,8 @@ class ResultDocument:
             round=0, position=0, valid=self.valid, failures=self.failures, digest=self.digest, checks=self.checks,
             setup_s=self.setup_s, cpu_s=self.cpu_s, ctx_switches=self.ctx_switches, wall_s=self.wall_s,
             throughput_eps=self.throughput_eps, latency_ns=self.latency_ns, cpu_s_per_event=self.cpu_s_per_event,
-            ctx_switches_per_event=self.ctx_switches_per_event,
+            ctx_switches_per_event=self.ctx_switches_per_event, waiting_ns=self.waiting_ns,
+            service_ns=self.service_ns,
         )  # fmt: skip
 
     @property
@@ -355,6 +377,9 @@ class ResultDocument:
             "metadata": dict(self.metadata),
             "created_unix_s": self.created_unix_s,
             "timeline": asdict(self.timeline) if self.timeline else None,
+            "starts_recorded": self.starts_recorded,
+            "waiting_ns": _latency_json(self.waiting_ns),
+            "service_ns": _latency_json(self.service_ns),
         }
         out["diagnosis"] = self.diagnosis.as_dict() if self.diagnosis else None
         if self.sweep:  # only sweep points have one: other documents have no key at all
@@ -404,6 +429,9 @@ class ResultDocument:
             sweep=_sweep(doc),
             timeline=_timeline(doc) if version >= 7 else None,
             diagnosis=_diagnosis(doc) if version >= 7 else None,
+            starts_recorded=doc.flag_or_none("starts_recorded") if version >= 7 else None,
+            waiting_ns=_latency(doc, "waiting_ns") if version >= 7 else None,
+            service_ns=_latency(doc, "service_ns") if version >= 7 else None,
             source=source,
         )
 
@@ -415,6 +443,13 @@ class Figure(NamedTuple):
 
 def _percentile(name: str) -> Callable[[Figured], float | None]:
     return lambda f: f.latency_ns.value(name) if f.latency_ns else None
+
+
+def _part(part: str, name: str) -> Callable[[Figured], float | None]:
+    summary_of: Callable[[Figured], LatencySummary | None] = (
+        (lambda f: f.waiting_ns) if part == "waiting_ns" else (lambda f: f.service_ns)
+    )
+    return lambda f: summary.value(name) if (summary := summary_of(f)) else None
 
 
 # Every figure a trial has, by the name documents use for it (in ``intervals``): how to read it
@@ -433,6 +468,14 @@ SHARES: dict[str, Callable[[TrialRecord], float | None]] = {
     "threads.on_cpu": lambda t: t.shares.on_cpu if t.shares else None,
     "threads.runnable": lambda t: t.shares.runnable if t.shares else None,
     "threads.blocked": lambda t: t.shares.blocked if t.shares else None,
+}
+
+# The latency's parts (schema 7), read like FIGURES and given medians with intervals like them,
+# but never judged against a baseline: they explain a latency's verdict rather than add ten more
+# to the family judged together, which would widen every figure's interval (docs/statistics.md)
+# and leave verdicts undecided that are decided today.
+PARTS: dict[str, Figure] = {
+    f"{part}.{p}": Figure(_part(part, p), False) for part in ("waiting_ns", "service_ns") for p in PERCENTILE_NAMES
 }
 
 
@@ -461,6 +504,8 @@ def _trial_json(t: TrialRecord) -> dict[str, Any]:
         "ctx_switches_per_event": t.ctx_switches_per_event,
         "threads": None if t.threads is None else [asdict(thread) for thread in t.threads],
         "threads_ended": t.threads_ended,
+        "waiting_ns": _latency_json(t.waiting_ns),
+        "service_ns": _latency_json(t.service_ns),
     }
 
 
@@ -672,6 +717,8 @@ def _trial(t: _Fields) -> TrialRecord:
         ctx_switches_per_event=t.number_or_none("ctx_switches_per_event"),
         threads=_threads(t),
         threads_ended=t.whole_or_none("threads_ended"),
+        waiting_ns=_latency(t, "waiting_ns"),  # absent before schema 7: None
+        service_ns=_latency(t, "service_ns"),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import judgement, metadata, plots, stats
-from harness.document import FIGURES, ResultDocument
+from harness.document import FIGURES, PARTS, ResultDocument
 from harness.numbers import PERCENTILE_HEADERS, si
 from harness.results import one_scenario, timeline_series
 from harness.soak import MAX_RSS_GROWTH, SoakResult
@@ -120,6 +120,16 @@ COSTS = [
     Column.of("CPU/event", "cpu_s_per_event", _per_event_ns),
     Column.of("ctx sw/event", "ctx_switches_per_event", _count),
 ]
+# Where each event's latency went (schema 7): a third table rather than more columns in the
+# first, which is full at 100 columns. Waiting's maximum is kept (a stall shows there), service's
+# is not: a handler's own worst case is in the latency's maximum already.
+PARTS_COLUMNS = [
+    Column(f"wait {PERCENTILE_HEADERS[p]}", f"waiting_ns.{p}", PARTS[f"waiting_ns.{p}"].read, duration_ns)
+    for p in ("p50", "p99", "max")
+] + [
+    Column(f"service {PERCENTILE_HEADERS[p]}", f"service_ns.{p}", PARTS[f"service_ns.{p}"].read, duration_ns)
+    for p in ("p50", "p99")
+]
 FLOOR_MARK = "*"
 TERMINAL_WIDTH = 100  # every table and note is read at 100 columns
 
@@ -204,8 +214,19 @@ def time_rows(docs: list[ResultDocument]) -> list[list[str]]:
     return rows
 
 
+def parts_rows(docs: list[ResultDocument]) -> list[list[str]]:
+    """Per contender: workers, then its latency's parts (medians over trials with their spread);
+    ``-`` where it recorded no starts, or was wrong."""
+    rows = []
+    for doc in docs:
+        head = [label(doc), str(doc.workers)]
+        rows.append(head + [_cell(doc, c, {}) if doc.valid else "-" for c in PARTS_COLUMNS])
+    return rows
+
+
 DELIVERS_HEADERS = ["contender", "w", *(c.header for c in DELIVERS)]
 TIME_HEADERS = ["contender", "threads", *(header for header, _ in TIME)]
+PARTS_HEADERS = ["contender", "w", *(c.header for c in PARTS_COLUMNS)]
 COSTS_HEADERS = ["contender", "model", "digest", *(c.header for c in COSTS), "allocs/event", "setup"]
 _LEFT = {"contender", "w", "digest", "model"}
 
@@ -303,10 +324,17 @@ def tables(docs: list[ResultDocument]) -> list[tuple[str, list[str], list[list[s
         ),
         ("costs", COSTS_HEADERS, costs_rows(docs)),
         ("where the handling threads' time went (share of it in the window; ± points)", TIME_HEADERS, time_rows(docs)),
+        (
+            "where the latency went: waiting (start of handling - intended arrival) and service (done - start)",
+            PARTS_HEADERS,
+            parts_rows(docs),
+        ),
     ):
         if headers is TIME_HEADERS and all(cell == "-" for row in rows for cell in row[2:]):
             continue  # no thread was read (not Linux, documents before schema 7): no table
         shown = _shown(headers, rows)
+        if headers is PARTS_HEADERS and len(shown) == len(_LEFT & set(headers)):
+            continue  # no contender recorded starts (or documents before schema 7): no such table
         out.append((caption, [headers[i] for i in shown], [[row[i] for i in shown] for row in rows]))
     return out
 
@@ -331,6 +359,14 @@ def table_notes(docs: list[ResultDocument]) -> list[str]:
     unmeasured = next((d.comparison.floor_unavailable for d in docs if d.comparison), None)
     if unmeasured:
         lines.append(f"no machine floor in this run: {unmeasured}")
+    unrecorded = [label(d) for d in docs if d.valid and d.starts_recorded is False]
+    if unrecorded and any(d.starts_recorded for d in docs):
+        lines.append(
+            f"waiting and service not recorded for {', '.join(unrecorded)}: "
+            "its run() takes no start_ns (ContenderInfo.records_start)"
+        )
+    if any(d.valid and d.starts_recorded and d.mode == "closed" for d in docs):
+        lines.append("closed loop: every event is due at t0, so waiting is its place in the stream: not shown")
     fewer = sorted({n for n in map(_counted_fewer, docs) if n is not None})
     if fewer:
         counts = " or ".join(f"{n:,}" for n in fewer)
@@ -405,6 +441,11 @@ def run_summary(doc: ResultDocument) -> str:
     if doc.latency_ns:
         lat = doc.latency_ns
         lines.append("  latency     " + "  ".join(f"{p} {duration_ns(lat.value(p))}" for p in PERCENTILE_NAMES))
+    for name, part in (("waiting", doc.waiting_ns), ("service", doc.service_ns)):
+        if part:
+            lines.append(f"  {name:11} " + "  ".join(f"{p} {duration_ns(part.value(p))}" for p in PERCENTILE_NAMES))
+    if doc.starts_recorded is False:
+        lines.append("  waiting and service not recorded: its run() takes no start_ns")
     if doc.cpu_s_per_event is not None:
         lines.append(
             f"  CPU/event   {duration_ns(doc.cpu_s_per_event * 1e9)}   "

@@ -53,10 +53,9 @@ def document(
     records = tuple(t.record() for t in trials)
     intervals = medians(records) if valid else {}
     point = {name: ci.point for name, ci in intervals.items()}
-    latency = (
-        LatencySummary(**{p: round(point[f"latency_ns.{p}"]) for p in PERCENTILE_NAMES})
-        if "latency_ns.p50" in point
-        else None
+    latency, waiting, service = (
+        LatencySummary(**{p: round(point[f"{part}.{p}"]) for p in PERCENTILE_NAMES}) if f"{part}.p50" in point else None
+        for part in ("latency_ns", "waiting_ns", "service_ns")
     )
     wrong = next((t.outcome for t in trials if not t.outcome.valid), first)
     digests_ok = [t.outcome.digest_ok for t in trials]
@@ -93,6 +92,9 @@ def document(
         metadata=metadata.collect(),
         created_unix_s=time.time(),
         sweep=sweep,
+        starts_recorded=first.start_ns is not None,
+        waiting_ns=waiting,
+        service_ns=service,
     )
 
 

@@ -74,6 +74,9 @@ class RunOutcome:
     # Each thread's time in the window (harness.threads); None where the kernel gives none.
     threads: tuple[ThreadTime, ...] | None = None
     threads_ended: int | None = None
+    # When each event's handling began (PreparedRun.run), for a contender that records it
+    # (ContenderInfo.records_start); None for one that does not: its waiting and service are unknown.
+    start_ns: np.ndarray | None = None
 
     @property
     def tail_ns(self) -> int:
@@ -186,6 +189,10 @@ def run_once(
     # np.zeros maps untouched pages: written now, they fault here rather than under the first
     # writes of the window (where a pool's workers would also queue on each other's faults).
     done_ns.fill(0)
+    records_start = contender.info.records_start
+    start_ns = np.zeros(stream.n_events, dtype=np.uint64) if records_start else None
+    if start_ns is not None:
+        start_ns.fill(0)  # as done_ns: its pages fault here, not in the window
     setup_start_ns = time.monotonic_ns()
     with contender.open(stream, workers) as prepared:
         setup_ns = time.monotonic_ns() - setup_start_ns
@@ -196,7 +203,10 @@ def run_once(
         before = _TreeUsage.now(threads_before)
         with around_window() if around_window else nullcontext():
             t0_ns = time.monotonic_ns()
-            prepared.run(done_ns, t0_ns, open_loop)
+            if start_ns is not None:
+                prepared.run(done_ns, t0_ns, open_loop, start_ns)
+            else:  # written before start times: called as it always was
+                prepared.run(done_ns, t0_ns, open_loop)
             end_ns = time.monotonic_ns()
         after_self = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         threads_after = threads.snapshot(since=threads_before)
@@ -218,12 +228,13 @@ def run_once(
         done_ns=done_ns,
         cpu_s=cpu_s,
         ctx_switches=ctx_switches,
-        checks=check_run(stream, done_ns, t0_ns, open_loop),
+        checks=check_run(stream, done_ns, t0_ns, open_loop, start_ns=start_ns),
         reference_digest=reference_digest,
         scenario=stream.scenario.name,
         scenario_version=stream.scenario.version,
         threads=thread_times if threads.AVAILABLE else None,
         threads_ended=ended if threads.AVAILABLE else None,
+        start_ns=start_ns,
     )
 
 
@@ -264,6 +275,13 @@ class Figures:
     latency_ns: stats.LatencySummary | None  # open loop only
     cpu_s_per_event: float | None
     ctx_switches_per_event: float | None
+    # The latency's two parts, for a contender that records starts (else None). Waiting, start -
+    # intended arrival, is open loop's only: in closed loop every event "arrives" at t0, so its
+    # waiting would be its place in the stream (a ramp from 0 to the wall time), a fact of the
+    # stream's length and not of the contender. Service, done - start, means the same in both
+    # modes (the handler, its I/O wait, the completion's write), so it is given in both.
+    waiting_ns: stats.LatencySummary | None = None
+    service_ns: stats.LatencySummary | None = None
 
 
 def figures(outcome: RunOutcome, stream: EventStream) -> Figures:
@@ -272,14 +290,21 @@ def figures(outcome: RunOutcome, stream: EventStream) -> Figures:
         raise ValueError(f"{outcome.implementation}: a run that failed its checks has no figures")
     n = outcome.n_events
     span_ns = int(outcome.done_ns.max()) - outcome.t0_ns if n else outcome.end_ns - outcome.t0_ns
-    latency = None
+    latency = waiting = service = None
     if outcome.mode == "open":
         latencies = stats.latencies_ns(outcome.done_ns, stream.column("arrival_ns"), outcome.t0_ns)
         latency = stats.latency_summary(latencies, in_place=True)  # its own array: partitioned where it is
+    if outcome.start_ns is not None and n:
+        if outcome.mode == "open":
+            waits = stats.latencies_ns(outcome.start_ns, stream.column("arrival_ns"), outcome.t0_ns)
+            waiting = stats.latency_summary(waits, in_place=True)
+        service = stats.latency_summary(stats.service_ns(outcome.start_ns, outcome.done_ns), in_place=True)
     return Figures(
         wall_s=span_ns / 1e9,
         throughput_eps=stats.throughput_eps(n, span_ns),
         latency_ns=latency,
         cpu_s_per_event=outcome.cpu_s / n if n else None,
         ctx_switches_per_event=outcome.ctx_switches / n if n else None,
+        waiting_ns=waiting,
+        service_ns=service,
     )

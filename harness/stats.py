@@ -92,6 +92,15 @@ def latencies_ns(done_ns: np.ndarray, arrival_ns: np.ndarray, t0_ns: int) -> np.
     return out
 
 
+def service_ns(start_ns: np.ndarray, done_ns: np.ndarray) -> np.ndarray:
+    """``done - start`` per event: its service, from the start of its handling to its completion.
+    Signed for the same reason as :func:`latencies_ns` (a start written after the completion
+    shows negative; the checks reject such runs). One new array, computed in it."""
+    out = done_ns.astype(np.int64)
+    out -= start_ns.view(np.int64)
+    return out
+
+
 def throughput_eps(n_events: int, span_ns: int) -> float | None:
     """Events per second over ``span_ns`` (SPEC §4: ``n / (max(done) - t0)``)."""
     if n_events == 0 or span_ns <= 0:

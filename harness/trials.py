@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness import stats
-from harness.document import FIGURES, SHARES, TrialRecord
+from harness.document import FIGURES, PARTS, SHARES, TrialRecord
 from harness.runner import Figures, RunOutcome, figures, run_once
 from harness.timeline import INTERVAL_NS, Timeline, of_run
 from implementations import Contender
@@ -39,7 +39,7 @@ class Trial:
 
     round: int
     position: int  # its place in the round's shuffled order (0 first)
-    outcome: RunOutcome  # without its done_ns: the figures below are what is kept of them
+    outcome: RunOutcome  # without its done_ns and start_ns: the figures below are what is kept of them
     figures: Figures | None  # None for a wrong run: it has no figures
     timeline: Timeline | None = None  # open loop, valid runs: latency over the run's time
 
@@ -55,7 +55,9 @@ class Trial:
             if outcome.valid and outcome.mode == "open"
             else None
         )
-        return cls(round_index, position, replace(outcome, done_ns=np.empty(0, dtype=np.uint64)), kept, over_time)
+        empty = np.empty(0, dtype=np.uint64)
+        kept_starts = None if outcome.start_ns is None else empty  # still says whether starts were recorded
+        return cls(round_index, position, replace(outcome, done_ns=empty, start_ns=kept_starts), kept, over_time)
 
     def record(self) -> TrialRecord:
         """What a result document keeps of the trial."""
@@ -77,6 +79,8 @@ class Trial:
             ctx_switches_per_event=f.ctx_switches_per_event if f else None,
             threads=o.threads,
             threads_ended=o.threads_ended,
+            waiting_ns=f.waiting_ns if f else None,
+            service_ns=f.service_ns if f else None,
         )
 
 
@@ -146,16 +150,16 @@ def run_trials(
 
 def figure_values(trials: Sequence[TrialRecord], figure: str) -> list[float] | None:
     """The figure over every trial, or None where a trial lacks it (a wrong trial, a closed loop's latency)."""
-    read = FIGURES[figure].read
+    read = (FIGURES.get(figure) or PARTS[figure]).read
     values = [read(t) for t in trials]
     return None if not values or any(v is None for v in values) else [float(v) for v in values if v is not None]
 
 
 def medians(trials: Sequence[TrialRecord]) -> dict[str, stats.Interval]:
-    """Each figure the trials all have, and the handling threads' shares of their time
-    (:data:`harness.document.SHARES`): its median and the median's 95 % interval."""
+    """Each figure the trials all have (the latency's parts too), and the handling threads' shares
+    of their time (:data:`harness.document.SHARES`): its median and the median's 95 % interval."""
     out = {}
-    for figure in FIGURES:
+    for figure in (*FIGURES, *PARTS):
         values = figure_values(trials, figure)
         if values is not None:
             out[figure] = stats.median_interval(values, 0.95)

@@ -37,16 +37,23 @@ class _Slowed(PreparedRun):
     def __init__(self, inner: PreparedRun, factor: float) -> None:
         self.inner, self.factor = inner, factor
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.inner.run(done_ns, t0_ns, open_loop)
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
+        if start_ns is None:  # an inner contender that records no starts is never given any
+            self.inner.run(done_ns, t0_ns, open_loop)
+        else:
+            self.inner.run(done_ns, t0_ns, open_loop, start_ns=start_ns)
         if len(done_ns) == 0:
             return
-        since_t0 = done_ns.astype(np.float64) - t0_ns
-        stretched = (t0_ns + np.rint(since_t0 * self.factor)).astype(np.uint64)
+        stretched = self._stretched(done_ns, t0_ns)
         end = int(stretched.max())
         while time.monotonic_ns() < end:  # the time is spent, as a slower handler would spend it
             pass
         done_ns[:] = stretched
+        if start_ns is not None:  # stretched alike: every start stays between t0 and its done
+            start_ns[:] = self._stretched(start_ns, t0_ns)
+
+    def _stretched(self, times_ns: np.ndarray, t0_ns: int) -> np.ndarray:
+        return (t0_ns + np.rint((times_ns.astype(np.float64) - t0_ns) * self.factor)).astype(np.uint64)
 
     def handling_threads(self) -> Mapping[int, str] | None:
         return self.inner.handling_threads()
@@ -71,6 +78,7 @@ class _Renamed(Contender):
             parallel=inner.info.parallel,
             description=f"test-only ({ENV}): {what} {inner.info.name}",
             in_process=inner.info.in_process,
+            records_start=inner.info.records_start,
         )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

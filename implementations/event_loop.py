@@ -12,6 +12,10 @@ releases each event once its intended arrival has passed (open loop), in batches
 The loop is made in ``open`` (untimed) and closed in ``close``. Its timers wake
 with millisecond granularity (the selector's timeout is in ms), which shows in
 open-loop latencies: part of the model, not of the harness.
+
+A consumer's start of handling is the clock read just after it took a batch from its queue, for
+the batch's first event, and the previous event's completion for the others (nothing is awaited
+in between): an awaited I/O wait, and the other tasks that run meanwhile, are the event's service.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from protocol.contender import (
     check_open,
     done_slots,
     handler_failed,
+    start_slots,
 )
 from protocol.events import EventStream
 
@@ -55,6 +60,7 @@ class _Tasks:
         self.arrival_ns = stream.records["arrival_ns"].tolist()
         self.owner = (stream.records["key"] % workers).tolist()
         self.done = memoryview(b"")  # done_ns's slots, while the run is handled
+        self.start = memoryview(b"")  # start_ns's slots, likewise
         self.failure: tuple[int, BaseException] | None = None
 
     async def main(self, t0_ns: int, open_loop: bool) -> None:
@@ -90,16 +96,18 @@ class _Tasks:
             await asyncio.sleep(0)  # let the consumers run
 
     async def _consume(self, inbox: asyncio.Queue[list[int] | None]) -> None:
-        handler, done = self.handling.handler, self.done
+        handler, done, start = self.handling.handler, self.done, self.start
         while (batch := await inbox.get()) is not _STOP:
+            now = _clock()  # taken from the queue: the batch's first event starts
             for i in batch:
                 if self.failure is not None:
                     return  # another consumer failed: stop handling
                 try:
+                    start[i] = now
                     wait_us = handler(i)
                     if wait_us:
                         await _sleep_until(_clock() + wait_us * 1000)
-                    done[i] = _clock()
+                    done[i] = now = _clock()
                 except Exception as e:  # reported by run(), once every task has ended
                     self.failure = (i, e)
                     return
@@ -110,12 +118,12 @@ class AsyncioRun(PreparedRun):
         self.tasks = _Tasks(stream, workers)
         self.loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         if self.loop is None:
             raise ValueError("this prepared run is closed")
         self.mark_run("asyncio")
         run = self.tasks
-        run.done = done_slots(done_ns)
+        run.done, run.start = done_slots(done_ns), start_slots(start_ns, len(done_ns))
         main = self.loop.create_task(run.main(t0_ns, open_loop))
         try:
             self.loop.run_until_complete(main)
@@ -126,6 +134,7 @@ class AsyncioRun(PreparedRun):
             raise
         finally:
             run.done.release()
+            run.start.release()
         if run.failure is not None:
             index, error = run.failure
             raise handler_failed("asyncio", index, error) from error
@@ -150,6 +159,7 @@ class Asyncio(Contender):
         parallel=True,
         description="one asyncio loop; keys sharded to consumer tasks; a wait is an awaited sleep; any scenario",
         scenarios=None,
+        records_start=True,
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

@@ -22,7 +22,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from implementations.waiting import wait_until
-from protocol.contender import Contender, ContenderInfo, PreparedRun, calling_thread, check_open, done_slots
+from protocol.contender import (
+    Contender,
+    ContenderInfo,
+    PreparedRun,
+    calling_thread,
+    check_open,
+    done_slots,
+    start_slots,
+)
 from protocol.events import EventStream
 
 FLOOR_MODEL = "floor"
@@ -33,17 +41,23 @@ class FloorPythonRun(PreparedRun):
     def __init__(self, stream: EventStream) -> None:
         self.arrival_ns = stream.records["arrival_ns"].tolist()
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
+        """Starts as ``sequential`` records them (the pacing wait's clock read, or the previous
+        completion), so that the floor's waiting and service are what those of the Python
+        contenders' own loop cost with no handler."""
         self.mark_run("floor-python")
-        done = done_slots(done_ns)
+        done, start = done_slots(done_ns), start_slots(start_ns, len(done_ns))
         clock = time.monotonic_ns
+        now = clock()
         try:
             for i, arrival in enumerate(self.arrival_ns):
-                if open_loop:
-                    wait_until(t0_ns + arrival)
-                done[i] = clock()
+                if open_loop and now < (due := t0_ns + arrival):
+                    now = wait_until(due)
+                start[i] = now
+                done[i] = now = clock()
         finally:
             done.release()
+            start.release()
 
     def handling_threads(self) -> dict[int, str]:
         return calling_thread()
@@ -60,6 +74,7 @@ class FloorPython(Contender):
         parallel=False,
         description="handles nothing: paces the stream as the Python contenders do and writes done_ns",
         scenarios=None,
+        records_start=True,
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:
@@ -71,8 +86,8 @@ class FloorNativeRun(PreparedRun):
     def __init__(self, inner: PreparedRun) -> None:
         self.inner = inner
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        self.inner.run(done_ns, t0_ns, open_loop)
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
+        self.inner.run(done_ns, t0_ns, open_loop, start_ns=start_ns)
 
     def handling_threads(self) -> Mapping[int, str] | None:
         return self.inner.handling_threads()
@@ -95,6 +110,7 @@ class FloorNative(Contender):
             parallel=False,
             description="handles nothing: paces the stream as the native engine does (sleep, then spin) "
             "and writes done_ns",
+            records_start=True,
             **native_cffi.hosting(),
         )
         self._engine = native_cffi.NativeFloor(self.info)  # Unavailable, with the reason, where it did not build

@@ -141,9 +141,9 @@ class Library:
     def records(self, records: np.ndarray | bytes | bytearray | memoryview) -> Any:
         return self.ffi.from_buffer("uint8_t[]", records)
 
-    def done(self, done_ns: np.ndarray) -> Any:
+    def done(self, done_ns: np.ndarray, name: str = "done_ns") -> Any:
         if done_ns.dtype != np.uint64 or not done_ns.flags.c_contiguous:
-            raise ValueError("done_ns must be a C-contiguous uint64 array")
+            raise ValueError(f"{name} must be a C-contiguous uint64 array")
         return self.ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
 
 
@@ -270,10 +270,16 @@ class Engine(_Handle):
         self.library.call("evb_engine_release", self._require())
         self._prepared = None
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        """Handles the prepared stream, writing ``done_ns``: nothing else."""
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
+        """Handles the prepared stream, writing ``done_ns`` and, given it, ``start_ns``: nothing else."""
         done = self.library.done(done_ns)
-        self.library.call("evb_engine_run", self._require(), done, len(done_ns), t0_ns, int(open_loop),
+        if start_ns is None:
+            start = self.library.ffi.NULL  # the engine records no starts
+        elif len(start_ns) != len(done_ns) or start_ns.dtype != done_ns.dtype:  # done() checked done_ns
+            raise ValueError(f"start_ns must be a uint64 array of {len(done_ns)} slots, like done_ns")
+        else:  # no more checks than these: every allocation here is one more in the window's count
+            start = self.library.ffi.from_buffer("uint64_t[]", start_ns, require_writable=True)
+        self.library.call("evb_engine_run", self._require(), done, len(done_ns), start, t0_ns, int(open_loop),
                           contender=self.contender)  # fmt: skip
 
     def digest(self) -> int:
@@ -417,9 +423,9 @@ class NativeRun(PreparedRun):
         # Started here, before the clock: Ctrl-C and SIGTERM cancel the run.
         self.signals = engine.signals()
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         try:
-            self.engine.run(done_ns, t0_ns, open_loop)
+            self.engine.run(done_ns, t0_ns, open_loop, start_ns)
         except BaseException as e:
             # Cancelled, or interrupted: Ctrl-C raises KeyboardInterrupt as the call returns, before
             # Cancelled could be. Either way the engine stays cancelled, so close() drops it.
@@ -543,6 +549,7 @@ class Native(_NativeContender):
             model="native",
             parallel=True,
             description="Rust pool via cffi: each worker reads the stream for its own keys, shared state atomic",
+            records_start=True,
             **hosting(),
         )
         super().__init__(info)
@@ -560,6 +567,7 @@ class NativeSequential(_NativeContender):
             model="native",
             parallel=False,
             description="the Rust engine's handlers on one thread: the language without parallelism",
+            records_start=True,
             **hosting(),
         )
         super().__init__(info)

@@ -8,7 +8,10 @@ one through a queue), so nothing here moves per event:
   worker maps them and picks its own events, those of its keys (``key % workers``), in
   ``seq`` order, so per-key order holds with no dispatcher at all. In an open loop each
   worker paces itself on the shared arrival times.
-* ``done_ns`` is a shared array: each worker writes its events' slots, one store per event.
+* ``done_ns`` and ``start_ns`` are shared arrays: each worker writes its events' slots, one
+  store each per event. A worker's start of an event is the clock read that ended its pacing
+  wait, or its previous event's completion when the event was already due (no second clock
+  read); so its waiting is the time its worker was busy with earlier events.
 * Each worker runs the scenario's handler over its own keys and its own copy of the shared
   state, with nothing to guard (one thread). It makes every key's state (``new_keys(n_keys)``)
   though it touches its own keys only, so memory is workers times the keys' state: about
@@ -69,16 +72,17 @@ _SHM = "/dev/shm"
 
 
 class _SharedResults:
-    """The memory workers write into, laid out as uint64 words: ``done_ns[n] | cancel[1]``."""
+    """The memory workers write into, laid out as uint64 words: ``done_ns[n] | start_ns[n] | cancel[1]``."""
 
     def __init__(self, buffer: Any, n: int) -> None:
-        words = np.ndarray((n + 1,), dtype=np.uint64, buffer=buffer)
+        words = np.ndarray((2 * n + 1,), dtype=np.uint64, buffer=buffer)
         self.done_ns = words[:n]
+        self.start_ns = words[n : 2 * n]
         self.cancel = words[-1:]
 
     @staticmethod
     def size(n: int) -> int:
-        return 8 * (n + 1)
+        return 8 * (2 * n + 1)
 
 
 def _context() -> Any:
@@ -95,16 +99,17 @@ def _context() -> Any:
 # ---------------------------------------------------------------- the worker process
 
 
-def _wait_until(deadline_ns: int, cancel: memoryview, conn: Any) -> bool:
-    """Sleeps until ``deadline_ns``; False if the run was cancelled meanwhile, or if the parent
+def _wait_until(deadline_ns: int, cancel: memoryview, conn: Any) -> int:
+    """Sleeps until ``deadline_ns``; returns the clock read that ended the wait (the start of
+    handling), or 0 if the run was cancelled meanwhile, or if the parent
     is gone. Killed outright, it cannot cancel; its end of the pipe closing is what shows
     (``poll`` sees the end of file). The parent's pid would not: a forkserver's child has the
     server as its parent, which lives as long as any of its children does."""
-    while (remaining := deadline_ns - _clock()) > 0:
+    while (now := _clock()) < deadline_ns:
         if cancel[0] or conn.poll():
-            return False
-        time.sleep(min(remaining, _WAIT_SLICE_NS) / 1e9)
-    return True
+            return 0
+        time.sleep(min(deadline_ns - now, _WAIT_SLICE_NS) / 1e9)
+    return now
 
 
 class _Own:
@@ -143,21 +148,27 @@ def _handle_own_events(own: _Own, out: _SharedResults, t0_ns: int, open_loop: bo
     handler, index, arrival_ns = own.handler, own.index, own.arrival_ns
     # memoryviews: a store or load through one costs a fraction of numpy's per-element call
     done, cancel = memoryview(out.done_ns).cast("B").cast("Q"), memoryview(out.cancel).cast("B").cast("Q")
+    start = memoryview(out.start_ns).cast("B").cast("Q")
+    now = _clock()
     try:
         for j, i in enumerate(index):
-            if cancel[0] or (open_loop and not _wait_until(t0_ns + arrival_ns[j], cancel, conn)):
+            if cancel[0]:
+                raise _Cancelled
+            if open_loop and now < (due := t0_ns + arrival_ns[j]) and not (now := _wait_until(due, cancel, conn)):
                 raise _Cancelled
             if not j % _POLL_EVERY and conn.poll():  # the parent is gone (or stopping us)
                 raise _Cancelled
             try:
+                start[i] = now
                 wait_us = handler(j)
                 if wait_us and not _wait_until(_clock() + wait_us * 1000, cancel, conn):
                     raise _Cancelled
-                done[i] = _clock()
+                done[i] = now = _clock()
             except Exception as e:
                 raise _HandlerFailed(i, repr(e)) from e
     finally:
         done.release()
+        start.release()
         cancel.release()
 
 
@@ -297,7 +308,7 @@ class ProcessesRun(PreparedRun):
         process.join(_JOIN_TIMEOUT_S)
         return f"the worker process exited (code {process.exitcode})"
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         out = self.out
         if out is None or self.used:
             raise ContenderError("processes: a prepared run runs once; open another")
@@ -330,6 +341,8 @@ class ProcessesRun(PreparedRun):
                 raise ContenderError(f"processes: {error}")
             raise handler_failed("processes", index, error)
         done_ns[:] = out.done_ns  # one copy of n words (about 1 ns an event): the tail of the window
+        if start_ns is not None:
+            start_ns[:] = out.start_ns  # likewise
         self.used = True
 
     def handling_threads(self) -> dict[int, str]:
@@ -394,6 +407,7 @@ class Processes(Contender):
         description="Python worker processes, keys sharded to them, stream and done_ns in shared memory, any scenario",
         in_process=False,
         scenarios=None,
+        records_start=True,
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

@@ -1,9 +1,13 @@
 """``sequential``: the reference. One loop, one event at a time, in ``seq`` order, for any scenario.
 
 Plain and obviously correct on purpose: every other contender is verified against its digest.
-It runs the scenario's own handler (``protocol.scenario.PythonSemantics``): the loop paces, calls
-the handler, waits as long as the handler asks (I/O), and writes the completion time. One
-thread handles every event, so the shared state's guard is nothing.
+It runs the scenario's own handler (``protocol.scenario.PythonSemantics``): the loop paces, writes
+the start of handling, calls the handler, waits as long as the handler asks (I/O), and writes the
+completion time. One thread handles every event, so the shared state's guard is nothing.
+
+Recording starts costs one store per event and no clock read: the start of an event is the clock
+read that ended its pacing wait, or, when it was already due, the previous event's completion
+(nothing but this loop's own step lies between, which thus counts as service).
 
 :func:`reference_digest` is the reference digest itself: the same handler, in the same order,
 over the stream in chunks of :data:`REFERENCE_CHUNK_EVENTS`, so that what it decodes (Python
@@ -27,6 +31,7 @@ from protocol.contender import (
     check_open,
     done_slots,
     handler_failed,
+    start_slots,
 )
 from protocol.events import EventStream
 
@@ -37,24 +42,27 @@ class SequentialRun(PreparedRun):
         self.handling = Handling.of(stream, no_guard, "sequential")
         self.arrival_ns = stream.records["arrival_ns"].tolist()
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         self.mark_run("sequential")
         handler, arrival_ns = self.handling.handler, self.arrival_ns
-        done = done_slots(done_ns)
+        done, start = done_slots(done_ns), start_slots(start_ns, len(done_ns))
         clock = time.monotonic_ns
         i = 0
+        now = clock()
         try:
             for i in range(self.handling.n_events):
-                if open_loop:
-                    wait_until(t0_ns + arrival_ns[i])
+                if open_loop and now < (due := t0_ns + arrival_ns[i]):
+                    now = wait_until(due)
+                start[i] = now
                 wait_us = handler(i)
                 if wait_us:
                     wait_at_least_us(wait_us)
-                done[i] = clock()
+                done[i] = now = clock()
         except Exception as e:  # not KeyboardInterrupt: an interrupt is not the handler's failure
             raise handler_failed("sequential", i, e) from e
         finally:
             done.release()
+            start.release()
 
     def handling_threads(self) -> dict[int, str]:
         return calling_thread()
@@ -71,6 +79,7 @@ class Sequential(Contender):
         parallel=False,
         description="the reference: one Python loop, events in seq order, any scenario",
         scenarios=None,
+        records_start=True,
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

@@ -7,6 +7,11 @@ handler's ``guard``, here one lock for the pool; waits for I/O hold nothing. The
 calling thread is the dispatcher: it releases every event whose intended arrival
 has passed, in batches (one queue message per batch, not per event), then sleeps
 until the next arrival. In closed loop every event has arrived at ``t0``.
+
+A worker's start of handling is the clock read just after it took a batch from its queue, for
+the batch's first event, and the previous event's completion for the others (one store per
+event, no second clock read): an event's waiting is the dispatcher's pacing and batching, its
+queue, and the events before it in its worker's batch; its service its own handling, lock included.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from protocol.contender import (
     check_open,
     done_slots,
     handler_failed,
+    start_slots,
 )
 from protocol.events import EventStream
 from protocol.scenario import Guard
@@ -52,6 +58,7 @@ class ThreadedRun(PreparedRun):
         self.workers = workers
         self.owner = (stream.records["key"] % workers).tolist()
         self.done: memoryview | None = None  # done_ns's slots, while run runs
+        self.start: memoryview | None = None  # start_ns's slots, while run runs
         self.failures: list[tuple[int, BaseException]] = []
         self.cancelled = False  # set when run() is interrupted: workers drain without handling
         self.inboxes: list[queue.SimpleQueue[list[int] | None]] = [queue.SimpleQueue() for _ in range(workers)]
@@ -79,16 +86,18 @@ class ThreadedRun(PreparedRun):
                 continue
             if self.failures or self.cancelled:
                 continue  # a worker failed or the run was interrupted: drain without handling
-            done = self.done  # set before the first batch is sent
-            assert done is not None
+            now = clock()  # taken from the queue: the batch's first event starts
+            done, start = self.done, self.start  # set before the first batch is sent
+            assert done is not None and start is not None
             for i in batch:
                 if self.cancelled:
                     break
                 try:
+                    start[i] = now
                     wait_us = handler(i)
                     if wait_us:
                         wait_at_least_us(wait_us)
-                    done[i] = clock()
+                    done[i] = now = clock()
                 except BaseException as e:  # reported by run(), once every worker has finished
                     self.failures.append((i, e))
                     break
@@ -107,10 +116,11 @@ class ThreadedRun(PreparedRun):
             if batch:
                 self.inboxes[w].put(batch)
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         if self.done is not None or not self.threads:
             raise ContenderError("threaded: a prepared run runs once; open another")
         n = self.handling.n_events
+        start = self.start = start_slots(start_ns, len(done_ns))
         done = self.done = done_slots(done_ns)
         arrivals = self.arrival_ns
         sent = 0
@@ -135,6 +145,7 @@ class ThreadedRun(PreparedRun):
             raise
         finally:
             done.release()  # every worker has finished or is joined: nothing writes through it any more
+            start.release()
         if self.failures:
             index, error = min(self.failures, key=lambda f: (f[0] < 0, f[0]))  # a handler's first
             if index < 0:
@@ -164,6 +175,7 @@ class Threaded(Contender):
         parallel=True,
         description="Python thread pool, keys sharded to workers, shared state behind one lock, any scenario",
         scenarios=None,
+        records_start=True,
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

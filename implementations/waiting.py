@@ -11,10 +11,12 @@ _clock = time.monotonic_ns
 _LONGEST_SLEEP_S = 1.0  # long waits in slices: time.sleep overflows on huge values
 
 
-def wait_until(deadline_ns: int) -> None:
-    """Sleeps until the monotonic clock reaches ``deadline_ns`` (never returns early)."""
-    while (remaining := deadline_ns - _clock()) > 0:
-        time.sleep(min(remaining / 1e9, _LONGEST_SLEEP_S))
+def wait_until(deadline_ns: int) -> int:
+    """Sleeps until the monotonic clock reaches ``deadline_ns`` (never returns early). Returns
+    the clock read that ended the wait: the caller's start of handling, with no second read."""
+    while (now := _clock()) < deadline_ns:
+        time.sleep(min((deadline_ns - now) / 1e9, _LONGEST_SLEEP_S))
+    return now
 
 
 def wait_at_least_us(microseconds: int) -> None:

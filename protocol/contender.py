@@ -5,9 +5,11 @@ A run has three phases (docs/measurement-window.md):
 * ``Contender.open(stream, workers)`` is setup, before the clock: decoding the stream into
   the contender's own form, making the per-key state, buffers, pools, worker processes.
   The harness times it apart (``setup_s``).
-* ``PreparedRun.run(done_ns, t0_ns, open_loop)`` is the timed window, and handles only:
-  every event, each one's completion time (``time.monotonic_ns()`` clock) written into
-  ``done_ns`` as it finishes. Every figure of the run (wall time, throughput, latency, CPU
+* ``PreparedRun.run(done_ns, t0_ns, open_loop, start_ns=...)`` is the timed window, and
+  handles only: every event, each one's completion time (``time.monotonic_ns()`` clock)
+  written into ``done_ns`` as it finishes, and, for a contender whose ``info.records_start``
+  is true, the time its handling began into ``start_ns`` (so that a latency splits into
+  waiting and service). Every figure of the run (wall time, throughput, latency, CPU
   time, context switches, allocations) covers this call and nothing else. A prepared run runs
   once.
 * ``PreparedRun.digest()``, after the window: the digest of the final state (SPEC §3), never
@@ -45,6 +47,11 @@ class ContenderInfo:
     scenarios: tuple[str, ...] | None = ("synthetic",)
     # Scenarios it would host but cannot here, each with why (a native library that did not build).
     cannot_host: tuple[tuple[str, str], ...] = ()
+    # True when ``run`` takes ``start_ns`` and writes each event's start of handling there (see
+    # PreparedRun.run). False by default so that a contender written before start times existed
+    # keeps working: the harness calls it as before, and its documents say that waiting and
+    # service were not recorded, rather than guessing them.
+    records_start: bool = False
 
     def hosts(self, scenario: str) -> bool:
         return self.scenarios is None or scenario in self.scenarios
@@ -66,13 +73,23 @@ def calling_thread() -> dict[int, str]:
     return {threading.get_native_id(): threading.current_thread().name}
 
 
-def done_slots(done_ns: np.ndarray) -> memoryview:
-    """``done_ns`` as a writable view of unsigned 64-bit slots: a store through it costs what a
-    store into a list does (numpy's per-element call costs several times more), and it leaves
-    no copy to make after the last event, inside the window but outside the wall time."""
+def done_slots(done_ns: np.ndarray, name: str = "done_ns") -> memoryview:
+    """``done_ns`` (or ``start_ns``, named by ``name``) as a writable view of unsigned 64-bit
+    slots: a store through it costs what a store into a list does (numpy's per-element call
+    costs several times more), and it leaves no copy to make after the last event, inside the
+    window but outside the wall time."""
     if done_ns.dtype != np.uint64 or not done_ns.flags.c_contiguous or not done_ns.flags.writeable:
-        raise ValueError("done_ns must be a writable C-contiguous uint64 array")
+        raise ValueError(f"{name} must be a writable C-contiguous uint64 array")
     return done_ns.data.cast("B").cast("Q")
+
+
+def start_slots(start_ns: np.ndarray | None, n_events: int) -> memoryview:
+    """``start_ns`` as :func:`done_slots` gives ``done_ns``; ``None`` (a caller that records no
+    starts: a test, a pass that needs the digest alone) gives a scratch buffer of ``n_events``
+    slots, so that an executor's loop has one shape either way and no per-event branch."""
+    if start_ns is None:
+        start_ns = np.zeros(n_events, dtype=np.uint64)
+    return done_slots(start_ns, "start_ns")
 
 
 class ContenderError(RuntimeError):
@@ -99,10 +116,23 @@ class PreparedRun(ABC):
         self.used = True
 
     @abstractmethod
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         """The timed window: handles every event and fills ``done_ns`` (uint64, one per event),
         each slot as its event finishes; nothing after the last event that can wait for
         :meth:`digest` (:func:`done_slots` writes straight into ``done_ns``).
+
+        A contender whose ``info.records_start`` is true also takes ``start_ns`` (uint64, one
+        per event; ``None`` when the caller wants no starts) and writes into slot ``i`` the
+        monotonic clock when the handling of event ``i`` began: after its pacing wait (open
+        loop) and after it was taken from any queue or channel, just before its handler is
+        called. So ``start - intended arrival`` is the event's *waiting* (queueing, dispatch,
+        a late wake-up) and ``done - start`` its *service* (the handler, its I/O wait, the
+        completion's write). A clock read already made at that point (the pacing wait's last,
+        the previous event's completion on the same thread with nothing but the loop's own
+        bookkeeping in between) may serve, to keep the cost of recording at one store. The
+        harness checks ``t0`` (open loop: the intended arrival) ``<= start <= done``. The harness
+        passes ``start_ns`` only to contenders that declare ``records_start``: one written for the
+        protocol before it is called with three arguments, as it always was.
 
         A handler that fails raises :class:`ContenderError` naming the contender and the event,
         after every worker has stopped. ``KeyboardInterrupt`` (Ctrl-C, and SIGTERM on the CLI)

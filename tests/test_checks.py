@@ -5,16 +5,18 @@ Each fake contender below is wrong in exactly one way; the runner must catch it.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.checks import CheckResult, check_run
-from harness.runner import RunOutcome, figures, run_once
+from harness.runner import RunOutcome, WrongRun, checked_run, figures, run_once
 from protocol.events import EventStream
 
-from fakes import Fake
+from fakes import BeforeStarts, Fake
 from reference import spec_digest_of_file_bytes
 from strategies import stream_of, streams
 
@@ -36,15 +38,63 @@ def test_an_honest_run_passes_and_has_figures() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fault", "check", "mode"),
-    [("missing", "all_done", "open"), ("early", "not_before_arrival", "open"), ("reorder", "per_key_order", "closed")],
+    ("fault", "failed", "mode"),
+    [
+        ("missing", ["all_done"], "open"),
+        # finished before its arrival: it cannot have started after it either
+        ("early", ["not_before_arrival", "start_not_before_arrival"], "open"),
+        ("reorder", ["per_key_order"], "closed"),
+        ("no-start", ["all_started"], "open"),
+        ("start-early", ["start_not_before_arrival"], "open"),
+        ("start-early", ["start_not_before_arrival"], "closed"),
+        ("start-after-done", ["start_not_after_done"], "open"),
+        ("start-after-done", ["start_not_after_done"], "closed"),
+    ],
 )
-def test_each_broken_rule_is_caught(fault: str, check: str, mode: str) -> None:
+def test_each_broken_rule_is_caught(fault: str, failed: list[str], mode: str) -> None:
     outcome, stream = _run(fault, mode)
     assert not outcome.valid
-    assert [c.name for c in outcome.checks if not c.passed] == [check]
+    assert [c.name for c in outcome.checks if not c.passed] == failed
     with pytest.raises(ValueError, match="has no figures"):
         figures(outcome, stream)
+
+
+@pytest.mark.parametrize(
+    ("fault", "mode", "reason"),
+    [
+        ("no-start", "open", "all_started: 1 events have no start_ns (first: 3)"),
+        ("start-early", "open", "start_not_before_arrival: 1 events started before its intended arrival (first: 2)"),
+        ("start-early", "closed", "start_not_before_arrival: 1 events started before t0 (first: 2)"),
+        ("start-after-done", "closed", "start_not_after_done: 1 events started after they finished (first: 4)"),
+    ],
+)
+def test_a_wrong_start_is_reported_in_one_line(fault: str, mode: str, reason: str) -> None:
+    outcome, _ = _run(fault, mode)
+    assert outcome.failures() == [reason]
+    with pytest.raises(WrongRun, match=re.escape(f"fake-{fault} is wrong, so it has no figure: {reason}") + "$"):
+        checked_run(Fake(fault), stream_of(2, ROWS), workers=1, mode=mode)
+
+
+def test_starts_split_each_latency_into_waiting_and_service() -> None:
+    outcome, stream = _run("none")
+    assert outcome.start_ns is not None
+    f = figures(outcome, stream)
+    assert f.latency_ns is not None and f.waiting_ns is not None and f.service_ns is not None
+    # every event's waiting and service add up to its latency: so do neither's maxima exceed it
+    assert f.waiting_ns.max <= f.latency_ns.max and f.service_ns.max <= f.latency_ns.max
+    closed, stream = _run("none", mode="closed")
+    f = figures(closed, stream)
+    assert f.waiting_ns is None and f.service_ns is not None  # waiting is an open-loop figure
+
+
+def test_a_contender_written_before_starts_still_runs_and_records_none() -> None:
+    stream = stream_of(2, ROWS)
+    outcome = run_once(BeforeStarts(), stream, workers=1, mode="open",
+                       reference_digest=spec_digest_of_file_bytes(stream.to_bytes()))  # fmt: skip
+    assert outcome.valid and outcome.start_ns is None
+    assert not {c.name for c in outcome.checks} & {"all_started", "start_not_before_arrival", "start_not_after_done"}
+    f = figures(outcome, stream)
+    assert f.latency_ns is not None and f.waiting_ns is None and f.service_ns is None
 
 
 def test_a_wrong_digest_is_caught() -> None:
@@ -123,3 +173,38 @@ def test_chunks_completed_in_order_carry_each_keys_last(done: list[int]) -> None
     done_ns = np.array(done, dtype=np.uint64)
     for size in (1, 2, 3, 4):
         assert check_run(stream, done_ns, 1, False, size) == _checks_in_one_pass(stream, done_ns, 1, False), size
+
+
+def _start_checks_in_one_pass(
+    stream: EventStream, done_ns: np.ndarray, start_ns: np.ndarray, t0_ns: int, open_loop: bool
+) -> list[CheckResult]:
+    """The start checks over the whole run at once: the oracle for the chunked ones."""
+    n = stream.n_events
+    arrival = stream.column("arrival_ns").astype(np.int64) if open_loop else np.zeros(n, dtype=np.int64)
+    start, done = start_ns.view(np.int64), done_ns.view(np.int64)
+    out = []
+    missing = np.flatnonzero(start_ns == 0)
+    detail = f"{len(missing)} events have no start_ns (first: {missing[0]})" if len(missing) else ""
+    out.append(CheckResult("all_started", len(missing) == 0, detail))
+    early = np.flatnonzero((start != 0) & (start < t0_ns + arrival))
+    rule = "its intended arrival" if open_loop else "t0"
+    detail = f"{len(early)} events started before {rule} (first: {early[0]})" if len(early) else ""
+    out.append(CheckResult("start_not_before_arrival", len(early) == 0, detail))
+    late = np.flatnonzero((start != 0) & (done != 0) & (start > done))
+    detail = f"{len(late)} events started after they finished (first: {late[0]})" if len(late) else ""
+    out.append(CheckResult("start_not_after_done", len(late) == 0, detail))
+    return out
+
+
+@given(stream=streams(max_events=50, max_gap_ns=5), data=st.data())
+def test_start_checks_in_chunks_find_what_one_pass_finds(stream: EventStream, data: st.DataObject) -> None:
+    n = stream.n_events
+    done_ns = np.array(data.draw(st.lists(_done_values, min_size=n, max_size=n)), dtype=np.uint64)
+    start_ns = np.array(data.draw(st.lists(_done_values, min_size=n, max_size=n)), dtype=np.uint64)
+    t0 = data.draw(st.integers(0, 20))
+    for open_loop in (True, False):
+        expected = _checks_in_one_pass(stream, done_ns, t0, open_loop) + _start_checks_in_one_pass(
+            stream, done_ns, start_ns, t0, open_loop
+        )
+        for size in (1, 2, 7, max(1, n)):
+            assert check_run(stream, done_ns, t0, open_loop, size, start_ns=start_ns) == expected, (size, open_loop)

@@ -125,7 +125,9 @@ def test_export_then_replay_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(json.loads(out_json.read_text())) >= SPEC_RESULT_FIELDS
     doc = results.load(out_json)
     assert doc.digest == expected and doc.digest_ok is True and doc.workers == 3
-    assert doc.checks == {"all_done": True, "not_before_arrival": True, "per_key_order": True}
+    assert doc.checks == {"all_done": True, "not_before_arrival": True, "per_key_order": True, "all_started": True,
+                          "start_not_before_arrival": True, "start_not_after_done": True}  # fmt: skip
+    assert doc.starts_recorded is True and doc.service_ns is not None and doc.waiting_ns is None  # closed loop
     assert doc.mode == "closed" and doc.latency_ns is None
     assert doc.allocations_per_event and doc.allocations_per_event > 0
     assert doc.allocations and doc.allocations.events == doc.events

@@ -3,7 +3,8 @@
 Every registered contender must give the digest of the tests' own reference for the scenario
 (``tests/reference.py`` for SPEC §3, ``tests/orderbook_reference.py`` for the order book, each
 written from its contract and sharing no code with the project) and pass the runner's checks
-(every event done, none early, per-key order). A contender that does not host a scenario is
+(every event done, none early, per-key order; every start written, between the event's due time
+and its completion). A contender that does not host a scenario is
 skipped for it; every executor hosts both.
 
 Then every registered scenario (the built-ins, and any installed, as ``nox -s tests`` installs
@@ -28,6 +29,7 @@ from reference import spec_digest_of_file_bytes
 from strategies import orderbook_streams, streams
 
 WORKER_COUNTS = [1, 2, 3, 5]
+START_CHECKS = {"all_started", "start_not_before_arrival", "start_not_after_done"}
 CONTENDERS = implementations.registry()
 
 
@@ -37,6 +39,10 @@ def _check(
     expected = expected or spec_digest_of_file_bytes(stream.to_bytes())
     outcome = run_once(contender, stream, workers=workers, mode=mode, reference_digest=expected)
     assert outcome.valid, f"{contender.info.name} w={workers} {mode}: {outcome.failures()}"
+    # Every contender here records starts, so its run was checked for them too (valid above
+    # covers: every start written, none before it was due, none after its done).
+    assert contender.info.records_start, f"{contender.info.name} records no start_ns"
+    assert outcome.start_ns is not None and {c.name for c in outcome.checks} >= START_CHECKS
 
 
 @pytest.mark.parametrize("registration", CONTENDERS, ids=lambda r: r.name)

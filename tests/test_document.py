@@ -77,6 +77,8 @@ trial_records = st.builds(
         max_size=3,
     ).map(tuple),
     threads_ended=st.none() | counts,
+    waiting_ns=st.none() | latencies,
+    service_ns=st.none() | latencies,
 )
 trial_lists = st.lists(trial_records, max_size=4, unique_by=lambda t: t.round).map(tuple)
 jitters = st.builds(
@@ -136,6 +138,9 @@ documents = st.builds(
     created_unix_s=st.none() | numbers,
     sweep=st.none() | st.builds(SweepSettings, numbers, numbers, st.none() | wholes, st.none() | counts),
     timeline=st.none() | st.builds(TimelineLog, log_names, counts, texts, counts),
+    starts_recorded=st.none() | st.booleans(),
+    waiting_ns=st.none() | latencies,
+    service_ns=st.none() | latencies,
 )
 
 
@@ -184,6 +189,8 @@ def test_older_documents_are_upgraded_on_reading() -> None:
         assert version >= 6 or doc.scenario == ScenarioId(*BEFORE_SCENARIOS)
         assert version >= 3 or (doc.model is None and doc.setup_s is None)
         assert version >= 4 or (doc.trials is None and doc.intervals == {} and len(doc.trials_or_run()) == 1)
+        assert version >= 7 or (doc.starts_recorded is None and doc.waiting_ns is None and doc.service_ns is None)
+        assert version >= 7 or all(t.waiting_ns is None and t.service_ns is None for t in doc.trials_or_run())
         assert doc.to_json()["schema_version"] == SCHEMA_VERSION
 
 
@@ -244,6 +251,9 @@ def _set(doc: dict[str, Any], path: str, value: object) -> dict[str, Any]:
         ("timeline", [], "timeline", "must be an object or null, got a list"),
         ("timeline.log", "../elsewhere.hlog", "timeline.log", "must be a file name in the document's directory"),
         ("timeline.interval_ns", "100", "timeline.interval_ns", "must be a whole number, got a string"),
+        ("starts_recorded", "yes", "starts_recorded", "must be true or false or null, got a string"),
+        ("service_ns", {"p50": 1}, "service_ns", "must be null or hold numbers p50, p90, p99, p999, max"),
+        ("trials.1.waiting_ns", [1, 2], "trials[1].waiting_ns", "must be null or hold numbers"),
     ],
 )
 def test_a_field_of_the_wrong_type_is_refused_in_one_line(path: str, value: object, where: str, rule: str) -> None:

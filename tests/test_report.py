@@ -245,6 +245,44 @@ def test_report_end_to_end_from_a_real_compare(tmp_path: Path, capsys: pytest.Ca
     md = (out / "report.md").read_text()
     assert "| sequential | sequential | ok |" in md and "![mixed-open-400-latency-spectrum.svg]" in md
     assert "![mixed-open-400-latency-over-time.svg]" in md
+    # both record starts: the latency's parts have their own table, in the terminal and in markdown
+    assert "where the latency went: waiting" in compare_out and "service p99" in compare_out
+    assert "where the latency went: waiting" in md and "| wait p50 |" in md
+
+
+def _with_parts(doc: ResultDocument, recorded: bool = True, mode: str | None = None) -> ResultDocument:
+    """``doc`` as schema 7 writes a contender that records starts (or not): waiting a tenth of
+    its latency, service the rest."""
+    base = doc.latency_ns or LatencySummary(1000, 2000, 3000, 4000, 5000)
+    part = LatencySummary(*(v / 10 for v in base.as_dict().values()))
+    return replace(doc, mode=mode or doc.mode, starts_recorded=recorded, waiting_ns=part if recorded else None,
+                   service_ns=base if recorded else None)  # fmt: skip
+
+
+def test_a_run_summary_gives_waiting_and_service_or_says_they_were_not_recorded() -> None:
+    seq = next(d for d in fixed_documents() if d.valid)
+    summary = report.run_summary(_with_parts(seq))
+    assert "\n  waiting     p50 8 µs  p90 21 µs" in summary and "\n  service     p50 80 µs" in summary
+    assert "waiting and service not recorded" in report.run_summary(_with_parts(seq, recorded=False))
+    assert "\n  waiting " not in report.run_summary(seq)  # a document without starts says nothing of them
+
+
+def test_waiting_and_service_are_a_table_of_their_own() -> None:
+    seq, native, native_seq = (d for d in fixed_documents() if d.valid)
+    docs = [_with_parts(seq), _with_parts(native), _with_parts(native_seq, recorded=False)]
+    (caption, headers, rows) = report.tables(docs)[-1]
+    assert caption.startswith("where the latency went")
+    assert headers == ["contender", "w", "wait p50", "wait p99", "wait max", "service p50", "service p99"]
+    assert rows[0][:3] == ["sequential", "1", "8 µs"] and rows[2][2:] == ["-"] * 5
+    notes = report.table_notes(docs)
+    assert "waiting and service not recorded for native-sequential: its run() takes no start_ns" in " ".join(notes)
+    # closed loop: no waiting columns, and a note says why; documents before schema 7: no table at all
+    closed = [_with_parts(seq, mode="closed")]
+    closed = [replace(closed[0], waiting_ns=None)]
+    (*_, (_, headers, _)) = report.tables(closed)
+    assert headers == ["contender", "w", "service p50", "service p99"]
+    assert any(n.startswith("closed loop: every event is due at t0") for n in report.table_notes(closed))
+    assert not any(caption.startswith("where the latency went") for caption, *_ in report.tables(fixed_documents()))
 
 
 def test_a_broken_document_is_named_and_the_rest_still_reported(

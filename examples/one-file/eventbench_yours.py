@@ -23,9 +23,11 @@ from protocol.splitmix import MASK64, digest, mix
 from scenarios.synthetic.layout import AGGREGATE, BLOCK, COMPUTE
 
 
-def _wait_until(deadline_ns: int) -> None:
-    while (remaining := deadline_ns - time.monotonic_ns()) > 0:
-        time.sleep(min(remaining, 10_000_000) / 1e9)  # short slices: Ctrl-C is seen between them
+def _wait_until(deadline_ns: int) -> int:
+    """Sleeps until the clock reaches ``deadline_ns``; returns the clock read that ended the wait."""
+    while (now := time.monotonic_ns()) < deadline_ns:
+        time.sleep(min(deadline_ns - now, 10_000_000) / 1e9)  # short slices: Ctrl-C is seen between them
+    return now
 
 
 class YoursRun(PreparedRun):
@@ -39,12 +41,17 @@ class YoursRun(PreparedRun):
         self.counts: dict[int, int] = {}
         self.g = 0
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
-        # The timed window: handling only. Each done_ns[i] is written as event i finishes.
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
+        # The timed window: handling only. Each done_ns[i] is written as event i finishes, and
+        # start_ns[i] (info.records_start) as its handling begins, after any wait for its arrival:
+        # the harness splits each latency into waiting and service with it.
         states, counts = self.states, self.counts
+        starts = np.zeros(len(done_ns), dtype=np.uint64) if start_ns is None else start_ns
         for i, (arrival, value, key, kind, work) in enumerate(self.events):
-            if open_loop:
-                _wait_until(t0_ns + arrival)  # SPEC §4: never before the intended arrival
+            now = time.monotonic_ns()
+            if open_loop and now < t0_ns + arrival:
+                now = _wait_until(t0_ns + arrival)  # SPEC §4: never before the intended arrival
+            starts[i] = now
             try:
                 if kind == COMPUTE:
                     for _ in range(work):
@@ -73,6 +80,7 @@ class Yours(Contender):
         model="sequential",  # compare groups by it: sequential, threads, event loop, processes, native
         parallel=False,  # True if it honours --workers
         description="the one-file example: per-key state in dicts",
+        records_start=True,  # run() takes start_ns and writes it
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

@@ -36,16 +36,19 @@ class CSequentialRun(PreparedRun):
             raise ContenderError(f"c-sequential: {_FAILURES[lib.EVBC_NO_MEMORY]}")
         self.state = ffi.gc(state, lib.evbc_state_free)  # freed by close(), or when collected
 
-    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool) -> None:
+    def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         outcome: list[int | BaseException] = []
         records = ffi.from_buffer("evbc_record[]", self.records)
         done = ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
+        if start_ns is None:  # the loop always writes starts: a caller that wants none gets scratch
+            start_ns = np.zeros(len(done_ns), dtype=np.uint64)
+        start = ffi.from_buffer("uint64_t[]", start_ns, require_writable=True)
         state = self._state()
 
         def call() -> None:
             try:
                 n = len(self.records)
-                outcome.append(lib.evbc_handle(state, records, n, t0_ns, open_loop, self.cancel, done))
+                outcome.append(lib.evbc_handle(state, records, n, t0_ns, open_loop, self.cancel, done, start))
             except BaseException as e:  # reported by the calling thread, in one line
                 outcome.append(e)
 
@@ -85,6 +88,7 @@ class CSequential(Contender):
         model="native",
         parallel=False,
         description="the plugin example: the SPEC's handlers in C through cffi, one loop",
+        records_start=True,
     )
 
     def open(self, stream: EventStream, workers: int) -> PreparedRun:

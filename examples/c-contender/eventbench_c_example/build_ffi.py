@@ -19,7 +19,7 @@ ffibuilder.cdef(
     evbc_state *evbc_state_new(uint32_t n_keys);
     void evbc_state_free(evbc_state *state);
     int evbc_handle(evbc_state *state, const evbc_record *records, uint64_t n, uint64_t t0_ns, int open_loop,
-                    const int *cancel, uint64_t *done_ns);
+                    const int *cancel, uint64_t *done_ns, uint64_t *start_ns);
     uint64_t evbc_digest(const evbc_state *state);
     """
 )

@@ -34,11 +34,15 @@ static uint64_t now_ns(void) {
  * while Python writes it is not a data race. */
 static int cancelled(const int *cancel) { return __atomic_load_n(cancel, __ATOMIC_RELAXED); }
 
-/* Sleeps until the clock reaches deadline_ns; -1 if *cancel was set meanwhile. */
-static int wait_until(uint64_t deadline_ns, const int *cancel) {
+/* Sleeps until the clock reaches deadline_ns; -1 if *cancel was set meanwhile. On 0, *out_now
+ * (unless NULL) is the clock read that ended the wait: the start of handling, read once. */
+static int wait_until(uint64_t deadline_ns, const int *cancel, uint64_t *out_now) {
     for (;;) {
         uint64_t now = now_ns();
-        if (now >= deadline_ns) return 0;
+        if (now >= deadline_ns) {
+            if (out_now != NULL) *out_now = now;
+            return 0;
+        }
         if (cancelled(cancel)) return -1;
         uint64_t left = deadline_ns - now;
         if (left > WAIT_SLICE_NS) left = WAIT_SLICE_NS;
@@ -55,7 +59,7 @@ static int handle_one(const evbc_record *r, uint64_t *s, uint64_t *g, const int 
             for (uint16_t i = 0; i < r->work; i++) v = mix(v);
             break;
         case 2: /* block: waits holding nothing */
-            if (wait_until(now_ns() + (uint64_t)r->work * 1000u, cancel) != 0) return -1;
+            if (wait_until(now_ns() + (uint64_t)r->work * 1000u, cancel, NULL) != 0) return -1;
             break;
         case 3: /* aggregate */
             *g += r->value;
@@ -88,21 +92,29 @@ void evbc_state_free(evbc_state *state) {
 }
 
 int evbc_handle(evbc_state *state, const evbc_record *records, uint64_t n, uint64_t t0_ns, int open_loop,
-                const int *cancel, uint64_t *done_ns) {
+                const int *cancel, uint64_t *done_ns, uint64_t *start_ns) {
     if (state->handled) return EVBC_HANDLED_ALREADY;
     state->handled = 1;
     uint64_t *s = state->s, *c = state->c, g = 0;
     int rc = EVBC_OK;
+    /* The start of an event is the clock read that ended its pacing wait, or, when it was due
+     * already, the previous event's completion: one store per event, no second clock read. */
+    uint64_t now = now_ns();
     for (uint64_t i = 0; i < n && rc == EVBC_OK; i++) {
         const evbc_record *r = &records[i];
+        uint64_t due = t0_ns + r->arrival_ns;
         if (r->key >= state->n_keys || r->kind > 3) {
             rc = EVBC_BAD_RECORD; /* the caller validated the stream; never trust it with memory */
-        } else if (cancelled(cancel) || (open_loop && wait_until(t0_ns + r->arrival_ns, cancel) != 0) ||
-                   handle_one(r, s, &g, cancel) != 0) {
+        } else if (cancelled(cancel) || (open_loop && now < due && wait_until(due, cancel, &now) != 0)) {
             rc = EVBC_CANCELLED;
         } else {
-            c[r->key]++;
-            done_ns[i] = now_ns();
+            start_ns[i] = now;
+            if (handle_one(r, s, &g, cancel) != 0) {
+                rc = EVBC_CANCELLED;
+            } else {
+                c[r->key]++;
+                done_ns[i] = now = now_ns();
+            }
         }
     }
     state->g = g;

@@ -31,12 +31,12 @@ evbc_state *evbc_state_new(uint32_t n_keys);
 void evbc_state_free(evbc_state *state);
 
 /* The timed window: handles records[0..n) into state and writes done_ns[i] (CLOCK_MONOTONIC)
- * for each, nothing more. Open loop: event i is not handled before t0_ns + arrival_ns. The
+ * for each, and start_ns[i], when its handling began (after its pacing wait), nothing more. Open loop: event i is not handled before t0_ns + arrival_ns. The
  * caller may set *cancel from another thread at any time (the loop reads it atomically); the
  * loop then stops within one event or 10 ms of waiting. A state handles one run.
  * Returns EVBC_OK, or a code above (then done_ns is partial). */
 int evbc_handle(evbc_state *state, const evbc_record *records, uint64_t n, uint64_t t0_ns, int open_loop,
-                const int *cancel, uint64_t *done_ns);
+                const int *cancel, uint64_t *done_ns, uint64_t *start_ns);
 
 /* After a run that returned EVBC_OK: the digest of the final state (SPEC §3). */
 uint64_t evbc_digest(const evbc_state *state);

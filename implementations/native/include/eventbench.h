@@ -19,7 +19,8 @@
  * evb_engine_release then lets go of the run's state and stream. prepare, digest and release
  * wait for a run in progress on another thread. A pool's worker threads start in
  * evb_engine_new and serve every run until evb_engine_free; records are validated once, in
- * evb_stream_new. done_ns holds CLOCK_MONOTONIC nanoseconds, one slot per event, indexed by seq.
+ * evb_stream_new. done_ns holds CLOCK_MONOTONIC nanoseconds, one slot per event, indexed by seq;
+ * start_ns (ABI 4) likewise, when each event's handling began.
  */
 #ifndef EVENTBENCH_H
 #define EVENTBENCH_H
@@ -32,7 +33,7 @@ extern "C" {
 #endif
 
 /* cdef-begin */
-#define EVB_ABI_VERSION 3
+#define EVB_ABI_VERSION 4
 
 #define EVB_OK 0
 #define EVB_ERR_ARGUMENT 1
@@ -81,8 +82,14 @@ int32_t evb_engine_prepare(evb_engine engine, evb_stream stream);
  * engine's workers for the next prepare; a no-op when nothing is prepared. */
 int32_t evb_engine_release(evb_engine engine);
 /* Handles the prepared stream once, pacing each event to t0_ns + arrival_ns when open_loop
- * is non-zero; a second run needs a new prepare (EVB_ERR_ARGUMENT). */
-int32_t evb_engine_run(evb_engine engine, uint64_t *done_ns, size_t done_len, uint64_t t0_ns, int32_t open_loop);
+ * is non-zero; a second run needs a new prepare (EVB_ERR_ARGUMENT). Writes each event's
+ * completion into done_ns and, unless start_ns is NULL, the start of its handling into start_ns
+ * (done_len slots too): the clock read that ended its pacing wait or, when it was due already,
+ * that of the previous completion on the same thread, so recording costs a store, not a clock
+ * read (what lies between, the loop's own step, counts as service). EVB_MODEL_FLOOR writes
+ * starts the same way. Added in ABI 4. */
+int32_t evb_engine_run(evb_engine engine, uint64_t *done_ns, size_t done_len, uint64_t *start_ns, uint64_t t0_ns,
+                       int32_t open_loop);
 /* The digest of the state a completed run left (EVB_ERR_ARGUMENT before one). */
 int32_t evb_engine_digest(evb_engine engine, uint64_t *out_digest);
 /* Asks the run in progress on this engine (or its next run) to stop; safe from any thread.

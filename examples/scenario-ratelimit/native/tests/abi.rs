@@ -73,15 +73,26 @@ fn engines_serve_prepare_after_prepare_and_give_the_references_digest() {
         let engine = new_engine(model, workers);
         let stream = new_stream(records, 16);
         for open_loop in [0, 1, 0] {
-            let mut done = vec![0u64; 300];
+            let (mut done, mut start) = (vec![0u64; 300], vec![0u64; 300]);
             let mut digest = 0u64;
             assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
             let t0 = evb_engine::run::now_ns();
-            let code = unsafe { evb_engine_run(engine, done.as_mut_ptr(), 300, t0, open_loop) };
+            let code = unsafe {
+                evb_engine_run(
+                    engine,
+                    done.as_mut_ptr(),
+                    300,
+                    start.as_mut_ptr(),
+                    t0,
+                    open_loop,
+                )
+            };
             assert_eq!(code, EVB_OK, "{}", last_error());
             assert_eq!(unsafe { evb_engine_digest(engine, &mut digest) }, EVB_OK);
             assert_eq!(digest, expected, "model {model}, {workers} workers");
             assert!(done.iter().all(|&d| d >= t0));
+            // ABI 4: every start written, after t0, before its completion.
+            assert!(start.iter().zip(&done).all(|(&s, &d)| t0 <= s && s <= d));
         }
         assert_eq!(evb_engine_free(engine), EVB_OK);
         assert_eq!(evb_stream_free(stream), EVB_OK);
@@ -101,13 +112,13 @@ fn misuse_is_an_error_with_its_message() {
     assert!(last_error().contains("no live stream"));
     let mut done = [0u64; 1];
     assert_eq!(
-        unsafe { evb_engine_run(live, done.as_mut_ptr(), 1, 0, 0) },
+        unsafe { evb_engine_run(live, done.as_mut_ptr(), 1, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_ARGUMENT
     );
     assert!(last_error().contains("evb_engine_prepare first"));
     assert_eq!(evb_engine_prepare(live, stream), EVB_OK);
     assert_eq!(
-        unsafe { evb_engine_run(live, std::ptr::null_mut(), 1, 0, 0) },
+        unsafe { evb_engine_run(live, std::ptr::null_mut(), 1, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_ARGUMENT
     );
     assert_eq!(

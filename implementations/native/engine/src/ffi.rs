@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::abi::*;
 use crate::fault::Fault;
 use crate::pool::{check_workers, Pool};
-use crate::run::{panic_message, Control, EngineError, FloorRun, PoolRun, SequentialRun};
+use crate::run::{panic_message, Control, EngineError, FloorRun, PoolRun, SequentialRun, Starts};
 use crate::scenario::Scenario;
 use crate::session::Session;
 use crate::stream::Stream;
@@ -159,15 +159,22 @@ impl<S: Scenario> EngineState<S> {
     fn run(
         &mut self,
         done: &[AtomicU64],
+        start: Starts<'_>,
         t0_ns: u64,
         open_loop: bool,
         control: &Control,
     ) -> Result<(), Failure> {
         let prepared = self.prepared.as_mut().ok_or_else(nothing_prepared)?;
         Ok(match (prepared, &mut self.pool) {
-            (Prepared::Sequential(run), _) => run.run(done, t0_ns, open_loop, control),
-            (Prepared::Floor(run), _) => run.run(done, t0_ns, open_loop, control),
-            (Prepared::Pool(run), Some(pool)) => run.run(pool, done, t0_ns, open_loop, control),
+            (Prepared::Sequential(run), _) => {
+                run.run_with_starts(done, start, t0_ns, open_loop, control)
+            }
+            (Prepared::Floor(run), _) => {
+                run.run_with_starts(done, start, t0_ns, open_loop, control)
+            }
+            (Prepared::Pool(run), Some(pool)) => {
+                run.run_with_starts(pool, done, start, t0_ns, open_loop, control)
+            }
             (Prepared::Pool(_), None) => unreachable!("a pool run is prepared on a pool engine"),
         }?)
     }
@@ -214,14 +221,22 @@ unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u
 /// # Safety
 /// `ptr` must point to `len` writable `uint64_t` that outlive every use of the slice.
 unsafe fn done_arg<'a>(ptr: *mut u64, len: usize) -> Result<&'a [AtomicU64], Failure> {
+    slots_arg(ptr, len, "done_ns")
+}
+
+/// A caller's array of `len` `uint64_t` slots, named `name` in errors, as atomics.
+///
+/// # Safety
+/// As `done_arg`.
+unsafe fn slots_arg<'a>(ptr: *mut u64, len: usize, name: &str) -> Result<&'a [AtomicU64], Failure> {
     if len == 0 {
         return Ok(&[]);
     }
     if ptr.is_null() {
-        return Err(argument(format!("done_ns is NULL with length {len}")));
+        return Err(argument(format!("{name} is NULL with length {len}")));
     }
     if (ptr as usize) % std::mem::align_of::<AtomicU64>() != 0 {
-        return Err(argument("done_ns is not 8-byte aligned"));
+        return Err(argument(format!("{name} is not 8-byte aligned")));
     }
     // SAFETY: AtomicU64 has the size and (checked) alignment of u64.
     Ok(std::slice::from_raw_parts(ptr as *const AtomicU64, len))
@@ -374,20 +389,32 @@ impl<S: Scenario> Abi<S> {
     }
 
     /// # Safety
-    /// `done_ns` must hold `done_len` writable, 8-byte-aligned `uint64_t`.
+    /// `done_ns` must hold `done_len` writable, 8-byte-aligned `uint64_t`; so must `start_ns`,
+    /// unless it is NULL (no starts recorded).
     pub unsafe fn engine_run(
         &self,
         engine: u64,
         done_ns: *mut u64,
         done_len: usize,
+        start_ns: *mut u64,
         t0_ns: u64,
         open_loop: i32,
     ) -> i32 {
         guarded(|| {
             let engine = lookup(&self.engines, engine, "engine")?;
             let done = done_arg(done_ns, done_len)?;
+            let start = match start_ns.is_null() {
+                true => None,
+                false => Some(slots_arg(start_ns, done_len, "start_ns")?),
+            };
             let mut state = locked(&engine.state);
-            state.run(done, t0_ns, open_loop != 0, &engine.control)
+            state.run(
+                done,
+                Starts::new(start),
+                t0_ns,
+                open_loop != 0,
+                &engine.control,
+            )
         })
     }
 
@@ -625,10 +652,11 @@ macro_rules! export_c_abi {
             engine: u64,
             done_ns: *mut u64,
             done_len: usize,
+            start_ns: *mut u64,
             t0_ns: u64,
             open_loop: i32,
         ) -> i32 {
-            EVB_ABI.engine_run(engine, done_ns, done_len, t0_ns, open_loop)
+            EVB_ABI.engine_run(engine, done_ns, done_len, start_ns, t0_ns, open_loop)
         }
 
         /// # Safety

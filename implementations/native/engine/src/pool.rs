@@ -35,10 +35,12 @@ use crate::stream::Stream;
 /// Batches a channel holds per worker before a session's `push` waits (back-pressure).
 pub const CHANNEL_DEPTH: usize = 4;
 
-/// The caller's `done_ns`, one slot per event: workers write distinct slots concurrently.
+/// The caller's `done_ns`, one slot per event: workers write distinct slots concurrently;
+/// and, where the caller records them, its `start_ns` (null: none), as many slots.
 #[derive(Clone, Copy)]
 pub struct Done {
     ptr: *const AtomicU64,
+    start: *const AtomicU64,
     len: usize,
 }
 
@@ -49,8 +51,15 @@ unsafe impl Sync for Done {}
 
 impl Done {
     pub fn new(slots: &[AtomicU64]) -> Done {
+        Done::with_starts(slots, None)
+    }
+
+    /// `start`, where given, has at least as many slots as `slots` (the caller checked).
+    pub fn with_starts(slots: &[AtomicU64], start: Option<&[AtomicU64]>) -> Done {
+        debug_assert!(start.map_or(true, |s| s.len() >= slots.len()));
         Done {
             ptr: slots.as_ptr(),
+            start: start.map_or(std::ptr::null(), <[AtomicU64]>::as_ptr),
             len: slots.len(),
         }
     }
@@ -65,12 +74,29 @@ impl Done {
 
     /// Records that event `seq` finished now; a `seq` out of range panics (the handler's
     /// failure, reported with its event), it never writes outside the slots.
+    /// Returns the time written: the next event's start on this worker when nothing is
+    /// waited for in between (`run::Starts`).
     #[inline(always)]
-    pub fn finish(&self, seq: u64) {
+    pub fn finish(&self, seq: u64) -> u64 {
         let i = seq as usize;
         assert!(i < self.len, "seq {seq} has no done_ns slot");
+        let now = now_ns();
         // SAFETY: in bounds (checked), and the slots outlive the run (`Done`'s contract).
-        unsafe { (*self.ptr.add(i)).store(now_ns(), Relaxed) };
+        unsafe { (*self.ptr.add(i)).store(now, Relaxed) };
+        now
+    }
+
+    /// Records that event `seq`'s handling began at `now`, where starts are recorded; a `seq`
+    /// out of range panics, as in `finish`.
+    #[inline(always)]
+    pub fn begin(&self, seq: u64, now: u64) {
+        if self.start.is_null() {
+            return;
+        }
+        let i = seq as usize;
+        assert!(i < self.len, "seq {seq} has no start_ns slot");
+        // SAFETY: in bounds (checked: `start` has `len` slots), and they outlive the run.
+        unsafe { (*self.start.add(i)).store(now, Relaxed) };
     }
 }
 
@@ -385,13 +411,14 @@ fn serve<S: Scenario>(
 fn handle_batch<S: Scenario>(batch: &[S::Event], keys: &mut S::Keys, run: &RunShared<S>) {
     let mut current = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut now = now_ns(); // taken from the channel: the batch's first event starts
         for e in batch {
             if run.stopped() {
                 break;
             }
             let seq = S::seq(e);
             current = Some(seq);
-            handle_one::<S>(e, seq, keys, run.partition.slot(S::key(e)), run);
+            now = handle_one::<S>(e, seq, now, keys, run.partition.slot(S::key(e)), run);
         }
     }));
     if let Err(panic) = outcome {
@@ -410,6 +437,9 @@ fn handle_scan<S: Scenario>(scan: &Scan<S>, keys: &mut S::Keys, w: usize, run: &
     let mut current = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let records = scan.stream.records().chunks_exact(S::RECORD_SIZE);
+        // The start of this worker's next event when it is due already: the clock read of its
+        // previous completion (`run::Starts`; the records skipped since count as service).
+        let mut now = now_ns();
         for (seq, record) in (0u64..).zip(records) {
             let key = u32_at(record, S::KEY_AT);
             if partition.owner(key) != w {
@@ -422,13 +452,15 @@ fn handle_scan<S: Scenario>(scan: &Scan<S>, keys: &mut S::Keys, w: usize, run: &
             }
             if scan.open_loop {
                 let due = scan.t0_ns.saturating_add(u64_at(record, S::ARRIVAL_AT));
-                wait_until(due, || run.stopped());
+                if now < due {
+                    now = wait_until(due, || run.stopped());
+                }
             }
             if run.stopped() {
                 break;
             }
             current = Some(seq); // a validated stream's record i is event i
-            handle_one::<S>(&S::decode(record), seq, keys, partition.slot(key), run);
+            now = handle_one::<S>(&S::decode(record), seq, now, keys, partition.slot(key), run);
         }
     }));
     if let Err(panic) = outcome {
@@ -439,19 +471,22 @@ fn handle_scan<S: Scenario>(scan: &Scan<S>, keys: &mut S::Keys, w: usize, run: &
 /// How many records a scanning worker skips between two looks at the stop flag.
 const SCAN_STOP_CHECK: u64 = 4096;
 
-/// One event on a worker: the fault switch, the handler, its I/O wait, its completion time.
+/// One event on a worker: the fault switch, its start (`now`), the handler, its I/O wait, its
+/// completion time, which it returns.
 #[inline(always)]
 fn handle_one<S: Scenario>(
     e: &S::Event,
     seq: u64,
+    now: u64,
     keys: &mut S::Keys,
     slot: usize,
     run: &RunShared<S>,
-) {
+) -> u64 {
     run.control.fault.check(seq);
+    run.done.begin(seq, now);
     let io_us = S::handle(e, keys, slot, &run.shared);
     if io_us != 0 {
         wait_io(io_us);
     }
-    run.done.finish(seq);
+    run.done.finish(seq)
 }

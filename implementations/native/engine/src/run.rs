@@ -111,13 +111,14 @@ impl Drop for PreciseSleep {
 }
 
 /// Waits until the monotonic clock reaches `deadline_ns`: sleeps while far, spins when near.
-/// Returns early, within `LONGEST_SLEEP_NS`, once `stopped` says so.
+/// Returns early, within `LONGEST_SLEEP_NS`, once `stopped` says so. Returns the clock read
+/// that ended the wait: an event's start of handling, with no second read.
 #[inline]
-pub fn wait_until(deadline_ns: u64, stopped: impl Fn() -> bool) {
+pub fn wait_until(deadline_ns: u64, stopped: impl Fn() -> bool) -> u64 {
     loop {
         let now = now_ns();
         if now >= deadline_ns || stopped() {
-            return;
+            return now;
         }
         let remaining = deadline_ns - now;
         if remaining > SPIN_BELOW_NS {
@@ -197,6 +198,44 @@ fn check_done(n_events: usize, done: &[AtomicU64]) -> Result<(), EngineError> {
     Ok(())
 }
 
+fn check_start(n_events: usize, start: Option<&[AtomicU64]>) -> Result<(), EngineError> {
+    match start {
+        Some(start) if start.len() < n_events => Err(EngineError::Argument(format!(
+            "start_ns has room for {} events, the stream has {n_events}",
+            start.len(),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Where a run writes each event's start of handling, if anywhere. An event's start is a
+/// clock read the loop has made anyway: the one that ended its pacing wait, or, when it was
+/// due already, the one that stamped the previous completion on the same thread (what lies
+/// between — the loop's own step, a pool worker's skipping of other workers' records — is
+/// thus counted as service). So recording starts costs one store per event, never a clock
+/// read: at tens of ns an event, a second `clock_gettime` would show in every figure.
+#[derive(Clone, Copy)]
+pub struct Starts<'a>(Option<&'a [AtomicU64]>);
+
+impl<'a> Starts<'a> {
+    pub const NONE: Starts<'static> = Starts(None);
+
+    pub fn new(slots: Option<&'a [AtomicU64]>) -> Starts<'a> {
+        Starts(slots)
+    }
+
+    #[inline(always)]
+    fn store(&self, i: usize, now: u64) {
+        if let Some(slots) = self.0 {
+            slots[i].store(now, Relaxed); // in bounds: `check_start` saw room for every event
+        }
+    }
+
+    fn slots(&self) -> Option<&'a [AtomicU64]> {
+        self.0
+    }
+}
+
 /// A prepared run refuses a second one: its state is the first run's.
 fn handled_already() -> EngineError {
     EngineError::Argument("this prepared stream was handled already: prepare it again".into())
@@ -251,17 +290,45 @@ impl<S: Scenario> SequentialRun<S> {
         open_loop: bool,
         control: &Control,
     ) -> Result<(), EngineError> {
+        self.run_with_starts(done, Starts::NONE, t0_ns, open_loop, control)
+    }
+
+    /// [`Self::run`], also writing each event's start of handling into `start` (see [`Starts`]).
+    pub fn run_with_starts(
+        &mut self,
+        done: &[AtomicU64],
+        start: Starts<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
         check_done(self.stream.len(), done)?;
+        check_start(self.stream.len(), start.slots())?;
         self.phase.start()?;
         let _precise = open_loop.then(PreciseSleep::new);
         let (records, keys, shared) = (self.stream.records(), &mut self.keys, &self.shared);
         let mut current = 0usize; // the event being handled, for a failure's message
-        let outcome = catch_unwind(AssertUnwindSafe(|| match open_loop {
-            true => {
-                handle_all::<S, true>(records, done, keys, shared, t0_ns, control, &mut current)
-            }
-            false => {
-                handle_all::<S, false>(records, done, keys, shared, t0_ns, control, &mut current)
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let slots = (done, start);
+            match open_loop {
+                true => handle_all::<S, true>(
+                    records,
+                    slots,
+                    keys,
+                    shared,
+                    t0_ns,
+                    control,
+                    &mut current,
+                ),
+                false => handle_all::<S, false>(
+                    records,
+                    slots,
+                    keys,
+                    shared,
+                    t0_ns,
+                    control,
+                    &mut current,
+                ),
             }
         }));
         match outcome {
@@ -297,7 +364,7 @@ impl<S: Scenario> SequentialRun<S> {
 #[inline(always)]
 fn handle_all<S: Scenario, const OPEN: bool>(
     records: &[u8],
-    done: &[AtomicU64],
+    (done, start): (&[AtomicU64], Starts<'_>),
     keys: &mut S::Keys,
     shared: &S::Shared,
     t0_ns: u64,
@@ -306,22 +373,27 @@ fn handle_all<S: Scenario, const OPEN: bool>(
 ) -> Result<(), EngineError> {
     let (cancel, fault) = (&*control.cancel, control.fault); // hoisted: read once per event, no more
     let events = records.chunks_exact(S::RECORD_SIZE);
+    let mut now = now_ns(); // the first event's start, when it is due already (`Starts`)
     for (i, (record, slot)) in events.zip(done).enumerate() {
         if OPEN {
-            let arrival = crate::scenario::u64_at(record, S::ARRIVAL_AT);
-            wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
+            let due = t0_ns.saturating_add(crate::scenario::u64_at(record, S::ARRIVAL_AT));
+            if now < due {
+                now = wait_until(due, || control.cancelled());
+            }
         }
         if cancel.load(Relaxed) {
             return Err(EngineError::Cancelled);
         }
         *current = i;
         fault.check(i as u64);
+        start.store(i, now);
         let e = S::decode(record);
         let io_us = S::handle(&e, keys, S::key(&e) as usize, shared);
         if io_us != 0 {
             wait_io(io_us);
         }
-        slot.store(now_ns(), Relaxed);
+        now = now_ns();
+        slot.store(now, Relaxed);
     }
     Ok(())
 }
@@ -349,17 +421,34 @@ impl<S: Scenario> FloorRun<S> {
         open_loop: bool,
         control: &Control,
     ) -> Result<(), EngineError> {
+        self.run_with_starts(done, Starts::NONE, t0_ns, open_loop, control)
+    }
+
+    /// [`Self::run`], with starts taken as `native-sequential` takes them ([`Starts`]).
+    pub fn run_with_starts(
+        &mut self,
+        done: &[AtomicU64],
+        start: Starts<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
         check_done(self.stream.len(), done)?;
+        check_start(self.stream.len(), start.slots())?;
         self.phase.start()?;
         let _precise = open_loop.then(PreciseSleep::new);
-        for (arrival, slot) in self.stream.arrivals().zip(done) {
-            if open_loop {
-                wait_until(t0_ns.saturating_add(arrival), || control.cancelled());
+        let mut now = now_ns();
+        for (i, (arrival, slot)) in self.stream.arrivals().zip(done).enumerate() {
+            let due = t0_ns.saturating_add(arrival);
+            if open_loop && now < due {
+                now = wait_until(due, || control.cancelled());
             }
             if control.cancelled() {
                 return Err(EngineError::Cancelled);
             }
-            slot.store(now_ns(), Relaxed);
+            start.store(i, now);
+            now = now_ns();
+            slot.store(now, Relaxed);
         }
         self.phase = Phase::Handled;
         Ok(())
@@ -405,6 +494,19 @@ impl<S: Scenario> PoolRun<S> {
         open_loop: bool,
         control: &Control,
     ) -> Result<(), EngineError> {
+        self.run_with_starts(pool, done, Starts::NONE, t0_ns, open_loop, control)
+    }
+
+    /// [`Self::run`], each worker also writing its events' starts ([`Starts`]).
+    pub fn run_with_starts(
+        &mut self,
+        pool: &mut Pool<S>,
+        done: &[AtomicU64],
+        start: Starts<'_>,
+        t0_ns: u64,
+        open_loop: bool,
+        control: &Control,
+    ) -> Result<(), EngineError> {
         if pool.workers() != self.parts.len() {
             return Err(EngineError::Argument(format!(
                 "prepared for {} workers, the pool has {}",
@@ -413,9 +515,10 @@ impl<S: Scenario> PoolRun<S> {
             )));
         }
         check_done(self.stream.len(), done)?;
+        check_start(self.stream.len(), start.slots())?;
         self.phase.start()?;
         let (shared, partition) = self.shared.take().ok_or_else(handled_already)?;
-        let done = Done::new(done);
+        let done = Done::with_starts(done, start.slots());
         let run = Arc::new(RunShared::new(done, shared, partition, control.clone()));
         let parts = self
             .parts

@@ -204,7 +204,7 @@ fn runs_refuse_misuse_and_a_pool_serves_prepare_after_prepare() {
         let mut done = vec![0u64; 8];
         let mut digest = 0u64;
         assert_eq!(
-            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, 0, 0) },
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, std::ptr::null_mut(), 0, 0) },
             EVB_ERR_ARGUMENT
         );
         assert!(last_error().contains("evb_engine_prepare first"));
@@ -217,16 +217,16 @@ fn runs_refuse_misuse_and_a_pool_serves_prepare_after_prepare() {
             );
             assert!(last_error().contains("not been handled"));
             assert_eq!(
-                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 7, 0, 0) },
+                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 7, std::ptr::null_mut(), 0, 0) },
                 EVB_ERR_ARGUMENT,
                 "done_ns too short"
             );
             assert_eq!(
-                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, 0, 0) },
+                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, std::ptr::null_mut(), 0, 0) },
                 EVB_OK
             );
             assert_eq!(
-                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, 0, 0) },
+                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, std::ptr::null_mut(), 0, 0) },
                 EVB_ERR_ARGUMENT
             );
             assert!(last_error().contains("handled already"));
@@ -238,7 +238,7 @@ fn runs_refuse_misuse_and_a_pool_serves_prepare_after_prepare() {
         assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
         assert_eq!(evb_stream_free(stream), EVB_OK);
         assert_eq!(
-            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, 0, 0) },
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, std::ptr::null_mut(), 0, 0) },
             EVB_OK
         );
         assert_eq!(unsafe { evb_engine_digest(engine, &mut digest) }, EVB_OK);
@@ -250,7 +250,7 @@ fn runs_refuse_misuse_and_a_pool_serves_prepare_after_prepare() {
     let mut done = vec![0u64; 8];
     assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
     assert_eq!(
-        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, 0, 0) },
+        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 8, std::ptr::null_mut(), 0, 0) },
         EVB_OK
     );
     let mut digest = 0u64;
@@ -285,7 +285,7 @@ fn a_paced_run_is_cancelled_from_another_thread() {
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 assert_eq!(evb_engine_cancel(engine), EVB_OK);
             });
-            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, t0, 1) }
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, std::ptr::null_mut(), t0, 1) }
         });
         assert_eq!(code, EVB_ERR_CANCELLED);
         assert_eq!(last_error(), "the run was cancelled");

@@ -72,7 +72,7 @@ fn handles_are_checked() {
     let stream = new_stream(&[], 1);
     assert_eq!(evb_engine_prepare(engine, stream), EVB_ERR_HANDLE);
     assert_eq!(
-        unsafe { evb_engine_run(engine, std::ptr::null_mut(), 0, 0, 0) },
+        unsafe { evb_engine_run(engine, std::ptr::null_mut(), 0, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_HANDLE
     );
     let mut digest = 0u64;
@@ -131,7 +131,7 @@ fn invalid_streams_and_pointers_are_errors() {
     let mut digest = 0u64;
     // Nothing prepared yet: run and digest refuse.
     assert_eq!(
-        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, 0, 0) },
+        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_ARGUMENT
     );
     assert!(last_error().contains("evb_engine_prepare first"));
@@ -148,19 +148,19 @@ fn invalid_streams_and_pointers_are_errors() {
     assert!(last_error().contains("not been handled"));
     let misaligned = (done.as_mut_ptr() as *mut u8).wrapping_add(1) as *mut u64;
     assert_eq!(
-        unsafe { evb_engine_run(engine, misaligned, 1, 0, 0) },
+        unsafe { evb_engine_run(engine, misaligned, 1, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_ARGUMENT
     );
     assert_eq!(
-        unsafe { evb_engine_run(engine, std::ptr::null_mut(), 1, 0, 0) },
+        unsafe { evb_engine_run(engine, std::ptr::null_mut(), 1, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_ARGUMENT
     );
     assert_eq!(
-        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, 0, 0) },
+        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, std::ptr::null_mut(), 0, 0) },
         EVB_OK
     );
     assert_eq!(
-        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, 0, 0) },
+        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 1, std::ptr::null_mut(), 0, 0) },
         EVB_ERR_ARGUMENT
     );
     assert!(last_error().contains("handled already"));
@@ -194,7 +194,9 @@ fn one_pool_serves_prepare_after_prepare_and_the_stream_outlives_its_handle() {
             let mut digest = 0u64;
             assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
             assert_eq!(
-                unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, 0, 0) },
+                unsafe {
+                    evb_engine_run(engine, done.as_mut_ptr(), 64, std::ptr::null_mut(), 0, 0)
+                },
                 EVB_OK
             );
             assert_eq!(unsafe { evb_engine_digest(engine, &mut digest) }, EVB_OK);
@@ -206,7 +208,7 @@ fn one_pool_serves_prepare_after_prepare_and_the_stream_outlives_its_handle() {
         assert_eq!(evb_stream_free(stream), EVB_OK);
         let mut done = vec![0u64; 64];
         assert_eq!(
-            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, 0, 0) },
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, std::ptr::null_mut(), 0, 0) },
             EVB_OK
         );
         // Released, the engine holds no run: nothing to digest or run until the next prepare.
@@ -219,7 +221,7 @@ fn one_pool_serves_prepare_after_prepare_and_the_stream_outlives_its_handle() {
         );
         assert!(last_error().contains("evb_engine_prepare first"));
         assert_eq!(
-            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, 0, 0) },
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, std::ptr::null_mut(), 0, 0) },
             EVB_ERR_ARGUMENT
         );
         assert_eq!(evb_engine_free(engine), EVB_OK);
@@ -245,7 +247,7 @@ fn the_floor_paces_and_writes_done_ns_and_has_no_digest() {
     let t0 = evb_engine::run::now_ns();
     assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
     assert_eq!(
-        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 20, t0, 1) },
+        unsafe { evb_engine_run(engine, done.as_mut_ptr(), 20, std::ptr::null_mut(), t0, 1) },
         EVB_OK
     );
     let mut digest = 0u64;
@@ -330,7 +332,16 @@ fn a_run_is_cancelled_from_another_thread() {
             std::thread::sleep(std::time::Duration::from_millis(50));
             assert_eq!(evb_engine_cancel(engine), EVB_OK);
         });
-        unsafe { evb_engine_run(engine, done.as_mut_ptr(), done.len(), 0, 0) }
+        unsafe {
+            evb_engine_run(
+                engine,
+                done.as_mut_ptr(),
+                done.len(),
+                std::ptr::null_mut(),
+                0,
+                0,
+            )
+        }
     });
     assert_eq!(code, EVB_ERR_CANCELLED);
     assert_eq!(last_error(), "the run was cancelled");
@@ -451,4 +462,75 @@ fn files_of_both_versions_are_validated() {
         EVB_OK
     );
     assert!(a > 0 && b > 0);
+}
+
+/// ABI 4: every model writes each event's start of handling, between its due time and its
+/// completion, and the pool writes every slot; NULL records none; a misaligned one is refused.
+#[test]
+fn every_model_writes_starts_between_arrival_and_done() {
+    let events: Vec<Event> = (0..64u64)
+        .map(|i| Event {
+            seq: i,
+            arrival_ns: i * 20_000,
+            key: (i % 5) as u32,
+            kind: if i % 7 == 0 { BLOCK } else { COMPUTE },
+            work: if i % 7 == 0 { 30 } else { 200 },
+            ..Default::default()
+        })
+        .collect();
+    let records = encode(&events);
+    for (model, workers) in [
+        (EVB_MODEL_SEQUENTIAL, 0),
+        (EVB_MODEL_POOL, 1),
+        (EVB_MODEL_POOL, 3),
+        (EVB_MODEL_FLOOR, 0),
+    ] {
+        let engine = new_engine(model, workers);
+        let stream = new_stream(&records, 5);
+        for open_loop in [0, 1] {
+            let (mut done, mut start) = (vec![0u64; 64], vec![0u64; 64]);
+            assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
+            let t0 = evb_engine::run::now_ns();
+            let code = unsafe {
+                evb_engine_run(
+                    engine,
+                    done.as_mut_ptr(),
+                    64,
+                    start.as_mut_ptr(),
+                    t0,
+                    open_loop,
+                )
+            };
+            assert_eq!(code, EVB_OK, "{}", last_error());
+            for (i, e) in events.iter().enumerate() {
+                let due = if open_loop != 0 {
+                    t0 + e.arrival_ns
+                } else {
+                    t0
+                };
+                let what = format!("model {model}, {workers} workers, open {open_loop}, event {i}");
+                assert!(start[i] >= due, "{what}: start {} before {due}", start[i]);
+                assert!(start[i] <= done[i], "{what}: start after done");
+            }
+            if model != EVB_MODEL_FLOOR && open_loop == 0 {
+                // A block event waits 30 µs in its handler: its service shows it.
+                assert!(
+                    done[0] - start[0] >= 30_000,
+                    "model {model}: {}",
+                    done[0] - start[0]
+                );
+            }
+        }
+        let mut done = vec![0u64; 64];
+        let mut start = vec![0u64; 65];
+        let misaligned = (start.as_mut_ptr() as *mut u8).wrapping_add(1) as *mut u64;
+        assert_eq!(evb_engine_prepare(engine, stream), EVB_OK);
+        assert_eq!(
+            unsafe { evb_engine_run(engine, done.as_mut_ptr(), 64, misaligned, 0, 0) },
+            EVB_ERR_ARGUMENT
+        );
+        assert!(last_error().contains("start_ns is not 8-byte aligned"));
+        assert_eq!(evb_engine_free(engine), EVB_OK);
+        assert_eq!(evb_stream_free(stream), EVB_OK);
+    }
 }
