@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import judgement, metadata, plots, stats
-from harness.document import FIGURES, PARTS, ResultDocument
+from harness.document import FIGURES, PARTS, SHARES, ResultDocument
 from harness.numbers import PERCENTILE_HEADERS, si
 from harness.results import one_scenario, timeline_series
 from harness.soak import MAX_RSS_GROWTH, SoakResult
@@ -204,6 +204,16 @@ def _handling_threads(doc: ResultDocument) -> int | None:
     return shares.threads if shares else None
 
 
+def _threads_unseen(doc: ResultDocument) -> bool:
+    """Whether the threads read in some trial spent under 80 % of the CPU time the process tree
+    did (above a millisecond): the rest went to threads born and ended inside the window."""
+    for t in doc.trials_or_run():
+        seen = sum(thread.on_cpu_s for thread in t.threads or ())
+        if t.threads is not None and t.cpu_s is not None and t.cpu_s > 1e-3 and seen < 0.8 * t.cpu_s:
+            return True
+    return False
+
+
 def time_rows(docs: list[ResultDocument]) -> list[list[str]]:
     """Per contender: its handling threads, and their time on a CPU, waiting for one, and blocked."""
     rows = []
@@ -259,13 +269,45 @@ def ratio_text(ci: Interval) -> str:
     return f"{ci.point:.3g}x [{ci.low:.3g}–{ci.high:.3g}]"
 
 
+# What a handling thread can wait for, as the diagnosis pass names it (harness.diagnosis.BUCKETS).
+WAITS = (("gil", "GIL"), ("lock", "lock"), ("queue", "queue"), ("sleeping", "sleeping"), ("other", "elsewhere"))
+
+
+def why(doc: ResultDocument) -> str | None:
+    """Why a design did what it did, from its own figures: where its handling threads' time went
+    (on a CPU, waiting for one, blocked), what the blocked time was (the diagnosis pass's
+    buckets, where it ran), and whether its tail latency is queueing or handling (its waiting and
+    service p99, where it recorded starts). None where none of these was measured."""
+    out = []
+    threads = _handling_threads(doc)
+    shares = {name: doc.intervals[name].point for name in SHARES if name in doc.intervals}
+    if _threads_unseen(doc):
+        out.append("its handling thread started and ended inside the window: its time was not read")
+    elif threads and len(shares) == len(SHARES):
+        who = "its thread" if threads == 1 else f"its {threads} handling threads"
+        blocked = f"blocked {share(shares['threads.blocked'])}"
+        found = doc.diagnosis.shares if doc.diagnosis and not doc.diagnosis.unavailable else {}
+        waits = [f"{name} {share(found[bucket])}" for bucket, name in WAITS if found.get(bucket, 0) >= 0.01]
+        if waits:
+            blocked += f" (sampled: {', '.join(waits)})"
+        out.append(f"{who}: on CPU {share(shares['threads.on_cpu'])}, waiting for CPU "
+                   f"{share(shares['threads.runnable'])}, {blocked}")  # fmt: skip
+    if doc.waiting_ns and doc.service_ns:
+        wait, service = doc.waiting_ns.p99, doc.service_ns.p99
+        kind = "queueing" if wait > 2 * service else "handling" if service > 2 * wait else "both"
+        out.append(f"p99 is {kind}: waiting p99 {duration_ns(wait)}, service p99 {duration_ns(service)}")
+    return "; ".join(out) or None
+
+
 def story_parts(docs: list[ResultDocument], baseline: ResultDocument | None) -> list[tuple[str, list[str]]]:
     """Per contender against the baseline, from the ratios' intervals, never from points alone: its
     name and what is better, worse and not clearly different ("better p50 0.13x [0.12–0.14]"),
-    then allocations per event. Wrong runs say so instead."""
+    then allocations per event, then why (:func:`why`). Wrong runs say so instead. The baseline
+    comes first, with its own why, for the others to be read against."""
     if not baseline or not baseline.valid:
         return []
-    out = []
+    reason = why(baseline)
+    out = [(label(baseline), [f"the baseline; why: {reason}"])] if reason else []
     for doc in docs:
         if doc is baseline or model_of(doc) == "floor":
             continue
@@ -290,6 +332,9 @@ def story_parts(docs: list[ResultDocument], baseline: ResultDocument | None) -> 
         mine, theirs = doc.allocations_per_event, baseline.allocations_per_event
         if mine is not None and theirs is not None:
             parts.append(f"allocations/event {percent(percent_change(mine, theirs))}")
+        reason = why(doc)
+        if reason:
+            parts.append(f"why: {reason}")
         out.append((label(doc), parts))
     return out
 
@@ -371,6 +416,12 @@ def table_notes(docs: list[ResultDocument]) -> list[str]:
     if fewer:
         counts = " or ".join(f"{n:,}" for n in fewer)
         lines.append(f"† allocations counted over the first {counts} events, in a separate, untimed pass")
+    unseen = [label(d) for d in docs if d.valid and _threads_unseen(d)]
+    if unseen:
+        lines.append(
+            f"{', '.join(unseen)}: most of the CPU time was spent by threads the kernel no longer listed when "
+            "the window closed (started and ended inside it): the time shares leave them out"
+        )
     ended = [label(d) for d in docs if any(t.threads_ended for t in d.trials_or_run())]
     if ended:
         lines.append(

@@ -97,7 +97,21 @@ def fixed_json() -> list[dict[str, Any]]:
                   failures=["digest 00fe differs from the reference 00ff"], mode="open")  # fmt: skip
     return [
         _json("sequential", 1, 8030.0, [80_000, 210_000, 429_000, 727_000, 1_770_000], 111.2),
-        _json("native", 2, 8031.5, [21_800, 90_000, 306_000, 1_040_000, 3_800_000], 0.0035, setup_s=0.3),
+        _json(
+            "native",
+            2,
+            8031.5,
+            [21_800, 90_000, 306_000, 1_040_000, 3_800_000],
+            0.0035,
+            setup_s=0.3,
+            diagnosis={
+                "method": "perf",
+                "samples": 1200,
+                "shares": {"handling": 0.45, "lock": 0.005, "queue": 0.02, "sleeping": 0.525},
+                "unavailable": None,
+                "notes": [],
+            },
+        ),  # fmt: skip
         _json("native-sequential", 1, 8029.0, [3_740, 60_000, 243_000, 1_140_000, 4_330_000], 0.0011),
         wrong,
     ]
@@ -150,15 +164,20 @@ def test_terminal_table_and_story_are_pinned(capsys: pytest.CaptureFixture[str])
 def test_story_lines() -> None:
     """Verdicts come from the paired ratios' intervals; a document of one trial never commits to one."""
     docs = fixed_documents()
-    native, native_sequential, threaded = report.story(docs, docs[0])
+    baseline, native, native_sequential, threaded = report.story(docs, docs[0])
+    assert baseline == "sequential: the baseline; why: its thread: on CPU 90 %, waiting for CPU 6 %, blocked 4 %"
     assert native.startswith("native: better: p50 0.275x [0.262–0.289], p90 0.433x [0.412–0.455], p99 0.72x")
     assert "; worse: p99.9 1.44x [1.37–1.52], max 2.17x [2.06–2.28]; " in native
-    assert native.endswith("no clear difference: events/s, CPU/event, ctx sw/event; allocations/event −100 %")
+    assert "; no clear difference: events/s, CPU/event, ctx sw/event; allocations/event −100 %; " in native
+    # why, from its threads' shares and the diagnosis pass's buckets (those of 1 % or more)
+    assert native.endswith(
+        "; why: its 2 handling threads: on CPU 42 %, waiting for CPU 5 %, blocked 52 % (sampled: queue 2 %, sleeping 52 %)"
+    )
     assert native_sequential.startswith("native-sequential: better: p50 0.0454x [0.0453–0.0501]")
     assert threaded == "threaded: wrong, no figures"
     closed = [_doc("sequential", 1, 1000.0, None, None), _doc("native", 2, 150_000.0, None, None)]
-    assert report.story(closed, closed[0]) == ["native: better: events/s 149x [141–156]; no clear difference: "
-                                               "CPU/event, ctx sw/event"]  # fmt: skip
+    assert [line.split("; why: ")[0] for line in report.story(closed, closed[0])[1:]] == [
+        "native: better: events/s 149x [141–156]; no clear difference: CPU/event, ctx sw/event"]  # fmt: skip
     closed_json = [_json("sequential", 1, 1000.0, None, None), _json("native", 2, 150_000.0, None, None)]
     older = [_load({k: v for k, v in d.items() if k not in ("trials", "intervals")} | {"schema_version": 3})
              for d in closed_json]  # fmt: skip
@@ -417,7 +436,7 @@ def test_documents_of_two_compare_runs_get_no_paired_verdict() -> None:
     base, other = fixed_documents()[:2]
     assert other.comparison is not None
     other = replace(other, comparison=replace(other.comparison, seed=2))
-    (line,) = report.story([base, other], base)
+    (_, line) = report.story([base, other], base)
     assert line.startswith(
         "native: not from the same compare run as sequential: its trials pair with none, no verdict;"
     )
@@ -428,8 +447,8 @@ def test_a_ratio_with_zero_on_one_side_is_not_comparable() -> None:
     trials_ = list(base.trials or ())
     trials_[4] = replace(trials_[4], ctx_switches_per_event=0.0)
     base = replace(base, trials=tuple(trials_))
-    (line,) = report.story([base, native], base)
-    assert line.split("; ")[-2] == "not comparable: ctx sw/event"
+    (_, line) = report.story([base, native], base)
+    assert "not comparable: ctx sw/event" in line.split("; ")
 
 
 def test_a_malformed_trial_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -447,3 +466,14 @@ def test_a_run_summary_says_whether_the_allocation_count_covered_every_event() -
     whole = replace(doc, allocations=_counted(doc.events))
     assert f"(all {doc.events} events, separate pass)" in report.run_summary(whole)
     assert "(first 20000 events, separate pass)" in report.run_summary(replace(doc, allocations=_counted(20_000)))
+
+
+def test_threads_born_and_ended_in_the_window_are_said_to_be_unseen() -> None:
+    """A thread started and ended inside the window is never listed: where the threads read spent
+    far less CPU than the process tree did, the note and the why say so rather than show shares."""
+    seq, native, native_seq = (d for d in fixed_documents() if d.valid)
+    assert not any("no longer listed" in n for n in report.table_notes([seq, native, native_seq]))
+    hidden = replace(native_seq, trials=tuple(replace(t, cpu_s=10.0) for t in native_seq.trials or ()))
+    notes = " ".join(report.table_notes([seq, hidden]))
+    assert "native-sequential: most of the CPU time was spent by threads the kernel no longer listed" in notes
+    assert report.why(hidden) == "its handling thread started and ended inside the window: its time was not read"
