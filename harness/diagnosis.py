@@ -729,12 +729,19 @@ def _perf_pass(
 def attribution(d: Diagnosis) -> Attribution:
     """What a result document keeps of the pass: the handlers' shares."""
     h = d.handlers
-    return Attribution(d.method, h.samples if h else 0, d.shares() or {}, d.unavailable, d.notes)
+    return Attribution(_method(d), h.samples if h else 0, d.shares() or {}, d.unavailable, d.notes)
+
+
+def _method(d: Diagnosis) -> str:
+    """How the handlers' shares were measured: perf's (in µs, not samples) where their threads were
+    the native engine's, else the sampler's."""
+    h = d.handlers
+    return PERF_METHOD if h is not None and h.unit == "us" else d.method
 
 
 def table(d: Diagnosis) -> str:
     """The contender's table: a row per thread and one for every handler together, shares in %."""
-    head = f"{d.contender}: where the handling threads' time goes ({d.method}; window {d.window_s:.2f} s)"
+    head = f"{d.contender}: where the handling threads' time goes ({_method(d)}; window {d.window_s:.2f} s)"
     lines = [head]
     if d.unavailable:
         lines.append(f"  not measured: {d.unavailable}")

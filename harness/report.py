@@ -6,9 +6,10 @@ text or prints it; the figures and ratios were computed elsewhere.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -728,14 +729,42 @@ def markdown_table(docs: list[ResultDocument]) -> str:
     return "\n".join(out).rstrip()
 
 
+def diagnosis_markdown(docs: list[ResultDocument], flames: Mapping[str, str]) -> list[str]:
+    """The diagnosis pass's table, where it ran: per contender, its handling threads' shares of
+    samples (of time, for the native engine's threads, which perf measures), and its flame graph
+    (``flames``: contender -> the SVG's path from the report)."""
+    found = [d for d in docs if d.diagnosis]
+    if not found:
+        return []
+    buckets = ("handling", *(bucket for bucket, _ in WAITS))
+    out = ["*where the handling threads' time goes: the diagnosis pass (sampled, untimed runs after the "
+           "trials; shares of the handling threads' samples, or of their time where perf measured it)*", "",
+           "| contender | measured by | samples | " + " | ".join(buckets) + " | flame graph |",
+           "|---|---|" + "---:|" * (len(buckets) + 1) + "---|"]  # fmt: skip
+    for doc in found:
+        a = doc.diagnosis
+        assert a is not None
+        tool = a.method.split()[0]
+        flame = f"[{doc.implementation}.svg]({flames[doc.implementation]})" if doc.implementation in flames else "-"
+        if a.unavailable:
+            out.append(f"| {label(doc)} | {tool} | not measured: {a.unavailable} |" + " |" * len(buckets) + " - |")
+            continue
+        amount = f"{a.samples / 1000:.0f} ms" if tool == "perf" else str(a.samples)
+        cells = [f"{100 * a.shares.get(b, 0.0):.1f} %" for b in buckets]
+        out.append(f"| {label(doc)} | {tool} | {amount} | " + " | ".join(cells) + f" | {flame} |")
+    return [*out, ""]
+
+
 def markdown(
     groups: dict[tuple[str, str, int], list[ResultDocument]],
     baseline_name: str,
     notes: list[str],
     sweeps: dict[str, list[ResultDocument]],
     images: dict[str, list[str]],
+    flames: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole report as markdown, ready to paste into a pull request. ``images``: section -> file names."""
+    """The whole report as markdown, ready to paste into a pull request. ``images``: section -> file
+    names; ``flames``: contender -> its flame graph's path, where the diagnosis pass drew one."""
     every = [d for docs in [*groups.values(), *sweeps.values()] for d in docs]
     scenario = every[0].scenario
     out = ["# eventbench report", "", f"Scenario: **{scenario.name}** (version {scenario.version}).", ""]
@@ -746,6 +775,7 @@ def markdown(
         out += [f"{line}  " for line in table_notes(docs)] + ([""] if table_notes(docs) else [])
         out += [f"- {line}" for line in story(docs, baseline)]
         out += [""] + [f"![{image}]({image})" for image in images.get(_slug(key), [])] + [""]
+        out += diagnosis_markdown(docs, flames or {})
     if sweeps:
         out += ["## latency against load", ""]
         for label, docs in sweeps.items():
@@ -865,5 +895,11 @@ def build(
             files = plots.latency_against_load(sweeps, "latency against load (open loop)", out_dir, "latency-vs-load")
             written += files
             images["sweeps"] = [f.name for f in files if f.suffix == ".svg"]
-    written.append(atomic_write_text(out_dir / "report.md", markdown(groups, baseline_name, notes, sweeps, images)))
+    flames = {}
+    for doc in docs:  # the diagnosis pass's SVGs, beside the documents (compare --diagnose)
+        svg = Path(doc.source).parent / "diagnosis" / f"{doc.implementation}.svg" if doc.source else None
+        if doc.diagnosis and svg and svg.is_file():
+            flames[doc.implementation] = os.path.relpath(svg, out_dir)
+    report_md = markdown(groups, baseline_name, notes, sweeps, images, flames)
+    written.append(atomic_write_text(out_dir / "report.md", report_md))
     return written

@@ -111,7 +111,7 @@ def fixed_json() -> list[dict[str, Any]]:
                 "unavailable": None,
                 "notes": [],
             },
-        ),  # fmt: skip
+        ),
         _json("native-sequential", 1, 8029.0, [3_740, 60_000, 243_000, 1_140_000, 4_330_000], 0.0011),
         wrong,
     ]
@@ -171,7 +171,8 @@ def test_story_lines() -> None:
     assert "; no clear difference: events/s, CPU/event, ctx sw/event; allocations/event −100 %; " in native
     # why, from its threads' shares and the diagnosis pass's buckets (those of 1 % or more)
     assert native.endswith(
-        "; why: its 2 handling threads: on CPU 42 %, waiting for CPU 5 %, blocked 52 % (sampled: queue 2 %, sleeping 52 %)"
+        "; why: its 2 handling threads: on CPU 42 %, waiting for CPU 5 %, blocked 52 %"
+        " (sampled: queue 2 %, sleeping 52 %)"
     )
     assert native_sequential.startswith("native-sequential: better: p50 0.0454x [0.0453–0.0501]")
     assert threaded == "threaded: wrong, no figures"
