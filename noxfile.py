@@ -249,9 +249,10 @@ def memcheck(session: nox.Session) -> None:
 
 @nox.session
 def compare(session: nox.Session) -> None:
-    """The main job: every available contender on the default workload, side by side, with its report."""
+    """The main job: every available contender on the default workload, side by side, with its report,
+    and the diagnosis pass that says why (what each contender's handling threads wait for)."""
     _install(session)
-    session.run("eventbench", "compare", "--report", *session.posargs)
+    session.run("eventbench", "compare", "--report", "--diagnose", *session.posargs)
 
 
 @nox.session

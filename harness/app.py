@@ -190,7 +190,7 @@ def run_one(request: RunRequest, console: Console = TERMINAL) -> Measured:
     doc = measured_document(trial, loaded, contender, request.alloc_events, console)
     found, files = None, []
     if request.diagnose and doc.valid:
-        (doc,), (found,) = diagnosed([doc], [contender], loaded, mode, request.source)
+        (doc,), (found,) = diagnosed([doc], [contender], loaded, mode, request.source, console)
         if request.json:
             where = request.json.with_name(f"{request.json.stem}.diagnosis")
             files = diagnosis.write([found], where, f"{loaded.label}, {mode} loop")
@@ -367,7 +367,7 @@ def compare(request: CompareRequest, console: Console = TERMINAL) -> Compared:
         diagnoses: list[diagnosis.Diagnosis] = []
         diagnosis_files: list[Path] = []
         if request.diagnose:
-            docs, diagnoses = diagnosed(docs, contenders, loaded, mode, request.source)
+            docs, diagnoses = diagnosed(docs, contenders, loaded, mode, request.source, console)
             diagnosis_files = diagnosis.write(diagnoses, out.path / "diagnosis", f"{loaded.label}, {mode} loop")
         # Each document with its interval log beside it (latency over time, open loop).
         docs = [results.publish(doc, runs, out.path / results.file_name(doc))
@@ -389,6 +389,7 @@ def diagnosed(
     loaded: LoadedStream,
     mode: str,
     source: StreamSource,
+    console: Console = TERMINAL,
 ) -> tuple[list[ResultDocument], list[diagnosis.Diagnosis]]:
     """The diagnosis pass (untimed, sampled runs) of every contender whose trials were right,
     after every timed trial; the documents with its shares. A workload (not a recorded file) can
@@ -405,8 +406,13 @@ def diagnosed(
         if contender is None or not doc.valid:  # a floor, or a wrong contender: nothing to diagnose
             out.append(doc)
             continue
-        with report.activity(f"  diagnosing {doc.implementation} (a separate, sampled, untimed run)"):
+        # One plain line, not report.activity's spinner: its refresh thread would take the GIL
+        # while the pass samples who waits for it.
+        console.err(f"  diagnosing {doc.implementation} (a separate, sampled, untimed run) ...")
+        try:
             d = diagnosis.diagnose(contender, loaded.stream, doc.workers, mode, window_s=doc.wall_s, longer=made_longer)
+        except ContenderError as e:  # wrong or failed under the sampler: said in its table; the trials stand
+            d = diagnosis.failed(contender, f"the sampled run failed: {e}")
         found.append(d)
         out.append(replace(doc, diagnosis=diagnosis.attribution(d)))
     return out, found

@@ -50,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -726,6 +727,11 @@ def _perf_pass(
 # ---------------------------------------------------------------- what it gives
 
 
+def failed(contender: Contender, why: str) -> Diagnosis:
+    """The diagnosis of a contender whose sampled run failed or was wrong: no shares, and why."""
+    return Diagnosis(contender.info.name, METHOD, (), 0.0, RATE_HZ, (), why)
+
+
 def attribution(d: Diagnosis) -> Attribution:
     """What a result document keeps of the pass: the handlers' shares."""
     h = d.handlers
@@ -742,7 +748,7 @@ def _method(d: Diagnosis) -> str:
 def table(d: Diagnosis) -> str:
     """The contender's table: a row per thread and one for every handler together, shares in %."""
     head = f"{d.contender}: where the handling threads' time goes ({_method(d)}; window {d.window_s:.2f} s)"
-    lines = [head]
+    lines = [textwrap.fill(head, 99, subsequent_indent="  ")]
     if d.unavailable:
         lines.append(f"  not measured: {d.unavailable}")
     else:
@@ -753,7 +759,7 @@ def table(d: Diagnosis) -> str:
             # perf's threads are weighed in time (µs), py-spy's in samples
             amount = f"{t.samples / 1000:.1f} ms" if t.unit == "us" else str(t.samples)
             lines.append(f"  {t.label:<28}{amount:>10}" + "".join(f"{100 * t.share(b):>9.1f}%" for b in BUCKETS))
-    lines += [f"  note: {n}" for n in d.notes]
+    lines += [textwrap.fill(f"  note: {n}", 99, subsequent_indent="    ") for n in d.notes]
     return "\n".join(lines)
 
 

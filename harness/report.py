@@ -113,7 +113,7 @@ def _seconds(value: float | None) -> str:
     return duration_ns(value * 1e9 if value is not None else None)
 
 
-# What a contender delivers, then what it costs: two tables, each readable at 100 columns.
+# What a contender delivers, then what it costs: two of the tables, each readable at 100 columns.
 DELIVERS = [Column.of("events/s", "throughput_eps", si)] + [
     Column.of(PERCENTILE_HEADERS[p], f"latency_ns.{p}", duration_ns) for p in PERCENTILE_NAMES if p != "p90"
 ]
@@ -121,7 +121,7 @@ COSTS = [
     Column.of("CPU/event", "cpu_s_per_event", _per_event_ns),
     Column.of("ctx sw/event", "ctx_switches_per_event", _count),
 ]
-# Where each event's latency went (schema 7): a third table rather than more columns in the
+# Where each event's latency went (schema 7): a table of its own rather than more columns in the
 # first, which is full at 100 columns. Waiting's maximum is kept (a stall shows there), service's
 # is not: a handler's own worst case is in the latency's maximum already.
 PARTS_COLUMNS = [
@@ -289,8 +289,8 @@ def why(doc: ResultDocument) -> str | None:
         blocked = f"blocked {share(shares['threads.blocked'])}"
         found = doc.diagnosis.shares if doc.diagnosis and not doc.diagnosis.unavailable else {}
         waits = [f"{name} {share(found[bucket])}" for bucket, name in WAITS if found.get(bucket, 0) >= 0.01]
-        if waits:
-            blocked += f" (sampled: {', '.join(waits)})"
+        if waits:  # the sampler's shares are of all their time, as the kernel's are
+            blocked += f" (the sampler: {', '.join(waits)} of their time)"
         out.append(f"{who}: on CPU {share(shares['threads.on_cpu'])}, waiting for CPU "
                    f"{share(shares['threads.runnable'])}, {blocked}")  # fmt: skip
     if doc.waiting_ns and doc.service_ns:
@@ -360,7 +360,9 @@ def _shown(headers: list[str], rows: list[list[str]]) -> list[int]:
 
 
 def tables(docs: list[ResultDocument]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The comparison's two tables: (caption, headers, rows), the columns without values left out."""
+    """The comparison's tables (what each delivers, what it costs, where its handling threads' time
+    went, its latency's parts): (caption, headers, rows), the columns without values left out, and
+    a table without any value (documents before schema 7) left out."""
     out = []
     for caption, headers, rows in (
         (

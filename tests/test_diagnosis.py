@@ -171,6 +171,39 @@ def test_compare_diagnose_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert os.path.getsize(run / "diagnosis" / "sequential.svg") > 0
 
 
+def test_compare_diagnose_in_open_loop_keeps_the_timeline_and_reports_both(tmp_path: Path) -> None:
+    """The diagnosis pass and the interval logs meet in one document, and report.md links the flame graph."""
+    _attach_or_skip()
+    code = main(["compare", "--workload", "mixed", "--n-events", "1500", "--impl", "sequential", "--trials", "1",
+                 "--alloc-events", "0", "--diagnose", "--report", "--results-dir", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    doc = json.loads((run / "sequential-w1-open.json").read_text())
+    assert doc["diagnosis"] is not None and doc["timeline"]["log"] == "sequential-w1-open.hlog"
+    assert (run / "sequential-w1-open.hlog").is_file()
+    report_md = (run / "report" / "report.md").read_text()
+    assert "the diagnosis pass" in report_md and "(../diagnosis/sequential.svg)" in report_md
+
+
+def test_a_failed_sampled_run_leaves_the_trials_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pass runs after every trial: its failure must not throw the comparison away."""
+
+    def wrong(contender: object, *args: object, **kwargs: object) -> diagnosis.Diagnosis:
+        raise implementations.ContenderError("threaded: handling event 7 failed: InjectedFault()")
+
+    monkeypatch.setattr(diagnosis, "diagnose", wrong)
+    code = main(["compare", "--workload", "contention", "--n-events", "500", "--impl", "sequential,threaded",
+                 "--workers", "2", "--trials", "1", "--alloc-events", "0", "--diagnose",
+                 "--results-dir", str(tmp_path)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "not measured: the sampled run failed: threaded: handling event 7 failed" in out
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "threaded-w2-closed.json").is_file()
+
+
 # perf's stacks of the native engine's workers (leaf first), as perf script printed them here.
 KERNEL = ["__schedule ([kernel.kallsyms])", "schedule ([kernel.kallsyms])", "futex_wait ([kernel.kallsyms])"]
 NATIVE = [
@@ -222,7 +255,7 @@ def test_without_perf_the_native_table_says_why(monkeypatch: pytest.MonkeyPatch,
     found = diagnosis.diagnose(native, loaded.stream, 2, "closed")
     assert any("not measured, perf is not installed" in n for n in found.notes), found.notes
     assert not any(t.label.startswith("evb-worker") for t in found.threads)
-    assert "perf is not installed" in diagnosis.table(found)
+    assert "perf is not installed" in " ".join(diagnosis.table(found).split())  # wrapped at 100 columns
 
 
 def test_samples_outside_the_window_are_dropped_for_every_thread() -> None:

@@ -172,7 +172,7 @@ def test_story_lines() -> None:
     # why, from its threads' shares and the diagnosis pass's buckets (those of 1 % or more)
     assert native.endswith(
         "; why: its 2 handling threads: on CPU 42 %, waiting for CPU 5 %, blocked 52 %"
-        " (sampled: queue 2 %, sleeping 52 %)"
+        " (the sampler: queue 2 %, sleeping 52 % of their time)"
     )
     assert native_sequential.startswith("native-sequential: better: p50 0.0454x [0.0453–0.0501]")
     assert threaded == "threaded: wrong, no figures"
