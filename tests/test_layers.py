@@ -1,4 +1,4 @@
-"""The packages are layers (README "Layout"): each imports only the ones below it.
+"""The packages are layers (docs/layout.md): each imports only the ones below it.
 
 protocol (the contract: the standard library and numpy only) <- scenarios <- implementations
 <- harness. Every import counts, a deferred one inside a function too: a layer that reaches up,

@@ -1,6 +1,6 @@
 """Contenders and scenarios from other packages: the entry-point groups, their failure modes, and the examples.
 
-The one-file example (examples/one-file/eventbench_yours.py, the README's guide) is
+The one-file example (examples/one-file/eventbench_yours.py, the guide in docs/contenders.md) is
 installed here as a real distribution would be: a ``*.dist-info`` with its entry point,
 on ``sys.path``. The C example (examples/c-contender) is built and installed by
 ``nox -s tests``; there, ``EVENTBENCH_REQUIRE_EXAMPLES=1`` makes its absence a failure,

@@ -1,4 +1,4 @@
-"""A contender in one file: the README's guide, "Add an implementation in one file".
+"""A contender in one file: the guide "A contender in one file" (docs/contenders.md).
 
 Per-key state in dicts, one loop in ``seq`` order: swap the body of ``run`` for the
 design you want to measure. ``open`` is setup, ``run`` the timed window (handling only),
