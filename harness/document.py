@@ -70,6 +70,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple, NoReturn, Protocol
 
 from harness.stats import PERCENTILE_NAMES, Interval, Jitter, LatencySummary
@@ -209,8 +210,9 @@ class TrialRecord:
     threads: tuple[ThreadTime, ...] | None = None
     threads_ended: int | None = None
 
-    @property
+    @cached_property
     def shares(self) -> Shares | None:
+        """The handling threads' shares (computed once: every reader of SHARES asks for them)."""
         return Shares.of(self.threads)
 
     # Schema 7: the latency's parts (harness.runner.Figures), where starts were recorded.

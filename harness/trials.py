@@ -151,7 +151,11 @@ def run_trials(
 def figure_values(trials: Sequence[TrialRecord], figure: str) -> list[float] | None:
     """The figure over every trial, or None where a trial lacks it (a wrong trial, a closed loop's latency)."""
     read = (FIGURES.get(figure) or PARTS[figure]).read
-    values = [read(t) for t in trials]
+    return _every([read(t) for t in trials])
+
+
+def _every(values: list[float | None]) -> list[float] | None:
+    """The values, or None where there are none or any is missing."""
     return None if not values or any(v is None for v in values) else [float(v) for v in values if v is not None]
 
 
@@ -164,7 +168,7 @@ def medians(trials: Sequence[TrialRecord]) -> dict[str, stats.Interval]:
         if values is not None:
             out[figure] = stats.median_interval(values, 0.95)
     for name, read in SHARES.items():
-        shares = [read(t) for t in trials]
-        if shares and all(v is not None for v in shares):
-            out[name] = stats.median_interval([float(v) for v in shares if v is not None], 0.95)
+        shares = _every([read(t) for t in trials])
+        if shares is not None:
+            out[name] = stats.median_interval(shares, 0.95)
     return out
