@@ -1,8 +1,9 @@
 """Where each thread's time went: the kernel's per-thread counters, read around a window.
 
 The shares asserted here are of threads whose state is known for the whole window (one that
-never blocks, one that only sleeps), with margins a loaded machine cannot cross: a thread that
-never blocks is on a CPU or waiting for one, whoever else runs.
+never blocks, one that mostly sleeps), with margins wide enough for a loaded machine: a thread
+that never blocks is on a CPU or waiting for one, whoever else runs, and a thread that wakes
+rarely spends most of its time asleep even when every wake-up waits for a CPU.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def _spin(stop: threading.Event) -> None:
 
 
 def _sleep(stop: threading.Event) -> None:
+    # Long sleeps: under `pytest -n auto` each wake-up can wait milliseconds for a CPU, and
+    # with 2 ms sleeps that wait (not the sleep) took a quarter of the window.
     while not stop.is_set():
-        time.sleep(0.002)
+        time.sleep(0.02)
 
 
 def _window(handling: dict[int, str] | None, seconds: float) -> tuple[tuple[ThreadTime, ...], int]:
@@ -61,8 +64,8 @@ def test_a_sleeping_thread_is_blocked_and_this_one_is_named_by_python() -> None:
     assert [t.name for t in mine] == ["the sleeper"]
     (t,) = mine
     assert 0.25 < t.span_s < 1.0
-    assert t.blocked_s > 0.8 * t.span_s, t
-    assert t.voluntary_switches >= 10  # about 150 sleeps of 2 ms; a loaded machine stretches them
+    assert t.blocked_s > 0.6 * t.span_s, t
+    assert t.voluntary_switches >= 5, t  # about 15 sleeps of 20 ms; a loaded machine stretches them
 
 
 def test_a_thread_that_never_blocks_is_on_a_cpu_or_waiting_for_one() -> None:
