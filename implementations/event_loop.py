@@ -16,6 +16,13 @@ open-loop latencies: part of the model, not of the harness.
 A consumer's start of handling is the clock read just after it took a batch from its queue, for
 the batch's first event, and the previous event's completion for the others (nothing is awaited
 in between): an awaited I/O wait, and the other tasks that run meanwhile, are the event's service.
+
+Ctrl-C and SIGTERM never raise inside the loop: :func:`_signals_cancel` catches what their
+handlers raise, cancels the run's main task instead, and the run raises it once the loop has
+stopped (as ``asyncio.Runner`` does for Ctrl-C, from Python 3.11). Raised inside the loop, a
+``KeyboardInterrupt`` can land in the loop's own bookkeeping (a future's wake-up being scheduled,
+say) and lose it: the task it would have woken then never runs, and the cancelled run waits for it
+for ever.
 """
 
 from __future__ import annotations
@@ -23,7 +30,12 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
 import numpy as np
 
@@ -113,6 +125,45 @@ class _Tasks:
                     return
 
 
+_Handler = Callable[[int, FrameType | None], Any]
+
+
+@contextlib.contextmanager
+def _signals_cancel(loop: asyncio.AbstractEventLoop, main: asyncio.Task[None]) -> Iterator[list[BaseException]]:
+    """While open, what SIGINT's or SIGTERM's Python handler raises is kept in the list it yields,
+    and ``main`` is cancelled from the loop instead; a second signal raises at once. Off the main
+    thread, where no signal handler runs, nothing changes."""
+    interrupts: list[BaseException] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupts
+        return
+
+    def deferring(handler: _Handler) -> _Handler:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            if interrupts:
+                handler(signum, frame)
+                return
+            try:
+                handler(signum, frame)
+            except BaseException as e:  # KeyboardInterrupt, the CLI's Terminated
+                interrupts.append(e)
+                loop.call_soon_threadsafe(main.cancel)
+
+        return on_signal
+
+    previous: dict[signal.Signals, _Handler] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if callable(handler):  # not SIG_DFL nor SIG_IGN, which raise nothing to defer
+            previous[signum] = handler
+            signal.signal(signum, deferring(handler))
+    try:
+        yield interrupts
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 class AsyncioRun(PreparedRun):
     def __init__(self, stream: EventStream, workers: int) -> None:
         self.tasks = _Tasks(stream, workers)
@@ -126,12 +177,17 @@ class AsyncioRun(PreparedRun):
         run.done, run.start = done_slots(done_ns), start_slots(start_ns, len(done_ns))
         main = self.loop.create_task(run.main(t0_ns, open_loop))
         try:
-            self.loop.run_until_complete(main)
-        except BaseException:  # Ctrl-C, SIGTERM: cancel every task and let it end before going on
-            main.cancel()
-            with contextlib.suppress(BaseException):
-                self.loop.run_until_complete(main)
-            raise
+            with _signals_cancel(self.loop, main) as interrupts:
+                try:
+                    self.loop.run_until_complete(main)
+                except BaseException:  # cancelled by a signal, or raised in the loop after all
+                    main.cancel()  # every task cancelled and ended before going on
+                    with contextlib.suppress(BaseException):
+                        self.loop.run_until_complete(main)
+                    if not interrupts:
+                        raise
+            if interrupts:
+                raise interrupts[0]
         finally:
             run.done.release()
             run.start.release()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -143,6 +145,15 @@ def _eventbench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> sub
     )
 
 
+def _stacks(pid: int) -> str:
+    """Every thread's stack in a hung child, Python and native frames, for the failure message."""
+    py_spy = shutil.which("py-spy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
+    if py_spy is None:
+        return "(py-spy is not installed here)"
+    dump = subprocess.run([py_spy, "dump", "--native", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+    return dump.stdout + dump.stderr
+
+
 def _left_behind(results_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(results_dir)) for p in results_dir.rglob("*")) if results_dir.exists() else []
 
@@ -189,8 +200,9 @@ def test_an_interrupt_during_a_long_run_stops_it_and_writes_nothing(
     try:
         _, rest = process.communicate(timeout=30)  # a hang fails here, not in CI's time limit
     except subprocess.TimeoutExpired:
+        stacks = _stacks(process.pid)
         process.kill()
-        raise
+        pytest.fail(f"still running 30 s after {signum.name}; its threads were at:\n{stacks}")
     stopped_s = time.monotonic() - sent
     expected = cli.EXIT_INTERRUPTED if signum == signal.SIGINT else cli.EXIT_TERMINATED
     assert process.returncode == expected, rest
@@ -215,3 +227,39 @@ def test_the_native_engine_is_cancelled_while_the_main_thread_is_inside_it() -> 
     assert _threads_back_to(before)
     assert signal.set_wakeup_fd(-1) == -1  # the session gave the wakeup fd back
     assert np.__name__  # numpy stays importable (the interrupt did not leave the interpreter broken)
+
+
+class _Stopped(KeyboardInterrupt):
+    """What this test's SIGTERM handler raises, as the CLI's raises ``Terminated``."""
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_event_loop_is_interrupted_outside_the_loop_with_every_task_ended(signum: signal.Signals) -> None:
+    """In process, 0.5 s into a 40 s open loop. Raised inside the loop, the interrupt could lose a
+    task's wake-up (the cancelled run then waited for ever); it must be raised once the loop has
+    stopped, by the handler that was in place, which is put back."""
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if signum == signal.SIGTERM else None
+    handler = signal.getsignal(signum)
+    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    prepared = implementations.get("asyncio").open(stream, 2)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signum))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            prepared.run(np.zeros(stream.n_events, dtype=np.uint64), time.monotonic_ns(), True)
+        assert time.monotonic() - started < 20
+        assert caught.type is (_Stopped if signum == signal.SIGTERM else KeyboardInterrupt)
+        inside = [f.f_code.co_filename for f, _ in traceback.walk_tb(caught.tb)]
+        assert not [name for name in inside if f"{os.sep}asyncio{os.sep}" in name], inside
+        assert all(task.done() for task in asyncio.all_tasks(prepared.loop))  # type: ignore[attr-defined]
+        assert signal.getsignal(signum) is handler
+    finally:
+        timer.cancel()
+        prepared.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
