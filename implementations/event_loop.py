@@ -17,12 +17,14 @@ A consumer's start of handling is the clock read just after it took a batch from
 the batch's first event, and the previous event's completion for the others (nothing is awaited
 in between): an awaited I/O wait, and the other tasks that run meanwhile, are the event's service.
 
-Ctrl-C and SIGTERM never raise inside the loop: :func:`_signals_cancel` catches what their
-handlers raise, cancels the run's main task instead, and the run raises it once the loop has
-stopped (as ``asyncio.Runner`` does for Ctrl-C, from Python 3.11). Raised inside the loop, a
+A first Ctrl-C or SIGTERM is not raised inside the loop: :func:`_signals_cancel` catches what
+its handler raises, cancels the run's tasks instead (they stop at their next ``await``: after
+the handler call in progress), and the run raises it once the loop has stopped, much as
+``asyncio.Runner`` (Python 3.11+) does for Ctrl-C. Raised inside the loop, a
 ``KeyboardInterrupt`` can land in the loop's own bookkeeping (a future's wake-up being scheduled,
 say) and lose it: the task it would have woken then never runs, and the cancelled run waits for it
-for ever.
+for ever. A second signal does raise inside the loop, to get out of a handler stuck in a long
+call; the wait for the tasks to end after it is bounded.
 """
 
 from __future__ import annotations
@@ -126,42 +128,60 @@ class _Tasks:
 
 
 _Handler = Callable[[int, FrameType | None], Any]
+CLEANUP_S = 5.0  # the longest wait for the tasks to end after an interrupt raised in the loop
 
 
 @contextlib.contextmanager
-def _signals_cancel(loop: asyncio.AbstractEventLoop, main: asyncio.Task[None]) -> Iterator[list[BaseException]]:
-    """While open, what SIGINT's or SIGTERM's Python handler raises is kept in the list it yields,
-    and ``main`` is cancelled from the loop instead; a second signal raises at once. Off the main
+def _signals_cancel(loop: asyncio.AbstractEventLoop) -> Iterator[list[BaseException]]:
+    """While open, what SIGINT's or SIGTERM's Python handler raises the first time is kept in the
+    list it yields, and every task of ``loop`` is cancelled from the loop instead; a second signal
+    raises at once (a handler stuck in a long computation is then interrupted). Off the main
     thread, where no signal handler runs, nothing changes."""
     interrupts: list[BaseException] = []
     if threading.current_thread() is not threading.main_thread():
         yield interrupts
         return
+    is_open = True
 
     def deferring(handler: _Handler) -> _Handler:
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            if interrupts:
+            if interrupts or not is_open:  # a second signal, or this wrapper outlived its context
                 handler(signum, frame)
                 return
             try:
                 handler(signum, frame)
             except BaseException as e:  # KeyboardInterrupt, the CLI's Terminated
                 interrupts.append(e)
-                loop.call_soon_threadsafe(main.cancel)
+                loop.call_soon_threadsafe(_cancel_every_task, loop)
 
         return on_signal
 
-    previous: dict[signal.Signals, _Handler] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        handler = signal.getsignal(signum)
-        if callable(handler):  # not SIG_DFL nor SIG_IGN, which raise nothing to defer
-            previous[signum] = handler
-            signal.signal(signum, deferring(handler))
+    previous: list[tuple[signal.Signals, _Handler]] = []
     try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):  # not SIG_DFL nor SIG_IGN, which raise nothing to defer
+                previous.append((signum, handler))
+                signal.signal(signum, deferring(handler))
         yield interrupts
     finally:
-        for signum, handler in previous.items():
+        is_open = False
+        _restore(previous)
+
+
+def _cancel_every_task(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+
+
+def _restore(handlers: list[tuple[signal.Signals, _Handler]]) -> None:
+    """Every handler put back, even if a signal's handler raises between two of them."""
+    if handlers:
+        (signum, handler), *rest = handlers
+        try:
             signal.signal(signum, handler)
+        finally:
+            _restore(rest)
 
 
 class AsyncioRun(PreparedRun):
@@ -175,15 +195,17 @@ class AsyncioRun(PreparedRun):
         self.mark_run("asyncio")
         run = self.tasks
         run.done, run.start = done_slots(done_ns), start_slots(start_ns, len(done_ns))
-        main = self.loop.create_task(run.main(t0_ns, open_loop))
+        loop = self.loop
         try:
-            with _signals_cancel(self.loop, main) as interrupts:
+            with _signals_cancel(loop) as interrupts:
+                main = loop.create_task(run.main(t0_ns, open_loop))
                 try:
-                    self.loop.run_until_complete(main)
+                    loop.run_until_complete(main)
                 except BaseException:  # cancelled by a signal, or raised in the loop after all
-                    main.cancel()  # every task cancelled and ended before going on
+                    main.cancel()  # every task cancelled and ended before going on, unless
+                    # what was raised in the loop lost a task's wake-up: then not waited for ever
                     with contextlib.suppress(BaseException):
-                        self.loop.run_until_complete(main)
+                        loop.run_until_complete(asyncio.wait([main], timeout=CLEANUP_S))
                     if not interrupts:
                         raise
             if interrupts:

@@ -8,6 +8,9 @@ rarely spends most of its time asleep even when every wake-up waits for a CPU.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -64,7 +67,7 @@ def test_a_sleeping_thread_is_blocked_and_this_one_is_named_by_python() -> None:
     assert [t.name for t in mine] == ["the sleeper"]
     (t,) = mine
     assert 0.25 < t.span_s < 1.0
-    assert t.blocked_s > 0.6 * t.span_s, t
+    assert t.blocked_s > 0.75 * t.span_s and t.on_cpu_s < 0.1 * t.span_s, t
     assert t.voluntary_switches >= 5, t  # about 15 sleeps of 20 ms; a loaded machine stretches them
 
 
@@ -78,6 +81,27 @@ def test_a_thread_that_never_blocks_is_on_a_cpu_or_waiting_for_one() -> None:
     assert t.on_cpu_s + t.runnable_s > 0.8 * t.span_s, t
     shares = Shares.of([t])
     assert shares is not None and shares.blocked < 0.2
+
+
+def test_a_thread_sharing_its_cpu_with_a_busy_process_waits_for_it() -> None:
+    """Runnable, told from blocked: pinned to one CPU beside a process that never blocks, a thread
+    that never blocks gets about half of that CPU and waits for the rest. More load elsewhere
+    can only make it wait longer."""
+    cpu = min(os.sched_getaffinity(0))
+    busy = subprocess.Popen([sys.executable, "-c", "print(flush=True)\nwhile True: pass"], stdout=subprocess.PIPE)
+    try:
+        assert busy.stdout is not None and busy.stdout.readline() == b"\n"  # it spins from now on
+        os.sched_setaffinity(busy.pid, {cpu})
+        with _running(_spin, "pinned") as spinner:
+            assert spinner.native_id is not None
+            os.sched_setaffinity(spinner.native_id, {cpu})
+            time.sleep(0.05)  # on that CPU now
+            found, _ = _window({spinner.native_id: "pinned"}, 0.3)
+    finally:
+        busy.kill()
+        busy.wait()
+    (t,) = [t for t in found if t.handling]
+    assert t.runnable_s > 0.2 * t.span_s and t.blocked_s < 0.2 * t.span_s, t
 
 
 def test_threads_that_did_not_run_are_left_out_unless_they_handle() -> None:
