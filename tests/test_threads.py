@@ -120,9 +120,11 @@ def test_threads_that_did_not_run_are_left_out_unless_they_handle() -> None:
 
 
 def test_a_thread_born_in_the_window_counts_from_its_start_and_one_that_ended_is_counted_apart() -> None:
-    doomed = threading.Thread(target=time.sleep, args=(0.01,), name="doomed")
+    release = threading.Event()  # not a timed sleep: under load it could end before it is listed
+    doomed = threading.Thread(target=release.wait, name="doomed")
     doomed.start()
     before = threads.snapshot()
+    release.set()
     doomed.join()
     time.sleep(0.2)
     with _running(_sleep, "newborn") as newborn:
