@@ -128,7 +128,7 @@ class _Tasks:
 
 
 _Handler = Callable[[int, FrameType | None], Any]
-CLEANUP_S = 5.0  # the longest wait for the tasks to end after an interrupt raised in the loop
+CLEANUP_S = 5.0  # the longest wait for the tasks to end after an interrupt raised inside the loop
 
 
 @contextlib.contextmanager
@@ -174,6 +174,21 @@ def _cancel_every_task(loop: asyncio.AbstractEventLoop) -> None:
         task.cancel()
 
 
+def _end_every_task(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancels every task of ``loop`` and runs it until they have all ended, for ``CLEANUP_S`` at
+    most: an interrupt raised inside the loop may have lost a task's wake-up, and that task never
+    ends. A first signal's cancelling, still queued, may cancel a wait: it is waited again."""
+    _cancel_every_task(loop)
+    deadline = time.monotonic() + CLEANUP_S
+    while (pending := asyncio.all_tasks(loop)) and (left := deadline - time.monotonic()) > 0:
+        try:
+            loop.run_until_complete(asyncio.wait(pending, timeout=left))
+        except asyncio.CancelledError:
+            continue
+        except BaseException:  # a third signal: no more waiting
+            break
+
+
 def _restore(handlers: list[tuple[signal.Signals, _Handler]]) -> None:
     """Every handler put back, even if a signal's handler raises between two of them."""
     if handlers:
@@ -202,10 +217,7 @@ class AsyncioRun(PreparedRun):
                 try:
                     loop.run_until_complete(main)
                 except BaseException:  # cancelled by a signal, or raised in the loop after all
-                    main.cancel()  # every task cancelled and ended before going on, unless
-                    # what was raised in the loop lost a task's wake-up: then not waited for ever
-                    with contextlib.suppress(BaseException):
-                        loop.run_until_complete(asyncio.wait([main], timeout=CLEANUP_S))
+                    _end_every_task(loop)
                     if not interrupts:
                         raise
             if interrupts:

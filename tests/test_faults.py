@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import gc
 import os
 import shutil
 import signal
@@ -271,14 +273,46 @@ def test_the_event_loop_is_interrupted_outside_the_loop_with_every_task_ended(si
             signal.signal(signal.SIGTERM, previous)
 
 
+def test_a_second_interrupt_leaves_a_stuck_handler_and_every_task_still_ends() -> None:
+    """The first SIGINT waits for the handler call in progress, which here never returns; the
+    second is raised inside it. The tasks are then cancelled and waited for, the first
+    signal's cancelling (still queued: the loop never got to it) notwithstanding."""
+    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    prepared = implementations.get("asyncio").open(stream, 2)
+    tasks = prepared.tasks  # type: ignore[attr-defined]
+    handler, calls = tasks.handling.handler, [0]
+
+    def stuck(i: int) -> int:
+        calls[0] += 1
+        while calls[0] == 2000:  # a long Python computation, which signals interrupt
+            pass
+        return int(handler(i))
+
+    tasks.handling = dataclasses.replace(tasks.handling, handler=stuck)
+    timers = [threading.Timer(at, os.kill, (os.getpid(), signal.SIGINT)) for at in (0.5, 1.0)]
+    started = time.monotonic()
+    for timer in timers:
+        timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            prepared.run(np.zeros(stream.n_events, dtype=np.uint64), time.monotonic_ns(), True)
+        assert time.monotonic() - started < 10
+        assert calls[0] >= 2000, "the handler was never stuck: the test tested nothing"
+        assert not asyncio.all_tasks(prepared.loop)  # type: ignore[attr-defined]
+    finally:
+        for timer in timers:
+            timer.cancel()
+        prepared.close()
+
+
 # The task that lost its wake-up is abandoned, still pending: its coroutine is closed when collected.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_an_interrupt_raised_inside_the_event_loop_that_loses_a_wake_up_does_not_hang_the_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A second Ctrl-C is raised inside the loop, where it can land as a future schedules a task's
-    wake-up and lose it: the cancelled task then never ends. Injected there, the run must still
-    end, after a bounded wait, with the interrupt."""
+    wake-up and lose it: that task then never ends. Injected there (with no first signal), the
+    run must still end, after a bounded wait, with the interrupt."""
     monkeypatch.setattr(event_loop, "CLEANUP_S", 0.5)
     stream = workload.generate(workload.load_workload("paced").with_events(400_000))
     prepared = implementations.get("asyncio").open(stream, 2)
@@ -300,3 +334,4 @@ def test_an_interrupt_raised_inside_the_event_loop_that_loses_a_wake_up_does_not
         assert loop.call_soon == call_soon, "the wake-up was never scheduled: nothing was injected"
     finally:
         prepared.close()
+        gc.collect()  # the abandoned tasks, collected here rather than in a later test
