@@ -24,7 +24,8 @@ the handler call in progress), and the run raises it once the loop has stopped, 
 ``KeyboardInterrupt`` can land in the loop's own bookkeeping (a future's wake-up being scheduled,
 say) and lose it: the task it would have woken then never runs, and the cancelled run waits for it
 for ever. A second signal does raise inside the loop, to get out of a handler stuck in a long
-call; the wait for the tasks to end after it is bounded.
+call; the wait for the tasks to end after it is bounded, but for one case: raised inside a task
+as it wakes another (and losing that wake-up), it stays in that task's clean-up, which then waits.
 """
 
 from __future__ import annotations
@@ -177,16 +178,38 @@ def _cancel_every_task(loop: asyncio.AbstractEventLoop) -> None:
 def _end_every_task(loop: asyncio.AbstractEventLoop) -> None:
     """Cancels every task of ``loop`` and runs it until they have all ended, for ``CLEANUP_S`` at
     most: an interrupt raised inside the loop may have lost a task's wake-up, and that task never
-    ends. A first signal's cancelling, still queued, may cancel a wait: it is waited again."""
+    ends. The wait is a plain future, which a first signal's cancelling, still queued, cannot
+    cancel; a task's own interrupt, re-raised out of the loop, does not end it."""
     _cancel_every_task(loop)
-    deadline = time.monotonic() + CLEANUP_S
-    while (pending := asyncio.all_tasks(loop)) and (left := deadline - time.monotonic()) > 0:
-        try:
-            loop.run_until_complete(asyncio.wait(pending, timeout=left))
-        except asyncio.CancelledError:
-            continue
-        except BaseException:  # a third signal: no more waiting
-            break
+    pending = asyncio.all_tasks(loop)
+    if not pending:
+        return
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def finish() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    def one_ended(_: object) -> None:
+        if all(task.done() for task in pending):
+            finish()
+
+    for task in pending:
+        task.add_done_callback(one_ended)
+    timer = loop.call_later(CLEANUP_S, finish)
+    try:
+        while not ended.done():
+            try:
+                loop.run_until_complete(ended)
+            except BaseException as e:
+                if not any(t.done() and not t.cancelled() and t.exception() is e for t in pending):
+                    break  # a further signal: no more waiting
+    finally:
+        timer.cancel()
+        for task in pending:
+            task.remove_done_callback(one_ended)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: an interrupt it re-raised is the run's, not news
 
 
 def _restore(handlers: list[tuple[signal.Signals, _Handler]]) -> None:
