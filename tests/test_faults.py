@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import gc
 import os
 import shutil
@@ -30,9 +31,11 @@ import pytest
 import tally
 
 import implementations
-from harness import cli, workload
+from harness import cli, diagnosis, workload
 from harness.runner import run_once
 from implementations import ContenderError, event_loop, faults, native_cffi
+from protocol.contender import PreparedRun
+from protocol.events import EventStream
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ["sequential", "threaded", "asyncio", "processes", "native", "native-sequential"]
@@ -149,13 +152,10 @@ def _eventbench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> sub
 
 def _stacks(pid: int) -> str:
     """Every thread's stack in a hung child, Python and native frames, for the failure message."""
-    py_spy = shutil.which("py-spy", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    if py_spy is None:
-        return "(py-spy is not installed here)"
-    command = [py_spy, "dump", "--native", "--pid", str(pid)]
     try:
+        command = [diagnosis.py_spy(), "dump", "--native", "--pid", str(pid)]
         dump = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
+    except (diagnosis.SamplerUnavailable, OSError, subprocess.TimeoutExpired) as e:
         return f"(py-spy dump failed: {e})"
     return dump.stdout + dump.stderr
 
@@ -222,9 +222,19 @@ def test_an_interrupt_during_a_long_run_stops_it_and_writes_nothing(
     tally.measure(f"seconds from {signum.name} to exit: {name}", round(stopped_s, 3))
 
 
+@functools.cache
+def _long_paced() -> EventStream:
+    """The paced workload, 10,000 events/s: a 40 s open loop unless stopped (generated once)."""
+    return workload.generate(workload.load_workload("paced").with_events(400_000))
+
+
+def _run_open(prepared: PreparedRun, stream: EventStream) -> None:
+    prepared.run(np.zeros(stream.n_events, dtype=np.uint64), time.monotonic_ns(), True)
+
+
 def test_the_native_engine_is_cancelled_while_the_main_thread_is_inside_it() -> None:
     """In process: SIGINT lands while the main thread sits in one native call (a 40 s open loop)."""
-    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    stream = _long_paced()
     before = _threads()
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     started = time.monotonic()
@@ -252,14 +262,14 @@ def test_the_event_loop_is_interrupted_outside_the_loop_with_every_task_ended(si
     stopped, by the handler that was in place, which is put back."""
     previous = signal.signal(signal.SIGTERM, _raise_stopped) if signum == signal.SIGTERM else None
     handler = signal.getsignal(signum)
-    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    stream = _long_paced()
     prepared = implementations.get("asyncio").open(stream, 2)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signum))
     started = time.monotonic()
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt) as caught:
-            prepared.run(np.zeros(stream.n_events, dtype=np.uint64), time.monotonic_ns(), True)
+            _run_open(prepared, stream)
         assert time.monotonic() - started < 20
         assert caught.type is (_Stopped if signum == signal.SIGTERM else KeyboardInterrupt)
         inside = [f.f_code.co_filename for f, _ in traceback.walk_tb(caught.tb)]
@@ -277,7 +287,7 @@ def test_a_second_interrupt_leaves_a_stuck_handler_and_every_task_still_ends() -
     """The first SIGINT waits for the handler call in progress, which here does not return; the
     second is raised inside it. The tasks are then cancelled and waited for, the first
     signal's cancelling (still queued: the loop never got to it) notwithstanding."""
-    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    stream = _long_paced()
     prepared = implementations.get("asyncio").open(stream, 2)
     tasks = prepared.tasks  # type: ignore[attr-defined]
     handler, calls = tasks.handling.handler, [0]
@@ -297,7 +307,7 @@ def test_a_second_interrupt_leaves_a_stuck_handler_and_every_task_still_ends() -
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
-            prepared.run(np.zeros(stream.n_events, dtype=np.uint64), time.monotonic_ns(), True)
+            _run_open(prepared, stream)
         assert time.monotonic() - started < 10
         assert not asyncio.all_tasks(prepared.loop)  # type: ignore[attr-defined]
     finally:
@@ -313,7 +323,7 @@ def test_an_interrupt_raised_inside_the_event_loop_that_loses_a_wake_up_does_not
     wake-up and lose it: that task then never ends. Injected there (with no first signal), the
     run must still end, after a bounded wait, with the interrupt."""
     monkeypatch.setattr(event_loop, "CLEANUP_S", 0.5)
-    stream = workload.generate(workload.load_workload("paced").with_events(400_000))
+    stream = _long_paced()
     prepared = implementations.get("asyncio").open(stream, 2)
     loop = prepared.loop  # type: ignore[attr-defined]
     call_soon, armed_at = loop.call_soon, time.monotonic() + 0.3
@@ -331,7 +341,7 @@ def test_an_interrupt_raised_inside_the_event_loop_that_loses_a_wake_up_does_not
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt, match="wake-up"):
-            prepared.run(np.zeros(stream.n_events, dtype=np.uint64), time.monotonic_ns(), True)
+            _run_open(prepared, stream)
         assert time.monotonic() - started < 10
         assert loop.call_soon == call_soon, "the wake-up was never scheduled: nothing was injected"
     finally:
