@@ -99,6 +99,9 @@ class Library:
 
     def __init__(self, path: Path, scenario: Scenario) -> None:
         self.ffi = _ffi()
+        # Parsed here, once per process: cffi parses a type's string (pycparser) the first time it
+        # meets it, and "uint64_t[]" would otherwise be parsed inside the first run's window.
+        self.u8_array, self.u64_array = self.ffi.typeof("uint8_t[]"), self.ffi.typeof("uint64_t[]")
         self.path = path
         try:
             self.lib = self.ffi.dlopen(str(path))
@@ -118,6 +121,7 @@ class Library:
                 f"({expected[2]}-byte records, C ABI {expected[3]})"
             )
         self.scenario = scenario
+        self.lib.evb_engine_run  # noqa: B018 -- looked up now: cffi finds an export the first time it is named
 
     def call(self, export: str, *args: Any, contender: str = "native") -> None:
         """Calls one export; turns a failure code and its message into an exception (a failed
@@ -139,12 +143,12 @@ class Library:
         raise ContenderError(f"{contender}: internal error (code {code}): {message}")
 
     def records(self, records: np.ndarray | bytes | bytearray | memoryview) -> Any:
-        return self.ffi.from_buffer("uint8_t[]", records)
+        return self.ffi.from_buffer(self.u8_array, records)
 
     def done(self, done_ns: np.ndarray, name: str = "done_ns") -> Any:
         if done_ns.dtype != np.uint64 or not done_ns.flags.c_contiguous:
             raise ValueError(f"{name} must be a C-contiguous uint64 array")
-        return self.ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
+        return self.ffi.from_buffer(self.u64_array, done_ns, require_writable=True)
 
 
 @functools.cache
@@ -278,7 +282,7 @@ class Engine(_Handle):
         elif len(start_ns) != len(done_ns) or start_ns.dtype != done_ns.dtype:  # done() checked done_ns
             raise ValueError(f"start_ns must be a uint64 array of {len(done_ns)} slots, like done_ns")
         else:  # no more checks than these: every allocation here is one more in the window's count
-            start = self.library.ffi.from_buffer("uint64_t[]", start_ns, require_writable=True)
+            start = self.library.ffi.from_buffer(self.library.u64_array, start_ns, require_writable=True)
         self.library.call("evb_engine_run", self._require(), done, len(done_ns), start, t0_ns, int(open_loop),
                           contender=self.contender)  # fmt: skip
 

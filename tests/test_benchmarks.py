@@ -206,10 +206,11 @@ def callgrind_counts() -> list[list[int] | str]:
 def test_instructions_repeat_to_within_a_few_hundred(callgrind_counts: list[list[int] | str]) -> None:
     """Another callgrind process, the same plan: the figure, (long - short) of the native engine's
     main threads, is the same to within 1,000 instructions over the 2,000 events between the
-    prefixes (0.5 an event, 0.06 % of this figure). Version 1's whole-child counts repeated to
-    the instruction; the window's count of two processes differed by 12 on a quiet machine and
-    by 270 with the machine busy, so something in the window (the engine's threads meeting the
-    main one, most likely) depends on scheduling: the cause is not pinned down."""
+    prefixes (0.5 an event, 0.06 % of this figure). What can vary between two processes is the
+    path Python's allocator takes inside the window: it depends on what came before in the process
+    (the /proc reads, whose text changes with the machine's load, most likely). So the native
+    run's window must allocate next to nothing in Python. It once held cffi's first parse of
+    "uint64_t[]", and two counts on a busy machine then differed by more than 1,000."""
     again = counts.thread_instructions(CALLGRIND_PLAN, counts.reference_digests(CALLGRIND_PLAN))
     first, second = ([runs[i][0] for i in (0, 1)] for runs in (callgrind_counts, again))  # type: ignore[index]
     assert 0 < first[0] < first[1] and abs((first[1] - first[0]) - (second[1] - second[0])) <= 1000

@@ -356,3 +356,36 @@ def test_a_cancelled_run_raises_cancelled_and_the_contender_drops_its_engine() -
         assert run_once(contender, stream, workers=1, mode="closed", reference_digest=expected).valid
     finally:
         contender.close()
+
+
+_WINDOW_CALLS = """
+import contextlib, json, sys
+import implementations
+from harness.runner import checked_run
+from harness.workload import builtin, generate
+
+stream = generate(builtin("smoke").with_events(200))
+calls = []
+def profiled(frame, event, arg):
+    if event in ("call", "c_call"):
+        calls.append(f"{frame.f_code.co_filename}:{frame.f_code.co_name}" if event == "call" else repr(arg))
+@contextlib.contextmanager
+def window():
+    sys.setprofile(profiled)
+    yield
+    sys.setprofile(None)
+for name in ("native-sequential", "native"):
+    checked_run(implementations.get(name), stream, workers=2, around_window=window)
+print(json.dumps(calls))
+"""
+
+
+def test_the_first_native_run_of_a_process_does_no_cffi_set_up_in_its_window() -> None:
+    """cffi parses a type's string and finds an export the first time each is named, in Python that
+    allocates: inside the window that would time it and make callgrind's count of it depend on the
+    process's past. A fresh process, so that nothing is cached yet."""
+    done = subprocess.run([sys.executable, "-c", _WINDOW_CALLS], capture_output=True, text=True, check=True)
+    calls = json.loads(done.stdout)
+    assert calls, "the window was not profiled"
+    set_up = {c for c in calls if ("/cffi/" in c and not c.endswith(":from_buffer")) or "/pycparser/" in c}
+    assert not set_up, sorted(set_up)
