@@ -89,7 +89,7 @@ class _Tasks:
         finally:  # interrupted or failed: no consumer outlives the run
             for task in consumers:
                 task.cancel()
-            await asyncio.gather(*consumers, return_exceptions=True)
+            await _ended(consumers)
 
     async def _dispatch(self, queues: list[asyncio.Queue[list[int] | None]], t0_ns: int, open_loop: bool) -> None:
         n, arrivals, owner = self.n_events, self.arrival_ns, self.owner
@@ -130,6 +130,17 @@ class _Tasks:
 
 _Handler = Callable[[int, FrameType | None], Any]
 CLEANUP_S = 5.0  # the longest wait for the tasks to end after an interrupt raised inside the loop
+
+
+async def _ended(tasks: list[asyncio.Task[None]]) -> None:
+    """Waits for ``tasks`` to end, for ``CLEANUP_S`` at most, and retrieves what they raised. An
+    interrupt raised inside this task's step as it woke one of them can have lost that wake-up,
+    and then that task never ends."""
+    if not all(task.done() for task in tasks):
+        await asyncio.wait(tasks, timeout=CLEANUP_S)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
 
 
 @contextlib.contextmanager

@@ -316,12 +316,17 @@ def test_a_second_interrupt_leaves_a_stuck_handler_and_every_task_still_ends() -
 
 # The task that lost its wake-up is abandoned, still pending: its coroutine is closed when collected.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.timeout(60)  # a hang's failure, well before the suite's
+@pytest.mark.parametrize("inside_a_step", [False, True], ids=["between-task-steps", "inside-a-task-step"])
 def test_an_interrupt_raised_inside_the_event_loop_that_loses_a_wake_up_does_not_hang_the_run(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, inside_a_step: bool
 ) -> None:
     """A second Ctrl-C is raised inside the loop, where it can land as a future schedules a task's
     wake-up and lose it: that task then never ends. Injected there (with no first signal), the
-    run must still end, after a bounded wait, with the interrupt."""
+    run must still end, after bounded waits, with the interrupt. Between task steps (a timer
+    waking its task), the interrupt leaves the loop at once; inside a step (the dispatcher waking
+    a consumer), it first runs that task's cleanup, which waits for the consumer that never
+    wakes."""
     monkeypatch.setattr(event_loop, "CLEANUP_S", 0.5)
     stream = _long_paced()
     prepared = implementations.get("asyncio").open(stream, 2)
@@ -329,10 +334,9 @@ def test_an_interrupt_raised_inside_the_event_loop_that_loses_a_wake_up_does_not
     call_soon, armed_at = loop.call_soon, time.monotonic() + 0.3
 
     def losing_a_wake_up(callback: object, *args: object, **kwargs: object) -> object:
-        # Only from the loop's own code, between task steps (a timer's callback waking its task):
-        # raised inside a task's step, the interrupt would stay in that task's frame.
         waking = isinstance(getattr(callback, "__self__", None), asyncio.Task)
-        if waking and time.monotonic() > armed_at and asyncio.current_task(loop) is None:
+        in_a_step = asyncio.current_task(loop) is not None
+        if waking and time.monotonic() > armed_at and in_a_step == inside_a_step:
             loop.call_soon = call_soon  # once
             raise KeyboardInterrupt("as a task's wake-up was scheduled")
         return call_soon(callback, *args, **kwargs)
