@@ -128,6 +128,7 @@ VERSION_CHECKS = [
     "test_workload.py",  # the built-in streams, byte for byte, with this Python's numpy
     "test_threaded.py", "test_processes.py", "test_faults.py",  # interrupts, joins, failing workers, shared memory
     "test_allocations.py",  # memray's counting under this interpreter's allocators
+    "test_a_known_workload_is_attributed_as_it_behaves",  # the diagnosis rules on this interpreter's stacks
 ]  # fmt: skip
 # ... less what those modules check again at a size, with nothing of the version's own in it.
 VERSION_CHECKS_LEFT_TO_THE_FULL_RUN = [

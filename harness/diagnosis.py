@@ -118,11 +118,13 @@ class Rules:
     gil_waits: tuple[str, ...] = ("pthread_cond_timedwait", "pthread_cond_wait", "pthread_cond_clockwait")
     lock_callers: tuple[str, ...] = ("PyThread_acquire_lock_timed", "PyThread_acquire_lock_timed_with_retries",
                                      "lock_PyThread_acquire_lock", "rlock_acquire")  # fmt: skip
-    # The C side of a queue's get (SimpleQueue's); a Python frame of a queue's wait, anywhere above a lock wait.
+    # The C side of a queue's get (SimpleQueue's); a Python frame of a queue's wait, anywhere above a lock
+    # wait, as file:function (:func:`_python_key`): Queue.get, Condition.wait, Event.wait, Barrier.wait,
+    # multiprocessing's queues, conditions and Connection's receiving and polling methods.
     queue_callers: tuple[str, ...] = ("_queue_SimpleQueue_get_impl",)
-    queue_frames: tuple[str, ...] = ("Queue.get", "SimpleQueue.get", "Condition.wait", "Event.wait",
-                                     "Connection.recv", "Connection._recv", "Connection.poll", "_recv_bytes",
-                                     "Barrier.wait")  # fmt: skip
+    queue_frames: tuple[str, ...] = ("queue.py:get", "queues.py:get", "threading.py:wait", "synchronize.py:wait",
+                                     "connection.py:recv", "connection.py:_recv", "connection.py:poll",
+                                     "connection.py:_poll", "connection.py:_recv_bytes")  # fmt: skip
     sleeps: tuple[str, ...] = ("clock_nanosleep", "nanosleep", "__clock_nanosleep")
     sleep_callers: tuple[str, ...] = ("time_sleep", "pysleep")
     io_waits: tuple[str, ...] = ("epoll_wait", "poll", "__poll", "ppoll", "select", "__select", "pselect",
@@ -130,10 +132,15 @@ class Rules:
 
 
 # 3.10 to 3.13 share the rules (threading locks on POSIX semaphores, the GIL on a condition
-# variable). 3.14 turns threading.Lock into a PyMutex: not checked here, so it is not listed, and a
-# run on it says the rules are unchecked (:func:`rules_for`).
-_CHECKED = Rules(checked_on="3.13.0")
-RULES: dict[tuple[int, int], Rules] = {(3, 10): _CHECKED, (3, 11): _CHECKED, (3, 12): _CHECKED, (3, 13): _CHECKED}
+# variable), each checked on the version named by tests/test_diagnosis.py's known workload, which
+# CI runs on every one (noxfile.py's VERSION_CHECKS). 3.14 turns threading.Lock into a PyMutex: not
+# checked here, so it is not listed, and a run on it says the rules are unchecked (:func:`rules_for`).
+RULES: dict[tuple[int, int], Rules] = {
+    (3, 10): Rules(checked_on="3.10.13"),
+    (3, 11): Rules(checked_on="3.11.7"),
+    (3, 12): Rules(checked_on="3.12.1"),
+    (3, 13): Rules(checked_on="3.13.0"),
+}
 
 
 def rules_for(version: tuple[int, int] = sys.version_info[:2]) -> tuple[Rules, str | None]:
@@ -150,6 +157,14 @@ def rules_for(version: tuple[int, int] = sys.version_info[:2]) -> tuple[Rules, s
 def _name(frame: str) -> str:
     """A frame's function: ``name (file:line)`` or ``name (library)`` without the place."""
     return frame.rsplit(" (", 1)[0] if frame.endswith(")") else frame
+
+
+def _python_key(frame: str) -> str:
+    """A Python frame as ``file:function``, the same on every CPython: ``Condition.wait
+    (threading.py:359)`` and 3.10's ``wait (threading.py:324)`` (py-spy names a frame by its
+    code's qualified name, which 3.10's code objects lack) are both ``threading.py:wait``."""
+    name, _, place = frame[:-1].rpartition(" (")
+    return f"{place.rpartition(':')[0].rpartition('/')[2]}:{name.rpartition('.')[2]}"
 
 
 def _is_libc(frame: str) -> bool:
@@ -169,7 +184,7 @@ def classify(frames: list[str], rules: Rules) -> str:
     inner = frames[: len(frames) - libc]
     caller = _name(inner[-1]) if inner else ""
     caller_is_python_side = not inner or _is_python(inner[-1]) or "libpython" in inner[-1] or ".c:" in inner[-1]
-    names = [_name(f) for f in inner]
+    in_queue = any(_python_key(f) in rules.queue_frames for f in inner if _is_python(f))
     if not tail:
         return "handling"  # on a CPU (or runnable) in Python or a library's code
     if any(t in rules.sleeps for t in tail):
@@ -179,13 +194,13 @@ def classify(frames: list[str], rules: Rules) -> str:
         # condition variable (a native pool's join, say) is that library's wait.
         return "gil" if caller_is_python_side else "queue"
     if any(t in rules.io_waits for t in tail):
-        return "queue" if any(q in n for n in names for q in rules.queue_frames) else "sleeping"
+        return "queue" if in_queue else "sleeping"
     if caller in rules.sleep_callers:
         return "sleeping"
     if caller in rules.queue_callers:
         return "queue"
     if caller in rules.lock_callers:
-        return "queue" if any(n.endswith(q) for n in names for q in rules.queue_frames) else "lock"
+        return "queue" if in_queue else "lock"
     if all(t.startswith("0x") for t in tail):
         # Unnamed libc frames straight under a Python frame or a hidden libpython wait (PyMutex,
         # _PyEvent_WaitTimed: Thread.join); or libc code a handler called (memcpy): no rule can

@@ -50,6 +50,12 @@ RECORDED = [
     (["run (native_cffi.py:300)", "evb_run (_evb_synthetic.so)", "std::thread::JoinInner::join (_evb_synthetic.so)",
       "pthread_cond_wait (libc.so.6)", LIBC], "queue"),
     (["handle (semantics.py:62)", "__tls_get_addr (ld-linux-x86-64.so.2)"], "handling"),
+    # CPython 3.10's code objects have no qualified name: py-spy says "get", not "Queue.get".
+    (["consumer (diagnosis_workload.py:31)", "get (queue.py:180)", "wait (threading.py:324)",
+      "lock_PyThread_acquire_lock (libpython3.10.so.1.0)", "PyThread_acquire_lock_timed (libpython3.10.so.1.0)",
+      LIBC, LIBC], "queue"),
+    (["handler (work.py:8)", "get (mymodule.py:3)", "lock_PyThread_acquire_lock (libpython3.10.so.1.0)",
+      "PyThread_acquire_lock_timed (libpython3.10.so.1.0)", LIBC], "lock"),  # a get of its own is no queue
 ]  # fmt: skip
 
 
