@@ -130,9 +130,11 @@ def test_a_known_workload_is_attributed_as_it_behaves(tmp_path: Path) -> None:
         for b in counts:
             counts[b] /= total
     why = f"shares {shares}" + (f"; {unchecked}" if unchecked else "")
-    for spinner in ("spinner-1", "spinner-2"):  # the GIL goes from one to the other
+    # The GIL goes from one spinner to the other. Some of their samples stop in libc code py-spy
+    # cannot name, straight under the Python frame ('other': 1-10 % seen, the most under load).
+    for spinner in ("spinner-1", "spinner-2"):
         s = shares[spinner]
-        assert s["handling"] >= 0.15 and s["gil"] >= 0.15 and s["handling"] + s["gil"] >= 0.9, why
+        assert s["handling"] >= 0.15 and s["gil"] >= 0.15 and s["handling"] + s["gil"] >= 0.8, why
     lockers = [shares["locker-1"], shares["locker-2"]]  # one sleeps holding the lock, the other waits on it
     assert all(s["lock"] + s["sleeping"] + s["gil"] >= 0.9 for s in lockers), why
     # (each wake-up waits for the GIL the spinners hold, so sleeping gives some of its share to gil)
