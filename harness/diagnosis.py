@@ -506,30 +506,30 @@ def diagnose(
             raw.unlink(missing_ok=True)
             if sum(window) >= MIN_WINDOW_S:
                 break
+    native_pool = info.language == "rust" and info.parallel  # native-sequential handles on the calling thread
     if not found:
         why = f"py-spy took no sample in {len(window)} runs of {sum(window):.3f} s of window in all"
-        return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), why)
-    if skipped:
+        if not native_pool:
+            return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), why)
+        notes.append(f"{why}: the dispatching thread has no shares")  # perf's pass, below, has the handlers'
+    elif skipped:
         notes.append(f"{len(skipped)} of {len(window)} runs gave no sample: {skipped[0]}")
     if len(window) > 1:
         notes.append(f"{len(window)} runs sampled (each window {sum(window) / len(window) * 1e3:.0f} ms), "
                      f"to cover {MIN_WINDOW_S} s")  # fmt: skip
     graph: str | None = None
-    threads, folded = attribute(
-        found,
-        rules,
-        dispatcher_tid=dispatcher,
-        own_pid=os.getpid(),
-        native_pool=info.language == "rust" and info.parallel,
-    )
-    if info.language == "rust" and info.parallel:  # native-sequential handles on the calling thread
+    threads, folded = attribute(found, rules, dispatcher_tid=dispatcher, own_pid=os.getpid(), native_pool=native_pool)
+    if native_pool:
         native, native_folded, native_notes = _perf_pass(contender, stream, workers, mode)
         notes += native_notes
         threads = native + threads
         folded = native_folded or folded  # one unit per graph: perf's time where it ran
         graph = PERF_METHOD if native_folded else None
+        if not threads:
+            return Diagnosis(info.name, METHOD, (), sum(window), RATE_HZ, tuple(notes), "neither py-spy nor perf "
+                             "sampled a thread of the run")  # fmt: skip
     most = max((t.samples for t in threads if t.unit == "samples"), default=0)
-    if sum(window) > 0 and most < RATE_HZ * sum(window) / 2:  # each sample stops the process while it unwinds
+    if found and most < RATE_HZ * sum(window) / 2:  # each sample stops the process while it unwinds
         notes.append(f"py-spy kept up with {most / sum(window):.0f} samples a second of the {RATE_HZ} asked")
     if not any(t.role == "handler" for t in threads) and info.language != "rust":
         notes.append("no handling thread was sampled (the window was shorter than py-spy's first samples?)")

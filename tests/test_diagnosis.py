@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -264,6 +265,28 @@ def test_without_perf_the_native_table_says_why(monkeypatch: pytest.MonkeyPatch,
     assert any("not measured, perf is not installed" in n for n in found.notes), found.notes
     assert not any(t.label.startswith("evb-worker") for t in found.threads)
     assert "perf is not installed" in " ".join(diagnosis.table(found).split())  # wrapped at 100 columns
+
+
+def test_a_native_pool_py_spy_took_nothing_of_still_gets_perfs_pass(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """py-spy sees only the native pool's dispatcher, and a loaded machine can leave a short window
+    without a sample of it: the workers are perf's, so its pass runs (and says why it could not)."""
+    _attach_or_skip()
+    native = implementations.get("native")
+
+    def no_sample(*_: object) -> list[diagnosis.Sample]:
+        raise diagnosis.NoSamples("py-spy wrote no samples (as under load)")
+
+    monkeypatch.setattr(diagnosis, "parse_speedscope", no_sample)
+    monkeypatch.setattr(diagnosis, "MAX_RUNS", 2)
+    which = shutil.which
+    monkeypatch.setattr(diagnosis.shutil, "which", lambda name, **kw: None if name == "perf" else which(name, **kw))
+    loaded = load_stream(StreamSource(workload="contention", n_events=2000))
+    found = diagnosis.diagnose(native, loaded.stream, 2, "closed")
+    assert found.unavailable == "neither py-spy nor perf sampled a thread of the run", found
+    assert any("py-spy took no sample in 2 runs" in n for n in found.notes), found.notes
+    assert any("not measured, perf is not installed" in n for n in found.notes), found.notes
 
 
 def test_samples_outside_the_window_are_dropped_for_every_thread() -> None:
