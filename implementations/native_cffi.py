@@ -55,6 +55,11 @@ class Cancelled(ContenderError):
     """The run was cancelled (``evb_engine_cancel``) before it handled every event."""
 
 
+# Every type this module's ffi.new() makes, parsed when a library loads (Library._resolve_now).
+POINTER_TYPES = ("char **", "uint32_t *", "uint64_t *", "uint64_t[3]", "evb_stream *", "evb_engine *",
+                 "evb_session *", "evb_jitter_summary *")  # fmt: skip
+
+
 @functools.cache
 def _ffi() -> Any:
     """One cffi FFI for every library: the header's declarations and constants."""
@@ -99,8 +104,6 @@ class Library:
 
     def __init__(self, path: Path, scenario: Scenario) -> None:
         self.ffi = _ffi()
-        # Parsed here, once per process: cffi parses a type's string (pycparser) the first time it
-        # meets it, and "uint64_t[]" would otherwise be parsed inside the first run's window.
         self.u8_array, self.u64_array = self.ffi.typeof("uint8_t[]"), self.ffi.typeof("uint64_t[]")
         self.path = path
         try:
@@ -121,7 +124,16 @@ class Library:
                 f"({expected[2]}-byte records, C ABI {expected[3]})"
             )
         self.scenario = scenario
-        self.lib.evb_engine_run  # noqa: B018 -- looked up now: cffi finds an export the first time it is named
+        self._resolve_now()
+
+    def _resolve_now(self) -> None:
+        """cffi finds an export, and parses a type's string (pycparser), the first time each is
+        named: done here, once per process, so that none of it falls in a timed run or repeat."""
+        for name in dir(self.lib):
+            with contextlib.suppress(AttributeError):  # an export this build lacks fails where it is called
+                getattr(self.lib, name)
+        for c_type in POINTER_TYPES:
+            self.ffi.typeof(c_type)
 
     def call(self, export: str, *args: Any, contender: str = "native") -> None:
         """Calls one export; turns a failure code and its message into an exception (a failed

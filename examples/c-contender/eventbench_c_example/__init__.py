@@ -24,6 +24,10 @@ _FAILURES = {  # handlers.h's codes, in words
     lib.EVBC_CANCELLED: "cancelled",
     lib.EVBC_HANDLED_ALREADY: "a prepared run runs once; open another",
 }
+# Found once, at import: cffi makes a type or an export's wrapper the first time it is named, and
+# that work must not fall inside a run's timed window.
+_RECORDS, _NS = ffi.typeof("evbc_record[]"), ffi.typeof("uint64_t[]")
+_handle = lib.evbc_handle
 
 
 class CSequentialRun(PreparedRun):
@@ -38,17 +42,17 @@ class CSequentialRun(PreparedRun):
 
     def run(self, done_ns: np.ndarray, t0_ns: int, open_loop: bool, start_ns: np.ndarray | None = None) -> None:
         outcome: list[int | BaseException] = []
-        records = ffi.from_buffer("evbc_record[]", self.records)
-        done = ffi.from_buffer("uint64_t[]", done_ns, require_writable=True)
+        records = ffi.from_buffer(_RECORDS, self.records)
+        done = ffi.from_buffer(_NS, done_ns, require_writable=True)
         if start_ns is None:  # the loop always writes starts: a caller that wants none gets scratch
             start_ns = np.zeros(len(done_ns), dtype=np.uint64)
-        start = ffi.from_buffer("uint64_t[]", start_ns, require_writable=True)
+        start = ffi.from_buffer(_NS, start_ns, require_writable=True)
         state = self._state()
 
         def call() -> None:
             try:
                 n = len(self.records)
-                outcome.append(lib.evbc_handle(state, records, n, t0_ns, open_loop, self.cancel, done, start))
+                outcome.append(_handle(state, records, n, t0_ns, open_loop, self.cancel, done, start))
             except BaseException as e:  # reported by the calling thread, in one line
                 outcome.append(e)
 
