@@ -24,8 +24,9 @@ the handler call in progress), and the run raises it once the loop has stopped, 
 ``KeyboardInterrupt`` can land in the loop's own bookkeeping (a future's wake-up being scheduled,
 say) and lose it: the task it would have woken then never runs, and the cancelled run waits for it
 for ever. A second signal does raise inside the loop, to get out of a handler stuck in a long
-call; the wait for the tasks to end after it is bounded, but for one case: raised inside a task
-as it wakes another (and losing that wake-up), it stays in that task's clean-up, which then waits.
+call. Every wait for the tasks to end after it is bounded by ``CLEANUP_S``: the loop's
+(:func:`_end_every_task`), and the dispatching task's own clean-up (:func:`_ended`), where the
+interrupt stays when it is raised as that task wakes a consumer and loses the wake-up.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class _Tasks:
 
 
 _Handler = Callable[[int, FrameType | None], Any]
-CLEANUP_S = 5.0  # the longest wait for the tasks to end after an interrupt raised inside the loop
+CLEANUP_S = 5.0  # the longest of each wait for tasks to end after an interrupt raised inside the loop
 
 
 async def _ended(tasks: list[asyncio.Task[None]]) -> None:
