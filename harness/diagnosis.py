@@ -163,7 +163,7 @@ def _python_key(frame: str) -> str:
     """A Python frame as ``file:function``, the same on every CPython: ``Condition.wait
     (threading.py:359)`` and 3.10's ``wait (threading.py:324)`` (py-spy names a frame by its
     code's qualified name, which 3.10's code objects lack) are both ``threading.py:wait``."""
-    name, _, place = frame[:-1].rpartition(" (")
+    name, _, place = frame[:-1].partition(" (")  # a name has no " (", a path may
     return f"{place.rpartition(':')[0].rpartition('/')[2]}:{name.rpartition('.')[2]}"
 
 

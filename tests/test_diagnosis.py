@@ -136,6 +136,7 @@ def test_a_known_workload_is_attributed_as_it_behaves(tmp_path: Path) -> None:
     for spinner in ("spinner-1", "spinner-2"):
         s = shares[spinner]
         assert s["handling"] >= 0.15 and s["gil"] >= 0.15 and s["handling"] + s["gil"] >= 0.8, why
+        assert s["lock"] + s["queue"] + s["sleeping"] <= 0.05, why  # the rest is 'other', not a wrong wait
     lockers = [shares["locker-1"], shares["locker-2"]]  # one sleeps holding the lock, the other waits on it
     assert all(s["lock"] + s["sleeping"] + s["gil"] >= 0.9 for s in lockers), why
     # (each wake-up waits for the GIL the spinners hold, so sleeping gives some of its share to gil)
@@ -273,7 +274,10 @@ def test_a_native_pool_py_spy_took_nothing_of_still_gets_perfs_pass(
     """py-spy sees only the native pool's dispatcher, and a loaded machine can leave a short window
     without a sample of it: the workers are perf's, so its pass runs (and says why it could not)."""
     _attach_or_skip()
-    native = implementations.get("native")
+    try:
+        native = implementations.get("native")
+    except implementations.Unavailable as e:
+        pytest.skip(f"the native engine is not built here: {e}")
 
     def no_sample(*_: object) -> list[diagnosis.Sample]:
         raise diagnosis.NoSamples("py-spy wrote no samples (as under load)")
@@ -284,6 +288,8 @@ def test_a_native_pool_py_spy_took_nothing_of_still_gets_perfs_pass(
     monkeypatch.setattr(diagnosis.shutil, "which", lambda name, **kw: None if name == "perf" else which(name, **kw))
     loaded = load_stream(StreamSource(workload="contention", n_events=2000))
     found = diagnosis.diagnose(native, loaded.stream, 2, "closed")
+    if found.unavailable and "attach" in found.unavailable:
+        pytest.skip(f"py-spy cannot attach here: {found.unavailable}")
     assert found.unavailable == "neither py-spy nor perf sampled a thread of the run", found
     assert any("py-spy took no sample in 2 runs" in n for n in found.notes), found.notes
     assert any("not measured, perf is not installed" in n for n in found.notes), found.notes
