@@ -1,7 +1,7 @@
 //! Replays the fuzz inputs through the fuzz target's checks: the seeds (`fuzz/seeds/evts/`:
 //! a stream of every built-in workload, and one breaking each SPEC rule) and the corpus
 //! `cargo fuzz` kept (`fuzz/corpus/evts/`, minimized). In every `cargo test`, and under
-//! valgrind in `nox -s memcheck`.
+//! valgrind in `nox -s memcheck` (there, one input of very many keys: see `replay_corpus`).
 
 use std::path::Path;
 
