@@ -55,14 +55,16 @@ class Cancelled(ContenderError):
     """The run was cancelled (``evb_engine_cancel``) before it handled every event."""
 
 
-# Every type this module's ffi.new() makes, parsed when a library loads (Library._resolve_now).
-POINTER_TYPES = ("char **", "uint32_t *", "uint64_t *", "uint64_t[3]", "evb_stream *", "evb_engine *",
-                 "evb_session *", "evb_jitter_summary *")  # fmt: skip
+# Every type this module's ffi.new() or from_buffer() names: cffi parses a type's string (pycparser)
+# the first time it meets it, so _ffi() parses them all at once, before anything is timed.
+C_TYPES = ("char **", "uint32_t *", "uint64_t *", "uint64_t[3]", "evb_stream *", "evb_engine *", "evb_session *",
+           "evb_jitter_summary *", "uint8_t[]", "uint64_t[]")  # fmt: skip
 
 
 @functools.cache
 def _ffi() -> Any:
-    """One cffi FFI for every library: the header's declarations and constants."""
+    """One cffi FFI for every library: the header's declarations and constants, and the types of
+    :data:`C_TYPES` already parsed."""
     try:
         import cffi
     except ImportError as e:
@@ -70,6 +72,8 @@ def _ffi() -> Any:
     header = resources.files("implementations").joinpath("native/include/eventbench.h").read_text()
     ffi = cffi.FFI()
     ffi.cdef(header.split("/* cdef-begin */")[1].split("/* cdef-end */")[0])
+    for c_type in C_TYPES:
+        ffi.typeof(c_type)
     return ffi
 
 
@@ -124,16 +128,11 @@ class Library:
                 f"({expected[2]}-byte records, C ABI {expected[3]})"
             )
         self.scenario = scenario
-        self._resolve_now()
-
-    def _resolve_now(self) -> None:
-        """cffi finds an export, and parses a type's string (pycparser), the first time each is
-        named: done here, once per process, so that none of it falls in a timed run or repeat."""
-        for name in dir(self.lib):
+        # cffi finds an export the first time it is named: all of them now, so that none of that
+        # falls in a timed run or repeat.
+        for export in dir(self.lib):
             with contextlib.suppress(AttributeError):  # an export this build lacks fails where it is called
-                getattr(self.lib, name)
-        for c_type in POINTER_TYPES:
-            self.ffi.typeof(c_type)
+                getattr(self.lib, export)
 
     def call(self, export: str, *args: Any, contender: str = "native") -> None:
         """Calls one export; turns a failure code and its message into an exception (a failed
