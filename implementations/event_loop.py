@@ -37,7 +37,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -139,6 +139,12 @@ async def _ended(tasks: list[asyncio.Task[None]]) -> None:
     and then that task never ends."""
     if not all(task.done() for task in tasks):
         await asyncio.wait(tasks, timeout=CLEANUP_S)
+    _retrieve(tasks)
+
+
+def _retrieve(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """What the ended ``tasks`` raised, retrieved: an interrupt a task re-raised is the run's, and
+    asyncio would otherwise log it as never retrieved."""
     for task in tasks:
         if task.done() and not task.cancelled():
             task.exception()
@@ -220,8 +226,7 @@ def _end_every_task(loop: asyncio.AbstractEventLoop) -> None:
         timer.cancel()
         for task in pending:
             task.remove_done_callback(one_ended)
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: an interrupt it re-raised is the run's, not news
+        _retrieve(pending)
 
 
 def _restore(handlers: list[tuple[signal.Signals, _Handler]]) -> None:
